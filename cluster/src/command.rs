@@ -1,0 +1,42 @@
+//! Commands: the only way state changes, and the unit the Raft log will carry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{GroupingKey, PushedFamilies, UnixNanos};
+
+/// A mutation of the group store. Commands carry everything `apply` needs, the time
+/// included, so applying the same sequence on any node gives the same state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// A push: `PUT` (replace every family of the group) or `POST` (replace only the
+    /// families with the same names). Families are parsed but not yet judged: `apply`
+    /// decides whether the push is consistent with the state it is applied to.
+    Push {
+        key: GroupingKey,
+        families: PushedFamilies,
+        replace: bool,
+        time: UnixNanos,
+        /// A problem found while decoding that makes the push invalid although it
+        /// decoded (invalid UTF-8 in a protobuf label): `apply` refuses the push with
+        /// this message and records the failure, as upstream's check would.
+        defect: Option<String>,
+    },
+    /// Delete one group; deleting a group that does not exist is a no-op.
+    Delete { key: GroupingKey },
+    /// Delete every group.
+    Wipe,
+}
+
+/// What applying a command did; the HTTP answer is derived from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The push was stored.
+    Pushed,
+    /// The push was refused and, where that is possible without breaking the store,
+    /// the group's `push_failure_time_seconds` was set. Carries upstream's message.
+    Rejected { reason: String },
+    /// The group is gone (or never existed).
+    Deleted,
+    /// Every group is gone; how many there were.
+    Wiped { groups: usize },
+}

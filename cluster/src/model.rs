@@ -1,0 +1,339 @@
+//! The group model: grouping keys, metric families as pushed, and groups.
+//!
+//! Everything here is plain data with deterministic ordering (`BTreeMap`, sorted label
+//! vectors), so two nodes that apply the same commands hold byte-identical state.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the per-group family holding the last successful push time.
+pub const PUSH_TIME_NAME: &str = "push_time_seconds";
+/// Help of [`PUSH_TIME_NAME`], as upstream writes it.
+pub const PUSH_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway succeeded.";
+/// Name of the per-group family holding the last failed push time.
+pub const PUSH_FAILURE_TIME_NAME: &str = "push_failure_time_seconds";
+/// Help of [`PUSH_FAILURE_TIME_NAME`], as upstream writes it.
+pub const PUSH_FAILURE_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway failed.";
+
+/// A point in time, in nanoseconds since the Unix epoch. Zero means "never".
+///
+/// Time is always carried inside a command (stamped by the node that accepted the
+/// request), never read from a clock while applying.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UnixNanos(pub i64);
+
+impl UnixNanos {
+    /// Seconds since the epoch as upstream exposes them (`float64(UnixNano()) / 1e9`).
+    pub fn as_seconds(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    pub fn is_never(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// The type of a metric family, with upstream's protobuf numbering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Summary,
+    Untyped,
+    Histogram,
+    GaugeHistogram,
+}
+
+impl MetricType {
+    /// Upper-case name as upstream prints it in messages and the JSON API.
+    pub fn upper_name(self) -> &'static str {
+        match self {
+            MetricType::Counter => "COUNTER",
+            MetricType::Gauge => "GAUGE",
+            MetricType::Summary => "SUMMARY",
+            MetricType::Untyped => "UNTYPED",
+            MetricType::Histogram => "HISTOGRAM",
+            MetricType::GaugeHistogram => "GAUGE_HISTOGRAM",
+        }
+    }
+
+    /// Lower-case name used on `# TYPE` lines.
+    pub fn lower_name(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Summary => "summary",
+            MetricType::Untyped => "untyped",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+        }
+    }
+
+    /// Parses a `# TYPE` keyword, case-insensitively, as upstream does.
+    pub fn from_keyword(word: &str) -> Option<MetricType> {
+        match word.to_ascii_uppercase().as_str() {
+            "COUNTER" => Some(MetricType::Counter),
+            "GAUGE" => Some(MetricType::Gauge),
+            "SUMMARY" => Some(MetricType::Summary),
+            "UNTYPED" => Some(MetricType::Untyped),
+            "HISTOGRAM" => Some(MetricType::Histogram),
+            "GAUGE_HISTOGRAM" => Some(MetricType::GaugeHistogram),
+            _ => None,
+        }
+    }
+
+    /// Protobuf enum number.
+    pub fn proto_number(self) -> i32 {
+        match self {
+            MetricType::Counter => 0,
+            MetricType::Gauge => 1,
+            MetricType::Summary => 2,
+            MetricType::Untyped => 3,
+            MetricType::Histogram => 4,
+            MetricType::GaugeHistogram => 5,
+        }
+    }
+
+    pub fn from_proto_number(n: i32) -> Option<MetricType> {
+        Some(match n {
+            0 => MetricType::Counter,
+            1 => MetricType::Gauge,
+            2 => MetricType::Summary,
+            3 => MetricType::Untyped,
+            4 => MetricType::Histogram,
+            5 => MetricType::GaugeHistogram,
+            _ => return None,
+        })
+    }
+}
+
+/// One label of a series.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LabelPair {
+    pub name: String,
+    pub value: String,
+}
+
+impl LabelPair {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        LabelPair { name: name.into(), value: value.into() }
+    }
+}
+
+/// A quantile of a summary.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantile {
+    pub quantile: f64,
+    pub value: f64,
+}
+
+/// A cumulative histogram bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub upper_bound: f64,
+    pub cumulative_count: u64,
+}
+
+/// The value of one series. Which variant a metric carries is checked against its
+/// family's type by the consistency check, as upstream does (`... is not a GAUGE`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Counter(f64),
+    Gauge(f64),
+    Untyped(f64),
+    Summary { count: u64, sum: f64, quantiles: Vec<Quantile> },
+    Histogram { count: u64, sum: f64, buckets: Vec<Bucket> },
+    /// No value field of the family's type was present (protobuf input only).
+    Missing,
+}
+
+impl Value {
+    /// Whether this value is what a family of type `t` must hold.
+    pub fn fits(&self, t: MetricType) -> bool {
+        matches!(
+            (self, t),
+            (Value::Counter(_), MetricType::Counter)
+                | (Value::Gauge(_), MetricType::Gauge)
+                | (Value::Untyped(_), MetricType::Untyped)
+                | (Value::Summary { .. }, MetricType::Summary)
+                | (Value::Histogram { .. }, MetricType::Histogram | MetricType::GaugeHistogram)
+        )
+    }
+
+    /// The scalar of a counter, gauge or untyped value.
+    pub fn scalar(&self) -> Option<f64> {
+        match self {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// One series: labels sorted by name once stored, a value, and the timestamp a client
+/// may have sent (which the consistency check rejects).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub labels: Vec<LabelPair>,
+    pub value: Value,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A metric family as pushed: name, optional help, type, series in pushed order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricFamily {
+    pub name: String,
+    pub help: Option<String>,
+    pub metric_type: MetricType,
+    pub metrics: Vec<Metric>,
+}
+
+/// The families of one push, by name (a later family of the same name replaces an
+/// earlier one, as upstream's map does).
+pub type PushedFamilies = BTreeMap<String, MetricFamily>;
+
+/// The labels that identify a group: `job` plus any further pairs from the URL.
+///
+/// Ordered by `job` first, then by the remaining pairs, so all groups of one job are
+/// adjacent in an ordered map; the consistency check relies on that.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupingKey {
+    labels: BTreeMap<String, String>,
+}
+
+impl GroupingKey {
+    /// Builds a key; `labels` must contain `job`.
+    pub fn new(labels: BTreeMap<String, String>) -> Self {
+        debug_assert!(labels.contains_key("job"));
+        GroupingKey { labels }
+    }
+
+    pub fn job(&self) -> &str {
+        self.labels.get("job").map(String::as_str).unwrap_or("")
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// Whether `self` and `other` agree on every label name they share. Only such
+    /// groups can ever expose identical series.
+    pub fn compatible_with(&self, other: &GroupingKey) -> bool {
+        self.labels.iter().all(|(k, v)| other.labels.get(k).is_none_or(|w| w == v))
+    }
+
+    /// The labels every series of this group carries: the grouping labels plus
+    /// `instance=""` when the key has no instance, sorted by name.
+    pub fn series_labels(&self) -> Vec<LabelPair> {
+        let mut out: Vec<LabelPair> =
+            self.labels.iter().map(|(k, v)| LabelPair::new(k.clone(), v.clone())).collect();
+        if !self.labels.contains_key("instance") {
+            out.push(LabelPair::new("instance", ""));
+            out.sort();
+        }
+        out
+    }
+
+    /// A canonical byte form, stable across versions: `job` value, then `name=value`
+    /// pairs in name order, separated by 0xFF (which never occurs in UTF-8).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(self.job().as_bytes());
+        for (k, v) in self.labels.iter().filter(|(k, _)| k.as_str() != "job") {
+            out.push(0xFF);
+            out.extend_from_slice(k.as_bytes());
+            out.push(0xFF);
+            out.extend_from_slice(v.as_bytes());
+        }
+        out
+    }
+}
+
+impl Ord for GroupingKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.job().cmp(other.job()).then_with(|| {
+            let a = self.labels.iter().filter(|(k, _)| k.as_str() != "job");
+            let b = other.labels.iter().filter(|(k, _)| k.as_str() != "job");
+            a.cmp(b)
+        })
+    }
+}
+
+impl PartialOrd for GroupingKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for GroupingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// A stored family with the time of the push that last wrote it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredFamily {
+    pub family: MetricFamily,
+    pub pushed_at: UnixNanos,
+}
+
+/// One group: its pushed families (labels already completed with the grouping labels)
+/// and its two timestamps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: GroupingKey,
+    pub families: BTreeMap<String, StoredFamily>,
+    /// Last successful change; never when the group was created by a failed push.
+    pub push_time: UnixNanos,
+    /// Last failed push; never when no push failed.
+    pub push_failure_time: UnixNanos,
+    /// When the group was created (used as the JSON `time_stamp` of a timestamp family
+    /// that was never set).
+    pub created_at: UnixNanos,
+}
+
+impl Group {
+    pub fn new(key: GroupingKey, created_at: UnixNanos) -> Self {
+        Group {
+            key,
+            families: BTreeMap::new(),
+            push_time: UnixNanos::default(),
+            push_failure_time: UnixNanos::default(),
+            created_at,
+        }
+    }
+
+    /// As upstream: the last push succeeded unless a failure is newer than it.
+    pub fn last_push_successful(&self) -> bool {
+        self.push_failure_time <= self.push_time
+    }
+
+    /// The two timestamp families of this group, as they are exposed.
+    pub fn timestamp_families(&self) -> [(MetricFamily, UnixNanos); 2] {
+        let gauge = |name: &str, help: &str, t: UnixNanos| MetricFamily {
+            name: name.to_string(),
+            help: Some(help.to_string()),
+            metric_type: MetricType::Gauge,
+            metrics: vec![Metric {
+                labels: self.key.series_labels(),
+                value: Value::Gauge(t.as_seconds()),
+                timestamp_ms: None,
+            }],
+        };
+        let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };
+        [
+            (gauge(PUSH_FAILURE_TIME_NAME, PUSH_FAILURE_TIME_HELP, self.push_failure_time), stamp(self.push_failure_time)),
+            (gauge(PUSH_TIME_NAME, PUSH_TIME_HELP, self.push_time), stamp(self.push_time)),
+        ]
+    }
+}

@@ -1,0 +1,123 @@
+//! The JSON API (`/api/v1/metrics`, `/api/v1/status`) in upstream's shapes: every
+//! value a string, type names upper-case, help omitted when empty, map keys sorted.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value as Json};
+
+use cluster::float::format_g;
+use cluster::{Group, GroupStore, Metric, MetricFamily, UnixNanos, Value};
+
+/// Go's RFC 3339 with nanoseconds and trailing zeros trimmed.
+pub fn rfc3339(t: UnixNanos) -> String {
+    let dt = DateTime::<Utc>::from_timestamp(t.0.div_euclid(1_000_000_000), t.0.rem_euclid(1_000_000_000) as u32)
+        .unwrap_or_default();
+    let s = dt.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    // "2026-01-01T00:00:00.120000000Z" -> "2026-01-01T00:00:00.12Z"
+    match s.split_once('.') {
+        Some((head, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{head}Z")
+            } else {
+                format!("{head}.{digits}Z")
+            }
+        }
+        None => s,
+    }
+}
+
+fn labels_json(m: &Metric) -> Json {
+    Json::Object(m.labels.iter().map(|l| (l.name.clone(), Json::String(l.value.clone()))).collect())
+}
+
+fn metric_json(m: &Metric) -> Json {
+    let mut o = Map::new();
+    o.insert("labels".into(), labels_json(m));
+    match &m.value {
+        Value::Summary { count, sum, quantiles } => {
+            let q: Map<String, Json> =
+                quantiles.iter().map(|q| (format_g(q.quantile), Json::String(format_g(q.value)))).collect();
+            o.insert("quantiles".into(), Json::Object(q));
+            o.insert("count".into(), Json::String(count.to_string()));
+            o.insert("sum".into(), Json::String(format_g(*sum)));
+        }
+        Value::Histogram { count, sum, buckets } => {
+            let b: Map<String, Json> = buckets
+                .iter()
+                .map(|b| (format_g(b.upper_bound), Json::String(b.cumulative_count.to_string())))
+                .collect();
+            o.insert("buckets".into(), Json::Object(b));
+            o.insert("count".into(), Json::String(count.to_string()));
+            o.insert("sum".into(), Json::String(format_g(*sum)));
+        }
+        other => {
+            o.insert("value".into(), Json::String(format_g(other.scalar().unwrap_or(0.0))));
+        }
+    }
+    Json::Object(o)
+}
+
+fn family_json(f: &MetricFamily, at: UnixNanos) -> Json {
+    let mut o = Map::new();
+    o.insert("time_stamp".into(), Json::String(rfc3339(at)));
+    o.insert("type".into(), Json::String(f.metric_type.upper_name().into()));
+    if let Some(help) = f.help.as_deref().filter(|h| !h.is_empty()) {
+        o.insert("help".into(), Json::String(help.into()));
+    }
+    o.insert("metrics".into(), Json::Array(f.metrics.iter().map(metric_json).collect()));
+    Json::Object(o)
+}
+
+fn group_json(g: &Group) -> Json {
+    let mut o = Map::new();
+    o.insert("labels".into(), json!(g.key.labels()));
+    o.insert("last_push_successful".into(), Json::Bool(g.last_push_successful()));
+    for stored in g.families.values() {
+        o.insert(stored.family.name.clone(), family_json(&stored.family, stored.pushed_at));
+    }
+    for (family, at) in g.timestamp_families() {
+        o.insert(family.name.clone(), family_json(&family, at));
+    }
+    Json::Object(o)
+}
+
+/// `GET /api/v1/metrics`.
+pub fn metrics_document(store: &GroupStore) -> Vec<u8> {
+    let data: Vec<Json> = store.groups().map(group_json).collect();
+    serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
+}
+
+/// `GET /api/v1/status`.
+pub fn status_document(flags: &[(&str, String)], start: UnixNanos, cluster: Json) -> Vec<u8> {
+    let flags: Map<String, Json> = flags.iter().map(|(k, v)| (k.to_string(), Json::String(v.clone()))).collect();
+    let doc = json!({
+        "status": "success",
+        "data": {
+            "build_information": {
+                "branch": option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or(""),
+                "buildDate": option_env!("PUSHGATEWAY_BUILD_DATE").unwrap_or(""),
+                "buildUser": option_env!("PUSHGATEWAY_BUILD_USER").unwrap_or(""),
+                "goVersion": "",
+                "revision": option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or(""),
+                "rustVersion": env!("CARGO_PKG_RUST_VERSION"),
+                "version": env!("CARGO_PKG_VERSION"),
+            },
+            "flags": flags,
+            "start_time": rfc3339(start),
+            "cluster": cluster,
+        }
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_like_go() {
+        assert_eq!(rfc3339(UnixNanos(1_795_559_452_251_879_161)), "2026-11-24T16:30:52.251879161Z");
+        assert_eq!(rfc3339(UnixNanos(1_795_559_452_120_000_000)), "2026-11-24T16:30:52.12Z");
+        assert_eq!(rfc3339(UnixNanos(1_795_559_452_000_000_000)), "2026-11-24T16:30:52Z");
+    }
+}

@@ -1,0 +1,252 @@
+//! The one configuration struct: upstream's flag names and defaults, each also settable
+//! from the environment as `PUSHGATEWAY_` + the flag name upper-cased with `.` and `-`
+//! as `_` (`--web.listen-address` is `PUSHGATEWAY_WEB_LISTEN_ADDRESS`).
+
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+
+/// Flags of the server. Bad values and unsupported combinations are refused at
+/// start-up with exit code 2.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "pushgateway", version, about = "A clustered, replicated, drop-in compatible Prometheus Pushgateway")]
+pub struct Config {
+    /// Addresses on which to expose metrics and web interface (repeatable). Default `:9091`.
+    #[arg(long = "web.listen-address", env = "PUSHGATEWAY_WEB_LISTEN_ADDRESS", default_value = ":9091", action = ArgAction::Append, value_delimiter = None)]
+    pub web_listen_address: Vec<String>,
+
+    /// Path to a TLS/authentication configuration file. Not supported: a non-empty value
+    /// is refused rather than silently serving without the protection it asks for.
+    #[arg(long = "web.config.file", env = "PUSHGATEWAY_WEB_CONFIG_FILE", default_value = "")]
+    pub web_config_file: String,
+
+    /// Use systemd socket activation. Not supported: refused when set.
+    #[arg(long = "web.systemd-socket", env = "PUSHGATEWAY_WEB_SYSTEMD_SOCKET", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub web_systemd_socket: bool,
+
+    /// Path to static assets/templates. Accepted for compatibility and ignored: the web
+    /// pages are built into the binary.
+    #[arg(long = "web.local-assets", env = "PUSHGATEWAY_WEB_LOCAL_ASSETS", default_value = "")]
+    pub web_local_assets: String,
+
+    /// Path under which to expose metrics. Default `/metrics`.
+    #[arg(long = "web.telemetry-path", env = "PUSHGATEWAY_WEB_TELEMETRY_PATH", default_value = "/metrics")]
+    pub web_telemetry_path: String,
+
+    /// The URL under which the Pushgateway is externally reachable. Its path becomes the
+    /// route prefix unless `--web.route-prefix` is set.
+    #[arg(long = "web.external-url", env = "PUSHGATEWAY_WEB_EXTERNAL_URL", default_value = "")]
+    pub web_external_url: String,
+
+    /// Prefix for the internal routes of web endpoints. Defaults to the path of
+    /// `--web.external-url`.
+    #[arg(long = "web.route-prefix", env = "PUSHGATEWAY_WEB_ROUTE_PREFIX", default_value = "")]
+    pub web_route_prefix: String,
+
+    /// Enable shutdown via HTTP request (`PUT`/`POST /-/quit`). Default off.
+    #[arg(long = "web.enable-lifecycle", env = "PUSHGATEWAY_WEB_ENABLE_LIFECYCLE", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub web_enable_lifecycle: bool,
+
+    /// Enable API endpoints for admin control actions (`PUT /api/v1/admin/wipe`). Default off.
+    #[arg(long = "web.enable-admin-api", env = "PUSHGATEWAY_WEB_ENABLE_ADMIN_API", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub web_enable_admin_api: bool,
+
+    /// Upstream's persistence file. Accepted so an upstream unit file starts unchanged;
+    /// an empty value is valid. See the README for what it does here.
+    #[arg(long = "persistence.file", env = "PUSHGATEWAY_PERSISTENCE_FILE", default_value = "")]
+    pub persistence_file: String,
+
+    /// Upstream's minimum interval between persistence writes. Accepted for
+    /// compatibility. Default `5m`.
+    #[arg(long = "persistence.interval", env = "PUSHGATEWAY_PERSISTENCE_INTERVAL", default_value = "5m", value_parser = parse_go_duration)]
+    pub persistence_interval: Duration,
+
+    /// Answer pushes with 202 as soon as they are applied, without reporting whether
+    /// they were consistent. Inconsistent pushes are still never stored.
+    #[arg(long = "push.disable-consistency-check", env = "PUSHGATEWAY_PUSH_DISABLE_CONSISTENCY_CHECK", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub push_disable_consistency_check: bool,
+
+    /// Largest accepted request body in bytes, counted after decompression too; larger
+    /// bodies get 413. Default 64 MiB.
+    #[arg(long = "push.max-body-bytes", env = "PUSHGATEWAY_PUSH_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub push_max_body_bytes: usize,
+
+    /// Data directory of this node. Default `data/`.
+    #[arg(long = "storage.path", env = "PUSHGATEWAY_STORAGE_PATH", default_value = "data/")]
+    pub storage_path: String,
+
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", env = "PUSHGATEWAY_LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+
+    /// Output format of log messages: logfmt or json.
+    #[arg(long = "log.format", env = "PUSHGATEWAY_LOG_FORMAT", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
+}
+
+impl Config {
+    /// The route prefix as upstream computes it: `--web.route-prefix`, else the path of
+    /// `--web.external-url`; `/` becomes empty; otherwise `/` + the trimmed value.
+    pub fn route_prefix(&self) -> String {
+        let raw = if self.web_route_prefix.is_empty() {
+            external_url_path(&self.web_external_url)
+        } else {
+            self.web_route_prefix.clone()
+        };
+        normalize_prefix(&raw)
+    }
+
+    /// Problems that must stop start-up.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.web_config_file.is_empty() {
+            return Err("--web.config.file (TLS and authentication) is not supported; terminate TLS in front of the server".into());
+        }
+        if self.web_systemd_socket {
+            return Err("--web.systemd-socket is not supported".into());
+        }
+        if !self.web_telemetry_path.starts_with('/') {
+            return Err(format!("--web.telemetry-path must start with '/': {:?}", self.web_telemetry_path));
+        }
+        if self.push_max_body_bytes == 0 {
+            return Err("--push.max-body-bytes must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Flag values as `/api/v1/status` reports them (upstream's names and spelling).
+    pub fn flag_map(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("log.format", self.log_format.clone()),
+            ("log.level", self.log_level.clone()),
+            ("persistence.file", self.persistence_file.clone()),
+            ("persistence.interval", format_go_duration(self.persistence_interval)),
+            ("push.disable-consistency-check", self.push_disable_consistency_check.to_string()),
+            ("push.max-body-bytes", self.push_max_body_bytes.to_string()),
+            ("storage.path", self.storage_path.clone()),
+            ("web.config.file", self.web_config_file.clone()),
+            ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
+            ("web.enable-lifecycle", self.web_enable_lifecycle.to_string()),
+            ("web.external-url", self.web_external_url.clone()),
+            ("web.listen-address", self.web_listen_address.join(",")),
+            ("web.local-assets", self.web_local_assets.clone()),
+            ("web.route-prefix", self.web_route_prefix.clone()),
+            ("web.systemd-socket", self.web_systemd_socket.to_string()),
+            ("web.telemetry-path", self.web_telemetry_path.clone()),
+        ]
+    }
+}
+
+/// The path of a URL (`http://host:port/path?q` -> `/path`), empty when there is none.
+fn external_url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
+    path.split(['?', '#']).next().unwrap_or("").to_string()
+}
+
+fn normalize_prefix(prefix: &str) -> String {
+    if prefix.is_empty() || prefix == "/" {
+        return String::new();
+    }
+    format!("/{}", prefix.trim_matches('/'))
+}
+
+/// Parses a Go duration such as `5m`, `1h30m`, `1.5s`, `300ms`.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "w" => 7.0 * 86400.0,
+            "y" => 365.0 * 86400.0,
+            _ => return Err(bad()),
+        };
+        total += value * unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Go's `time.Duration.String()` for whole and fractional seconds (`5m0s`, `1h0m0s`,
+/// `1.5s`, `300ms`).
+pub fn format_go_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    if d < Duration::from_secs(1) {
+        let ns = d.as_nanos();
+        return if ns % 1_000_000 == 0 {
+            format!("{}ms", ns / 1_000_000)
+        } else if ns % 1000 == 0 {
+            format!("{}µs", ns / 1000)
+        } else {
+            format!("{ns}ns")
+        };
+    }
+    let total = d.as_secs();
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    let frac = d.subsec_nanos();
+    let secs = if frac == 0 {
+        format!("{s}s")
+    } else {
+        let f = format!("{:09}", frac);
+        format!("{s}.{}s", f.trim_end_matches('0'))
+    };
+    if h > 0 {
+        format!("{h}h{m}m{secs}")
+    } else if m > 0 {
+        format!("{m}m{secs}")
+    } else {
+        secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_prefix_cases() {
+        let cases = [
+            ("prefix with slashes", "/pg/", "", "/pg"),
+            ("root prefix is empty", "/", "", ""),
+            ("external url path", "", "http://example.com/ext/", "/ext"),
+            ("external url without path", "", "http://example.com", ""),
+            ("prefix wins over url", "a/b", "http://example.com/ext/", "/a/b"),
+        ];
+        for (name, prefix, url, want) in cases {
+            let mut c = Config::parse_from(["pushgateway"]);
+            c.web_route_prefix = prefix.into();
+            c.web_external_url = url.into();
+            assert_eq!(c.route_prefix(), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn go_durations() {
+        for (text, secs, shown) in [("5m", 300.0, "5m0s"), ("1h30m", 5400.0, "1h30m0s"), ("1.5s", 1.5, "1.5s"), ("300ms", 0.3, "300ms")] {
+            let d = parse_go_duration(text).unwrap();
+            assert!((d.as_secs_f64() - secs).abs() < 1e-9, "{text}");
+            assert_eq!(format_go_duration(d), shown);
+        }
+        assert!(parse_go_duration("5x").is_err());
+        assert!(parse_go_duration("").is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! The one error enum of the HTTP boundary and the one table from errors to status.
+
+use axum::http::StatusCode;
+use cluster::node::{ProposeError, ReadError};
+
+use crate::exposition::protobuf::ProtobufError;
+use crate::exposition::text_parse::TextParseError;
+use crate::grouping_key::GroupingKeyError;
+
+/// Everything a request can fail with. `Display` is the body sent to the client,
+/// which for 4xx answers is upstream's message.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    GroupingKey(#[from] GroupingKeyError),
+    #[error(transparent)]
+    Text(#[from] TextParseError),
+    #[error(transparent)]
+    Protobuf(#[from] ProtobufError),
+    /// The request body could not be decompressed (or, with gzip, had no valid header).
+    #[error("{0}")]
+    Encoding(String),
+    /// The push was judged inconsistent with the stored groups.
+    #[error("pushed metrics are invalid or inconsistent with existing metrics: {0}")]
+    Inconsistent(String),
+    /// The body is larger than `--push.max-body-bytes` (before or after decompression).
+    #[error("request body exceeds the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+impl HttpError {
+    /// The status table (see the README's "Cluster guarantees").
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::GroupingKey(_)
+            | HttpError::Text(_)
+            | HttpError::Protobuf(_)
+            | HttpError::Encoding(_)
+            | HttpError::Inconsistent(_) => StatusCode::BAD_REQUEST,
+            HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Propose(ProposeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Propose(ProposeError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            HttpError::Propose(ProposeError::Storage(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Read(ReadError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The delimited protobuf format (`io.prometheus.client.MetricFamily`, each message
+//! preceded by its varint length), for pushes and for scrapes.
+//!
+//! The messages are declared by hand with `prost` derives, so no `protoc` is needed.
+//! Label names and values are read as bytes: invalid UTF-8 is a push the consistency
+//! check refuses (recording the failure), not a decoding error, as upstream has it.
+
+use bytes::Buf;
+use prost::Message;
+
+use cluster::{Bucket, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, Value};
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbLabelPair {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub name: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbGauge {
+    #[prost(double, optional, tag = "1")]
+    pub value: Option<f64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbCounter {
+    #[prost(double, optional, tag = "1")]
+    pub value: Option<f64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbQuantile {
+    #[prost(double, optional, tag = "1")]
+    pub quantile: Option<f64>,
+    #[prost(double, optional, tag = "2")]
+    pub value: Option<f64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbSummary {
+    #[prost(uint64, optional, tag = "1")]
+    pub sample_count: Option<u64>,
+    #[prost(double, optional, tag = "2")]
+    pub sample_sum: Option<f64>,
+    #[prost(message, repeated, tag = "3")]
+    pub quantile: Vec<PbQuantile>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbUntyped {
+    #[prost(double, optional, tag = "1")]
+    pub value: Option<f64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbBucket {
+    #[prost(uint64, optional, tag = "1")]
+    pub cumulative_count: Option<u64>,
+    #[prost(double, optional, tag = "2")]
+    pub upper_bound: Option<f64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbHistogram {
+    #[prost(uint64, optional, tag = "1")]
+    pub sample_count: Option<u64>,
+    #[prost(double, optional, tag = "2")]
+    pub sample_sum: Option<f64>,
+    #[prost(message, repeated, tag = "3")]
+    pub bucket: Vec<PbBucket>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbMetric {
+    #[prost(message, repeated, tag = "1")]
+    pub label: Vec<PbLabelPair>,
+    #[prost(message, optional, tag = "2")]
+    pub gauge: Option<PbGauge>,
+    #[prost(message, optional, tag = "3")]
+    pub counter: Option<PbCounter>,
+    #[prost(message, optional, tag = "4")]
+    pub summary: Option<PbSummary>,
+    #[prost(message, optional, tag = "5")]
+    pub untyped: Option<PbUntyped>,
+    #[prost(int64, optional, tag = "6")]
+    pub timestamp_ms: Option<i64>,
+    #[prost(message, optional, tag = "7")]
+    pub histogram: Option<PbHistogram>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PbMetricFamily {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub name: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub help: Option<Vec<u8>>,
+    #[prost(int32, optional, tag = "3")]
+    pub r#type: Option<i32>,
+    #[prost(message, repeated, tag = "4")]
+    pub metric: Vec<PbMetric>,
+}
+
+/// Why a protobuf body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtobufError {
+    /// The stream ended inside a length prefix or a message (upstream: `unexpected EOF`).
+    #[error("unexpected EOF")]
+    UnexpectedEof,
+    #[error("proto: {0}")]
+    Invalid(String),
+    /// A family name or help that is not UTF-8 text.
+    #[error("proto: invalid UTF-8 in metric family name or help")]
+    InvalidUtf8,
+    #[error("proto: unknown metric type {0}")]
+    UnknownType(i32),
+}
+
+/// A decoded push: the families, and the first problem that makes the push invalid
+/// although it decoded (invalid UTF-8 in a label). Upstream refuses such a push in its
+/// consistency check and records the failure, so the problem travels with the push.
+#[derive(Debug, Default)]
+pub struct DecodedPush {
+    pub families: PushedFamilies,
+    pub defect: Option<String>,
+}
+
+/// Decodes a stream of length-delimited families. A later family with the same name
+/// replaces an earlier one.
+pub fn parse_delimited(mut input: &[u8]) -> Result<DecodedPush, ProtobufError> {
+    let mut out = DecodedPush::default();
+    while input.has_remaining() {
+        let len = prost::encoding::decode_varint(&mut input).map_err(|_| ProtobufError::UnexpectedEof)?;
+        let len = usize::try_from(len).map_err(|_| ProtobufError::UnexpectedEof)?;
+        if len > input.len() {
+            return Err(ProtobufError::UnexpectedEof);
+        }
+        let (message, rest) = input.split_at(len);
+        input = rest;
+        let pb = PbMetricFamily::decode(message).map_err(|e| {
+            if e.to_string().contains("buffer underflow") {
+                ProtobufError::UnexpectedEof
+            } else {
+                ProtobufError::Invalid(e.to_string())
+            }
+        })?;
+        let family = from_pb(pb, &mut out.defect)?;
+        out.families.insert(family.name.clone(), family);
+    }
+    Ok(out)
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {
+    bytes.map(|b| String::from_utf8(b).map_err(|_| ProtobufError::InvalidUtf8)).transpose()
+}
+
+fn lossy(bytes: Vec<u8>, family: &str, what: &str, defect: &mut Option<String>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        let bytes = e.into_bytes();
+        let quoted: String = bytes.iter().map(|b| if b.is_ascii() { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect();
+        defect.get_or_insert_with(|| format!("collected metric {family:?} has a label {what} that is not utf8: \"{quoted}\""));
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn from_pb(pb: PbMetricFamily, defect: &mut Option<String>) -> Result<MetricFamily, ProtobufError> {
+    let raw_type = pb.r#type.unwrap_or(0);
+    let metric_type = MetricType::from_proto_number(raw_type).ok_or(ProtobufError::UnknownType(raw_type))?;
+    let name = text(pb.name)?.unwrap_or_default();
+    let metrics = pb
+        .metric
+        .into_iter()
+        .map(|m| {
+            let value = pick_value(&m, metric_type);
+            let labels = m
+                .label
+                .into_iter()
+                .map(|l| {
+                    LabelPair::new(
+                        lossy(l.name.unwrap_or_default(), &name, "name", defect),
+                        lossy(l.value.unwrap_or_default(), &name, "value", defect),
+                    )
+                })
+                .collect();
+            Metric { labels, value, timestamp_ms: m.timestamp_ms }
+        })
+        .collect();
+    Ok(MetricFamily { name, help: text(pb.help)?, metric_type, metrics })
+}
+
+/// The value field that matches the family type; failing that, any present field (so
+/// the check reports the mismatch), failing that [`Value::Missing`].
+fn pick_value(m: &PbMetric, t: MetricType) -> Value {
+    let counter = m.counter.as_ref().map(|c| Value::Counter(c.value.unwrap_or(0.0)));
+    let gauge = m.gauge.as_ref().map(|g| Value::Gauge(g.value.unwrap_or(0.0)));
+    let untyped = m.untyped.as_ref().map(|u| Value::Untyped(u.value.unwrap_or(0.0)));
+    let summary = m.summary.as_ref().map(|s| Value::Summary {
+        count: s.sample_count.unwrap_or(0),
+        sum: s.sample_sum.unwrap_or(0.0),
+        quantiles: s
+            .quantile
+            .iter()
+            .map(|q| Quantile { quantile: q.quantile.unwrap_or(0.0), value: q.value.unwrap_or(0.0) })
+            .collect(),
+    });
+    let histogram = m.histogram.as_ref().map(|h| Value::Histogram {
+        count: h.sample_count.unwrap_or(0),
+        sum: h.sample_sum.unwrap_or(0.0),
+        buckets: h
+            .bucket
+            .iter()
+            .map(|b| Bucket { upper_bound: b.upper_bound.unwrap_or(0.0), cumulative_count: b.cumulative_count.unwrap_or(0) })
+            .collect(),
+    });
+    let preferred = match t {
+        MetricType::Counter => counter.clone(),
+        MetricType::Gauge => gauge.clone(),
+        MetricType::Untyped => untyped.clone(),
+        MetricType::Summary => summary.clone(),
+        MetricType::Histogram | MetricType::GaugeHistogram => histogram.clone(),
+    };
+    preferred.or(counter).or(gauge).or(untyped).or(summary).or(histogram).unwrap_or(Value::Missing)
+}
+
+/// Encodes one family for a scrape (length-delimited).
+pub fn encode_family(family: &MetricFamily, help: Option<&str>, out: &mut Vec<u8>) {
+    let pb = PbMetricFamily {
+        name: Some(family.name.clone().into_bytes()),
+        help: help.map(|h| h.as_bytes().to_vec()),
+        r#type: Some(family.metric_type.proto_number()),
+        metric: family.metrics.iter().map(to_pb_metric).collect(),
+    };
+    // Encoding into a Vec cannot fail.
+    let _ = pb.encode_length_delimited(out);
+}
+
+fn to_pb_metric(m: &Metric) -> PbMetric {
+    let mut pb = PbMetric {
+        label: m
+            .labels
+            .iter()
+            .map(|l| PbLabelPair { name: Some(l.name.clone().into_bytes()), value: Some(l.value.clone().into_bytes()) })
+            .collect(),
+        timestamp_ms: m.timestamp_ms,
+        ..Default::default()
+    };
+    match &m.value {
+        Value::Counter(v) => pb.counter = Some(PbCounter { value: Some(*v) }),
+        Value::Gauge(v) => pb.gauge = Some(PbGauge { value: Some(*v) }),
+        Value::Untyped(v) => pb.untyped = Some(PbUntyped { value: Some(*v) }),
+        Value::Summary { count, sum, quantiles } => {
+            pb.summary = Some(PbSummary {
+                sample_count: Some(*count),
+                sample_sum: Some(*sum),
+                quantile: quantiles
+                    .iter()
+                    .map(|q| PbQuantile { quantile: Some(q.quantile), value: Some(q.value) })
+                    .collect(),
+            })
+        }
+        Value::Histogram { count, sum, buckets } => {
+            pb.histogram = Some(PbHistogram {
+                sample_count: Some(*count),
+                sample_sum: Some(*sum),
+                bucket: buckets
+                    .iter()
+                    .map(|b| PbBucket { cumulative_count: Some(b.cumulative_count), upper_bound: Some(b.upper_bound) })
+                    .collect(),
+            })
+        }
+        Value::Missing => {}
+    }
+    pb
+}

@@ -1,0 +1,166 @@
+//! The grouping key in a push URL: `/metrics/job/<job>{/<label>/<value>}`, with
+//! `@base64` after a name to mark a URL-safe base64 value (padding optional, `=` alone
+//! for the empty value). Parsed once, here, for PUT, POST and DELETE alike, answering
+//! bad keys with upstream's messages.
+
+use std::collections::BTreeMap;
+
+use base64::alphabet::URL_SAFE;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+use cluster::validate::{is_reserved_label_name, is_valid_label_name};
+use cluster::GroupingKey;
+
+use crate::exposition::text_parse::go_quote;
+
+/// Why a grouping key was refused (400). Display gives upstream's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupingKeyError {
+    #[error("invalid base64 encoding in job name \"\": {0}")]
+    JobBase64(String),
+    #[error("odd number of components in label string {0}")]
+    OddComponents(String),
+    #[error("improper label name {0}")]
+    ImproperLabelName(String),
+    #[error("invalid base64 encoding for label {name}={value}: {error}")]
+    LabelBase64 { name: String, value: String, error: String },
+    #[error("job name is required")]
+    JobRequired,
+    /// Upstream accepts such a key and then can never expose the group; we refuse it.
+    #[error("label value {0} in the URL is not valid UTF-8")]
+    NotUtf8(String),
+}
+
+const SUFFIX: &str = "@base64";
+
+/// Go's `base64.RawURLEncoding` (lenient about trailing bits).
+const RAW_URL: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
+
+/// Decodes a base64 value as upstream does: trailing `=` trimmed, then raw URL-safe.
+fn decode_base64(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let end = raw.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+    let trimmed = &raw[..end];
+    RAW_URL.decode(trimmed).map_err(|e| {
+        let offset = match e {
+            base64::DecodeError::InvalidByte(offset, _) | base64::DecodeError::InvalidLastSymbol(offset, _) => offset,
+            base64::DecodeError::InvalidLength(len) => len.saturating_sub(1) / 4 * 4,
+            base64::DecodeError::InvalidPadding => trimmed.len(),
+        };
+        format!("illegal base64 data at input byte {offset}")
+    })
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String, GroupingKeyError> {
+    String::from_utf8(bytes).map_err(|e| GroupingKeyError::NotUtf8(go_quote(e.as_bytes())))
+}
+
+/// Parses the grouping key of a push or delete URL.
+///
+/// `job` is the (percent-decoded) job segment, `job_base64` whether the route was
+/// `job@base64`, and `labels` the rest of the path after the job, starting with `/`
+/// (empty when there is none).
+pub fn parse_grouping_key(job: &[u8], job_base64: bool, labels: &[u8]) -> Result<GroupingKey, GroupingKeyError> {
+    let job = if job_base64 { decode_base64(job).map_err(GroupingKeyError::JobBase64)? } else { job.to_vec() };
+    let mut pairs = split_labels(labels)?;
+    if job.is_empty() {
+        return Err(GroupingKeyError::JobRequired);
+    }
+    pairs.insert("job".to_string(), utf8(job)?);
+    Ok(GroupingKey::new(pairs))
+}
+
+/// Upstream's `splitLabels`.
+fn split_labels(labels: &[u8]) -> Result<BTreeMap<String, String>, GroupingKeyError> {
+    let mut out = BTreeMap::new();
+    if labels.len() <= 1 {
+        return Ok(out);
+    }
+    let components: Vec<&[u8]> = labels[1..].split(|&b| b == b'/').collect();
+    if components.len() % 2 != 0 {
+        return Err(GroupingKeyError::OddComponents(go_quote(labels)));
+    }
+    for pair in components.chunks(2) {
+        let (name, value) = (pair[0], pair[1]);
+        let trimmed = name.strip_suffix(SUFFIX.as_bytes()).unwrap_or(name);
+        let trimmed_str = std::str::from_utf8(trimmed).unwrap_or("");
+        if !is_valid_label_name(trimmed_str) || is_reserved_label_name(trimmed_str) {
+            return Err(GroupingKeyError::ImproperLabelName(go_quote(trimmed)));
+        }
+        let value = if trimmed.len() == name.len() {
+            value.to_vec()
+        } else {
+            decode_base64(value).map_err(|error| GroupingKeyError::LabelBase64 {
+                name: trimmed_str.to_string(),
+                value: go_quote(value),
+                error,
+            })?
+        };
+        out.insert(trimmed_str.to_string(), utf8(value)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(pairs: &[(&str, &str)]) -> GroupingKey {
+        GroupingKey::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn grouping_key_cases() {
+        type Case = (&'static str, &'static str, bool, &'static str, Result<GroupingKey, String>);
+        let cases: Vec<Case> = vec![
+            ("plain job", "j", false, "", Ok(key(&[("job", "j")]))),
+            ("trailing slash only", "j", false, "/", Ok(key(&[("job", "j")]))),
+            ("one pair", "j", false, "/instance/i", Ok(key(&[("job", "j"), ("instance", "i")]))),
+            ("base64 job", "YS9i", true, "", Ok(key(&[("job", "a/b")]))),
+            ("base64 job padded", "YS9i==", true, "", Ok(key(&[("job", "a/b")]))),
+            ("base64 value unpadded", "g", false, "/v@base64/YQ", Ok(key(&[("job", "g"), ("v", "a")]))),
+            ("base64 value padded", "g", false, "/v@base64/YQ==", Ok(key(&[("job", "g"), ("v", "a")]))),
+            ("base64 empty value", "g", false, "/v@base64/=", Ok(key(&[("job", "g"), ("v", "")]))),
+            ("job pair overridden", "a", false, "/job/b", Ok(key(&[("job", "a")]))),
+            ("utf8 value", "t", false, "/name/Προμηθεύς", Ok(key(&[("job", "t"), ("name", "Προμηθεύς")]))),
+            ("empty job", "", false, "", Err("job name is required".into())),
+            ("base64 empty job", "=", true, "", Err("job name is required".into())),
+            (
+                "base64 invalid job",
+                "!!",
+                true,
+                "",
+                Err("invalid base64 encoding in job name \"\": illegal base64 data at input byte 0".into()),
+            ),
+            (
+                "standard alphabet refused",
+                "f",
+                false,
+                "/v@base64/a+b",
+                Err("invalid base64 encoding for label v=\"a+b\": illegal base64 data at input byte 1".into()),
+            ),
+            ("odd components", "b", false, "/x/1/", Err("odd number of components in label string \"/x/1/\"".into())),
+            ("odd single", "c", false, "/d", Err("odd number of components in label string \"/d\"".into())),
+            ("digit label name", "a", false, "/1x/b", Err("improper label name \"1x\"".into())),
+            ("dash label name", "a", false, "/bad-name/b", Err("improper label name \"bad-name\"".into())),
+            ("reserved label name", "a", false, "/__x/b", Err("improper label name \"__x\"".into())),
+            ("base64 improper name", "e", false, "/1x@base64/Yg", Err("improper label name \"1x\"".into())),
+        ];
+        for (name, job, b64, labels, want) in cases {
+            let got = parse_grouping_key(job.as_bytes(), b64, labels.as_bytes()).map_err(|e| e.to_string());
+            assert_eq!(got, want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_value_is_refused() {
+        let err = parse_grouping_key(b"u", false, b"/lbl/\xff").unwrap_err();
+        assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
+    }
+}

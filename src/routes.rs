@@ -1,0 +1,440 @@
+//! Every route of the server, and request routing that answers exactly as upstream's
+//! stack does (Go's `ServeMux` in front of two `httprouter` trees):
+//!
+//! 1. the decoded path is cleaned (`//`, `.`, `..`); if that changes it: 301 to the
+//!    cleaned path;
+//! 2. `<prefix>/api/v1` is redirected to `<prefix>/api/v1/`; below it the API tree
+//!    answers (CORS headers, no gzip wrapper);
+//! 3. everything else goes to the main tree (behind the gzip request wrapper);
+//! 4. in a tree: a match runs the handler; otherwise a trailing-slash variant or a
+//!    case-insensitive match is redirected (301 for GET, 307 otherwise); otherwise
+//!    OPTIONS answers the allowed methods, another method 405 with `Allow`, else 404.
+
+use axum::http::Method;
+
+use crate::config::Config;
+
+/// What a matched request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Healthy,
+    Ready,
+    Scrape,
+    /// PUT (`replace`) or POST push.
+    Push { replace: bool, job_base64: bool },
+    Delete { job_base64: bool },
+    Static,
+    StatusPage,
+    Pprof,
+    Quit,
+    QuitForbidden,
+    QuitWrongMethod,
+    ApiStatus,
+    ApiMetrics,
+    ApiWipe,
+    ApiOptions,
+    /// Cluster status and membership arrive with replication; the slot is listed here so
+    /// the route table stays the single list of routes.
+    ApiCluster,
+}
+
+impl Endpoint {
+    /// The `handler` label of `pushgateway_http_requests_total`, as upstream names it.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Endpoint::Healthy => "healthy",
+            Endpoint::Ready => "ready",
+            Endpoint::Scrape => "metrics",
+            Endpoint::Push { .. } => "push",
+            Endpoint::Delete { .. } => "delete",
+            Endpoint::Static => "static",
+            Endpoint::StatusPage => "status",
+            Endpoint::Pprof => "pprof",
+            Endpoint::Quit | Endpoint::QuitForbidden | Endpoint::QuitWrongMethod => "quit",
+            Endpoint::ApiStatus => "api/v1/status",
+            Endpoint::ApiMetrics => "api/v1/metrics",
+            Endpoint::ApiWipe => "wipe",
+            Endpoint::ApiOptions => "api/v1/options",
+            Endpoint::ApiCluster => "api/v1/cluster",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    /// `:name`: one non-empty segment.
+    Param,
+    /// `*name`: the rest of the path, starting with `/`.
+    CatchAll,
+}
+
+#[derive(Clone, Debug)]
+struct Route {
+    method: Method,
+    segments: Vec<Segment>,
+    /// Whether the pattern ends with `/` (only `<prefix>/`).
+    trailing_slash: bool,
+    endpoint: Endpoint,
+}
+
+/// Values captured by `:job` and `*labels`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    pub job: Vec<u8>,
+    pub rest: Vec<u8>,
+}
+
+/// The result of routing one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routed {
+    Matched { endpoint: Endpoint, params: Params, api: bool },
+    Redirect { location: Vec<u8>, status: u16 },
+    /// OPTIONS on a known path: 200 with `Allow`.
+    Options { allow: String },
+    MethodNotAllowed { allow: String },
+    NotFound,
+}
+
+fn parse_pattern(pattern: &str) -> (Vec<Segment>, bool) {
+    let trailing = pattern.len() > 1 && pattern.ends_with('/');
+    let segments = pattern
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.starts_with(':') {
+                Segment::Param
+            } else if s.starts_with('*') {
+                Segment::CatchAll
+            } else {
+                Segment::Static(s.to_string())
+            }
+        })
+        .collect();
+    (segments, trailing)
+}
+
+/// A routing tree (a list of routes; upstream has two: main and API).
+#[derive(Clone, Debug, Default)]
+struct Tree {
+    routes: Vec<Route>,
+}
+
+impl Tree {
+    fn add(&mut self, method: Method, pattern: &str, endpoint: Endpoint) {
+        let (segments, trailing_slash) = parse_pattern(pattern);
+        self.routes.push(Route { method, segments, trailing_slash, endpoint });
+    }
+
+    fn find(&self, method: &Method, path: &[u8], case_insensitive: bool) -> Option<(&Route, Params, Vec<u8>)> {
+        self.routes.iter().filter(|r| r.method == *method).find_map(|r| match_route(r, path, case_insensitive).map(|(p, fixed)| (r, p, fixed)))
+    }
+
+    /// httprouter's trailing slash recommendation for `path` in `method`'s tree.
+    fn trailing_slash_redirect(&self, method: &Method, path: &[u8]) -> Option<Vec<u8>> {
+        if let Some(stripped) = path.strip_suffix(b"/") {
+            if self.find(method, stripped, false).is_some() {
+                return Some(stripped.to_vec());
+            }
+            // `/metrics/job/` where a `:job` parameter would follow: httprouter still
+            // recommends dropping the slash.
+            let depth = stripped.split(|&b| b == b'/').filter(|s| !s.is_empty()).count();
+            let param_follows = self.routes.iter().filter(|r| r.method == *method).any(|r| {
+                r.segments.len() > depth
+                    && r.segments[depth] == Segment::Param
+                    && match_prefix(&r.segments[..depth], stripped)
+            });
+            if param_follows {
+                return Some(stripped.to_vec());
+            }
+        } else {
+            let mut with = path.to_vec();
+            with.push(b'/');
+            if self.find(method, &with, false).is_some() {
+                return Some(with);
+            }
+        }
+        None
+    }
+
+    /// Methods other than `except` that have a route for `path`, plus OPTIONS, sorted.
+    fn allowed(&self, path: &[u8], except: &Method) -> String {
+        let mut methods: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|r| r.method != *except && r.method != Method::OPTIONS && match_route(r, path, false).is_some())
+            .map(|r| r.method.as_str())
+            .collect();
+        if methods.is_empty() {
+            return String::new();
+        }
+        methods.push("OPTIONS");
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    fn route(&self, method: &Method, path: &[u8], api: bool) -> Routed {
+        if let Some((route, params, _)) = self.find(method, path, false) {
+            return Routed::Matched { endpoint: route.endpoint, params, api };
+        }
+        if *method != Method::CONNECT && path != b"/" {
+            let status = if *method == Method::GET { 301 } else { 307 };
+            if let Some(location) = self.trailing_slash_redirect(method, path) {
+                return Routed::Redirect { location, status };
+            }
+            if let Some((_, _, fixed)) = self.find(method, path, true) {
+                return Routed::Redirect { location: fixed, status };
+            }
+        }
+        let allow = self.allowed(path, method);
+        if allow.is_empty() {
+            Routed::NotFound
+        } else if *method == Method::OPTIONS {
+            Routed::Options { allow }
+        } else {
+            Routed::MethodNotAllowed { allow }
+        }
+    }
+}
+
+fn match_prefix(segments: &[Segment], path: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|s| !s.is_empty()).collect();
+    parts.len() == segments.len()
+        && segments.iter().zip(parts).all(|(s, p)| match s {
+            Segment::Static(t) => t.as_bytes() == p,
+            _ => true,
+        })
+}
+
+/// Matches `path` against a route. Returns the captured parameters and the path as
+/// the route spells it (differs from `path` only in case, when `case_insensitive`).
+fn match_route(route: &Route, path: &[u8], case_insensitive: bool) -> Option<(Params, Vec<u8>)> {
+    let mut params = Params::default();
+    let mut fixed: Vec<u8> = Vec::with_capacity(path.len());
+    let mut rest = path.strip_prefix(b"/")?;
+    for (i, segment) in route.segments.iter().enumerate() {
+        match segment {
+            Segment::CatchAll => {
+                // The catch-all starts at the `/` before it.
+                let start = path.len() - rest.len() - 1;
+                if path.get(start) != Some(&b'/') {
+                    return None;
+                }
+                params.rest = path[start..].to_vec();
+                fixed.extend_from_slice(&path[start..]);
+                return Some((params, fixed));
+            }
+            _ => {
+                let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+                let part = &rest[..end];
+                match segment {
+                    Segment::Static(s) => {
+                        let same = if case_insensitive { s.as_bytes().eq_ignore_ascii_case(part) } else { s.as_bytes() == part };
+                        if !same {
+                            return None;
+                        }
+                        fixed.push(b'/');
+                        fixed.extend_from_slice(s.as_bytes());
+                    }
+                    Segment::Param => {
+                        if part.is_empty() {
+                            return None;
+                        }
+                        params.job = part.to_vec();
+                        fixed.push(b'/');
+                        fixed.extend_from_slice(part);
+                    }
+                    Segment::CatchAll => unreachable!("handled above"),
+                }
+                rest = &rest[end..];
+                let last = i + 1 == route.segments.len();
+                if last {
+                    break;
+                }
+                // The next segment is a catch-all: it needs the `/` still in `rest`.
+                if matches!(route.segments.get(i + 1), Some(Segment::CatchAll)) {
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    rest = &rest[1..];
+                    continue;
+                }
+                rest = rest.strip_prefix(b"/")?;
+            }
+        }
+    }
+    if route.segments.is_empty() {
+        // `<prefix>/` or `/`: nothing after the slash.
+        return rest.is_empty().then(|| (params, b"/".to_vec()));
+    }
+    if route.trailing_slash {
+        if rest == b"/" {
+            fixed.push(b'/');
+            return Some((params, fixed));
+        }
+        return None;
+    }
+    rest.is_empty().then_some((params, fixed))
+}
+
+/// The two routing trees and the path prefixes, built once from the configuration.
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    main: Tree,
+    api: Tree,
+    /// `<prefix>/api/v1`.
+    api_root: String,
+}
+
+impl RouteTable {
+    /// Lists every route of the server.
+    pub fn new(config: &Config) -> Self {
+        let p = config.route_prefix();
+        let mut main = Tree::default();
+        main.add(Method::GET, &format!("{p}/-/healthy"), Endpoint::Healthy);
+        main.add(Method::GET, &format!("{p}/-/ready"), Endpoint::Ready);
+        main.add(Method::GET, &join_path(&p, &config.web_telemetry_path), Endpoint::Scrape);
+        for (suffix, job_base64) in [("", false), ("@base64", true)] {
+            for tail in ["/:job/*labels", "/:job"] {
+                let pattern = format!("{p}/metrics/job{suffix}{tail}");
+                main.add(Method::PUT, &pattern, Endpoint::Push { replace: true, job_base64 });
+                main.add(Method::POST, &pattern, Endpoint::Push { replace: false, job_base64 });
+                main.add(Method::DELETE, &pattern, Endpoint::Delete { job_base64 });
+            }
+        }
+        main.add(Method::GET, &format!("{p}/static/*filepath"), Endpoint::Static);
+        main.add(Method::GET, &format!("{p}/status"), Endpoint::StatusPage);
+        main.add(Method::GET, &format!("{p}/"), Endpoint::StatusPage);
+        main.add(Method::GET, &format!("{p}/debug/pprof/*pprof"), Endpoint::Pprof);
+        let quit = if config.web_enable_lifecycle { Endpoint::Quit } else { Endpoint::QuitForbidden };
+        main.add(Method::PUT, &format!("{p}/-/quit"), quit);
+        main.add(Method::POST, &format!("{p}/-/quit"), quit);
+        main.add(Method::GET, "/-/quit", Endpoint::QuitWrongMethod);
+
+        let mut api = Tree::default();
+        api.add(Method::OPTIONS, "/*path", Endpoint::ApiOptions);
+        api.add(Method::GET, "/status", Endpoint::ApiStatus);
+        api.add(Method::GET, "/metrics", Endpoint::ApiMetrics);
+        if config.web_enable_admin_api {
+            api.add(Method::PUT, "/admin/wipe", Endpoint::ApiWipe);
+        }
+        RouteTable { main, api, api_root: format!("{p}/api/v1") }
+    }
+
+    /// Routes a request by method and percent-decoded path.
+    pub fn route(&self, method: &Method, path: &[u8]) -> Routed {
+        if *method != Method::CONNECT {
+            let cleaned = clean_path(path);
+            if cleaned != path {
+                return Routed::Redirect { location: cleaned, status: 301 };
+            }
+        }
+        let api_root = self.api_root.as_bytes();
+        if path == api_root {
+            let mut location = path.to_vec();
+            location.push(b'/');
+            return Routed::Redirect { location, status: 301 };
+        }
+        if let Some(rest) = path.strip_prefix(api_root).filter(|r| r.starts_with(b"/")) {
+            return self.api.route(method, rest, true);
+        }
+        self.main.route(method, path, false)
+    }
+}
+
+/// Go's `path.Join(prefix, path)` for the telemetry route.
+fn join_path(prefix: &str, path: &str) -> String {
+    let joined = format!("{prefix}/{path}");
+    String::from_utf8(clean_path(joined.as_bytes())).unwrap_or(joined)
+}
+
+/// Go's `cleanPath` of `net/http`: a rooted path without `//`, `.` or `..` elements,
+/// keeping a trailing slash.
+pub fn clean_path(path: &[u8]) -> Vec<u8> {
+    if path.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    } else if path.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn table(args: &[&str]) -> RouteTable {
+        let mut argv = vec!["pushgateway"];
+        argv.extend_from_slice(args);
+        RouteTable::new(&Config::parse_from(argv))
+    }
+
+    #[test]
+    fn routing_cases() {
+        let t = table(&["--web.enable-admin-api"]);
+        let push = |replace| Endpoint::Push { replace, job_base64: false };
+        let cases: Vec<(&str, Method, &str, Routed)> = vec![
+            ("push", Method::PUT, "/metrics/job/a", Routed::Matched { endpoint: push(true), params: Params { job: b"a".to_vec(), rest: vec![] }, api: false }),
+            ("push with labels", Method::POST, "/metrics/job/a/x/1", Routed::Matched { endpoint: push(false), params: Params { job: b"a".to_vec(), rest: b"/x/1".to_vec() }, api: false }),
+            ("push trailing slash", Method::PUT, "/metrics/job/c/", Routed::Matched { endpoint: push(true), params: Params { job: b"c".to_vec(), rest: b"/".to_vec() }, api: false }),
+            ("double slash cleaned", Method::PUT, "/metrics/job/a/path//var", Routed::Redirect { location: b"/metrics/job/a/path/var".to_vec(), status: 301 }),
+            ("metrics slash", Method::GET, "/metrics/", Routed::Redirect { location: b"/metrics".to_vec(), status: 301 }),
+            ("job without name", Method::PUT, "/metrics/job/", Routed::Redirect { location: b"/metrics/job".to_vec(), status: 307 }),
+            ("case fixed", Method::GET, "/METRICS", Routed::Redirect { location: b"/metrics".to_vec(), status: 301 }),
+            ("head not allowed", Method::HEAD, "/metrics", Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() }),
+            ("get on push route", Method::GET, "/metrics/job/x", Routed::MethodNotAllowed { allow: "DELETE, OPTIONS, POST, PUT".into() }),
+            ("options", Method::OPTIONS, "/metrics", Routed::Options { allow: "GET, OPTIONS".into() }),
+            ("unknown", Method::GET, "/nonexistent", Routed::NotFound),
+            ("api redirect", Method::GET, "/api/v1", Routed::Redirect { location: b"/api/v1/".to_vec(), status: 301 }),
+            ("api root", Method::GET, "/api/v1/", Routed::NotFound),
+            ("api wipe get", Method::GET, "/api/v1/admin/wipe", Routed::MethodNotAllowed { allow: "OPTIONS, PUT".into() }),
+            ("api metrics post", Method::POST, "/api/v1/metrics", Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() }),
+            ("quit get", Method::GET, "/-/quit", Routed::Matched { endpoint: Endpoint::QuitWrongMethod, params: Params::default(), api: false }),
+            ("quit delete", Method::DELETE, "/-/quit", Routed::MethodNotAllowed { allow: "GET, OPTIONS, POST, PUT".into() }),
+            ("root page", Method::GET, "/", Routed::Matched { endpoint: Endpoint::StatusPage, params: Params::default(), api: false }),
+        ];
+        for (name, method, path, want) in cases {
+            assert_eq!(t.route(&method, path.as_bytes()), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn prefix_routing() {
+        let t = table(&["--web.route-prefix=/pg/"]);
+        assert!(matches!(t.route(&Method::GET, b"/pg/-/healthy"), Routed::Matched { endpoint: Endpoint::Healthy, .. }));
+        assert_eq!(t.route(&Method::GET, b"/-/healthy"), Routed::NotFound);
+        assert_eq!(t.route(&Method::GET, b"/pg"), Routed::Redirect { location: b"/pg/".to_vec(), status: 301 });
+        assert!(matches!(t.route(&Method::GET, b"/pg/"), Routed::Matched { endpoint: Endpoint::StatusPage, .. }));
+        assert!(matches!(t.route(&Method::GET, b"/-/quit"), Routed::Matched { endpoint: Endpoint::QuitWrongMethod, .. }));
+        assert!(matches!(t.route(&Method::GET, b"/pg/api/v1/status"), Routed::Matched { endpoint: Endpoint::ApiStatus, .. }));
+        assert_eq!(t.route(&Method::PUT, b"/pg/api/v1/admin/wipe"), Routed::NotFound);
+    }
+
+    #[test]
+    fn clean_path_cases() {
+        for (input, want) in [("/a//b", "/a/b"), ("/a/./b/", "/a/b/"), ("/a/../b", "/b"), ("/", "/"), ("/a/", "/a/")] {
+            assert_eq!(clean_path(input.as_bytes()), want.as_bytes(), "{input}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The server's own metrics: `process_*` (from the `prometheus` crate's process
+//! collector), `pushgateway_build_info` and upstream's HTTP metrics. They describe this
+//! process, so they differ from node to node, as they do upstream.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use cluster::{LabelPair, Metric, MetricFamily, MetricType, OwnFamily, Value};
+use prometheus::core::Collector;
+
+/// Names, types and help of every family the server exposes about itself. Pushes are
+/// judged against this fixed list (the same on every node of a release).
+pub fn own_families() -> Vec<OwnFamily> {
+    let f = |name: &str, metric_type, help: &str| OwnFamily { name: name.into(), metric_type, help: help.into() };
+    vec![
+        f("process_cpu_seconds_total", MetricType::Counter, "Total user and system CPU time spent in seconds."),
+        f("process_max_fds", MetricType::Gauge, "Maximum number of open file descriptors."),
+        f("process_open_fds", MetricType::Gauge, "Number of open file descriptors."),
+        f("process_resident_memory_bytes", MetricType::Gauge, "Resident memory size in bytes."),
+        f("process_start_time_seconds", MetricType::Gauge, "Start time of the process since unix epoch in seconds."),
+        f("process_threads", MetricType::Gauge, "Number of OS threads in the process."),
+        f("process_virtual_memory_bytes", MetricType::Gauge, "Virtual memory size in bytes."),
+        f(
+            "pushgateway_build_info",
+            MetricType::Gauge,
+            "A metric with a constant '1' value labeled by version, revision, branch, and rustversion from which pushgateway was built.",
+        ),
+        f("pushgateway_http_push_duration_seconds", MetricType::Summary, "HTTP request duration for pushes to the Pushgateway."),
+        f("pushgateway_http_push_size_bytes", MetricType::Summary, "HTTP request size for pushes to the Pushgateway."),
+        f(
+            "pushgateway_http_requests_total",
+            MetricType::Counter,
+            "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
+        ),
+    ]
+}
+
+#[derive(Default, Clone, Copy)]
+struct SumCount {
+    sum: f64,
+    count: u64,
+}
+
+/// Counters and summaries of the HTTP side, plus the process collector.
+pub struct SelfMetrics {
+    process: prometheus::process_collector::ProcessCollector,
+    /// `(code, handler, method)` -> requests.
+    requests: Mutex<BTreeMap<(u16, &'static str, String), u64>>,
+    /// method -> push durations (seconds) and sizes (bytes).
+    push_duration: Mutex<BTreeMap<String, SumCount>>,
+    push_size: Mutex<BTreeMap<String, SumCount>>,
+    help: BTreeMap<String, OwnFamily>,
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SelfMetrics {
+    pub fn new() -> Self {
+        SelfMetrics {
+            process: prometheus::process_collector::ProcessCollector::for_self(),
+            requests: Mutex::default(),
+            push_duration: Mutex::default(),
+            push_size: Mutex::default(),
+            help: own_families().into_iter().map(|f| (f.name.clone(), f)).collect(),
+        }
+    }
+
+    /// Counts one request (scrapes excluded, as upstream).
+    pub fn observe_request(&self, code: u16, handler: &'static str, method: &str) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((code, handler, method.to_ascii_lowercase())).or_default() += 1;
+        }
+    }
+
+    /// Records one push's duration and body size.
+    pub fn observe_push(&self, method: &str, seconds: f64, bytes: usize) {
+        let method = method.to_ascii_lowercase();
+        for (map, v) in [(&self.push_duration, seconds), (&self.push_size, bytes as f64)] {
+            if let Ok(mut m) = map.lock() {
+                let e = m.entry(method.clone()).or_default();
+                e.sum += v;
+                e.count += 1;
+            }
+        }
+    }
+
+    fn family(&self, name: &str, metrics: Vec<Metric>) -> MetricFamily {
+        let own = &self.help[name];
+        MetricFamily { name: name.into(), help: Some(own.help.clone()), metric_type: own.metric_type, metrics }
+    }
+
+    /// Every own family with its current values.
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        let mut out = Vec::new();
+        for pf in self.process.collect() {
+            let name = pf.name();
+            if !self.help.contains_key(name) {
+                continue;
+            }
+            let metrics = pf
+                .get_metric()
+                .iter()
+                .map(|m| {
+                    let value = match pf.get_field_type() {
+                        prometheus::proto::MetricType::COUNTER => Value::Counter(m.get_counter().get_value()),
+                        _ => Value::Gauge(m.get_gauge().get_value()),
+                    };
+                    Metric { labels: vec![], value, timestamp_ms: None }
+                })
+                .collect();
+            out.push(self.family(name, metrics));
+        }
+        let build = Metric {
+            labels: vec![
+                LabelPair::new("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
+                LabelPair::new("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
+                LabelPair::new("rustversion", env!("CARGO_PKG_RUST_VERSION")),
+                LabelPair::new("version", env!("CARGO_PKG_VERSION")),
+            ],
+            value: Value::Gauge(1.0),
+            timestamp_ms: None,
+        };
+        out.push(self.family("pushgateway_build_info", vec![build]));
+        let summaries = |map: &Mutex<BTreeMap<String, SumCount>>| -> Vec<Metric> {
+            let map = map.lock().map(|m| m.clone()).unwrap_or_default();
+            map.into_iter()
+                .map(|(method, sc)| Metric {
+                    labels: vec![LabelPair::new("method", method)],
+                    value: Value::Summary { count: sc.count, sum: sc.sum, quantiles: vec![] },
+                    timestamp_ms: None,
+                })
+                .collect()
+        };
+        out.push(self.family("pushgateway_http_push_duration_seconds", summaries(&self.push_duration)));
+        out.push(self.family("pushgateway_http_push_size_bytes", summaries(&self.push_size)));
+        let requests = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
+        let metrics = requests
+            .into_iter()
+            .map(|((code, handler, method), n)| Metric {
+                labels: vec![
+                    LabelPair::new("code", code.to_string()),
+                    LabelPair::new("handler", handler),
+                    LabelPair::new("method", method),
+                ],
+                value: Value::Counter(n as f64),
+                timestamp_ms: None,
+            })
+            .collect();
+        out.push(self.family("pushgateway_http_requests_total", metrics));
+        out
+    }
+}

@@ -1,0 +1,110 @@
+//! The web pages: the status page at `/` and `/status` (groups, their labels, last push
+//! time and metrics, a delete button per group), its static files, and a `/debug/pprof/`
+//! page that says what is available instead of Go's profiles.
+
+use std::fmt::Write as _;
+
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine;
+
+use cluster::float::format_g;
+use cluster::node::NodeStatus;
+use cluster::{GroupStore, Value};
+
+use crate::api::rfc3339;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The path that deletes a group: every value base64-encoded, so any value works.
+fn delete_path(prefix: &str, labels: &std::collections::BTreeMap<String, String>) -> String {
+    let enc = |v: &str| if v.is_empty() { "=".to_string() } else { URL_SAFE.encode(v) };
+    let mut path = format!("{prefix}/metrics/job@base64/{}", enc(labels.get("job").map(String::as_str).unwrap_or("")));
+    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "job") {
+        let _ = write!(path, "/{k}@base64/{}", enc(v));
+    }
+    path
+}
+
+/// The status page.
+pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &[(&str, String)]) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Pushgateway</title>\
+         <link rel=\"stylesheet\" href=\"{prefix}/static/style.css\"><script src=\"{prefix}/static/functions.js\"></script></head><body>\
+         <h1>Pushgateway</h1><p>Node {} ({}), leader {}, applied index {}, members {:?}.</p><h2>Metrics</h2>",
+        node.node_id,
+        esc(&node.role),
+        node.leader.map(|l| l.to_string()).unwrap_or_else(|| "unknown".into()),
+        node.applied_index,
+        node.members
+    );
+    if store.is_empty() {
+        body.push_str("<p>No metrics pushed yet.</p>");
+    }
+    for group in store.groups() {
+        let labels: Vec<String> =
+            group.key.labels().iter().map(|(k, v)| format!("<span class=\"label\">{}=\"{}\"</span>", esc(k), esc(v))).collect();
+        let _ = write!(
+            body,
+            "<div class=\"group\"><h3>{}</h3><p>Last push: {} &middot; last push successful: {} \
+             <button onclick=\"deleteGroup('{}')\">Delete group</button></p><ul>",
+            labels.join(" "),
+            if group.push_time.is_never() { "never".to_string() } else { rfc3339(group.push_time) },
+            group.last_push_successful(),
+            esc(&delete_path(prefix, group.key.labels()))
+        );
+        for stored in group.families.values() {
+            let f = &stored.family;
+            let _ = write!(body, "<li><b>{}</b> ({})", esc(&f.name), f.metric_type.lower_name());
+            if let Some(h) = &f.help {
+                let _ = write!(body, " &mdash; {}", esc(h));
+            }
+            body.push_str("<ul>");
+            for m in &f.metrics {
+                let ls: Vec<String> = m.labels.iter().map(|l| format!("{}=\"{}\"", l.name, l.value)).collect();
+                let v = match &m.value {
+                    Value::Summary { count, sum, .. } | Value::Histogram { count, sum, .. } => {
+                        format!("count {count}, sum {}", format_g(*sum))
+                    }
+                    other => format_g(other.scalar().unwrap_or(0.0)),
+                };
+                let _ = write!(body, "<li>{{{}}} {}</li>", esc(&ls.join(",")), esc(&v));
+            }
+            body.push_str("</ul></li>");
+        }
+        body.push_str("</ul></div>");
+    }
+    body.push_str("<h2>Flags</h2><table>");
+    for (k, v) in flags {
+        let _ = write!(body, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+    }
+    body.push_str("</table></body></html>");
+    body
+}
+
+/// Files under `/static/`: `(content type, body)`.
+pub fn static_file(path: &[u8]) -> Option<(&'static str, &'static str)> {
+    match path {
+        b"/functions.js" => Some((
+            "text/javascript; charset=utf-8",
+            "function deleteGroup(path) {\n  if (!confirm('Delete this group?')) { return; }\n  \
+             fetch(path, { method: 'DELETE' }).then(function () { location.reload(); });\n}\n",
+        )),
+        b"/style.css" => Some((
+            "text/css; charset=utf-8",
+            "body { font-family: sans-serif; margin: 2em; }\n.group { border: 1px solid #ccc; padding: 0.5em; margin: 0.5em 0; }\n\
+             .label { background: #eef; padding: 0 0.3em; margin-right: 0.3em; }\n",
+        )),
+        _ => None,
+    }
+}
+
+/// `/debug/pprof/`: this server is not a Go program; say what exists instead.
+pub fn pprof_page() -> &'static str {
+    "<html><head><title>/debug/pprof/</title></head><body>\
+     <p>Go runtime profiles are not available: this Pushgateway is written in Rust. \
+     Process metrics are exposed as process_* on the telemetry path.</p></body></html>\n"
+}
