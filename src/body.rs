@@ -60,11 +60,16 @@ pub fn decode(body: &[u8], encoding: BodyEncoding, limit: usize) -> Result<Vec<u
     }
 }
 
-fn read_limited(reader: impl Read, limit: usize, describe: impl Fn(std::io::Error) -> String) -> Result<Vec<u8>, HttpError> {
+fn read_limited(
+    reader: impl Read,
+    limit: usize,
+    describe: impl Fn(std::io::Error) -> String,
+) -> Result<Vec<u8>, HttpError> {
     let mut out = Vec::new();
     let read = reader.take(limit as u64 + 1).read_to_end(&mut out);
     if let Err(e) = read {
-        let message = if e.kind() == std::io::ErrorKind::UnexpectedEof { "unexpected EOF".to_string() } else { describe(e) };
+        let message =
+            if e.kind() == std::io::ErrorKind::UnexpectedEof { "unexpected EOF".to_string() } else { describe(e) };
         return Err(HttpError::Encoding(message));
     }
     if out.len() > limit {

@@ -99,7 +99,10 @@ impl Config {
     /// Problems that must stop start-up.
     pub fn validate(&self) -> Result<(), String> {
         if !self.web_config_file.is_empty() {
-            return Err("--web.config.file (TLS and authentication) is not supported; terminate TLS in front of the server".into());
+            return Err(
+                "--web.config.file (TLS and authentication) is not supported; terminate TLS in front of the server"
+                    .into(),
+            );
         }
         if self.web_systemd_socket {
             return Err("--web.systemd-socket is not supported".into());
@@ -241,7 +244,9 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        for (text, secs, shown) in [("5m", 300.0, "5m0s"), ("1h30m", 5400.0, "1h30m0s"), ("1.5s", 1.5, "1.5s"), ("300ms", 0.3, "300ms")] {
+        for (text, secs, shown) in
+            [("5m", 300.0, "5m0s"), ("1h30m", 5400.0, "1h30m0s"), ("1.5s", 1.5, "1.5s"), ("300ms", 0.3, "300ms")]
+        {
             let d = parse_go_duration(text).unwrap();
             assert!((d.as_secs_f64() - secs).abs() < 1e-9, "{text}");
             assert_eq!(format_go_duration(d), shown);

@@ -164,3 +164,28 @@ mod tests {
         assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_paths_never_panic(job in proptest::collection::vec(any::<u8>(), 0..32), b64 in any::<bool>(), rest in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = parse_grouping_key(&job, b64, &rest);
+        }
+
+        /// Any value survives base64 in the URL, padded or not.
+        #[test]
+        fn base64_values_round_trip(value in "\\PC{0,24}", padded in any::<bool>()) {
+            let encoded = if value.is_empty() { "=".to_string() } else if padded { URL_SAFE.encode(&value) } else { URL_SAFE_NO_PAD.encode(&value) };
+            let rest = format!("/v@base64/{encoded}");
+            let key = parse_grouping_key(b"j", false, rest.as_bytes()).unwrap();
+            prop_assert_eq!(key.labels().get("v"), Some(&value));
+        }
+    }
+}

@@ -21,8 +21,13 @@ pub enum Endpoint {
     Ready,
     Scrape,
     /// PUT (`replace`) or POST push.
-    Push { replace: bool, job_base64: bool },
-    Delete { job_base64: bool },
+    Push {
+        replace: bool,
+        job_base64: bool,
+    },
+    Delete {
+        job_base64: bool,
+    },
     Static,
     StatusPage,
     Pprof,
@@ -88,11 +93,22 @@ pub struct Params {
 /// The result of routing one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Routed {
-    Matched { endpoint: Endpoint, params: Params, api: bool },
-    Redirect { location: Vec<u8>, status: u16 },
+    Matched {
+        endpoint: Endpoint,
+        params: Params,
+        api: bool,
+    },
+    Redirect {
+        location: Vec<u8>,
+        status: u16,
+    },
     /// OPTIONS on a known path: 200 with `Allow`.
-    Options { allow: String },
-    MethodNotAllowed { allow: String },
+    Options {
+        allow: String,
+    },
+    MethodNotAllowed {
+        allow: String,
+    },
     NotFound,
 }
 
@@ -128,7 +144,10 @@ impl Tree {
     }
 
     fn find(&self, method: &Method, path: &[u8], case_insensitive: bool) -> Option<(&Route, Params, Vec<u8>)> {
-        self.routes.iter().filter(|r| r.method == *method).find_map(|r| match_route(r, path, case_insensitive).map(|(p, fixed)| (r, p, fixed)))
+        self.routes
+            .iter()
+            .filter(|r| r.method == *method)
+            .find_map(|r| match_route(r, path, case_insensitive).map(|(p, fixed)| (r, p, fixed)))
     }
 
     /// httprouter's trailing slash recommendation for `path` in `method`'s tree.
@@ -231,7 +250,11 @@ fn match_route(route: &Route, path: &[u8], case_insensitive: bool) -> Option<(Pa
                 let part = &rest[..end];
                 match segment {
                     Segment::Static(s) => {
-                        let same = if case_insensitive { s.as_bytes().eq_ignore_ascii_case(part) } else { s.as_bytes() == part };
+                        let same = if case_insensitive {
+                            s.as_bytes().eq_ignore_ascii_case(part)
+                        } else {
+                            s.as_bytes() == part
+                        };
                         if !same {
                             return None;
                         }
@@ -371,9 +394,7 @@ pub fn clean_path(path: &[u8]) -> Vec<u8> {
         out.push(b'/');
         out.extend_from_slice(p);
     }
-    if out.is_empty() {
-        out.push(b'/');
-    } else if path.ends_with(b"/") {
+    if out.is_empty() || path.ends_with(b"/") {
         out.push(b'/');
     }
     out
@@ -395,24 +416,96 @@ mod tests {
         let t = table(&["--web.enable-admin-api"]);
         let push = |replace| Endpoint::Push { replace, job_base64: false };
         let cases: Vec<(&str, Method, &str, Routed)> = vec![
-            ("push", Method::PUT, "/metrics/job/a", Routed::Matched { endpoint: push(true), params: Params { job: b"a".to_vec(), rest: vec![] }, api: false }),
-            ("push with labels", Method::POST, "/metrics/job/a/x/1", Routed::Matched { endpoint: push(false), params: Params { job: b"a".to_vec(), rest: b"/x/1".to_vec() }, api: false }),
-            ("push trailing slash", Method::PUT, "/metrics/job/c/", Routed::Matched { endpoint: push(true), params: Params { job: b"c".to_vec(), rest: b"/".to_vec() }, api: false }),
-            ("double slash cleaned", Method::PUT, "/metrics/job/a/path//var", Routed::Redirect { location: b"/metrics/job/a/path/var".to_vec(), status: 301 }),
-            ("metrics slash", Method::GET, "/metrics/", Routed::Redirect { location: b"/metrics".to_vec(), status: 301 }),
-            ("job without name", Method::PUT, "/metrics/job/", Routed::Redirect { location: b"/metrics/job".to_vec(), status: 307 }),
+            (
+                "push",
+                Method::PUT,
+                "/metrics/job/a",
+                Routed::Matched {
+                    endpoint: push(true),
+                    params: Params { job: b"a".to_vec(), rest: vec![] },
+                    api: false,
+                },
+            ),
+            (
+                "push with labels",
+                Method::POST,
+                "/metrics/job/a/x/1",
+                Routed::Matched {
+                    endpoint: push(false),
+                    params: Params { job: b"a".to_vec(), rest: b"/x/1".to_vec() },
+                    api: false,
+                },
+            ),
+            (
+                "push trailing slash",
+                Method::PUT,
+                "/metrics/job/c/",
+                Routed::Matched {
+                    endpoint: push(true),
+                    params: Params { job: b"c".to_vec(), rest: b"/".to_vec() },
+                    api: false,
+                },
+            ),
+            (
+                "double slash cleaned",
+                Method::PUT,
+                "/metrics/job/a/path//var",
+                Routed::Redirect { location: b"/metrics/job/a/path/var".to_vec(), status: 301 },
+            ),
+            (
+                "metrics slash",
+                Method::GET,
+                "/metrics/",
+                Routed::Redirect { location: b"/metrics".to_vec(), status: 301 },
+            ),
+            (
+                "job without name",
+                Method::PUT,
+                "/metrics/job/",
+                Routed::Redirect { location: b"/metrics/job".to_vec(), status: 307 },
+            ),
             ("case fixed", Method::GET, "/METRICS", Routed::Redirect { location: b"/metrics".to_vec(), status: 301 }),
             ("head not allowed", Method::HEAD, "/metrics", Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() }),
-            ("get on push route", Method::GET, "/metrics/job/x", Routed::MethodNotAllowed { allow: "DELETE, OPTIONS, POST, PUT".into() }),
+            (
+                "get on push route",
+                Method::GET,
+                "/metrics/job/x",
+                Routed::MethodNotAllowed { allow: "DELETE, OPTIONS, POST, PUT".into() },
+            ),
             ("options", Method::OPTIONS, "/metrics", Routed::Options { allow: "GET, OPTIONS".into() }),
             ("unknown", Method::GET, "/nonexistent", Routed::NotFound),
             ("api redirect", Method::GET, "/api/v1", Routed::Redirect { location: b"/api/v1/".to_vec(), status: 301 }),
             ("api root", Method::GET, "/api/v1/", Routed::NotFound),
-            ("api wipe get", Method::GET, "/api/v1/admin/wipe", Routed::MethodNotAllowed { allow: "OPTIONS, PUT".into() }),
-            ("api metrics post", Method::POST, "/api/v1/metrics", Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() }),
-            ("quit get", Method::GET, "/-/quit", Routed::Matched { endpoint: Endpoint::QuitWrongMethod, params: Params::default(), api: false }),
-            ("quit delete", Method::DELETE, "/-/quit", Routed::MethodNotAllowed { allow: "GET, OPTIONS, POST, PUT".into() }),
-            ("root page", Method::GET, "/", Routed::Matched { endpoint: Endpoint::StatusPage, params: Params::default(), api: false }),
+            (
+                "api wipe get",
+                Method::GET,
+                "/api/v1/admin/wipe",
+                Routed::MethodNotAllowed { allow: "OPTIONS, PUT".into() },
+            ),
+            (
+                "api metrics post",
+                Method::POST,
+                "/api/v1/metrics",
+                Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() },
+            ),
+            (
+                "quit get",
+                Method::GET,
+                "/-/quit",
+                Routed::Matched { endpoint: Endpoint::QuitWrongMethod, params: Params::default(), api: false },
+            ),
+            (
+                "quit delete",
+                Method::DELETE,
+                "/-/quit",
+                Routed::MethodNotAllowed { allow: "GET, OPTIONS, POST, PUT".into() },
+            ),
+            (
+                "root page",
+                Method::GET,
+                "/",
+                Routed::Matched { endpoint: Endpoint::StatusPage, params: Params::default(), api: false },
+            ),
         ];
         for (name, method, path, want) in cases {
             assert_eq!(t.route(&method, path.as_bytes()), want, "case {name}");
@@ -426,8 +519,14 @@ mod tests {
         assert_eq!(t.route(&Method::GET, b"/-/healthy"), Routed::NotFound);
         assert_eq!(t.route(&Method::GET, b"/pg"), Routed::Redirect { location: b"/pg/".to_vec(), status: 301 });
         assert!(matches!(t.route(&Method::GET, b"/pg/"), Routed::Matched { endpoint: Endpoint::StatusPage, .. }));
-        assert!(matches!(t.route(&Method::GET, b"/-/quit"), Routed::Matched { endpoint: Endpoint::QuitWrongMethod, .. }));
-        assert!(matches!(t.route(&Method::GET, b"/pg/api/v1/status"), Routed::Matched { endpoint: Endpoint::ApiStatus, .. }));
+        assert!(matches!(
+            t.route(&Method::GET, b"/-/quit"),
+            Routed::Matched { endpoint: Endpoint::QuitWrongMethod, .. }
+        ));
+        assert!(matches!(
+            t.route(&Method::GET, b"/pg/api/v1/status"),
+            Routed::Matched { endpoint: Endpoint::ApiStatus, .. }
+        ));
         assert_eq!(t.route(&Method::PUT, b"/pg/api/v1/admin/wipe"), Routed::NotFound);
     }
 

@@ -242,7 +242,9 @@ async fn matched(state: &AppState, endpoint: Endpoint, params: Params, api: bool
         }
         Endpoint::QuitForbidden => Ok(plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.")),
         Endpoint::QuitWrongMethod => Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "Only POST or PUT requests allowed.")),
-        Endpoint::ApiStatus => Ok(json(api::status_document(&state.config.flag_map(), state.started, cluster_json(state)))),
+        Endpoint::ApiStatus => {
+            Ok(json(api::status_document(&state.config.flag_map(), state.started, cluster_json(state))))
+        }
         Endpoint::ApiMetrics => state.node.read(api::metrics_document).await.map(json).map_err(HttpError::from),
         Endpoint::ApiOptions => Ok(with_cors(empty(StatusCode::OK))),
         Endpoint::ApiCluster => Ok(json(serde_json::to_vec(&cluster_json(state)).unwrap_or_default())),
@@ -317,7 +319,9 @@ impl ScrapeFormat {
             ScrapeFormat::ProtoDelimited => {
                 "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
             }
-            ScrapeFormat::ProtoText => "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text",
+            ScrapeFormat::ProtoText => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text"
+            }
             ScrapeFormat::ProtoCompactText => {
                 "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=compact-text"
             }
@@ -342,9 +346,12 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// A media range of an `Accept` header: quality, media type, parameters.
+type MediaRange = (f64, String, Vec<(String, String)>);
+
 /// `expfmt.Negotiate`: the first acceptable format by descending quality.
 pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
-    let mut ranges: Vec<(f64, String, Vec<(String, String)>)> = accept
+    let mut ranges: Vec<MediaRange> = accept
         .unwrap_or("")
         .split(',')
         .map(|r| {
@@ -355,7 +362,9 @@ pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
         .collect();
     ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     for (_, media, params) in &ranges {
-        if media == "application/vnd.google.protobuf" && param(params, "proto") == Some("io.prometheus.client.MetricFamily") {
+        if media == "application/vnd.google.protobuf"
+            && param(params, "proto") == Some("io.prometheus.client.MetricFamily")
+        {
             match param(params, "encoding") {
                 Some("delimited") => return ScrapeFormat::ProtoDelimited,
                 Some("text") => return ScrapeFormat::ProtoText,
@@ -371,15 +380,12 @@ pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
 }
 
 fn gzip_accepted(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |part| {
             let part = part.trim();
             part == "gzip" || part.starts_with("gzip;")
-        })
+        },
+    )
 }
 
 async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {

@@ -45,8 +45,12 @@ pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &
         body.push_str("<p>No metrics pushed yet.</p>");
     }
     for group in store.groups() {
-        let labels: Vec<String> =
-            group.key.labels().iter().map(|(k, v)| format!("<span class=\"label\">{}=\"{}\"</span>", esc(k), esc(v))).collect();
+        let labels: Vec<String> = group
+            .key
+            .labels()
+            .iter()
+            .map(|(k, v)| format!("<span class=\"label\">{}=\"{}\"</span>", esc(k), esc(v)))
+            .collect();
         let _ = write!(
             body,
             "<div class=\"group\"><h3>{}</h3><p>Last push: {} &middot; last push successful: {} \

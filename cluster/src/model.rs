@@ -15,8 +15,7 @@ pub const PUSH_TIME_HELP: &str = "Last Unix time when changing this group in the
 /// Name of the per-group family holding the last failed push time.
 pub const PUSH_FAILURE_TIME_NAME: &str = "push_failure_time_seconds";
 /// Help of [`PUSH_FAILURE_TIME_NAME`], as upstream writes it.
-pub const PUSH_FAILURE_TIME_HELP: &str =
-    "Last Unix time when changing this group in the Pushgateway failed.";
+pub const PUSH_FAILURE_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway failed.";
 
 /// A point in time, in nanoseconds since the Unix epoch. Zero means "never".
 ///
@@ -144,8 +143,16 @@ pub enum Value {
     Counter(f64),
     Gauge(f64),
     Untyped(f64),
-    Summary { count: u64, sum: f64, quantiles: Vec<Quantile> },
-    Histogram { count: u64, sum: f64, buckets: Vec<Bucket> },
+    Summary {
+        count: u64,
+        sum: f64,
+        quantiles: Vec<Quantile>,
+    },
+    Histogram {
+        count: u64,
+        sum: f64,
+        buckets: Vec<Bucket>,
+    },
     /// No value field of the family's type was present (protobuf input only).
     Missing,
 }
@@ -227,8 +234,7 @@ impl GroupingKey {
     /// The labels every series of this group carries: the grouping labels plus
     /// `instance=""` when the key has no instance, sorted by name.
     pub fn series_labels(&self) -> Vec<LabelPair> {
-        let mut out: Vec<LabelPair> =
-            self.labels.iter().map(|(k, v)| LabelPair::new(k.clone(), v.clone())).collect();
+        let mut out: Vec<LabelPair> = self.labels.iter().map(|(k, v)| LabelPair::new(k.clone(), v.clone())).collect();
         if !self.labels.contains_key("instance") {
             out.push(LabelPair::new("instance", ""));
             out.sort();
@@ -332,7 +338,10 @@ impl Group {
         };
         let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };
         [
-            (gauge(PUSH_FAILURE_TIME_NAME, PUSH_FAILURE_TIME_HELP, self.push_failure_time), stamp(self.push_failure_time)),
+            (
+                gauge(PUSH_FAILURE_TIME_NAME, PUSH_FAILURE_TIME_HELP, self.push_failure_time),
+                stamp(self.push_failure_time),
+            ),
             (gauge(PUSH_TIME_NAME, PUSH_TIME_HELP, self.push_time), stamp(self.push_time)),
         ]
     }

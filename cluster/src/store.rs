@@ -127,10 +127,9 @@ impl GroupStore {
             group.families.clear();
         }
         for (name, family) in families {
-            if let Some(old) = group.families.insert(
-                name.clone(),
-                StoredFamily { family: family.clone(), pushed_at: time },
-            ) {
+            if let Some(old) =
+                group.families.insert(name.clone(), StoredFamily { family: family.clone(), pushed_at: time })
+            {
                 removed.push(old.family.name);
             }
             added.push((name, family.metric_type));
@@ -152,9 +151,8 @@ impl GroupStore {
     fn record_failure(&mut self, key: &GroupingKey, time: UnixNanos) {
         if !self.groups.contains_key(key) {
             let series = key.series_labels();
-            let clash = self
-                .compatible_groups(key)
-                .any(|other| other.key != *key && other.key.series_labels() == series);
+            let clash =
+                self.compatible_groups(key).any(|other| other.key != *key && other.key.series_labels() == series);
             if clash {
                 return;
             }
@@ -202,10 +200,7 @@ impl GroupStore {
     /// applied, and whether it exists there at all.
     fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
         let usage = self.families.get(name)?;
-        let own_count = self
-            .groups
-            .get(key)
-            .is_some_and(|g| g.families.contains_key(name)) as usize;
+        let own_count = self.groups.get(key).is_some_and(|g| g.families.contains_key(name)) as usize;
         (usage.groups > own_count).then_some(usage.metric_type)
     }
 
@@ -284,13 +279,10 @@ impl GroupStore {
             }
             for (name, theirs) in &other.families {
                 let mine: Option<&MetricFamily> = families.get(name).or_else(|| {
-                    (!replace)
-                        .then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family))
-                        .flatten()
+                    (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
                 });
                 let Some(mine) = mine else { continue };
-                let seen: HashSet<&[LabelPair]> =
-                    theirs.family.metrics.iter().map(|m| m.labels.as_slice()).collect();
+                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| m.labels.as_slice()).collect();
                 if let Some(m) = mine.metrics.iter().find(|m| seen.contains(m.labels.as_slice())) {
                     return Err(duplicate_message(name, m));
                 }
@@ -370,3 +362,5 @@ pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
         .collect()
 }
 
+#[cfg(test)]
+mod tests;

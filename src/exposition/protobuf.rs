@@ -158,8 +158,11 @@ fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {
 fn lossy(bytes: Vec<u8>, family: &str, what: &str, defect: &mut Option<String>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| {
         let bytes = e.into_bytes();
-        let quoted: String = bytes.iter().map(|b| if b.is_ascii() { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect();
-        defect.get_or_insert_with(|| format!("collected metric {family:?} has a label {what} that is not utf8: \"{quoted}\""));
+        let quoted: String =
+            bytes.iter().map(|b| if b.is_ascii() { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect();
+        defect.get_or_insert_with(|| {
+            format!("collected metric {family:?} has a label {what} that is not utf8: \"{quoted}\"")
+        });
         String::from_utf8_lossy(&bytes).into_owned()
     })
 }
@@ -210,7 +213,10 @@ fn pick_value(m: &PbMetric, t: MetricType) -> Value {
         buckets: h
             .bucket
             .iter()
-            .map(|b| Bucket { upper_bound: b.upper_bound.unwrap_or(0.0), cumulative_count: b.cumulative_count.unwrap_or(0) })
+            .map(|b| Bucket {
+                upper_bound: b.upper_bound.unwrap_or(0.0),
+                cumulative_count: b.cumulative_count.unwrap_or(0),
+            })
             .collect(),
     });
     let preferred = match t {
@@ -272,4 +278,86 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
         Value::Missing => {}
     }
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn delimited(families: &[PbMetricFamily]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in families {
+            f.encode_length_delimited(&mut out).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn decode_cases() {
+        let gauge = PbMetricFamily {
+            name: Some(b"g".to_vec()),
+            help: Some(b"help".to_vec()),
+            r#type: Some(1),
+            metric: vec![PbMetric { gauge: Some(PbGauge { value: Some(2.0) }), ..Default::default() }],
+        };
+        let decoded = parse_delimited(&delimited(std::slice::from_ref(&gauge))).unwrap();
+        assert_eq!(decoded.families["g"].metrics[0].value, Value::Gauge(2.0));
+        assert_eq!(decoded.families["g"].help.as_deref(), Some("help"));
+        assert!(decoded.defect.is_none());
+        // Truncation anywhere is "unexpected EOF".
+        let bytes = delimited(std::slice::from_ref(&gauge));
+        for cut in 1..bytes.len() {
+            assert_eq!(parse_delimited(&bytes[..cut]).unwrap_err(), ProtobufError::UnexpectedEof, "cut {cut}");
+        }
+        // Text sent as protobuf does not decode.
+        assert!(parse_delimited(b"some_metric 1\n").is_err());
+        // Later family of the same name wins.
+        let mut second = gauge.clone();
+        second.metric[0].gauge = Some(PbGauge { value: Some(3.0) });
+        assert_eq!(
+            parse_delimited(&delimited(&[gauge.clone(), second])).unwrap().families["g"].metrics[0].value,
+            Value::Gauge(3.0)
+        );
+        // A counter value in a gauge family is kept for the check to refuse.
+        let mut mismatch = gauge.clone();
+        mismatch.metric[0] = PbMetric { counter: Some(PbCounter { value: Some(1.0) }), ..Default::default() };
+        assert_eq!(
+            parse_delimited(&delimited(&[mismatch])).unwrap().families["g"].metrics[0].value,
+            Value::Counter(1.0)
+        );
+        // Invalid UTF-8 in a label value travels as a defect.
+        let mut bad = gauge;
+        bad.metric[0].label = vec![PbLabelPair { name: Some(b"l".to_vec()), value: Some(vec![0xff, 0xfe]) }];
+        let decoded = parse_delimited(&delimited(&[bad])).unwrap();
+        assert!(decoded.defect.unwrap().contains("not utf8"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_delimited(&input);
+        }
+
+        /// Families rendered for a scrape decode back to the same families.
+        #[test]
+        fn scrape_encoding_round_trips(name in "[a-z_][a-z0-9_]{0,10}", values in proptest::collection::vec(any::<f64>().prop_filter("not nan", |v| !v.is_nan()), 1..5), label in "\\PC{0,8}") {
+            let family = MetricFamily {
+                name: name.clone(),
+                help: None,
+                metric_type: MetricType::Gauge,
+                metrics: values.iter().enumerate().map(|(i, v)| Metric {
+                    labels: vec![LabelPair::new("i", i.to_string()), LabelPair::new("l", label.clone())],
+                    value: Value::Gauge(*v),
+                    timestamp_ms: None,
+                }).collect(),
+            };
+            let mut out = Vec::new();
+            encode_family(&family, Some("h"), &mut out);
+            let decoded = parse_delimited(&out).unwrap();
+            prop_assert_eq!(&decoded.families[&name].metrics, &family.metrics);
+        }
+    }
 }

@@ -36,7 +36,11 @@ impl std::error::Error for TextParseError {}
 pub fn parse_text(input: &[u8]) -> Result<PushedFamilies, TextParseError> {
     let mut p = Parser { input, pos: 0, byte: 0, line: 0, families: Vec::new(), by_name: HashMap::new() };
     p.run()?;
-    Ok(p.families.into_iter().filter(|f| !f.family.metrics.is_empty()).map(|f| (f.family.name.clone(), f.family)).collect())
+    Ok(p.families
+        .into_iter()
+        .filter(|f| !f.family.metrics.is_empty())
+        .map(|f| (f.family.name.clone(), f.family))
+        .collect())
 }
 
 /// A family being built, with the summary/histogram series seen so far (by their
@@ -360,9 +364,9 @@ impl<'a> Parser<'a> {
         } else {
             if self.families[index].type_set {
                 let name = self.families[index].family.name.clone();
-                return Err(self.error(format!(
-                    "second TYPE line for metric name {name:?}, or TYPE reported after samples"
-                )));
+                return Err(
+                    self.error(format!("second TYPE line for metric name {name:?}, or TYPE reported after samples"))
+                );
             }
             let word = self.read_until_newline(false)?;
             let word = String::from_utf8_lossy(&word).into_owned();
@@ -406,7 +410,12 @@ impl<'a> Parser<'a> {
         }
         let i = self.families.len();
         self.families.push(Building {
-            family: MetricFamily { name: name.to_string(), help: None, metric_type: MetricType::Untyped, metrics: Vec::new() },
+            family: MetricFamily {
+                name: name.to_string(),
+                help: None,
+                metric_type: MetricType::Untyped,
+                metrics: Vec::new(),
+            },
             type_set: false,
             series_index: HashMap::new(),
         });
@@ -456,10 +465,9 @@ impl<'a> Parser<'a> {
                 }
                 self.skip_blank_tab()?;
                 if self.byte != b'"' {
-                    return Err(self.error(format!(
-                        "expected '\"' at start of label value, found {:?}",
-                        self.byte as char
-                    )));
+                    return Err(
+                        self.error(format!("expected '\"' at start of label value, found {:?}", self.byte as char))
+                    );
                 }
                 let raw = self.label_value()?;
                 let Ok(value) = String::from_utf8(raw.clone()) else {
@@ -574,10 +582,7 @@ impl<'a> Parser<'a> {
             match self.byte {
                 b'"' => return Ok(token),
                 b'\n' => {
-                    return Err(self.error(format!(
-                        "label value {} contains unescaped new-line",
-                        go_quote(&token)
-                    )))
+                    return Err(self.error(format!("label value {} contains unescaped new-line", go_quote(&token))))
                 }
                 b'\\' => escaped = true,
                 other => token.push(other),
@@ -610,4 +615,4 @@ fn parse_go_int(s: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;

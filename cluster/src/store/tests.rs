@@ -1,0 +1,388 @@
+//! `apply` as a story: each case pushes into a fresh store and checks the outcome and
+//! the state it leaves.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::model::{Quantile, Value};
+
+fn key(pairs: &[(&str, &str)]) -> GroupingKey {
+    GroupingKey::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn family(name: &str, t: MetricType, series: &[(&[(&str, &str)], f64)]) -> MetricFamily {
+    MetricFamily {
+        name: name.into(),
+        help: None,
+        metric_type: t,
+        metrics: series
+            .iter()
+            .map(|(labels, v)| Metric {
+                labels: labels.iter().map(|(k, v)| LabelPair::new(*k, *v)).collect(),
+                value: match t {
+                    MetricType::Counter => Value::Counter(*v),
+                    MetricType::Gauge => Value::Gauge(*v),
+                    MetricType::Summary => {
+                        Value::Summary { count: 1, sum: *v, quantiles: vec![Quantile { quantile: 0.5, value: *v }] }
+                    }
+                    MetricType::Histogram => Value::Histogram { count: 1, sum: *v, buckets: vec![] },
+                    _ => Value::Untyped(*v),
+                },
+                timestamp_ms: None,
+            })
+            .collect(),
+    }
+}
+
+fn push(store: &mut GroupStore, k: &GroupingKey, families: Vec<MetricFamily>, replace: bool, t: i64) -> Outcome {
+    let families: PushedFamilies = families.into_iter().map(|f| (f.name.clone(), f)).collect();
+    store.apply(Command::Push { key: k.clone(), families, replace, time: UnixNanos(t), defect: None })
+}
+
+fn own() -> Vec<OwnFamily> {
+    vec![
+        OwnFamily { name: "pushgateway_build_info".into(), metric_type: MetricType::Gauge, help: "build".into() },
+        OwnFamily {
+            name: "pushgateway_http_push_size_bytes".into(),
+            metric_type: MetricType::Summary,
+            help: "size".into(),
+        },
+    ]
+}
+
+fn names(store: &GroupStore, k: &GroupingKey) -> Vec<String> {
+    store.group(k).map(|g| g.families.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn rejected(o: &Outcome) -> bool {
+    matches!(o, Outcome::Rejected { .. })
+}
+
+const NO_LABELS: &[(&str, &str)] = &[];
+
+#[test]
+fn put_replaces_and_post_merges() {
+    let mut s = GroupStore::new(own());
+    let j = key(&[("job", "j")]);
+    push(
+        &mut s,
+        &j,
+        vec![
+            family("a", MetricType::Untyped, &[(NO_LABELS, 1.0)]),
+            family("b", MetricType::Untyped, &[(NO_LABELS, 2.0)]),
+        ],
+        true,
+        1,
+    );
+    push(
+        &mut s,
+        &j,
+        vec![
+            family("b", MetricType::Untyped, &[(NO_LABELS, 20.0)]),
+            family("c", MetricType::Untyped, &[(NO_LABELS, 30.0)]),
+        ],
+        false,
+        2,
+    );
+    assert_eq!(names(&s, &j), ["a", "b", "c"]);
+    push(&mut s, &j, vec![family("c", MetricType::Untyped, &[(NO_LABELS, 3.0)])], true, 3);
+    assert_eq!(names(&s, &j), ["c"]);
+    let g = s.group(&j).unwrap();
+    assert_eq!(g.push_time, UnixNanos(3));
+    assert!(g.push_failure_time.is_never());
+    // Series carry the grouping labels and instance="", sorted by name.
+    let labels: Vec<_> =
+        g.families["c"].family.metrics[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    assert_eq!(labels, [("instance", ""), ("job", "j")]);
+    // An empty PUT clears the families but keeps the group.
+    assert_eq!(push(&mut s, &j, vec![], true, 4), Outcome::Pushed);
+    assert!(names(&s, &j).is_empty());
+    assert_eq!(s.group(&j).unwrap().push_time, UnixNanos(4));
+}
+
+#[test]
+fn grouping_labels_override_body_labels() {
+    let mut s = GroupStore::new(own());
+    let k = key(&[("job", "a"), ("instance", "i")]);
+    push(
+        &mut s,
+        &k,
+        vec![family("m", MetricType::Gauge, &[(&[("job", "other"), ("instance", "x"), ("z", "1")], 1.0)])],
+        true,
+        1,
+    );
+    let m = &s.group(&k).unwrap().families["m"].family.metrics[0];
+    let labels: Vec<_> = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    assert_eq!(labels, [("instance", "i"), ("job", "a"), ("z", "1")]);
+}
+
+#[test]
+fn type_conflict_across_groups_is_rejected_and_recorded() {
+    let mut s = GroupStore::new(own());
+    let (a, b) = (key(&[("job", "a")]), key(&[("job", "b")]));
+    push(&mut s, &a, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 1);
+    push(&mut s, &b, vec![family("x", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 2);
+    let o = push(&mut s, &a, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 3);
+    let Outcome::Rejected { reason } = o else { panic!("accepted a type conflict") };
+    assert!(reason.contains("is not a COUNTER"), "{reason}");
+    let g = s.group(&a).unwrap();
+    assert_eq!(names(&s, &a), ["m"], "a failed push leaves the group's metrics alone");
+    assert_eq!(g.push_failure_time, UnixNanos(3));
+    assert_eq!(g.push_time, UnixNanos(1));
+    assert!(!g.last_push_successful());
+    // The same type change within one group is fine (the old family is replaced).
+    assert_eq!(push(&mut s, &b, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 4), Outcome::Pushed);
+}
+
+#[test]
+fn duplicate_series_within_and_across_groups() {
+    let mut s = GroupStore::new(own());
+    let a = key(&[("job", "a")]);
+    assert!(rejected(&push(
+        &mut s,
+        &a,
+        vec![family("m", MetricType::Untyped, &[(NO_LABELS, 3.0), (NO_LABELS, 4.0)])],
+        true,
+        1
+    )));
+    let g = s.group(&a).unwrap();
+    assert!(g.push_time.is_never() && g.push_failure_time == UnixNanos(1), "a failed push creates the group");
+    push(&mut s, &a, vec![family("m", MetricType::Untyped, &[(&[("x", "1")], 1.0)])], true, 2);
+    let ax = key(&[("job", "a"), ("x", "1")]);
+    assert!(rejected(&push(&mut s, &ax, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 2.0)])], true, 3)));
+    // Another job can never collide: same body, different job.
+    let other = key(&[("job", "b"), ("x", "1")]);
+    assert_eq!(
+        push(&mut s, &other, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 2.0)])], true, 4),
+        Outcome::Pushed
+    );
+}
+
+#[test]
+fn explicit_empty_instance_never_breaks_the_store() {
+    let mut s = GroupStore::new(own());
+    let j = key(&[("job", "j")]);
+    let j_empty = key(&[("job", "j"), ("instance", "")]);
+    push(&mut s, &j, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 1);
+    assert!(rejected(&push(&mut s, &j_empty, vec![], true, 2)));
+    assert!(s.group(&j_empty).is_none(), "the failure must not create a colliding group");
+    assert_eq!(
+        push(
+            &mut s,
+            &key(&[("job", "unrelated")]),
+            vec![family("u", MetricType::Untyped, &[(NO_LABELS, 1.0)])],
+            true,
+            3
+        ),
+        Outcome::Pushed
+    );
+    // Alone, {job=j,instance=""} is a fine group.
+    s.apply(Command::Delete { key: j.clone() });
+    assert_eq!(
+        push(&mut s, &j_empty, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 4),
+        Outcome::Pushed
+    );
+}
+
+#[test]
+fn suffix_collisions_both_orders() {
+    let mut s = GroupStore::new(own());
+    let k = |j: &str| key(&[("job", j)]);
+    assert_eq!(
+        push(&mut s, &k("a"), vec![family("m", MetricType::Summary, &[(NO_LABELS, 1.0)])], true, 1),
+        Outcome::Pushed
+    );
+    assert!(rejected(&push(&mut s, &k("b"), vec![family("m_sum", MetricType::Gauge, &[(NO_LABELS, 5.0)])], true, 2)));
+    assert_eq!(
+        push(&mut s, &k("c"), vec![family("y_count", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 3),
+        Outcome::Pushed
+    );
+    assert!(rejected(&push(&mut s, &k("d"), vec![family("y", MetricType::Summary, &[(NO_LABELS, 1.0)])], true, 4)));
+    assert_eq!(
+        push(&mut s, &k("e"), vec![family("x", MetricType::Histogram, &[(NO_LABELS, 1.0)])], true, 5),
+        Outcome::Pushed
+    );
+    assert!(rejected(&push(
+        &mut s,
+        &k("f"),
+        vec![family("x_bucket", MetricType::Untyped, &[(NO_LABELS, 1.0)])],
+        true,
+        6
+    )));
+    // Counters own no suffix.
+    assert_eq!(
+        push(&mut s, &k("g"), vec![family("z", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 7),
+        Outcome::Pushed
+    );
+    assert_eq!(
+        push(&mut s, &k("h"), vec![family("z_total", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 8),
+        Outcome::Pushed
+    );
+    // Deleting the summary frees its names.
+    s.apply(Command::Delete { key: k("a") });
+    assert_eq!(
+        push(&mut s, &k("b"), vec![family("m_sum", MetricType::Gauge, &[(NO_LABELS, 5.0)])], true, 9),
+        Outcome::Pushed
+    );
+}
+
+#[test]
+fn own_families_are_respected() {
+    let mut s = GroupStore::new(own());
+    let a = key(&[("job", "a")]);
+    let o = push(&mut s, &a, vec![family("pushgateway_build_info", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 1);
+    assert!(
+        matches!(&o, Outcome::Rejected { reason } if reason.contains("has type COUNTER but should have GAUGE")),
+        "{o:?}"
+    );
+    assert!(rejected(&push(
+        &mut s,
+        &a,
+        vec![family("pushgateway_http_push_size_bytes_sum", MetricType::Gauge, &[(NO_LABELS, 1.0)])],
+        true,
+        2
+    )));
+    assert_eq!(
+        push(&mut s, &a, vec![family("pushgateway_build_info", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 3),
+        Outcome::Pushed
+    );
+}
+
+#[test]
+fn invalid_series_are_rejected() {
+    let mut s = GroupStore::new(own());
+    let a = key(&[("job", "a")]);
+    let mut timestamped = family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)]);
+    timestamped.metrics[0].timestamp_ms = Some(5);
+    let cases: Vec<(&str, MetricFamily, &str)> = vec![
+        ("timestamp", timestamped, "pushed metrics must not have timestamps"),
+        ("reserved label", family("m", MetricType::Untyped, &[(&[("__x", "x")], 1.0)]), "invalid name: __x"),
+        (
+            "quantile label",
+            family("s", MetricType::Summary, &[(&[("quantile", "0.5")], 1.0)]),
+            "explicit \"quantile\" label",
+        ),
+        ("le label", family("h", MetricType::Histogram, &[(&[("le", "0.5")], 1.0)]), "explicit \"le\" label"),
+        ("empty name", family("", MetricType::Gauge, &[(NO_LABELS, 1.0)]), "invalid name"),
+        (
+            "value of another type",
+            MetricFamily { metric_type: MetricType::Gauge, ..family("g", MetricType::Counter, &[(NO_LABELS, 1.0)]) },
+            "is not a GAUGE",
+        ),
+    ];
+    for (name, f, want) in cases {
+        match push(&mut s, &a, vec![f], true, 1) {
+            Outcome::Rejected { reason } => assert!(reason.contains(want), "case {name}: {reason}"),
+            other => panic!("case {name}: {other:?}"),
+        }
+    }
+    let defect = s.apply(Command::Push {
+        key: a.clone(),
+        families: BTreeMap::new(),
+        replace: true,
+        time: UnixNanos(9),
+        defect: Some("bad utf8".into()),
+    });
+    assert_eq!(defect, Outcome::Rejected { reason: "bad utf8".into() });
+    assert_eq!(s.group(&a).unwrap().push_failure_time, UnixNanos(9));
+}
+
+#[test]
+fn delete_and_wipe() {
+    let mut s = GroupStore::new(own());
+    for j in ["a", "b", "c"] {
+        push(&mut s, &key(&[("job", j)]), vec![family("m", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 1);
+    }
+    assert_eq!(s.apply(Command::Delete { key: key(&[("job", "a")]) }), Outcome::Deleted);
+    assert_eq!(s.apply(Command::Delete { key: key(&[("job", "nope")]) }), Outcome::Deleted);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.apply(Command::Wipe), Outcome::Wiped { groups: 2 });
+    assert!(s.is_empty());
+    // The family index is empty too: a counter named like the old gauge is fine now.
+    assert_eq!(
+        push(&mut s, &key(&[("job", "z")]), vec![family("m", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 2),
+        Outcome::Pushed
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn command() -> impl Strategy<Value = Command> {
+        let job = prop_oneof![Just("a"), Just("b")];
+        let extra = prop_oneof![Just(None), Just(Some(("x", "1"))), Just(Some(("instance", "")))];
+        let name = prop_oneof![Just("m"), Just("m_sum"), Just("n")];
+        let t = prop_oneof![Just(MetricType::Gauge), Just(MetricType::Counter), Just(MetricType::Summary)];
+        let series = prop_oneof![Just(None), Just(Some(("x", "1")))];
+        (job, extra, name, t, series, any::<bool>(), 0u8..10).prop_map(|(job, extra, name, t, series, replace, op)| {
+            let mut pairs = vec![("job", job)];
+            pairs.extend(extra);
+            let k = key(&pairs);
+            match op {
+                0 => Command::Delete { key: k },
+                1 => Command::Wipe,
+                _ => {
+                    let labels: Vec<(&str, &str)> = series.into_iter().collect();
+                    let f = family(name, t, &[(&labels, 1.0)]);
+                    Command::Push {
+                        key: k,
+                        families: [(f.name.clone(), f)].into(),
+                        replace,
+                        time: UnixNanos(op as i64),
+                        defect: None,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Exposed series of the whole store, to check the invariant.
+    fn all_series(s: &GroupStore) -> Vec<(String, Vec<LabelPair>)> {
+        let mut out = Vec::new();
+        for g in s.groups() {
+            for (f, _) in g.timestamp_families() {
+                out.push((f.name.clone(), f.metrics[0].labels.clone()));
+            }
+            for stored in g.families.values() {
+                for m in &stored.family.metrics {
+                    out.push((stored.family.name.clone(), m.labels.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Any command sequence leaves a store that can be exposed: no duplicate series,
+        /// one type per family name; and applying it twice gives the same state.
+        #[test]
+        fn store_stays_consistent_and_deterministic(commands in proptest::collection::vec(command(), 0..40)) {
+            let mut first = GroupStore::new(own());
+            let mut second = GroupStore::new(own());
+            for c in &commands {
+                let a = first.apply(c.clone());
+                let b = second.apply(c.clone());
+                prop_assert_eq!(a, b);
+            }
+            prop_assert_eq!(first.groups().cloned().collect::<Vec<_>>(), second.groups().cloned().collect::<Vec<_>>());
+            let series = all_series(&first);
+            let unique: std::collections::HashSet<_> = series.iter().collect();
+            prop_assert_eq!(unique.len(), series.len(), "duplicate series in {:?}", series);
+            let mut types: BTreeMap<String, MetricType> = BTreeMap::new();
+            for g in first.groups() {
+                for f in g.families.values() {
+                    let t = *types.entry(f.family.name.clone()).or_insert(f.family.metric_type);
+                    prop_assert_eq!(t, f.family.metric_type);
+                }
+            }
+            for name in types.keys() {
+                for suffix in ["_sum", "_count"] {
+                    if let Some(base) = name.strip_suffix(suffix) {
+                        prop_assert!(types.get(base) != Some(&MetricType::Summary), "{} next to summary {}", name, base);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Text parser case tables. The error scenarios include the reference parser's own
+//! (`expfmt/text_parse_test.go` of prometheus/common): each expected message must be
+//! contained in ours.
+
+use super::*;
+
+fn parse(input: &str) -> Result<PushedFamilies, String> {
+    parse_text(input.as_bytes()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn reference_error_scenarios() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("no newline at end", "\nbla 3.14\nblubber 42", "text format parsing error in line 3: unexpected end of input stream"),
+        ("invalid escape in label value", "metric{label=\"\\t\"} 3.14", "text format parsing error in line 1: invalid escape sequence"),
+        ("newline in label value", "\nmetric{label=\"new\nline\"} 3.14\n", "text format parsing error in line 2: label value \"new\" contains unescaped new-line"),
+        ("bad label name", "metric{@=\"bla\"} 3.14", "text format parsing error in line 1: invalid label name for metric"),
+        ("reserved __name__", "metric{__name__=\"bla\"} 3.14", "text format parsing error in line 1: label name \"__name__\" is reserved"),
+        ("no equals", "metric{label+=\"bla\"} 3.14", "text format parsing error in line 1: expected '=' after label name"),
+        ("unquoted value", "metric{label=bla} 3.14", "text format parsing error in line 1: expected '\"' at start of label value"),
+        ("bad quantile", "\n# TYPE metric summary\nmetric{quantile=\"bla\"} 3.14\n", "text format parsing error in line 3: expected float as value for 'quantile' label"),
+        ("junk after value", "metric{label=\"bla\"+} 3.14", "text format parsing error in line 1: unexpected end of label value"),
+        ("float timestamp", "metric{label=\"bla\"} 3.14 2.72\n", "text format parsing error in line 1: expected integer as timestamp"),
+        ("spurious after timestamp", "metric{label=\"bla\"} 3.14 2 3\n", "text format parsing error in line 1: spurious string after timestamp"),
+        ("word value", "metric{label=\"bla\"} blubb\n", "text format parsing error in line 1: expected float as value"),
+        ("second help", "\n# HELP metric one\n# HELP metric two\n", "text format parsing error in line 3: second HELP line for metric name"),
+        ("second type", "\n# TYPE metric counter\n# TYPE metric untyped\n", "text format parsing error in line 3: second TYPE line for metric name \"metric\", or TYPE reported after samples"),
+        ("type after samples", "\nmetric 4.12\n# TYPE metric counter\n", "text format parsing error in line 3: second TYPE line for metric name \"metric\", or TYPE reported after samples"),
+        ("unknown type", "\n# TYPE metric bla\n", "text format parsing error in line 2: unknown metric type"),
+        ("bad name in comment", "\n# TYPE met-ric\n", "text format parsing error in line 2: invalid metric name in comment"),
+        ("bad metric name", "@invalidmetric{label=\"bla\"} 3.14 2", "text format parsing error in line 1: invalid metric name"),
+        ("no metric name", "{label=\"bla\"} 3.14 2", "text format parsing error in line 1: invalid metric name"),
+        ("bad le", "\n# TYPE metric histogram\nmetric_bucket{le=\"bla\"} 3.14\n", "text format parsing error in line 3: expected float as value for 'le' label"),
+        ("underscore number", "foo 1_2\n", "text format parsing error in line 1: expected float as value"),
+        ("hex float", "foo 0x1p-3\n", "text format parsing error in line 1: expected float as value"),
+        ("hex float upper", "foo 0x1P-3\n", "text format parsing error in line 1: expected float as value"),
+        ("binary literal", "foo 0B1\n", "text format parsing error in line 1: expected float as value"),
+        ("octal literal", "foo 0O1\n", "text format parsing error in line 1: expected float as value"),
+        ("hex literal upper", "foo 0X1\n", "text format parsing error in line 1: expected float as value"),
+        ("hex literal", "foo 0x1\n", "text format parsing error in line 1: expected float as value"),
+        ("binary lower", "foo 0b1\n", "text format parsing error in line 1: expected float as value"),
+        ("octal lower", "foo 0o1\n", "text format parsing error in line 1: expected float as value"),
+        ("hex le", "\n# TYPE metric histogram\nmetric_bucket{le=\"0x1p-3\"} 3.14\n", "text format parsing error in line 3: expected float as value for 'le' label"),
+        ("hex quantile", "\n# TYPE metric summary\nmetric{quantile=\"0x1p-3\"} 3.14\n", "text format parsing error in line 3: expected float as value for 'quantile' label"),
+        ("duplicate label", "metric{label=\"bla\",label=\"bla\"} 3.14", "text format parsing error in line 1: duplicate label names for metric"),
+        // Recorded against upstream 1.5.1 (see the conformance kit).
+        ("crlf", "some_metric 3.14\r\n", "text format parsing error in line 1: expected float as value, got \"3.14\\r\""),
+        ("trailing blank after value", "m 1 \n", "text format parsing error in line 1: expected integer as timestamp, got \"\""),
+        ("comment without newline", "# c", "text format parsing error in line 1: unexpected end of input stream"),
+        ("out of range", "m 1e400\n", "text format parsing error in line 1: expected float as value, got \"1e400\""),
+        ("signed nan", "m -nan\n", "text format parsing error in line 1: expected float as value, got \"-nan\""),
+        ("type with trailing blank", "# TYPE m gauge \nm 1\n", "text format parsing error in line 1: unknown metric type \"gauge \""),
+        ("bad metric name dash", "bad-name 3\n", "text format parsing error in line 1: expected float as value, got \"-name\""),
+        ("invalid help escape", "# HELP m say \\\"hi\\\"\nm 1\n", "text format parsing error in line 1: invalid escape sequence '\\\"'"),
+    ];
+    for (name, input, want) in cases {
+        let got = parse(input).expect_err(name);
+        assert!(got.contains(want), "case {name}: got {got:?}, want {want:?}");
+    }
+    let got = parse_text(b"metric{l=\"\xbd\"} 3.14\n").unwrap_err().to_string();
+    assert_eq!(got, "text format parsing error in line 1: invalid label value \"\\xbd\"");
+}
+
+fn single(families: &PushedFamilies, name: &str) -> MetricFamily {
+    families.get(name).unwrap_or_else(|| panic!("family {name} missing in {families:?}")).clone()
+}
+
+#[test]
+fn accepted_scenarios() {
+    /// (name, input, family, type, number of series, help)
+    type Case<'a> = (&'a str, &'a str, &'a str, MetricType, usize, Option<&'a str>);
+    let cases: &[Case] = &[
+        ("untyped", "some_metric 3.14\n", "some_metric", MetricType::Untyped, 1, None),
+        (
+            "counter with help",
+            "# HELP c A counter.\n# TYPE c counter\nc{a=\"1\"} 1\nc{a=\"2\"} 2\n",
+            "c",
+            MetricType::Counter,
+            2,
+            Some("A counter."),
+        ),
+        ("type case-insensitive", "# TYPE g Gauge\ng 2\n", "g", MetricType::Gauge, 1, None),
+        ("help after samples", "m 1\n# HELP m late help\n", "m", MetricType::Untyped, 1, Some("late help")),
+        (
+            "whitespace variants",
+            "  a 1\nb\t2\nc{x = \"1\"} 3\nd{x=\"1\",} 4\ne{} 5\n",
+            "c",
+            MetricType::Untyped,
+            1,
+            None,
+        ),
+        ("degenerate comments", "# HELP\n# TYPE m\nm 1\n", "m", MetricType::Untyped, 1, None),
+        ("interleaved", "m 1\nx 2\nm{a=\"1\"} 2\n", "m", MetricType::Untyped, 2, None),
+        (
+            "summary parts",
+            "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 3\n",
+            "s",
+            MetricType::Summary,
+            1,
+            None,
+        ),
+        (
+            "histogram parts",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 2\nh_count 2\n",
+            "h",
+            MetricType::Histogram,
+            1,
+            None,
+        ),
+        ("name charset", ":m:x 1\n", ":m:x", MetricType::Untyped, 1, None),
+        ("timestamp kept", "m 1 123\n", "m", MetricType::Untyped, 1, None),
+    ];
+    for (name, input, family, t, n, help) in cases {
+        let families = parse(input).unwrap_or_else(|e| panic!("case {name}: {e}"));
+        let f = single(&families, family);
+        assert_eq!(f.metric_type, *t, "case {name}");
+        assert_eq!(f.metrics.len(), *n, "case {name}");
+        assert_eq!(f.help.as_deref(), *help, "case {name}");
+    }
+}
+
+#[test]
+fn values_and_escapes() {
+    let families =
+        parse("# HELP m help with \\\\ backslash and \\n newline\nm{a=\"x\\\"y\",b=\"line\\nnext\"} -Inf\n").unwrap();
+    let m = single(&families, "m");
+    assert_eq!(m.help.as_deref(), Some("help with \\ backslash and \n newline"));
+    assert_eq!(m.metrics[0].labels[0].value, "x\"y");
+    assert_eq!(m.metrics[0].labels[1].value, "line\nnext");
+    assert_eq!(m.metrics[0].value, Value::Untyped(f64::NEG_INFINITY));
+    let s = single(&parse("# TYPE s summary\ns_sum 2\n").unwrap(), "s");
+    assert_eq!(s.metrics[0].value, Value::Summary { count: 0, sum: 2.0, quantiles: vec![] });
+    let h = single(&parse("# TYPE h histogram\nh_bucket 1\n").unwrap(), "h");
+    assert_eq!(h.metrics[0].value, Value::Histogram { count: 0, sum: 0.0, buckets: vec![] });
+    assert_eq!(single(&parse("m 1 -5\n").unwrap(), "m").metrics[0].timestamp_ms, Some(-5));
+}
+
+#[test]
+fn empty_and_comment_only_bodies_have_no_families() {
+    for input in ["", "\n", "# just a comment\n\n#another\n\n", "# TYPE m gauge\n", "   \n"] {
+        assert!(parse(input).unwrap().is_empty(), "{input:?}");
+    }
+}
+
+#[test]
+fn go_float_grammar() {
+    for (s, ok) in [
+        ("1", true),
+        ("1.", true),
+        (".5e1", true),
+        ("+1", true),
+        ("inf", true),
+        ("-Infinity", true),
+        ("NaN", true),
+        ("nan", true),
+        ("+nan", false),
+        ("1e", false),
+        ("e1", false),
+        (".", false),
+        ("1_0", false),
+        ("0x1p3", false),
+        ("", false),
+        ("1e400", false),
+    ] {
+        assert_eq!(parse_go_float(s).is_some(), ok, "{s:?}");
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// No input makes the parser panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_text(&input);
+        }
+
+        /// Inputs built from the format's own tokens reach deep states without panicking.
+        #[test]
+        fn token_soup_never_panics(tokens in proptest::collection::vec(prop_oneof![
+            Just("# HELP "), Just("# TYPE "), Just("m"), Just("m_sum"), Just("m_count"), Just("m_bucket"),
+            Just("{"), Just("}"), Just("le=\"1\""), Just("quantile=\"0.5\""), Just("a=\"\\n\""), Just(","),
+            Just(" "), Just("\t"), Just("\n"), Just("1"), Just("-Inf"), Just("NaN"), Just("summary"),
+            Just("histogram"), Just("counter"), Just("\\"), Just("\""), Just("123"),
+        ], 0..64)) {
+            let _ = parse_text(tokens.concat().as_bytes());
+        }
+
+        /// Every well-formed untyped sample round-trips its value.
+        #[test]
+        fn samples_keep_their_value(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            let body = format!("m {}\n", cluster::float::format_g(v));
+            let families = parse_text(body.as_bytes()).unwrap();
+            prop_assert_eq!(families["m"].metrics[0].value.scalar(), Some(v));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! One real server process: the whole request path, limits and lifecycle.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::harness::{signal, Server};
+
+#[test]
+fn push_is_exposed_in_text_and_json() {
+    tracing_free_note("a push to a fresh server is visible in /metrics and /api/v1/metrics");
+    let s = Server::start(&[]);
+    let (status, body) = s.put(
+        "/metrics/job/some_job/instance/some_instance",
+        "# TYPE some_metric counter\nsome_metric{label=\"val1\"} 42\n",
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    let lines = s.pushed_lines();
+    assert!(
+        lines.contains(&"some_metric{instance=\"some_instance\",job=\"some_job\",label=\"val1\"} 42".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("push_time_seconds{instance=\"some_instance\",job=\"some_job\"} 1.")),
+        "{lines:?}"
+    );
+    let (status, api) = s.get("/api/v1/metrics");
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(doc["data"][0]["some_metric"]["metrics"][0]["value"], "42");
+    assert_eq!(doc["data"][0]["last_push_successful"], true);
+
+    // A bad body is refused with the line number and stores nothing.
+    let (status, body) = s.put("/metrics/job/other", "m 1\nbad line\n");
+    assert_eq!(status, 400);
+    assert_eq!(body, "text format parsing error in line 2: expected float as value, got \"line\"\n");
+    assert!(!s.pushed_lines().iter().any(|l| l.contains("job=\"other\"")));
+
+    // DELETE answers 202 once the group is gone.
+    let (status, _) = s.request("DELETE", "/metrics/job/some_job/instance/some_instance", &[], vec![]);
+    assert_eq!(status, 202);
+    assert!(s.pushed_lines().is_empty());
+}
+
+fn tracing_free_note(what: &str) {
+    eprintln!("test: {what}");
+}
+
+#[test]
+fn oversized_bodies_get_413_and_store_nothing() {
+    tracing_free_note("bodies over --push.max-body-bytes are refused, compressed or not");
+    let s = Server::start(&["--push.max-body-bytes=4096"]);
+    let big = format!("# {}\nm 1\n", "x".repeat(5000));
+    assert_eq!(s.put("/metrics/job/big", &big).0, 413);
+    // A gzip body that is small on the wire but inflates past the limit.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(format!("# {}\nm 1\n", " ".repeat(1 << 20)).as_bytes()).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 4096);
+    let (status, _) = s.request("PUT", "/metrics/job/bomb", &[("Content-Encoding", "gzip")], bomb);
+    assert_eq!(status, 413);
+    // Within the limit, gzip works.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"gm 1\n").unwrap();
+    let (status, _) = s.request("PUT", "/metrics/job/g", &[("Content-Encoding", "gzip")], gz.finish().unwrap());
+    assert_eq!(status, 200);
+    let lines = s.pushed_lines();
+    assert!(lines.contains(&"gm{instance=\"\",job=\"g\"} 1".to_string()), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("job=\"big\"") || l.contains("job=\"bomb\"")));
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    tracing_free_note("SIGTERM ends the process with status 0");
+    let mut s = Server::start(&[]);
+    signal(s.pid(), "TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn quit_endpoint_follows_the_lifecycle_flag() {
+    tracing_free_note("/-/quit is refused without --web.enable-lifecycle and stops the server with it");
+    let s = Server::start(&[]);
+    assert_eq!(s.put("/-/quit", ""), (403, "Lifecycle API is not enabled.".to_string()));
+    let mut s = Server::start(&["--web.enable-lifecycle"]);
+    assert_eq!(s.put("/-/quit", ""), (200, "Requesting termination... Goodbye!".to_string()));
+    assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn bad_flags_exit_with_2() {
+    tracing_free_note("unsupported flag values stop start-up with exit code 2");
+    for args in [&["--web.config.file=/etc/web.yml"][..], &["--log.level=verbose"][..], &["--no-such-flag"][..]] {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+            .args(args)
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn flags_come_from_the_environment_too() {
+    tracing_free_note("PUSHGATEWAY_WEB_TELEMETRY_PATH moves the scrape endpoint");
+    let s = Server::start_with_env(&[], &[("PUSHGATEWAY_WEB_TELEMETRY_PATH", "/custom")]);
+    assert_eq!(s.get("/custom").0, 200);
+    assert_eq!(s.get("/metrics").0, 404);
+}
