@@ -156,13 +156,19 @@ impl Tree {
             if self.find(method, stripped, false).is_some() {
                 return Some(stripped.to_vec());
             }
-            // `/metrics/job/` where a `:job` parameter would follow: httprouter still
-            // recommends dropping the slash.
+            // `/metrics/job/` where a `:job` parameter follows: httprouter recommends
+            // dropping the slash, because its tree splits `job` from `job@base64` right
+            // at that slash. (`/metrics/job@base64/` has no such node: plain 404.)
             let depth = stripped.split(|&b| b == b'/').filter(|s| !s.is_empty()).count();
-            let param_follows = self.routes.iter().filter(|r| r.method == *method).any(|r| {
-                r.segments.len() > depth
+            let routes: Vec<&Route> = self.routes.iter().filter(|r| r.method == *method).collect();
+            let param_follows = routes.iter().any(|r| {
+                depth > 0
+                    && r.segments.len() > depth
                     && r.segments[depth] == Segment::Param
                     && match_prefix(&r.segments[..depth], stripped)
+                    && matches!(&r.segments[depth - 1], Segment::Static(s) if routes.iter().any(|o| {
+                        matches!(o.segments.get(depth - 1), Some(Segment::Static(t)) if t.len() > s.len() && t.starts_with(s.as_str()))
+                    }))
             });
             if param_follows {
                 return Some(stripped.to_vec());
@@ -203,8 +209,15 @@ impl Tree {
             if let Some(location) = self.trailing_slash_redirect(method, path) {
                 return Routed::Redirect { location, status };
             }
-            if let Some((_, _, fixed)) = self.find(method, path, true) {
-                return Routed::Redirect { location: fixed, status };
+            // Case-insensitive match, also with the trailing slash fixed.
+            let toggled = match path.strip_suffix(b"/") {
+                Some(stripped) => stripped.to_vec(),
+                None => [path, b"/"].concat(),
+            };
+            for candidate in [path, toggled.as_slice()] {
+                if let Some((_, _, fixed)) = self.find(method, candidate, true) {
+                    return Routed::Redirect { location: fixed, status };
+                }
             }
         }
         let allow = self.allowed(path, method);
@@ -465,6 +478,13 @@ mod tests {
                 Routed::Redirect { location: b"/metrics/job".to_vec(), status: 307 },
             ),
             ("case fixed", Method::GET, "/METRICS", Routed::Redirect { location: b"/metrics".to_vec(), status: 301 }),
+            (
+                "case and slash fixed",
+                Method::GET,
+                "/Metrics/",
+                Routed::Redirect { location: b"/metrics".to_vec(), status: 301 },
+            ),
+            ("base64 job without name", Method::PUT, "/metrics/job@base64/", Routed::NotFound),
             ("head not allowed", Method::HEAD, "/metrics", Routed::MethodNotAllowed { allow: "GET, OPTIONS".into() }),
             (
                 "get on push route",

@@ -11,7 +11,12 @@ use prometheus::core::Collector;
 /// Names, types and help of every family the server exposes about itself. Pushes are
 /// judged against this fixed list (the same on every node of a release).
 pub fn own_families() -> Vec<OwnFamily> {
-    let f = |name: &str, metric_type, help: &str| OwnFamily { name: name.into(), metric_type, help: help.into() };
+    let f = |name: &str, metric_type, help: &str| OwnFamily {
+        name: name.into(),
+        metric_type,
+        help: help.into(),
+        help_must_match: name.starts_with("pushgateway_http_"),
+    };
     vec![
         f("process_cpu_seconds_total", MetricType::Counter, "Total user and system CPU time spent in seconds."),
         f("process_max_fds", MetricType::Gauge, "Maximum number of open file descriptors."),

@@ -149,8 +149,15 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 
-/// Routes one request and runs its handler.
+/// Routes one request and runs its handler. The body is read first, whatever the
+/// route: answering before reading it would make the connection reset under the client.
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let request = axum::http::Request::from_parts(parts, body);
     let method = request.method().clone();
     let Some(path) = decode_path(request.uri().path()) else {
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request");
@@ -184,9 +191,9 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response<B
 }
 
 /// Reads a request body up to the configured limit (413 beyond it).
-async fn read_body(state: &AppState, request: Request) -> Result<Bytes, HttpError> {
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HttpError> {
     let limit = state.config.push_max_body_bytes;
-    let limited = http_body_util::Limited::new(request.into_body(), limit);
+    let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(HttpError::BodyTooLarge(limit)),
@@ -194,19 +201,18 @@ async fn read_body(state: &AppState, request: Request) -> Result<Bytes, HttpErro
     }
 }
 
-async fn matched(state: &AppState, endpoint: Endpoint, params: Params, api: bool, request: Request) -> Response<Body> {
-    let headers = request.headers().clone();
+async fn matched(
+    state: &AppState,
+    endpoint: Endpoint,
+    params: Params,
+    api: bool,
+    request: axum::http::Request<Bytes>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
     // Upstream's gzip wrapper covers every non-API route and reads the gzip header
     // before routing to the handler.
-    let body = if !api && encoding == BodyEncoding::Gzip || matches!(endpoint, Endpoint::Push { .. }) {
-        match read_body(state, request).await {
-            Ok(b) => b,
-            Err(e) => return error_response(&e),
-        }
-    } else {
-        Bytes::new()
-    };
     if !api && encoding == BodyEncoding::Gzip {
         if let Some(e) = body::gzip_header_error(&body) {
             return error_response(&e);

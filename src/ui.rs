@@ -33,7 +33,7 @@ pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &
     let _ = write!(
         body,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Pushgateway</title>\
-         <link rel=\"stylesheet\" href=\"{prefix}/static/style.css\"><script src=\"{prefix}/static/functions.js\"></script></head><body>\
+         <link rel=\"stylesheet\" href=\"{prefix}/static/prometheus.css\"><script src=\"{prefix}/static/functions.js\"></script></head><body>\
          <h1>Pushgateway</h1><p>Node {} ({}), leader {}, applied index {}, members {:?}.</p><h2>Metrics</h2>",
         node.node_id,
         esc(&node.role),
@@ -89,21 +89,33 @@ pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &
     body
 }
 
-/// Files under `/static/`: `(content type, body)`.
-pub fn static_file(path: &[u8]) -> Option<(&'static str, &'static str)> {
-    match path {
-        b"/functions.js" => Some((
-            "text/javascript; charset=utf-8",
+/// Files under `/static/`: `(content type, body)`. `/` lists them, as Go's file
+/// server lists a directory.
+pub fn static_file(path: &[u8]) -> Option<(&'static str, String)> {
+    const FILES: &[(&str, &str, &str)] = &[
+        (
+            "functions.js",
+            "application/javascript",
             "function deleteGroup(path) {\n  if (!confirm('Delete this group?')) { return; }\n  \
              fetch(path, { method: 'DELETE' }).then(function () { location.reload(); });\n}\n",
-        )),
-        b"/style.css" => Some((
+        ),
+        (
+            "prometheus.css",
             "text/css; charset=utf-8",
             "body { font-family: sans-serif; margin: 2em; }\n.group { border: 1px solid #ccc; padding: 0.5em; margin: 0.5em 0; }\n\
              .label { background: #eef; padding: 0 0.3em; margin-right: 0.3em; }\n",
-        )),
-        _ => None,
+        ),
+    ];
+    if path == b"/" {
+        let mut listing = String::from("<pre>\n");
+        for (name, _, _) in FILES {
+            let _ = writeln!(listing, "<a href=\"{name}\">{name}</a>");
+        }
+        listing.push_str("</pre>\n");
+        return Some(("text/html; charset=utf-8", listing));
     }
+    let name = path.strip_prefix(b"/")?;
+    FILES.iter().find(|(n, _, _)| n.as_bytes() == name).map(|(_, ct, body)| (*ct, body.to_string()))
 }
 
 /// `/debug/pprof/`: this server is not a Go program; say what exists instead.

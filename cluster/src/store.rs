@@ -18,13 +18,15 @@ use crate::model::{
 use crate::validate::{self, metric_debug};
 
 /// A family the server exposes about itself (`process_*`, `pushgateway_*`). Pushed
-/// families of the same name must have the same type; their help is replaced by the
-/// server's when exposed.
+/// families of the same name must have the same type. Their help is replaced by the
+/// server's when exposed, except for families upstream does not know at start-up (its
+/// HTTP metrics): there a pushed family must carry the same help, as upstream demands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnFamily {
     pub name: String,
     pub metric_type: MetricType,
     pub help: String,
+    pub help_must_match: bool,
 }
 
 /// How many groups hold a family name, and its type (the same in all of them: the
@@ -227,6 +229,13 @@ impl GroupStore {
         for family in families.values() {
             let name = family.name.as_str();
             if let Some(own) = self.own.get(name) {
+                let help = family.help.as_deref().unwrap_or("");
+                if own.help_must_match && help != own.help {
+                    return Err(format!(
+                        "gathered metric family {name} has help {help:?} but should have {:?}",
+                        own.help
+                    ));
+                }
                 if own.metric_type != family.metric_type {
                     return Err(format!(
                         "gathered metric family {name} has type {} but should have {}",

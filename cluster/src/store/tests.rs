@@ -41,11 +41,17 @@ fn push(store: &mut GroupStore, k: &GroupingKey, families: Vec<MetricFamily>, re
 
 fn own() -> Vec<OwnFamily> {
     vec![
-        OwnFamily { name: "pushgateway_build_info".into(), metric_type: MetricType::Gauge, help: "build".into() },
+        OwnFamily {
+            name: "pushgateway_build_info".into(),
+            metric_type: MetricType::Gauge,
+            help: "build".into(),
+            help_must_match: false,
+        },
         OwnFamily {
             name: "pushgateway_http_push_size_bytes".into(),
             metric_type: MetricType::Summary,
             help: "size".into(),
+            help_must_match: true,
         },
     ]
 }
@@ -246,6 +252,11 @@ fn own_families_are_respected() {
         push(&mut s, &a, vec![family("pushgateway_build_info", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 3),
         Outcome::Pushed
     );
+    // HTTP metrics: the help must match too.
+    let mut size = family("pushgateway_http_push_size_bytes", MetricType::Summary, &[(NO_LABELS, 1.0)]);
+    assert!(rejected(&push(&mut s, &a, vec![size.clone()], true, 4)));
+    size.help = Some("size".into());
+    assert_eq!(push(&mut s, &a, vec![size], true, 5), Outcome::Pushed);
 }
 
 #[test]
