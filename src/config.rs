@@ -11,6 +11,10 @@ use clap::{ArgAction, Parser};
 #[derive(Clone, Debug, Parser)]
 #[command(name = "pushgateway", version, about = "A clustered, replicated, drop-in compatible Prometheus Pushgateway")]
 pub struct Config {
+    /// Administration commands against a running node (`pushgateway cluster ...`).
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+
     /// Addresses on which to expose metrics and web interface (repeatable). Default `:9091`.
     #[arg(long = "web.listen-address", env = "PUSHGATEWAY_WEB_LISTEN_ADDRESS", default_value = ":9091", action = ArgAction::Append, value_delimiter = None)]
     pub web_listen_address: Vec<String>,
@@ -71,9 +75,52 @@ pub struct Config {
     #[arg(long = "push.max-body-bytes", env = "PUSHGATEWAY_PUSH_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub push_max_body_bytes: usize,
 
-    /// Data directory of this node. Default `data/`.
-    #[arg(long = "storage.path", env = "PUSHGATEWAY_STORAGE_PATH", default_value = "data/")]
+    /// Data directory of this node. Default `data/`, or `<--persistence.file>.d` when
+    /// only `--persistence.file` is given (so an upstream unit file keeps its data where
+    /// upstream kept it).
+    #[arg(long = "storage.path", env = "PUSHGATEWAY_STORAGE_PATH", default_value = "")]
     pub storage_path: String,
+
+    /// This node's id in the cluster: a number, never reused (a node that lost its data
+    /// rejoins under a new id). Default 1.
+    #[arg(long = "cluster.node-id", env = "PUSHGATEWAY_CLUSTER_NODE_ID", default_value_t = 1)]
+    pub cluster_node_id: u64,
+
+    /// Address of the peer (Raft) listener, e.g. `0.0.0.0:9092`. Empty: a one-member
+    /// cluster that binds no peer port.
+    #[arg(long = "cluster.listen-address", env = "PUSHGATEWAY_CLUSTER_LISTEN_ADDRESS", default_value = "")]
+    pub cluster_listen_address: String,
+
+    /// Address peers use to reach this node's peer listener. Default: the listen address.
+    #[arg(long = "cluster.advertise-address", env = "PUSHGATEWAY_CLUSTER_ADVERTISE_ADDRESS", default_value = "")]
+    pub cluster_advertise_address: String,
+
+    /// Members of a fresh cluster, `1=host:port,2=host:port,3=host:port` (peer
+    /// addresses). The lowest id initializes the cluster once; restarts re-initialize nothing.
+    #[arg(long = "cluster.initial-members", env = "PUSHGATEWAY_CLUSTER_INITIAL_MEMBERS", default_value = "")]
+    pub cluster_initial_members: String,
+
+    /// Peer address of an existing member: join the cluster as a learner through it.
+    #[arg(long = "cluster.join", env = "PUSHGATEWAY_CLUSTER_JOIN", default_value = "")]
+    pub cluster_join: String,
+
+    /// Raft heartbeat interval; also the time a replication RPC may take. Default 250ms.
+    #[arg(long = "cluster.heartbeat-interval", env = "PUSHGATEWAY_CLUSTER_HEARTBEAT_INTERVAL", default_value = "250ms", value_parser = parse_go_duration)]
+    pub cluster_heartbeat_interval: Duration,
+
+    /// Minimum election timeout (the maximum is twice this). Default 1s.
+    #[arg(long = "cluster.election-timeout", env = "PUSHGATEWAY_CLUSTER_ELECTION_TIMEOUT", default_value = "1s", value_parser = parse_go_duration)]
+    pub cluster_election_timeout: Duration,
+
+    /// How long a push or delete may wait for commit before the answer is 504 (the
+    /// change may still be applied). Default 5s.
+    #[arg(long = "cluster.propose-timeout", env = "PUSHGATEWAY_CLUSTER_PROPOSE_TIMEOUT", default_value = "5s", value_parser = parse_go_duration)]
+    pub cluster_propose_timeout: Duration,
+
+    /// `linearizable` (default): every read sees every acknowledged push, on any node;
+    /// `local`: serve what this node has applied, even without a leader.
+    #[arg(long = "cluster.read-consistency", env = "PUSHGATEWAY_CLUSTER_READ_CONSISTENCY", default_value = "linearizable", value_parser = ["linearizable", "local"])]
+    pub cluster_read_consistency: String,
 
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", env = "PUSHGATEWAY_LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
@@ -113,7 +160,52 @@ impl Config {
         if self.push_max_body_bytes == 0 {
             return Err("--push.max-body-bytes must be positive".into());
         }
+        let members = self.initial_members()?;
+        let clustered = !members.is_empty() || !self.cluster_join.is_empty();
+        if clustered && self.cluster_listen_address.is_empty() {
+            return Err("--cluster.initial-members and --cluster.join need --cluster.listen-address".into());
+        }
+        if !members.is_empty() && !self.cluster_join.is_empty() {
+            return Err("--cluster.initial-members and --cluster.join exclude each other".into());
+        }
+        if !members.is_empty() && !members.contains_key(&self.cluster_node_id) {
+            return Err(format!("--cluster.initial-members has no member {}", self.cluster_node_id));
+        }
+        if !self.cluster_listen_address.is_empty() {
+            self.cluster_listen_address
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| format!("--cluster.listen-address {:?}: {e}", self.cluster_listen_address))?;
+        }
+        if self.cluster_heartbeat_interval * 2 >= self.cluster_election_timeout {
+            return Err("--cluster.election-timeout must be more than twice --cluster.heartbeat-interval".into());
+        }
         Ok(())
+    }
+
+    /// `--cluster.initial-members` as `id -> peer address`.
+    pub fn initial_members(&self) -> Result<std::collections::BTreeMap<u64, String>, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for part in self.cluster_initial_members.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (id, addr) = part
+                .split_once('=')
+                .ok_or_else(|| format!("--cluster.initial-members: {part:?} is not id=host:port"))?;
+            let id: u64 = id.trim().parse().map_err(|_| format!("--cluster.initial-members: bad id in {part:?}"))?;
+            if out.insert(id, addr.trim().to_string()).is_some() {
+                return Err(format!("--cluster.initial-members: id {id} appears twice"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The data directory actually used (see `--storage.path`).
+    pub fn effective_storage_path(&self) -> String {
+        if !self.storage_path.is_empty() {
+            self.storage_path.clone()
+        } else if !self.persistence_file.is_empty() {
+            format!("{}.d", self.persistence_file)
+        } else {
+            "data/".to_string()
+        }
     }
 
     /// Flag values as `/api/v1/status` reports them (upstream's names and spelling).
@@ -125,7 +217,16 @@ impl Config {
             ("persistence.interval", format_go_duration(self.persistence_interval)),
             ("push.disable-consistency-check", self.push_disable_consistency_check.to_string()),
             ("push.max-body-bytes", self.push_max_body_bytes.to_string()),
-            ("storage.path", self.storage_path.clone()),
+            ("storage.path", self.effective_storage_path()),
+            ("cluster.node-id", self.cluster_node_id.to_string()),
+            ("cluster.listen-address", self.cluster_listen_address.clone()),
+            ("cluster.advertise-address", self.cluster_advertise_address.clone()),
+            ("cluster.initial-members", self.cluster_initial_members.clone()),
+            ("cluster.join", self.cluster_join.clone()),
+            ("cluster.heartbeat-interval", format_go_duration(self.cluster_heartbeat_interval)),
+            ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
+            ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
+            ("cluster.read-consistency", self.cluster_read_consistency.clone()),
             ("web.config.file", self.web_config_file.clone()),
             ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.web_enable_lifecycle.to_string()),
@@ -137,6 +238,47 @@ impl Config {
             ("web.telemetry-path", self.web_telemetry_path.clone()),
         ]
     }
+}
+
+/// `pushgateway <subcommand>`.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Inspect or change the cluster through a node's HTTP API.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `pushgateway cluster ...`: talks to the HTTP API of any node (membership changes
+/// need `--web.enable-admin-api` there and are carried out by the leader).
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Show role, term, leader, log and applied index and the members.
+    Status {
+        /// Base URL of a node, e.g. http://127.0.0.1:9091
+        #[arg(long, default_value = "http://127.0.0.1:9091")]
+        server: String,
+    },
+    /// Add a node: as a learner, then (once caught up) as a voter.
+    Add {
+        #[arg(long, default_value = "http://127.0.0.1:9091")]
+        server: String,
+        /// Id of the new node (never reuse an id).
+        #[arg(long)]
+        id: u64,
+        /// Peer address of the new node (its --cluster.advertise-address).
+        #[arg(long)]
+        address: String,
+        /// Keep it a learner (it replicates but does not vote).
+        #[arg(long, default_value_t = false)]
+        learner_only: bool,
+    },
+    /// Remove a node (a voter or a learner).
+    Remove {
+        #[arg(long, default_value = "http://127.0.0.1:9091")]
+        server: String,
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 /// The path of a URL (`http://host:port/path?q` -> `/path`), empty when there is none.

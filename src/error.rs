@@ -1,7 +1,7 @@
 //! The one error enum of the HTTP boundary and the one table from errors to status.
 
 use axum::http::StatusCode;
-use cluster::node::{ProposeError, ReadError};
+use cluster::node::{AdminError, ProposeError, ReadError};
 
 use crate::exposition::protobuf::ProtobufError;
 use crate::exposition::text_parse::TextParseError;
@@ -30,6 +30,14 @@ pub enum HttpError {
     Propose(#[from] ProposeError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// A request to the admin API that is not understood.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The node is not ready to serve (no leader, or far behind).
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 impl HttpError {
@@ -40,7 +48,12 @@ impl HttpError {
             | HttpError::Text(_)
             | HttpError::Protobuf(_)
             | HttpError::Encoding(_)
-            | HttpError::Inconsistent(_) => StatusCode::BAD_REQUEST,
+            | HttpError::Inconsistent(_)
+            | HttpError::BadRequest(_)
+            | HttpError::Admin(AdminError::Rejected(_)) => StatusCode::BAD_REQUEST,
+            HttpError::Admin(AdminError::NotLeader { .. } | AdminError::Unavailable(_)) | HttpError::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Propose(ProposeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Propose(ProposeError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,

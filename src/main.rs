@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use pushgateway::config::Config;
+use cluster::node::{ClusterConfig, Node, ReadConsistency};
+use pushgateway::config::{ClusterCommand, Config, Subcommand};
 use pushgateway::self_metrics::own_families;
 use pushgateway::server::{router, AppState};
 
@@ -44,10 +45,35 @@ async fn shutdown_signal(quit: std::sync::Arc<tokio::sync::Notify>) {
     }
 }
 
+/// The node's cluster settings from the flags (already validated).
+fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
+    let listen =
+        if config.cluster_listen_address.is_empty() { None } else { Some(config.cluster_listen_address.parse()?) };
+    let advertise = (!config.cluster_advertise_address.is_empty()).then(|| config.cluster_advertise_address.clone());
+    Ok(ClusterConfig {
+        node_id: config.cluster_node_id,
+        data_dir: config.effective_storage_path().into(),
+        listen,
+        advertise,
+        initial_members: config.initial_members().map_err(anyhow::Error::msg)?,
+        join: (!config.cluster_join.is_empty()).then(|| config.cluster_join.clone()),
+        heartbeat: config.cluster_heartbeat_interval,
+        election_timeout: (config.cluster_election_timeout, config.cluster_election_timeout * 2),
+        propose_timeout: config.cluster_propose_timeout,
+        read_consistency: if config.cluster_read_consistency == "local" {
+            ReadConsistency::Local
+        } else {
+            ReadConsistency::Linearizable
+        },
+        own_families: own_families(),
+    })
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     let addrs: Vec<SocketAddr> = config.web_listen_address.iter().map(|a| socket_addr(a)).collect::<Result<_, _>>()?;
-    let node = cluster::node::Node::single(own_families());
-    let state = AppState::new(config, node);
+    let node = Node::start(cluster_config(&config)?).await?;
+    tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
+    let state = AppState::new(config, node.clone());
     let app = router(state.clone());
     let mut servers = tokio::task::JoinSet::new();
     let stop = tokio_util_like_broadcast(state.quit.clone());
@@ -68,6 +94,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         result.context("server task failed")?.context("server failed")?;
     }
     tracing::info!("HTTP server stopped");
+    node.shutdown().await;
+    Ok(())
+}
+
+/// `pushgateway cluster ...`: one HTTP call to a node's API, its JSON answer printed.
+async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let response = match &command {
+        ClusterCommand::Status { server } => client.get(format!("{server}/api/v1/cluster")).send().await?,
+        ClusterCommand::Add { server, id, address, learner_only } => {
+            let body = serde_json::json!({ "id": id, "address": address, "learner_only": learner_only });
+            client.post(format!("{server}/api/v1/admin/cluster/add")).body(body.to_string()).send().await?
+        }
+        ClusterCommand::Remove { server, id } => {
+            let body = serde_json::json!({ "id": id });
+            client.post(format!("{server}/api/v1/admin/cluster/remove")).body(body.to_string()).send().await?
+        }
+    };
+    let status = response.status();
+    let text = response.text().await?;
+    println!("{}", text.trim_end());
+    if !status.is_success() {
+        anyhow::bail!("{status}");
+    }
     Ok(())
 }
 
@@ -84,6 +134,16 @@ fn tokio_util_like_broadcast(quit: std::sync::Arc<tokio::sync::Notify>) -> tokio
 
 fn main() -> ExitCode {
     let config = Config::parse();
+    if let Some(Subcommand::Cluster(command)) = config.command.clone() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        return match runtime.block_on(run_cluster_command(command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pushgateway: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(problem) = config.validate() {
         eprintln!("pushgateway: {problem}");
         return ExitCode::from(2);

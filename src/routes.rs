@@ -38,9 +38,11 @@ pub enum Endpoint {
     ApiMetrics,
     ApiWipe,
     ApiOptions,
-    /// Cluster status and membership arrive with replication; the slot is listed here so
-    /// the route table stays the single list of routes.
+    /// Cluster status of this node.
     ApiCluster,
+    /// Membership changes (admin API).
+    ApiClusterAdd,
+    ApiClusterRemove,
 }
 
 impl Endpoint {
@@ -61,6 +63,8 @@ impl Endpoint {
             Endpoint::ApiWipe => "wipe",
             Endpoint::ApiOptions => "api/v1/options",
             Endpoint::ApiCluster => "api/v1/cluster",
+            Endpoint::ApiClusterAdd => "api/v1/admin/cluster/add",
+            Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
         }
     }
 }
@@ -353,8 +357,11 @@ impl RouteTable {
         api.add(Method::OPTIONS, "/*path", Endpoint::ApiOptions);
         api.add(Method::GET, "/status", Endpoint::ApiStatus);
         api.add(Method::GET, "/metrics", Endpoint::ApiMetrics);
+        api.add(Method::GET, "/cluster", Endpoint::ApiCluster);
         if config.web_enable_admin_api {
             api.add(Method::PUT, "/admin/wipe", Endpoint::ApiWipe);
+            api.add(Method::POST, "/admin/cluster/add", Endpoint::ApiClusterAdd);
+            api.add(Method::POST, "/admin/cluster/remove", Endpoint::ApiClusterRemove);
         }
         RouteTable { main, api, api_root: format!("{p}/api/v1") }
     }

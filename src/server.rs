@@ -254,6 +254,8 @@ async fn matched(
         Endpoint::ApiMetrics => state.node.read(api::metrics_document).await.map(json).map_err(HttpError::from),
         Endpoint::ApiOptions => Ok(with_cors(empty(StatusCode::OK))),
         Endpoint::ApiCluster => Ok(json(serde_json::to_vec(&cluster_json(state)).unwrap_or_default())),
+        Endpoint::ApiClusterAdd => cluster_add(state, &body).await,
+        Endpoint::ApiClusterRemove => cluster_remove(state, &body).await,
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -282,22 +284,48 @@ fn json(body: Vec<u8>) -> Response<Body> {
 }
 
 fn cluster_json(state: &AppState) -> serde_json::Value {
-    let s = state.node.status();
-    serde_json::json!({
-        "node_id": s.node_id,
-        "role": s.role,
-        "leader": s.leader,
-        "applied_index": s.applied_index,
-        "members": s.members,
-    })
+    serde_json::to_value(state.node.status()).unwrap_or_default()
+}
+
+/// Body of `POST /api/v1/admin/cluster/add`.
+#[derive(serde::Deserialize)]
+struct AddMember {
+    id: u64,
+    address: String,
+    #[serde(default)]
+    learner_only: bool,
+}
+
+/// Body of `POST /api/v1/admin/cluster/remove`.
+#[derive(serde::Deserialize)]
+struct RemoveMember {
+    id: u64,
+}
+
+fn members_json(members: std::collections::BTreeMap<u64, String>) -> Response<Body> {
+    json(
+        serde_json::to_vec(&serde_json::json!({ "status": "success", "data": { "members": members } }))
+            .unwrap_or_default(),
+    )
+}
+
+async fn cluster_add(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
+    let req: AddMember = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    Ok(members_json(state.node.add_member(req.id, req.address, req.learner_only).await?))
+}
+
+async fn cluster_remove(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
+    let req: RemoveMember = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    Ok(members_json(state.node.remove_member(req.id).await?))
 }
 
 async fn propose(state: &AppState, command: Command) -> Result<Outcome, HttpError> {
     Ok(state.node.propose(command).await?)
 }
 
+/// 200 once a leader is known and this node has applied its log (see `Node::ready`).
 async fn ready(state: &AppState) -> Result<Response<Body>, HttpError> {
-    state.node.read(|_| ()).await?;
+    state.node.ready().map_err(HttpError::NotReady)?;
     Ok(plain(StatusCode::OK, "OK"))
 }
 

@@ -34,13 +34,21 @@ pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &
         body,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Pushgateway</title>\
          <link rel=\"stylesheet\" href=\"{prefix}/static/prometheus.css\"><script src=\"{prefix}/static/functions.js\"></script></head><body>\
-         <h1>Pushgateway</h1><p>Node {} ({}), leader {}, applied index {}, members {:?}.</p><h2>Metrics</h2>",
+         <h1>Pushgateway</h1><h2>Cluster</h2><p>Node {} is {} in term {}; leader: {}; log index {}, applied index {}.</p><table>",
         node.node_id,
         esc(&node.role),
+        node.term,
         node.leader.map(|l| l.to_string()).unwrap_or_else(|| "unknown".into()),
+        node.last_log_index,
         node.applied_index,
-        node.members
     );
+    for (id, addr) in &node.voters {
+        let _ = write!(body, "<tr><td>{id}</td><td>voter</td><td>{}</td></tr>", esc(addr));
+    }
+    for (id, addr) in &node.learners {
+        let _ = write!(body, "<tr><td>{id}</td><td>learner</td><td>{}</td></tr>", esc(addr));
+    }
+    body.push_str("</table><h2>Metrics</h2>");
     if store.is_empty() {
         body.push_str("<p>No metrics pushed yet.</p>");
     }

@@ -18,10 +18,15 @@
 //! This crate never parses HTTP or exposition text, and `apply` never reads a clock:
 //! the same commands give the same state and outcomes on every node.
 
+pub mod codec;
 pub mod command;
 pub mod float;
+pub mod log_store;
 pub mod model;
 pub mod node;
+pub mod peer;
+pub mod raft_types;
+pub mod state_machine;
 pub mod store;
 pub mod validate;
 

@@ -1,26 +1,45 @@
-//! The facade the HTTP side uses: propose a command, read a consistent view, status.
+//! The facade the HTTP side uses, and nothing else of Raft: propose a command, read a
+//! consistent view, status, membership changes.
 //!
-//! It is the only door into the store for `src/`, so the store behind it can change
-//! (a single in-process store today, a replicated state machine next) without the HTTP
-//! layer noticing. Callers may rely on:
-//! - `propose` returns the [`Outcome`] of the command once it has been applied; an
-//!   `Err` says whether the command was certainly not applied
-//!   ([`ProposeError::Unavailable`]) or may still be ([`ProposeError::Timeout`]);
-//! - `read` sees every command whose `propose` has returned before `read` was called.
+//! What callers may rely on:
+//! - [`Node::propose`] returns the [`Outcome`] of the command once it is committed on a
+//!   quorum (fsynced) and applied. An `Err` says whether the command was certainly not
+//!   applied ([`ProposeError::Unavailable`], retrying is safe) or may still be
+//!   ([`ProposeError::Timeout`]: unknown, never "failed").
+//! - [`Node::read`] with linearizable consistency sees every command whose `propose`
+//!   returned before `read` was called, on any node: a follower asks the leader for its
+//!   read index and waits until it has applied that far.
+//! - Concurrent proposals are batched into one log entry (group commit): one fsync and
+//!   one round trip serve many pushes.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{Command, Outcome};
+use crate::log_store::LogStore;
+use crate::peer::{
+    self, AdminAnswer, AdminRequest, NetworkFactory, PeerClient, PeerError, ProposeAnswer, ReadIndexAnswer,
+};
+use crate::raft_types::{EncodedCommand, NodeId, PeerNode, Proposal, Raft};
+use crate::state_machine::{open_db, StateMachine};
 use crate::store::{GroupStore, OwnFamily};
 
 /// Why a command could not be confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ProposeError {
-    /// Certainly not applied (no leader, no quorum): retrying is safe.
-    #[error("no quorum available: {0}")]
+    /// Certainly not applied (no leader, leader unreachable before sending): retry is safe.
+    #[error("no leader available: {0}")]
     Unavailable(String),
     /// Proposed but not confirmed in time: it may still be applied.
-    #[error("not confirmed in time: {0}")]
+    #[error("not confirmed in time, the command may still be applied: {0}")]
     Timeout(String),
     /// The local storage failed.
     #[error("storage fault: {0}")]
@@ -34,50 +53,564 @@ pub enum ReadError {
     Unavailable(String),
 }
 
-/// Role and progress of this node, as status pages show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeStatus {
-    pub node_id: u64,
-    pub role: String,
-    pub leader: Option<u64>,
-    pub applied_index: u64,
-    pub members: Vec<u64>,
+/// Why a membership change failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AdminError {
+    /// This node is not the leader; `leader` is the leader's peer address if known.
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<String> },
+    #[error("membership change refused: {0}")]
+    Rejected(String),
+    #[error("membership change not confirmed: {0}")]
+    Unavailable(String),
 }
 
-/// A handle to the group store; cheap to clone.
+/// How reads are made consistent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Read index from the leader, then wait until applied: sees every acknowledged push.
+    Linearizable,
+    /// Whatever this node has applied: available without a leader, possibly stale.
+    Local,
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub node_id: NodeId,
+    /// Directory for this node's database.
+    pub data_dir: PathBuf,
+    /// Peer listener; `None` for a one-member cluster that binds no peer port.
+    pub listen: Option<SocketAddr>,
+    /// Address peers use to reach this node (defaults to `listen`).
+    pub advertise: Option<String>,
+    /// Fresh-cluster membership (`id -> peer address`); the lowest id initializes once.
+    pub initial_members: BTreeMap<NodeId, String>,
+    /// A member to ask to add this node as a learner.
+    pub join: Option<String>,
+    pub heartbeat: Duration,
+    pub election_timeout: (Duration, Duration),
+    pub propose_timeout: Duration,
+    pub read_consistency: ReadConsistency,
+    /// The server's own families, which pushes are judged against.
+    pub own_families: Vec<OwnFamily>,
+}
+
+impl ClusterConfig {
+    /// A one-member cluster in `data_dir` with default timeouts.
+    pub fn single(data_dir: PathBuf, own_families: Vec<OwnFamily>) -> Self {
+        ClusterConfig {
+            node_id: 1,
+            data_dir,
+            listen: None,
+            advertise: None,
+            initial_members: BTreeMap::new(),
+            join: None,
+            heartbeat: Duration::from_millis(250),
+            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            propose_timeout: Duration::from_secs(5),
+            read_consistency: ReadConsistency::Linearizable,
+            own_families,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the data directory {0}: {1}")]
+    Storage(PathBuf, String),
+    #[error("invalid cluster configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, String),
+    #[error("raft failed to start: {0}")]
+    Raft(String),
+}
+
+/// Role and progress of this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node_id: NodeId,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Voters and learners with their peer addresses.
+    pub voters: BTreeMap<NodeId, String>,
+    pub learners: BTreeMap<NodeId, String>,
+}
+
+/// How far behind its own log a node may be and still call itself ready.
+pub const READY_MAX_LAG: u64 = 100;
+const MAX_BATCH_COMMANDS: usize = 512;
+const MAX_BATCH_BYTES: usize = 8 << 20;
+const FORWARD_ATTEMPTS: usize = 4;
+
+struct Pending {
+    command: EncodedCommand,
+    reply: oneshot::Sender<Result<Outcome, ProposeError>>,
+}
+
+struct Inner {
+    id: NodeId,
+    raft: Raft,
+    store: Arc<RwLock<GroupStore>>,
+    peers: PeerClient,
+    queue: mpsc::Sender<Pending>,
+    propose_timeout: Duration,
+    read_consistency: ReadConsistency,
+    peer_server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A handle to this node; cheap to clone.
 #[derive(Clone)]
 pub struct Node {
-    store: Arc<RwLock<GroupStore>>,
-    applied: Arc<std::sync::atomic::AtomicU64>,
+    inner: Arc<Inner>,
 }
 
 impl Node {
-    /// A single node holding the store in memory.
-    pub fn single(own: Vec<OwnFamily>) -> Self {
-        Node { store: Arc::new(RwLock::new(GroupStore::new(own))), applied: Arc::default() }
+    /// Opens the data directory, starts Raft, binds the peer listener if configured and
+    /// bootstraps a fresh cluster (idempotently: a restarted node initializes nothing).
+    pub async fn start(config: ClusterConfig) -> Result<Node, StartError> {
+        let storage_err = |e: String| StartError::Storage(config.data_dir.clone(), e);
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(e.to_string()))?;
+        let db = open_db(&config.data_dir.join("db")).map_err(|e| storage_err(e.to_string()))?;
+        let store = Arc::new(RwLock::new(GroupStore::new(config.own_families.clone())));
+        let state_machine = StateMachine::open(db.clone(), store.clone()).map_err(|e| storage_err(e.to_string()))?;
+        let log = LogStore::new(db);
+
+        let heartbeat = config.heartbeat.as_millis() as u64;
+        let raft_config = openraft::Config {
+            cluster_name: "pushgateway".into(),
+            heartbeat_interval: heartbeat,
+            election_timeout_min: config.election_timeout.0.as_millis() as u64,
+            election_timeout_max: config.election_timeout.1.as_millis() as u64,
+            install_snapshot_timeout: (heartbeat * 12).max(3000),
+            max_payload_entries: 16,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(1000),
+            max_in_snapshot_log_to_keep: 200,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let peers = PeerClient::new();
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            NetworkFactory { client: peers.clone() },
+            log,
+            state_machine,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        let (queue, pending) = mpsc::channel(4096);
+        let node = Node {
+            inner: Arc::new(Inner {
+                id: config.node_id,
+                raft,
+                store,
+                peers,
+                queue,
+                propose_timeout: config.propose_timeout,
+                read_consistency: config.read_consistency,
+                peer_server: std::sync::Mutex::new(None),
+            }),
+        };
+        tokio::spawn(proposer(node.clone(), pending));
+
+        let advertise = config.advertise.clone().or_else(|| config.listen.map(|a| a.to_string()));
+        if let Some(listen) = config.listen {
+            let listener =
+                tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e.to_string()))?;
+            let app = peer::peer_router(node.clone());
+            let server = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "peer listener stopped");
+                }
+            });
+            *node.inner.peer_server.lock().expect("peer server lock") = Some(server);
+        }
+        node.bootstrap(&config, advertise).await?;
+        Ok(node)
     }
 
-    /// Applies `command` and returns its outcome.
+    async fn bootstrap(&self, config: &ClusterConfig, advertise: Option<String>) -> Result<(), StartError> {
+        let raft = &self.inner.raft;
+        let initialized = raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+        if initialized {
+            tracing::info!(node = self.inner.id, "restarting an initialized node: nothing to bootstrap");
+        } else if !config.initial_members.is_empty() {
+            if !config.initial_members.contains_key(&config.node_id) {
+                return Err(StartError::Config(format!(
+                    "--cluster.initial-members does not contain this node's id {}",
+                    config.node_id
+                )));
+            }
+            let lowest = *config.initial_members.keys().next().expect("not empty");
+            if lowest == config.node_id {
+                let members: BTreeMap<NodeId, PeerNode> =
+                    config.initial_members.iter().map(|(id, addr)| (*id, PeerNode::new(addr.clone()))).collect();
+                tracing::info!(?members, "initializing a fresh cluster");
+                if let Err(e) = raft.initialize(members).await {
+                    tracing::warn!(error = %e, "initialization refused (already initialized elsewhere?)");
+                }
+            }
+        } else if let Some(join) = &config.join {
+            let Some(addr) = advertise else {
+                return Err(StartError::Config("--cluster.join needs --cluster.listen-address".into()));
+            };
+            tokio::spawn(join_cluster(self.clone(), join.clone(), addr));
+        } else {
+            let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.unwrap_or_default()))]);
+            raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+        }
+        // A one-voter cluster need not wait a whole election timeout for its leader.
+        let metrics = raft.metrics().borrow().clone();
+        let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+        if voters == [self.inner.id] {
+            let _ = raft.trigger().elect().await;
+        }
+        Ok(())
+    }
+
+    /// The Raft instance (for the peer routes only).
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// Applies `command` through the replicated log; see the module docs for what the
+    /// result means.
     pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
-        let mut store = self.store.write().map_err(|_| ProposeError::Storage("store lock poisoned".into()))?;
-        let outcome = store.apply(command);
-        self.applied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(outcome)
+        let command = EncodedCommand::encode(&command).map_err(|e| ProposeError::Storage(e.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Pending { command, reply })
+            .await
+            .map_err(|_| ProposeError::Unavailable("node is shutting down".into()))?;
+        answer.await.map_err(|_| ProposeError::Timeout("proposer stopped".into()))?
     }
 
-    /// Runs `f` on a view that includes every command confirmed before the call.
+    /// Runs `f` on a view that includes every command confirmed before the call (with
+    /// linearizable consistency; with local consistency, whatever this node applied).
     pub async fn read<R>(&self, f: impl FnOnce(&GroupStore) -> R) -> Result<R, ReadError> {
-        let store = self.store.read().map_err(|_| ReadError::Unavailable("store lock poisoned".into()))?;
+        if self.inner.read_consistency == ReadConsistency::Linearizable {
+            self.read_barrier().await?;
+        }
+        let store = self.inner.store.read().map_err(|_| ReadError::Unavailable("store lock poisoned".into()))?;
         Ok(f(&store))
     }
 
+    /// Reads without a barrier: this node's applied state.
+    pub fn read_local<R>(&self, f: impl FnOnce(&GroupStore) -> R) -> R {
+        let store = self.inner.store.read().unwrap_or_else(|e| e.into_inner());
+        f(&store)
+    }
+
+    async fn read_barrier(&self) -> Result<(), ReadError> {
+        let deadline = Instant::now() + self.inner.propose_timeout;
+        let (leader, addr) = self.wait_leader(deadline).await.map_err(ReadError::Unavailable)?;
+        let index = if leader == self.inner.id {
+            self.leader_read_index().await.map_err(ReadError::Unavailable)?
+        } else {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let answer: ReadIndexAnswer = self
+                .inner
+                .peers
+                .call(&addr, peer::PATH_READ_INDEX, &(), remaining)
+                .await
+                .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+            answer.map_err(ReadError::Unavailable)?
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.inner
+            .raft
+            .wait(Some(remaining))
+            .applied_index_at_least(Some(index), "consistent read")
+            .await
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// On the leader: the index a consistent read must have applied (confirms leadership
+    /// with a quorum first).
+    pub(crate) async fn leader_read_index(&self) -> Result<u64, String> {
+        let (read_log_id, _) = self.inner.raft.get_read_log_id().await.map_err(|e| e.to_string())?;
+        Ok(read_log_id.map(|l| l.index).unwrap_or(0))
+    }
+
+    /// Waits for a known leader; returns its id and peer address.
+    async fn wait_leader(&self, deadline: Instant) -> Result<(NodeId, String), String> {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let (leader, addr) = {
+                let m = metrics.borrow();
+                let leader = m.current_leader;
+                let addr = leader.and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.addr.clone()));
+                (leader, addr)
+            };
+            if let (Some(l), Some(a)) = (leader, addr) {
+                return Ok((l, a));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err("no leader elected".into());
+            }
+            let _ = tokio::time::timeout(remaining, metrics.changed()).await;
+        }
+    }
+
+    /// Proposes a batch: locally on the leader, else forwarded to it. Bounded retries
+    /// while the request was certainly not delivered or refused as not-leader.
+    async fn submit(&self, commands: Vec<EncodedCommand>) -> Result<Vec<Outcome>, ProposeError> {
+        let deadline = Instant::now() + self.inner.propose_timeout;
+        let mut last_error = String::from("no attempt made");
+        for attempt in 0..FORWARD_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+            }
+            let (leader, addr) = self.wait_leader(deadline).await.map_err(ProposeError::Unavailable)?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            if leader == self.inner.id {
+                match self.propose_as_leader_within(commands.clone(), remaining).await {
+                    Err(ProposeError::Unavailable(e)) => last_error = e,
+                    other => return other,
+                }
+                continue;
+            }
+            let answer: Result<ProposeAnswer, PeerError> =
+                self.inner.peers.call(&addr, peer::PATH_PROPOSE, &commands, remaining).await;
+            match answer {
+                Ok(Ok(outcomes)) => return Ok(outcomes),
+                Ok(Err(ProposeError::Unavailable(e))) => last_error = e,
+                Ok(Err(e)) => return Err(e),
+                Err(e @ PeerError::Unreachable(..)) => last_error = e.to_string(),
+                Err(e) => return Err(ProposeError::Timeout(e.to_string())),
+            }
+        }
+        Err(ProposeError::Unavailable(last_error))
+    }
+
+    /// On the leader: appends the batch and waits for it to be applied.
+    pub(crate) async fn propose_as_leader(&self, commands: Vec<EncodedCommand>) -> ProposeAnswer {
+        self.propose_as_leader_within(commands, self.inner.propose_timeout).await
+    }
+
+    async fn propose_as_leader_within(&self, commands: Vec<EncodedCommand>, within: Duration) -> ProposeAnswer {
+        let write = self.inner.raft.client_write(Proposal { commands });
+        match tokio::time::timeout(within, write).await {
+            Err(_) => Err(ProposeError::Timeout(format!("not committed within {within:?}"))),
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ProposeError::Unavailable(format!("not the leader (leader: {:?})", f.leader_id)))
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(ProposeError::Unavailable(e.to_string())),
+            Ok(Err(RaftError::Fatal(e))) => Err(ProposeError::Storage(e.to_string())),
+        }
+    }
+
+    /// Status of this node, from its Raft metrics.
     pub fn status(&self) -> NodeStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let mut voter_map = BTreeMap::new();
+        let mut learners = BTreeMap::new();
+        for (id, node) in membership.nodes() {
+            if voters.contains(id) {
+                voter_map.insert(*id, node.addr.clone());
+            } else {
+                learners.insert(*id, node.addr.clone());
+            }
+        }
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
         NodeStatus {
-            node_id: 1,
-            role: "leader".into(),
-            leader: Some(1),
-            applied_index: self.applied.load(std::sync::atomic::Ordering::SeqCst),
-            members: vec![1],
+            node_id: self.inner.id,
+            role: role.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            voters: voter_map,
+            learners,
+        }
+    }
+
+    /// Ready: a leader is known and this node has applied its log up to
+    /// [`READY_MAX_LAG`] entries.
+    pub fn ready(&self) -> Result<(), String> {
+        let s = self.status();
+        if s.leader.is_none() {
+            return Err("no leader known".into());
+        }
+        let lag = s.last_log_index.saturating_sub(s.applied_index);
+        if lag > READY_MAX_LAG {
+            return Err(format!("{lag} log entries not applied yet"));
+        }
+        Ok(())
+    }
+
+    /// Waits until [`Node::ready`] holds.
+    pub async fn wait_ready(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let state = self.ready();
+            if state.is_ok() || Instant::now() >= deadline {
+                return state;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await;
+        }
+    }
+
+    /// Adds a node (as a learner, then as a voter unless `learner_only`); routed to the
+    /// leader. Returns the members afterwards.
+    pub async fn add_member(&self, id: NodeId, addr: String, learner_only: bool) -> AdminAnswer {
+        self.admin(AdminRequest::Add { id, addr, learner_only }).await
+    }
+
+    /// Removes a node from the cluster; routed to the leader.
+    pub async fn remove_member(&self, id: NodeId) -> AdminAnswer {
+        self.admin(AdminRequest::Remove { id }).await
+    }
+
+    async fn admin(&self, request: AdminRequest) -> AdminAnswer {
+        let deadline = Instant::now() + self.inner.propose_timeout * 6;
+        let (leader, addr) = self.wait_leader(deadline).await.map_err(AdminError::Unavailable)?;
+        if leader == self.inner.id {
+            return self.admin_as_leader(request).await;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.inner
+            .peers
+            .call::<_, AdminAnswer>(&addr, peer::PATH_ADMIN, &request, remaining)
+            .await
+            .map_err(|e| AdminError::Unavailable(e.to_string()))?
+    }
+
+    /// On the leader: carries out a membership change.
+    pub(crate) async fn admin_as_leader(&self, request: AdminRequest) -> AdminAnswer {
+        let raft = &self.inner.raft;
+        let not_leader = |e: &RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                Some(AdminError::NotLeader { leader: f.leader_node.as_ref().map(|n| n.addr.clone()) })
+            }
+            _ => None,
+        };
+        let refuse = |e: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| {
+            not_leader(&e).unwrap_or_else(|| AdminError::Rejected(e.to_string()))
+        };
+        match request {
+            AdminRequest::Add { id, addr, learner_only } => {
+                tracing::info!(id, %addr, "adding a learner");
+                raft.add_learner(id, PeerNode::new(addr), true).await.map_err(refuse)?;
+                if !learner_only {
+                    tracing::info!(id, "promoting the learner to voter");
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(refuse)?;
+                }
+            }
+            AdminRequest::Remove { id } => {
+                let status = self.status();
+                let change = if status.voters.contains_key(&id) {
+                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                } else if status.learners.contains_key(&id) {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                } else {
+                    return Err(AdminError::Rejected(format!("node {id} is not a member")));
+                };
+                tracing::info!(id, "removing a member");
+                raft.change_membership(change, false).await.map_err(refuse)?;
+            }
+        }
+        let s = self.status();
+        Ok(s.voters.into_iter().chain(s.learners).collect())
+    }
+
+    /// Stops Raft and the peer listener.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        if let Some(server) = self.inner.peer_server.lock().expect("peer server lock").take() {
+            server.abort();
+        }
+    }
+}
+
+/// Asks `via` (any member; hints lead to the leader) to add this node as a learner,
+/// until it succeeds.
+async fn join_cluster(node: Node, via: String, addr: String) {
+    let mut target = via;
+    let request = AdminRequest::Add { id: node.inner.id, addr, learner_only: true };
+    loop {
+        let answer: Result<AdminAnswer, PeerError> =
+            node.inner.peers.call(&target, peer::PATH_ADMIN, &request, Duration::from_secs(60)).await;
+        match answer {
+            Ok(Ok(members)) => {
+                tracing::info!(?members, "joined the cluster as a learner");
+                return;
+            }
+            Ok(Err(AdminError::NotLeader { leader: Some(leader) })) => target = leader,
+            Ok(Err(e)) => tracing::warn!(error = %e, "join refused; retrying"),
+            Err(e) => tracing::warn!(error = %e, "join failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Collects queued proposals into batches and submits one batch at a time, so that the
+/// pushes arriving while a batch commits share the next entry.
+async fn proposer(node: Node, mut pending: mpsc::Receiver<Pending>) {
+    while let Some(first) = pending.recv().await {
+        let mut bytes = first.command.0.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
+            match pending.try_recv() {
+                Ok(p) => {
+                    bytes += p.command.0.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let (commands, replies): (Vec<EncodedCommand>, Vec<_>) =
+            batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+        let count = commands.len();
+        match node.submit(commands).await {
+            Ok(outcomes) if outcomes.len() == count => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Ok(outcomes) => {
+                let e = ProposeError::Storage(format!("{} outcomes for {count} commands", outcomes.len()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
         }
     }
 }

@@ -6,15 +6,20 @@ use clap::Parser;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use cluster::node::{ClusterConfig, Node};
 use pushgateway::config::Config;
 use pushgateway::self_metrics::own_families;
 use pushgateway::server::{router, AppState};
 
-fn app(args: &[&str]) -> axum::Router {
+/// A router over a fresh one-member cluster in a temporary directory.
+async fn app(args: &[&str]) -> (axum::Router, tempfile::TempDir) {
     let mut argv = vec!["pushgateway"];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
-    router(AppState::new(config, cluster::node::Node::single(own_families())))
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(ClusterConfig::single(dir.path().join("data"), own_families())).await.unwrap();
+    node.wait_ready(std::time::Duration::from_secs(30)).await.unwrap();
+    (router(AppState::new(config, node)), dir)
 }
 
 async fn call(app: &axum::Router, method: &str, path: &str, body: &str) -> (StatusCode, String) {
@@ -27,7 +32,7 @@ async fn call(app: &axum::Router, method: &str, path: &str, body: &str) -> (Stat
 
 #[tokio::test]
 async fn status_codes_as_upstream() {
-    let app = app(&["--web.enable-admin-api"]);
+    let (app, _dir) = app(&["--web.enable-admin-api"]).await;
     let cases: &[(&str, &str, &str, &str, StatusCode, &str)] = &[
         ("push", "PUT", "/metrics/job/a", "m 1\n", StatusCode::OK, ""),
         ("post", "POST", "/metrics/job/a", "n 1\n", StatusCode::OK, ""),
@@ -66,7 +71,7 @@ async fn status_codes_as_upstream() {
 
 #[tokio::test]
 async fn unchecked_pushes_answer_202_and_never_break_scrapes() {
-    let app = app(&["--push.disable-consistency-check"]);
+    let (app, _dir) = app(&["--push.disable-consistency-check"]).await;
     assert_eq!(call(&app, "PUT", "/metrics/job/b", "m 1\nm 2\n").await.0, StatusCode::ACCEPTED);
     let (status, body) = call(&app, "GET", "/metrics", "").await;
     assert_eq!(status, StatusCode::OK);

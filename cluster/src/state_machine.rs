@@ -1,0 +1,233 @@
+//! The replicated state machine: the [`GroupStore`] in memory, mirrored in RocksDB.
+//!
+//! Each `apply` call applies its entries to the in-memory store (the view every read
+//! uses) and writes the changed groups, `last_applied` and the membership in one synced
+//! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
+//! Snapshots are built from a copy of the groups taken on the state-machine task, which
+//! never runs concurrently with `apply`, so a snapshot is a consistent view.
+
+// openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
+#![allow(clippy::result_large_err)]
+
+use std::io::Cursor;
+use std::sync::{Arc, RwLock};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use rocksdb::{IteratorMode, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::command::{Command, Outcome};
+use crate::log_store::{blocking, io_error, synced};
+use crate::model::Group;
+use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::store::GroupStore;
+
+pub(crate) const CF_GROUPS: &str = "sm_groups";
+pub(crate) const CF_SM_META: &str = "sm_meta";
+const KEY_APPLIED: &[u8] = b"last_applied";
+const KEY_MEMBERSHIP: &[u8] = b"membership";
+const KEY_SNAPSHOT: &[u8] = b"snapshot";
+/// Upper bound of all group keys (canonical keys start with UTF-8, never 0xFF).
+const GROUPS_END: &[u8] = &[0xFF];
+
+/// A snapshot as stored and sent: its metadata and every group.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+/// The state machine; clones share the same store and database.
+#[derive(Clone)]
+pub struct StateMachine {
+    db: Arc<DB>,
+    store: Arc<RwLock<GroupStore>>,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::StateMachine, verb, e)
+}
+
+impl StateMachine {
+    /// Loads the state last written to `db` into `store`.
+    pub fn open(db: Arc<DB>, store: Arc<RwLock<GroupStore>>) -> Result<Self, StorageError> {
+        let groups_cf = db.cf_handle(CF_GROUPS).expect("sm_groups column family");
+        let mut groups = Vec::new();
+        for item in db.iterator_cf(groups_cf, IteratorMode::Start) {
+            let (_, value) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            groups.push(codec::decode::<Group>(&value).map_err(|e| sm_err(ErrorVerb::Read, e))?);
+        }
+        store.write().map_err(|e| sm_err(ErrorVerb::Read, e))?.replace_groups(groups);
+        let meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+        let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError> {
+            db.get_cf(meta, key).map_err(|e| sm_err(ErrorVerb::Read, e))
+        };
+        let applied: Option<LogId> = read(KEY_APPLIED)?
+            .map(|b| codec::decode::<Option<LogId>>(&b))
+            .transpose()
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?
+            .flatten();
+        let membership =
+            read(KEY_MEMBERSHIP)?.map(|b| codec::decode(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok(StateMachine { db: db.clone(), store, applied, membership: membership.unwrap_or_default() })
+    }
+
+    fn snapshot_of(&self) -> Result<(SnapshotMeta, Vec<u8>), StorageError> {
+        let groups: Vec<Group> = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.groups().cloned().collect();
+        let data = codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let snapshot_id = match self.applied {
+            Some(id) => format!("{}-{}", id.leader_id, id.index),
+            None => "empty".to_string(),
+        };
+        let meta = SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id };
+        Ok((meta, data))
+    }
+}
+
+/// Builds a snapshot from the copy taken when the builder was created.
+pub struct SnapshotBuilder {
+    db: Arc<DB>,
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let stored = StoredSnapshot { meta: self.meta.clone(), data: self.data.clone() };
+        let bytes = codec::encode(&stored).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let db = self.db.clone();
+        blocking(move || {
+            let cf = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+            db.put_cf_opt(cf, KEY_SNAPSHOT, bytes, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))
+        })
+        .await?;
+        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(std::mem::take(&mut self.data))) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Outcome>>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut responses = Vec::new();
+        let mut batch = WriteBatch::default();
+        let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
+        let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
+        {
+            let mut store = self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            for entry in entries {
+                self.applied = Some(entry.log_id);
+                let mut outcomes = Vec::new();
+                match entry.payload {
+                    EntryPayload::Blank => {}
+                    EntryPayload::Membership(m) => {
+                        self.membership = StoredMembership::new(Some(entry.log_id), m);
+                        let bytes = codec::encode(&self.membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                        batch.put_cf(meta_cf, KEY_MEMBERSHIP, bytes);
+                    }
+                    EntryPayload::Normal(proposal) => {
+                        for encoded in &proposal.commands {
+                            let command = encoded.decode().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                            let touched = match &command {
+                                Command::Push { key, .. } | Command::Delete { key } => Some(key.clone()),
+                                Command::Wipe => None,
+                            };
+                            outcomes.push(store.apply(command));
+                            match touched {
+                                Some(key) => match store.group(&key) {
+                                    Some(group) => {
+                                        let bytes = codec::encode(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                                        batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
+                                    }
+                                    None => batch.delete_cf(groups_cf, key.canonical_bytes()),
+                                },
+                                None => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
+                            }
+                        }
+                    }
+                }
+                responses.push(outcomes);
+            }
+        }
+        let applied = codec::encode(&self.applied).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        batch.put_cf(meta_cf, KEY_APPLIED, applied);
+        let db = self.db.clone();
+        blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Runs on the state machine task: no apply can interleave with this copy.
+        let (meta, data) = self.snapshot_of().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot copy the state for a snapshot");
+            (SnapshotMeta::default(), Vec::new())
+        });
+        SnapshotBuilder { db: self.db.clone(), meta, data }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let groups: Vec<Group> = codec::decode(&data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
+        let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
+        for group in &groups {
+            let bytes = codec::encode(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            batch.put_cf(groups_cf, group.key.canonical_bytes(), bytes);
+        }
+        let applied = codec::encode(&meta.last_log_id).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        batch.put_cf(meta_cf, KEY_APPLIED, applied);
+        let membership = codec::encode(&meta.last_membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        batch.put_cf(meta_cf, KEY_MEMBERSHIP, membership);
+        let stored =
+            codec::encode(&StoredSnapshot { meta: meta.clone(), data }).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        batch.put_cf(meta_cf, KEY_SNAPSHOT, stored);
+        let db = self.db.clone();
+        blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_groups(groups);
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
+        let Some(bytes) = self.db.get_cf(cf, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Read, e))? else {
+            return Ok(None);
+        };
+        let stored: StoredSnapshot = codec::decode(&bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+    }
+}
+
+/// Opens (creating if needed) the node's database with its four column families.
+pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
+    let mut options = rocksdb::Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    let cfs = [crate::log_store::CF_LOG, crate::log_store::CF_META, CF_GROUPS, CF_SM_META]
+        .into_iter()
+        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, rocksdb::Options::default()));
+    Ok(Arc::new(DB::open_cf_descriptors(&options, path, cfs)?))
+}
