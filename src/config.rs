@@ -117,6 +117,10 @@ pub struct Config {
     #[arg(long = "cluster.propose-timeout", env = "PUSHGATEWAY_CLUSTER_PROPOSE_TIMEOUT", default_value = "5s", value_parser = parse_go_duration)]
     pub cluster_propose_timeout: Duration,
 
+    /// Build a snapshot (and compact the log) every this many applied entries. Default 1000.
+    #[arg(long = "cluster.snapshot-logs", env = "PUSHGATEWAY_CLUSTER_SNAPSHOT_LOGS", default_value_t = 1000)]
+    pub cluster_snapshot_logs: u64,
+
     /// `linearizable` (default): every read sees every acknowledged push, on any node;
     /// `local`: serve what this node has applied, even without a leader.
     #[arg(long = "cluster.read-consistency", env = "PUSHGATEWAY_CLUSTER_READ_CONSISTENCY", default_value = "linearizable", value_parser = ["linearizable", "local"])]
@@ -176,6 +180,9 @@ impl Config {
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| format!("--cluster.listen-address {:?}: {e}", self.cluster_listen_address))?;
         }
+        if self.cluster_snapshot_logs == 0 {
+            return Err("--cluster.snapshot-logs must be positive".into());
+        }
         if self.cluster_heartbeat_interval * 2 >= self.cluster_election_timeout {
             return Err("--cluster.election-timeout must be more than twice --cluster.heartbeat-interval".into());
         }
@@ -227,6 +234,7 @@ impl Config {
             ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
             ("cluster.read-consistency", self.cluster_read_consistency.clone()),
+            ("cluster.snapshot-logs", self.cluster_snapshot_logs.to_string()),
             ("web.config.file", self.web_config_file.clone()),
             ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.web_enable_lifecycle.to_string()),

@@ -65,6 +65,7 @@ fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
         } else {
             ReadConsistency::Linearizable
         },
+        snapshot_logs: config.cluster_snapshot_logs,
         own_families: own_families(),
     })
 }

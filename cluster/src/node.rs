@@ -92,6 +92,8 @@ pub struct ClusterConfig {
     pub election_timeout: (Duration, Duration),
     pub propose_timeout: Duration,
     pub read_consistency: ReadConsistency,
+    /// Snapshot every this many applied entries; the log keeps at most as many before it.
+    pub snapshot_logs: u64,
     /// The server's own families, which pushes are judged against.
     pub own_families: Vec<OwnFamily>,
 }
@@ -110,6 +112,7 @@ impl ClusterConfig {
             election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
             propose_timeout: Duration::from_secs(5),
             read_consistency: ReadConsistency::Linearizable,
+            snapshot_logs: 1000,
             own_families,
         }
     }
@@ -189,8 +192,8 @@ impl Node {
             election_timeout_max: config.election_timeout.1.as_millis() as u64,
             install_snapshot_timeout: (heartbeat * 12).max(3000),
             max_payload_entries: 16,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(1000),
-            max_in_snapshot_log_to_keep: 200,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_logs),
+            max_in_snapshot_log_to_keep: config.snapshot_logs.min(200),
             ..Default::default()
         }
         .validate()

@@ -11,7 +11,11 @@ pub struct Server {
     child: Option<Child>,
     pub base: String,
     log: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Web address to reuse on restart (so clients keep their URL).
+    web: String,
 }
 
 impl Server {
@@ -22,44 +26,61 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables for the process.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data: PathBuf = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pushgateway"))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg(format!("--storage.path={}", data.display()))
-            .arg("--log.level=debug")
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pushgateway");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                if let Some(addr) = line.split("address=").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-            let mut rest = String::new();
-            let _ = reader.read_to_string(&mut rest);
-            sink.lock().unwrap().push_str(&rest);
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("server did not report its address; log:\n{}", log.lock().unwrap()));
-        let server = Server { child: Some(child), base: format!("http://{addr}"), log, _dir: dir };
-        server.wait_for(Duration::from_secs(30), "ready", || server.get("/-/ready").0 == 200);
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Server::spawn(dir, args, env, "127.0.0.1:0".into(), Arc::new(Mutex::new(String::new())))
+    }
+
+    /// Starts the same process again (same data directory, flags and web address),
+    /// without waiting for readiness.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart a running server");
+        self.log.lock().unwrap().push_str("---- restart ----\n");
+        let (child, addr) = launch(&self.dir, &self.args, &self.env, &self.web, &self.log);
+        self.child = Some(child);
+        self.base = format!("http://{addr}");
+    }
+
+    /// Sends `sig` (`KILL`, `TERM`, `STOP`, `CONT`) and, unless it only pauses or
+    /// resumes, waits for the process to exit.
+    pub fn signal_and_wait(&mut self, sig: &str) {
+        signal(self.pid(), sig);
+        if sig != "STOP" && sig != "CONT" {
+            self.wait_exit(Duration::from_secs(30));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts without waiting for readiness (a cluster node is ready only with a quorum).
+    pub fn start_node(args: &[String], dir: Arc<tempfile::TempDir>) -> Server {
+        Server::spawn_unready(dir, args.to_vec(), vec![], "127.0.0.1:0".into(), Arc::new(Mutex::new(String::new())))
+    }
+
+    fn spawn(
+        dir: Arc<tempfile::TempDir>,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        web: String,
+        log: Arc<Mutex<String>>,
+    ) -> Server {
+        let server = Server::spawn_unready(dir, args, env, web, log);
+        server.wait_for(Duration::from_secs(60), "ready", || server.get("/-/ready").0 == 200);
         server
+    }
+
+    fn spawn_unready(
+        dir: Arc<tempfile::TempDir>,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        web: String,
+        log: Arc<Mutex<String>>,
+    ) -> Server {
+        let (child, addr) = launch(&dir, &args, &env, &web, &log);
+        Server { child: Some(child), base: format!("http://{addr}"), log, dir, args, env, web: addr }
     }
 
     /// Polls `condition` until it holds; a timeout fails the test with the log.
@@ -139,6 +160,64 @@ impl Drop for Server {
             eprintln!("---- server log ({}) ----\n{}", self.base, self.log.lock().unwrap());
         }
     }
+}
+
+impl Server {
+    /// The log so far (for tests that print it on purpose).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Starts the binary; returns the child and the web address it reports.
+fn launch(
+    dir: &tempfile::TempDir,
+    args: &[String],
+    env: &[(String, String)],
+    web: &str,
+    log: &Arc<Mutex<String>>,
+) -> (Child, String) {
+    let data: PathBuf = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .arg(format!("--web.listen-address={web}"))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg("--log.level=debug")
+        .args(args)
+        .env("RUST_LOG", "info,pushgateway=debug,cluster=debug")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pushgateway");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            if line.contains("listening") {
+                if let Some(addr) = line.split("address=").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        sink.lock().unwrap().push_str(&rest);
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("server did not report its address; log:\n{}", log.lock().unwrap()));
+    (child, addr)
+}
+
+/// A free loopback port (bound and released; the caller binds it again soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Sends a signal to a process.

@@ -1,0 +1,338 @@
+//! Three real nodes on loopback: replication, failover, restarts, membership.
+//!
+//! Cluster tests run one at a time (they share two cores) and use election timeouts
+//! that tolerate a loaded machine. Every wait is on a condition, with generous bounds
+//! meant to catch hangs, not to time the machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::harness::{free_port, Server};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn story(step: &str) {
+    eprintln!("== {step}");
+}
+
+/// A cluster of real processes; node `i` has id `i + 1`.
+struct Cluster {
+    nodes: Vec<Server>,
+    peers: Vec<String>,
+    extra: Vec<String>,
+}
+
+const TIMING: [&str; 3] =
+    ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=30s"];
+
+/// The test timing flags that `extra` does not set itself.
+fn timing_unless_overridden(extra: &[String]) -> Vec<String> {
+    TIMING
+        .iter()
+        .filter(|t| !extra.iter().any(|e| e.split('=').next() == t.split('=').next()))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+impl Cluster {
+    fn start(n: usize, extra: &[&str]) -> Cluster {
+        let peers: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let nodes: Vec<Server> = (0..n)
+            .map(|i| {
+                let mut args = vec![
+                    format!("--cluster.node-id={}", i + 1),
+                    format!("--cluster.listen-address={}", peers[i]),
+                    format!("--cluster.initial-members={}", members.join(",")),
+                    "--web.enable-admin-api".to_string(),
+                ];
+                args.extend(timing_unless_overridden(&extra));
+                args.extend(extra.iter().cloned());
+                Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()))
+            })
+            .collect();
+        let cluster = Cluster { nodes, peers, extra };
+        cluster.wait_all_ready();
+        cluster
+    }
+
+    fn wait_all_ready(&self) {
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            node.wait_for(Duration::from_secs(90), "node ready", || node.get("/-/ready").0 == 200);
+        }
+    }
+
+    fn status(&self, i: usize) -> serde_json::Value {
+        let (code, body) = self.nodes[i].get("/api/v1/cluster");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Index of the leader, as the running nodes agree on it.
+    fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let leaders: BTreeSet<u64> = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.is_running())
+                .filter_map(|(i, _)| self.status(i)["leader"].as_u64())
+                .collect();
+            if leaders.len() == 1 {
+                let id = *leaders.iter().next().unwrap();
+                if let Some(i) = self.index_of(id) {
+                    if self.nodes[i].is_running() {
+                        return i;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        (id as usize).checked_sub(1).filter(|i| *i < self.nodes.len())
+    }
+
+    /// Pushed series of every running node; asserts they are identical.
+    fn identical_pushed_lines(&self) -> Vec<String> {
+        let running: Vec<&Server> = self.nodes.iter().filter(|n| n.is_running()).collect();
+        let first = running[0].pushed_lines();
+        for node in &running[1..] {
+            assert_eq!(node.pushed_lines(), first, "nodes {} and {} differ", running[0].base, node.base);
+        }
+        let api: Vec<serde_json::Value> = running
+            .iter()
+            .map(|n| serde_json::from_str::<serde_json::Value>(&n.get("/api/v1/metrics").1).unwrap()["data"].clone())
+            .collect();
+        for other in &api[1..] {
+            assert_eq!(other, &api[0], "JSON API differs between nodes");
+        }
+        first
+    }
+}
+
+/// `seq` values of the acknowledged pushes found in a node's lines.
+fn seqs_in(lines: &[String], job: &str) -> BTreeSet<u64> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("v{") && l.contains(&format!("job=\"{job}\"")))
+        .filter_map(|l| l.split("seq=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_push_to_each_node_is_readable_from_every_node() {
+    let _one = exclusive();
+    story("three nodes; one push through each");
+    let c = Cluster::start(3, &[]);
+    for (i, node) in c.nodes.iter().enumerate() {
+        let (code, body) = node.put(&format!("/metrics/job/each/node/{i}"), &format!("m{{via=\"{i}\"}} {i}\n"));
+        assert_eq!(code, 200, "push through node {i}: {body}");
+    }
+    story("every node serves the same pushed groups, byte for byte");
+    let lines = c.identical_pushed_lines();
+    for i in 0..3 {
+        assert!(lines.contains(&format!("m{{instance=\"\",job=\"each\",node=\"{i}\",via=\"{i}\"}} {i}")), "{lines:?}");
+    }
+    story("an inconsistent push is refused by the applied result on every node");
+    let (code, body) = c.nodes[1].put("/metrics/job/each/node/0", "# TYPE m counter\nm 1\n");
+    assert_eq!(code, 400, "{body}");
+    let lines = c.identical_pushed_lines();
+    assert!(lines.iter().any(|l| l.starts_with("push_failure_time_seconds{instance=\"\",job=\"each\",node=\"0\"} 1.")));
+}
+
+#[test]
+fn killing_the_leader_loses_no_acknowledged_push() {
+    let _one = exclusive();
+    story("three nodes; a stream of pushes round-robin over the nodes");
+    let mut c = Cluster::start(3, &[]);
+    let mut acked: BTreeSet<u64> = BTreeSet::new();
+    let mut killed: Option<(usize, Instant)> = None;
+    let mut recovered_after: Option<Duration> = None;
+    let mut acked_after_kill = 0;
+    let mut seq = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while acked_after_kill < 30 {
+        assert!(Instant::now() < deadline, "pushes were not accepted again after the kill");
+        let target = (seq as usize) % 3;
+        if killed.is_some_and(|(k, _)| k == target) {
+            seq += 1;
+            continue;
+        }
+        let (code, _) = c.nodes[target].put(&format!("/metrics/job/stream/seq/{seq}"), &format!("v {seq}\n"));
+        if code == 200 {
+            acked.insert(seq);
+            if let Some((_, at)) = killed {
+                acked_after_kill += 1;
+                recovered_after.get_or_insert_with(|| at.elapsed());
+            }
+        } else {
+            // 503 (not proposed) or 504 (unknown): neither is an acknowledgement.
+            assert!(matches!(code, 503 | 504 | 0), "unexpected status {code}");
+        }
+        if killed.is_none() && acked.len() == 20 {
+            let leader = c.leader();
+            story(&format!("SIGKILL the leader (node {})", leader + 1));
+            c.nodes[leader].signal_and_wait("KILL");
+            killed = Some((leader, Instant::now()));
+        }
+        seq += 1;
+    }
+    let recovered = recovered_after.expect("a push after the kill");
+    eprintln!("pushes accepted again {:.2} s after the leader was killed", recovered.as_secs_f64());
+    assert!(recovered < Duration::from_secs(60), "failover took {recovered:?}");
+
+    story("the killed node restarts and catches up; every acknowledged push is everywhere");
+    let (k, _) = killed.unwrap();
+    c.nodes[k].restart();
+    c.wait_all_ready();
+    let last = *acked.iter().next_back().unwrap();
+    c.nodes[k].wait_for(Duration::from_secs(60), "catch-up", || {
+        seqs_in(&c.nodes[k].pushed_lines(), "stream").contains(&last)
+    });
+    let lines = c.identical_pushed_lines();
+    let present = seqs_in(&lines, "stream");
+    let lost: Vec<_> = acked.difference(&present).collect();
+    assert!(lost.is_empty(), "acknowledged pushes lost: {lost:?}");
+}
+
+#[test]
+fn a_killed_follower_catches_up_from_a_snapshot_and_a_whole_restart_keeps_everything() {
+    let _one = exclusive();
+    story("three nodes that snapshot every 20 entries");
+    let mut c = Cluster::start(3, &["--cluster.snapshot-logs=20"]);
+    let leader = c.leader();
+    let follower = (leader + 1) % 3;
+    story(&format!("SIGKILL follower node {}; push 120 times while it is down", follower + 1));
+    c.nodes[follower].signal_and_wait("KILL");
+    for seq in 0..120u64 {
+        let (code, body) = c.nodes[leader].put(&format!("/metrics/job/down/seq/{seq}"), &format!("v {seq}\n"));
+        assert_eq!(code, 200, "{body}");
+    }
+    story("the follower restarts and serves identical output");
+    c.nodes[follower].restart();
+    c.wait_all_ready();
+    c.nodes[follower].wait_for(Duration::from_secs(60), "catch-up", || {
+        seqs_in(&c.nodes[follower].pushed_lines(), "down").len() == 120
+    });
+    assert_eq!(seqs_in(&c.identical_pushed_lines(), "down").len(), 120);
+    let log = c.nodes[follower].log();
+    eprintln!("follower installed a snapshot: {}", log.contains("install_snapshot") || log.contains("snapshot"));
+
+    story("SIGKILL every node, restart them all: every acknowledged push is back");
+    for node in c.nodes.iter_mut() {
+        node.signal_and_wait("KILL");
+    }
+    for node in c.nodes.iter_mut() {
+        node.restart();
+    }
+    c.wait_all_ready();
+    let leader = c.leader();
+    c.nodes[leader].wait_for(Duration::from_secs(60), "state restored", || {
+        seqs_in(&c.nodes[leader].pushed_lines(), "down").len() == 120
+    });
+    assert_eq!(seqs_in(&c.identical_pushed_lines(), "down").len(), 120);
+}
+
+#[test]
+fn nodes_are_added_and_removed_while_pushes_flow() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &[]);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let bases: Vec<String> = c.nodes.iter().map(|n| n.base.clone()).collect();
+    story("a writer pushes through nodes 1 and 2 all along");
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(40)).build().unwrap();
+            let mut seq = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let base = &bases[(seq % 2) as usize];
+                let url = format!("{base}/metrics/job/flow/seq/{seq}");
+                if let Ok(r) = client.put(url).body(format!("v {seq}\n")).send() {
+                    if r.status().as_u16() == 200 {
+                        acked.lock().unwrap().insert(seq);
+                    }
+                }
+                seq += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    story("node 4 starts with --cluster.join and is added as a voter with the CLI");
+    let peer4 = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "--cluster.node-id=4".to_string(),
+        format!("--cluster.listen-address={peer4}"),
+        format!("--cluster.join={}", c.peers[0]),
+        "--web.enable-admin-api".to_string(),
+    ];
+    args.extend(timing_unless_overridden(&c.extra));
+    args.extend(c.extra.iter().cloned());
+    c.nodes.push(Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())));
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .args(["cluster", "add", "--server", &c.nodes[1].base, "--id", "4", "--address", &peer4])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "cluster add: {}", String::from_utf8_lossy(&cli.stderr));
+    c.nodes[3].wait_for(Duration::from_secs(90), "node 4 ready", || c.nodes[3].get("/-/ready").0 == 200);
+    let voters: BTreeMap<String, serde_json::Value> = serde_json::from_value(c.status(3)["voters"].clone()).unwrap();
+    assert_eq!(voters.keys().cloned().collect::<Vec<_>>(), ["1", "2", "3", "4"]);
+
+    story("node 3 is removed through the admin API, then stopped");
+    let (code, body) = c.nodes[0].request("POST", "/api/v1/admin/cluster/remove", &[], br#"{"id":3}"#.to_vec());
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    c.nodes[2].signal_and_wait("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+
+    story("the remaining nodes, node 4 included, hold every acknowledged push");
+    let status = c.status(0);
+    let voters: BTreeMap<String, serde_json::Value> = serde_json::from_value(status["voters"].clone()).unwrap();
+    assert_eq!(voters.keys().cloned().collect::<Vec<_>>(), ["1", "2", "4"]);
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 10, "too few pushes went through: {}", acked.len());
+    let last = *acked.iter().next_back().unwrap();
+    c.nodes[3].wait_for(Duration::from_secs(60), "node 4 caught up", || {
+        seqs_in(&c.nodes[3].pushed_lines(), "flow").contains(&last)
+    });
+    let present = seqs_in(&c.identical_pushed_lines(), "flow");
+    let lost: Vec<_> = acked.difference(&present).collect();
+    assert!(lost.is_empty(), "acknowledged pushes lost: {lost:?}");
+}
+
+#[test]
+fn an_18_mb_push_replicates_to_every_node() {
+    let _one = exclusive();
+    let c = Cluster::start(3, &["--cluster.propose-timeout=120s"]);
+    story("an 18 MB body of 100 000 series, pushed through a follower");
+    let leader = c.leader();
+    let follower = (leader + 1) % 3;
+    let padding = "x".repeat(155);
+    let mut body = String::with_capacity(18_500_000);
+    for i in 0..100_000 {
+        body.push_str(&format!("big{{i=\"{i}\",pad=\"{padding}\"}} {i}\n"));
+    }
+    assert!(body.len() >= 18_000_000, "{}", body.len());
+    let started = Instant::now();
+    let (code, text) = c.nodes[follower].put("/metrics/job/big", &body);
+    assert_eq!(code, 200, "{text}");
+    eprintln!("18 MB push acknowledged after {:.1} s", started.elapsed().as_secs_f64());
+    story("every node exposes all 100 000 series");
+    for node in &c.nodes {
+        let count = node.pushed_lines().iter().filter(|l| l.starts_with("big{")).count();
+        assert_eq!(count, 100_000, "node {}", node.base);
+    }
+}
