@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +63,12 @@ pub enum AdminError {
     Rejected(String),
     #[error("membership change not confirmed: {0}")]
     Unavailable(String),
+}
+
+/// A membership change attempt: blocked by another change in progress, or failed.
+enum AdminChangeError {
+    InProgress(String),
+    Other(AdminError),
 }
 
 /// How reads are made consistent.
@@ -262,12 +268,12 @@ impl Node {
                 }
             }
         } else if let Some(join) = &config.join {
-            let Some(addr) = advertise else {
+            let Some(addr) = advertise.clone() else {
                 return Err(StartError::Config("--cluster.join needs --cluster.listen-address".into()));
             };
             tokio::spawn(join_cluster(self.clone(), join.clone(), addr));
         } else {
-            let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.unwrap_or_default()))]);
+            let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.clone().unwrap_or_default()))]);
             raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
         }
         // A one-voter cluster need not wait a whole election timeout for its leader.
@@ -275,6 +281,9 @@ impl Node {
         let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
         if voters == [self.inner.id] {
             let _ = raft.trigger().elect().await;
+        }
+        if let Some(addr) = advertise {
+            tokio::spawn(update_own_address(self.clone(), addr));
         }
         Ok(())
     }
@@ -507,44 +516,66 @@ impl Node {
             .map_err(|e| AdminError::Unavailable(e.to_string()))?
     }
 
-    /// On the leader: carries out a membership change.
+    /// On the leader: carries out a membership change. A change that meets another one
+    /// still in progress (a joining node's learner request, say) waits and retries.
     pub(crate) async fn admin_as_leader(&self, request: AdminRequest) -> AdminAnswer {
-        let raft = &self.inner.raft;
-        let not_leader = |e: &RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                Some(AdminError::NotLeader { leader: f.leader_node.as_ref().map(|n| n.addr.clone()) })
+        let deadline = Instant::now() + self.inner.propose_timeout * 6;
+        loop {
+            match self.admin_once(&request).await {
+                Err(AdminChangeError::InProgress(e)) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "membership change in progress; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(AdminChangeError::InProgress(e)) => return Err(AdminError::Unavailable(e)),
+                Err(AdminChangeError::Other(e)) => return Err(e),
+                Ok(()) => break,
             }
-            _ => None,
-        };
-        let refuse = |e: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| {
-            not_leader(&e).unwrap_or_else(|| AdminError::Rejected(e.to_string()))
+        }
+        let s = self.status();
+        Ok(s.voters.into_iter().chain(s.learners).collect())
+    }
+
+    async fn admin_once(&self, request: &AdminRequest) -> Result<(), AdminChangeError> {
+        let raft = &self.inner.raft;
+        let refuse = |e: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                AdminChangeError::Other(AdminError::NotLeader {
+                    leader: f.leader_node.as_ref().map(|n| n.addr.clone()),
+                })
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(p))) => {
+                AdminChangeError::InProgress(p.to_string())
+            }
+            other => AdminChangeError::Other(AdminError::Rejected(other.to_string())),
         };
         match request {
             AdminRequest::Add { id, addr, learner_only } => {
-                tracing::info!(id, %addr, "adding a learner");
-                raft.add_learner(id, PeerNode::new(addr), true).await.map_err(refuse)?;
-                if !learner_only {
+                let status = self.status();
+                if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
+                    tracing::info!(id, %addr, "adding a learner");
+                    raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
+                }
+                if !learner_only && !self.status().voters.contains_key(id) {
                     tracing::info!(id, "promoting the learner to voter");
-                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
                         .await
                         .map_err(refuse)?;
                 }
             }
             AdminRequest::Remove { id } => {
                 let status = self.status();
-                let change = if status.voters.contains_key(&id) {
-                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-                } else if status.learners.contains_key(&id) {
-                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                let change = if status.voters.contains_key(id) {
+                    ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+                } else if status.learners.contains_key(id) {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
                 } else {
-                    return Err(AdminError::Rejected(format!("node {id} is not a member")));
+                    return Err(AdminChangeError::Other(AdminError::Rejected(format!("node {id} is not a member"))));
                 };
                 tracing::info!(id, "removing a member");
                 raft.change_membership(change, false).await.map_err(refuse)?;
             }
         }
-        let s = self.status();
-        Ok(s.voters.into_iter().chain(s.learners).collect())
+        Ok(())
     }
 
     /// Stops Raft and the peer listener.
@@ -555,6 +586,34 @@ impl Node {
         if let Some(server) = self.inner.peer_server.lock().expect("peer server lock").take() {
             server.abort();
         }
+    }
+}
+
+/// When this node leads and the membership records another peer address for it (a
+/// single node started without a peer listener, restarted with one to grow the
+/// cluster), records the advertised address, so that new members can reach it.
+async fn update_own_address(node: Node, addr: String) {
+    let id = node.inner.id;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut metrics = node.inner.raft.metrics();
+    while Instant::now() < deadline {
+        let (leading, recorded) = {
+            let m = metrics.borrow();
+            let recorded = m.membership_config.membership().get_node(&id).map(|n| n.addr.clone());
+            (m.current_leader == Some(id), recorded)
+        };
+        if recorded.as_deref() == Some(addr.as_str()) {
+            return;
+        }
+        if leading && recorded.is_some() {
+            let change = ChangeMembers::SetNodes(BTreeMap::from([(id, PeerNode::new(addr.clone()))]));
+            match node.inner.raft.change_membership(change, false).await {
+                Ok(_) => tracing::info!(id, %addr, "recorded this node's new peer address"),
+                Err(e) => tracing::warn!(error = %e, "cannot record this node's peer address"),
+            }
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), metrics.changed()).await;
     }
 }
 

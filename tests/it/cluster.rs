@@ -105,9 +105,17 @@ impl Cluster {
     /// Pushed series of every running node; asserts they are identical.
     fn identical_pushed_lines(&self) -> Vec<String> {
         let running: Vec<&Server> = self.nodes.iter().filter(|n| n.is_running()).collect();
-        let first = running[0].pushed_lines();
+        let lines = |node: &Server| {
+            let mut got = None;
+            node.wait_for(Duration::from_secs(60), "a consistent read", || {
+                got = node.try_pushed_lines();
+                got.is_some()
+            });
+            got.unwrap_or_default()
+        };
+        let first = lines(running[0]);
         for node in &running[1..] {
-            assert_eq!(node.pushed_lines(), first, "nodes {} and {} differ", running[0].base, node.base);
+            assert_eq!(lines(node), first, "nodes {} and {} differ", running[0].base, node.base);
         }
         let api: Vec<serde_json::Value> = running
             .iter()
@@ -197,7 +205,7 @@ fn killing_the_leader_loses_no_acknowledged_push() {
     c.wait_all_ready();
     let last = *acked.iter().next_back().unwrap();
     c.nodes[k].wait_for(Duration::from_secs(60), "catch-up", || {
-        seqs_in(&c.nodes[k].pushed_lines(), "stream").contains(&last)
+        seqs_in(&c.nodes[k].try_pushed_lines().unwrap_or_default(), "stream").contains(&last)
     });
     let lines = c.identical_pushed_lines();
     let present = seqs_in(&lines, "stream");
@@ -222,7 +230,7 @@ fn a_killed_follower_catches_up_from_a_snapshot_and_a_whole_restart_keeps_everyt
     c.nodes[follower].restart();
     c.wait_all_ready();
     c.nodes[follower].wait_for(Duration::from_secs(60), "catch-up", || {
-        seqs_in(&c.nodes[follower].pushed_lines(), "down").len() == 120
+        seqs_in(&c.nodes[follower].try_pushed_lines().unwrap_or_default(), "down").len() == 120
     });
     assert_eq!(seqs_in(&c.identical_pushed_lines(), "down").len(), 120);
     let log = c.nodes[follower].log();
@@ -238,7 +246,7 @@ fn a_killed_follower_catches_up_from_a_snapshot_and_a_whole_restart_keeps_everyt
     c.wait_all_ready();
     let leader = c.leader();
     c.nodes[leader].wait_for(Duration::from_secs(60), "state restored", || {
-        seqs_in(&c.nodes[leader].pushed_lines(), "down").len() == 120
+        seqs_in(&c.nodes[leader].try_pushed_lines().unwrap_or_default(), "down").len() == 120
     });
     assert_eq!(seqs_in(&c.identical_pushed_lines(), "down").len(), 120);
 }
@@ -306,7 +314,7 @@ fn nodes_are_added_and_removed_while_pushes_flow() {
     assert!(acked.len() > 10, "too few pushes went through: {}", acked.len());
     let last = *acked.iter().next_back().unwrap();
     c.nodes[3].wait_for(Duration::from_secs(60), "node 4 caught up", || {
-        seqs_in(&c.nodes[3].pushed_lines(), "flow").contains(&last)
+        seqs_in(&c.nodes[3].try_pushed_lines().unwrap_or_default(), "flow").contains(&last)
     });
     let present = seqs_in(&c.identical_pushed_lines(), "flow");
     let lost: Vec<_> = acked.difference(&present).collect();
@@ -335,4 +343,44 @@ fn an_18_mb_push_replicates_to_every_node() {
         let count = node.pushed_lines().iter().filter(|l| l.starts_with("big{")).count();
         assert_eq!(count, 100_000, "node {}", node.base);
     }
+}
+
+#[test]
+fn a_single_node_grows_into_a_cluster() {
+    let _one = exclusive();
+    story("a node started without cluster flags takes a push");
+    let mut first = Server::start_node(&[], Arc::new(tempfile::tempdir().unwrap()));
+    first.wait_for(Duration::from_secs(60), "ready", || first.get("/-/ready").0 == 200);
+    assert_eq!(first.put("/metrics/job/early", "e 1\n").0, 200);
+
+    story("restarted with a peer listener and the admin API, it keeps its data");
+    let peer1 = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![format!("--cluster.listen-address={peer1}"), "--web.enable-admin-api".to_string()];
+    args.extend(timing_unless_overridden(&[]));
+    first.signal_and_wait("TERM");
+    first.restart_with(&args);
+    first.wait_for(Duration::from_secs(60), "ready", || first.get("/-/ready").0 == 200);
+    assert!(first.pushed_lines().contains(&"e{instance=\"\",job=\"early\"} 1".to_string()));
+
+    story("nodes 2 and 3 join and are added as voters");
+    let mut nodes = vec![first];
+    for id in [2u64, 3] {
+        let peer = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            format!("--cluster.node-id={id}"),
+            format!("--cluster.listen-address={peer}"),
+            format!("--cluster.join={peer1}"),
+        ];
+        args.extend(timing_unless_overridden(&[]));
+        nodes.push(Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())));
+        let body = format!("{{\"id\":{id},\"address\":\"{peer}\"}}");
+        let (code, answer) = nodes[0].request("POST", "/api/v1/admin/cluster/add", &[], body.into_bytes());
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
+    }
+    let c = Cluster { nodes, peers: vec![peer1], extra: vec![] };
+    c.wait_all_ready();
+    assert_eq!(c.nodes[2].put("/metrics/job/late", "l 1\n").0, 200);
+    let lines = c.identical_pushed_lines();
+    assert!(lines.contains(&"e{instance=\"\",job=\"early\"} 1".to_string()), "{lines:?}");
+    assert!(lines.contains(&"l{instance=\"\",job=\"late\"} 1".to_string()), "{lines:?}");
 }

@@ -42,6 +42,12 @@ impl Server {
         self.base = format!("http://{addr}");
     }
 
+    /// Restarts with different flags (same data directory and web address).
+    pub fn restart_with(&mut self, args: &[String]) {
+        self.args = args.to_vec();
+        self.restart();
+    }
+
     /// Sends `sig` (`KILL`, `TERM`, `STOP`, `CONT`) and, unless it only pauses or
     /// resumes, waits for the process to exit.
     pub fn signal_and_wait(&mut self, sig: &str) {
@@ -129,6 +135,14 @@ impl Server {
         let (status, body) = self.get("/metrics");
         assert_eq!(status, 200, "scrape failed: {body}");
         body.lines().filter(|l| !l.starts_with('#') && l.contains("job=\"")).map(str::to_string).collect()
+    }
+
+    /// Like [`Server::pushed_lines`], `None` while the node cannot serve a consistent
+    /// read (for use inside [`Server::wait_for`]).
+    pub fn try_pushed_lines(&self) -> Option<Vec<String>> {
+        let (status, body) = self.get("/metrics");
+        (status == 200)
+            .then(|| body.lines().filter(|l| !l.starts_with('#') && l.contains("job=\"")).map(str::to_string).collect())
     }
 
     pub fn pid(&self) -> u32 {
