@@ -384,3 +384,45 @@ fn a_single_node_grows_into_a_cluster() {
     assert!(lines.contains(&"e{instance=\"\",job=\"early\"} 1".to_string()), "{lines:?}");
     assert!(lines.contains(&"l{instance=\"\",job=\"late\"} 1".to_string()), "{lines:?}");
 }
+
+#[test]
+fn a_dead_node_is_replaced_by_a_new_id() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.leader();
+    let dead = (leader + 2) % 3;
+    story(&format!("node {} dies (SIGKILL) for good", dead + 1));
+    c.nodes[dead].signal_and_wait("KILL");
+    assert_eq!(c.nodes[leader].put("/metrics/job/before", "b 1\n").0, 200);
+
+    story("node 4 (a new id, empty data) joins and is added; the dead id is removed with the CLI");
+    let peer4 = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "--cluster.node-id=4".to_string(),
+        format!("--cluster.listen-address={peer4}"),
+        format!("--cluster.join={}", c.peers[leader]),
+    ];
+    args.extend(timing_unless_overridden(&[]));
+    c.nodes.push(Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())));
+    let body = format!("{{\"id\":4,\"address\":\"{peer4}\"}}");
+    let (code, answer) = c.nodes[leader].request("POST", "/api/v1/admin/cluster/add", &[], body.into_bytes());
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
+    let dead_id = (dead + 1).to_string();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .args(["cluster", "remove", "--server", &c.nodes[leader].base, "--id", &dead_id])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "cluster remove: {}", String::from_utf8_lossy(&cli.stdout));
+    c.wait_all_ready();
+
+    story("the cluster of three live voters takes pushes and serves them everywhere");
+    let voters: BTreeMap<String, serde_json::Value> =
+        serde_json::from_value(c.status(leader)["voters"].clone()).unwrap();
+    let mut want: Vec<String> = (1..=3).filter(|i| *i != dead + 1).map(|i| i.to_string()).collect();
+    want.push("4".into());
+    assert_eq!(voters.keys().cloned().collect::<Vec<_>>(), want);
+    assert_eq!(c.nodes[3].put("/metrics/job/after", "a 1\n").0, 200);
+    let lines = c.identical_pushed_lines();
+    assert!(lines.contains(&"b{instance=\"\",job=\"before\"} 1".to_string()), "{lines:?}");
+    assert!(lines.contains(&"a{instance=\"\",job=\"after\"} 1".to_string()), "{lines:?}");
+}
