@@ -205,6 +205,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.put_cf(meta_cf, KEY_SNAPSHOT, stored);
         let db = self.db.clone();
         blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        tracing::info!(snapshot = %meta.snapshot_id, groups = groups.len(), "installed a snapshot");
         self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_groups(groups);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
