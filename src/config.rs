@@ -126,6 +126,12 @@ pub struct Config {
     #[arg(long = "cluster.read-consistency", env = "PUSHGATEWAY_CLUSTER_READ_CONSISTENCY", default_value = "linearizable", value_parser = ["linearizable", "local"])]
     pub cluster_read_consistency: String,
 
+    /// Test-only fault: answer PUT pushes 200 without replicating them (acknowledge
+    /// before commit), so the fault-injection harness can prove it catches lost writes.
+    /// Never on by default; hidden from --help.
+    #[arg(long = "debug.unsafe-ack-before-commit", hide = true, default_value_t = false)]
+    pub debug_unsafe_ack_before_commit: bool,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", env = "PUSHGATEWAY_LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,

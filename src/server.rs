@@ -484,6 +484,10 @@ async fn push(
         (text_parse::parse_text(&body)?, None)
     };
     let time = now();
+    if replace && state.config.debug_unsafe_ack_before_commit {
+        tracing::warn!("--debug.unsafe-ack-before-commit: acknowledging a push that is not replicated");
+        return Ok(empty(StatusCode::OK));
+    }
     let outcome = propose(state, Command::Push { key, families, replace, time, defect }).await?;
     let unchecked = state.config.push_disable_consistency_check;
     match outcome {

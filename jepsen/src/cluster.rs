@@ -1,0 +1,230 @@
+//! The nodes under test: real `pushgateway` processes on loopback, each with its own
+//! data directory and log file under the run directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// One node: id, addresses, process.
+pub struct NodeProc {
+    pub id: u64,
+    pub web: String,
+    pub peer: String,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    pub paused: bool,
+}
+
+impl NodeProc {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.web)
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn spawn(&mut self, binary: &Path) -> anyhow::Result<()> {
+        let log = File::options().create(true).append(true).open(self.dir.join("node.log"))?;
+        let child = Command::new(binary)
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        self.child = Some(child);
+        self.paused = false;
+        Ok(())
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    pub fn pause(&mut self) {
+        self.signal("STOP");
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.signal("CONT");
+        self.paused = false;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The cluster under test.
+pub struct ClusterUnderTest {
+    pub nodes: Vec<NodeProc>,
+    binary: PathBuf,
+    root: PathBuf,
+    timing: Vec<String>,
+    next_id: u64,
+}
+
+impl ClusterUnderTest {
+    pub fn start(binary: &Path, root: &Path, n: usize, timing: &[String]) -> anyhow::Result<Self> {
+        let mut nodes = Vec::new();
+        let mut peers = Vec::new();
+        for _ in 0..n {
+            peers.push(format!("127.0.0.1:{}", free_port()?));
+        }
+        let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
+        for (i, peer) in peers.iter().enumerate() {
+            let id = i as u64 + 1;
+            let extra = vec![format!("--cluster.initial-members={}", members.join(","))];
+            nodes.push(Self::node(root, id, peer.clone(), timing, extra)?);
+        }
+        let mut cluster = ClusterUnderTest {
+            nodes,
+            binary: binary.to_path_buf(),
+            root: root.to_path_buf(),
+            timing: timing.to_vec(),
+            next_id: n as u64 + 1,
+        };
+        for node in &mut cluster.nodes {
+            node.spawn(binary)?;
+        }
+        cluster.wait_ready(Duration::from_secs(120))?;
+        Ok(cluster)
+    }
+
+    fn node(root: &Path, id: u64, peer: String, timing: &[String], extra: Vec<String>) -> anyhow::Result<NodeProc> {
+        let web = format!("127.0.0.1:{}", free_port()?);
+        let dir = root.join(format!("node{id}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut args = vec![
+            format!("--web.listen-address={web}"),
+            format!("--storage.path={}", dir.join("data").display()),
+            format!("--cluster.node-id={id}"),
+            format!("--cluster.listen-address={peer}"),
+            "--web.enable-admin-api".to_string(),
+        ];
+        args.extend(timing.iter().cloned());
+        args.extend(extra);
+        Ok(NodeProc { id, web, peer, dir, args, child: None, paused: false })
+    }
+
+    pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        let binary = self.binary.clone();
+        self.nodes[index].spawn(&binary)
+    }
+
+    /// Waits until every running, unpaused node answers `/-/ready` with 200.
+    pub fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let deadline = Instant::now() + within;
+        for node in self.nodes.iter().filter(|n| n.running() && !n.paused) {
+            loop {
+                let ok = client.get(format!("{}/-/ready", node.base())).send().map(|r| r.status().as_u16() == 200);
+                if ok.unwrap_or(false) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("node {} not ready in time", node.id);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// The leader's index as one running node sees it.
+    pub fn leader(&self) -> Option<usize> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
+        for node in self.nodes.iter().filter(|n| n.running() && !n.paused) {
+            let Ok(resp) = client.get(format!("{}/api/v1/cluster", node.base())).send() else { continue };
+            let Ok(status) = resp.text().map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap_or_default())
+            else {
+                continue;
+            };
+            if let Some(id) = status["leader"].as_u64() {
+                return self.nodes.iter().position(|n| n.id == id && n.running());
+            }
+        }
+        None
+    }
+
+    /// Removes node `index` from the membership (through the leader), stops it, and adds
+    /// a fresh node under a new id that joins through a live member.
+    pub fn replace(&mut self, index: usize) -> anyhow::Result<usize> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        let via = self.nodes.iter().position(|n| n.running() && !n.paused && n.id != self.nodes[index].id);
+        let via = via.context("no live node to administer through")?;
+        let body = serde_json::json!({ "id": self.nodes[index].id });
+        let resp = client
+            .post(format!("{}/api/v1/admin/cluster/remove", self.nodes[via].base()))
+            .body(body.to_string())
+            .send()?;
+        if !resp.status().is_success() {
+            bail!("remove node {}: {}", self.nodes[index].id, resp.text().unwrap_or_default());
+        }
+        self.nodes[index].kill();
+        let id = self.next_id;
+        self.next_id += 1;
+        let peer = format!("127.0.0.1:{}", free_port()?);
+        let extra = vec![format!("--cluster.join={}", self.nodes[via].peer)];
+        let mut node = Self::node(&self.root, id, peer.clone(), &self.timing, extra)?;
+        node.spawn(&self.binary)?;
+        self.nodes.push(node);
+        let body = serde_json::json!({ "id": id, "address": peer });
+        let resp = client
+            .post(format!("{}/api/v1/admin/cluster/add", self.nodes[via].base()))
+            .body(body.to_string())
+            .send()?;
+        if !resp.status().is_success() {
+            bail!("add node {id}: {}", resp.text().unwrap_or_default());
+        }
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Indexes of nodes that are members (running, or killed but not removed).
+    pub fn members(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| !self.removed(*i)).collect()
+    }
+
+    fn removed(&self, index: usize) -> bool {
+        // A removed node is one that was replaced: it is not running and a newer node exists
+        // for it. We mark that by clearing its args.
+        self.nodes[index].args.is_empty()
+    }
+
+    pub fn mark_removed(&mut self, index: usize) {
+        self.nodes[index].args.clear();
+    }
+
+    pub fn stop_all(&mut self) {
+        for node in &mut self.nodes {
+            if node.paused {
+                node.resume();
+            }
+            node.kill();
+        }
+    }
+}
+
+impl Drop for ClusterUnderTest {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}

@@ -1,0 +1,316 @@
+//! `jepsen`: start a cluster of real nodes, drive concurrent clients, inject faults,
+//! heal, and check the recorded history. Exit status: 0 valid, 1 invalid, 2 unknown.
+//!
+//! ```text
+//! cargo run -p jepsen -- --nodes 3 --duration 60 --nemesis kill,pause --seed 7
+//! ```
+
+mod checker;
+mod cluster;
+mod history;
+mod nemesis;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use checker::Verdict;
+use cluster::ClusterUnderTest;
+use history::{Action, GroupState, Op, Outcome};
+use nemesis::{FaultEvent, Nemesis};
+use workload::Workload;
+
+/// Options of a run.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "jepsen", about = "Fault-injection harness for the clustered Pushgateway")]
+struct Options {
+    /// Number of nodes (3 or 5).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Seconds of faults and traffic.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Number of groups the clients write and read.
+    #[arg(long, default_value_t = 8)]
+    keys: u32,
+    /// Faults to inject (comma separated); none for a fault-free run.
+    #[arg(long, value_delimiter = ',', default_value = "kill,kill-leader,pause,membership")]
+    nemesis: Vec<Nemesis>,
+    /// No faults at all (overrides --nemesis).
+    #[arg(long, default_value_t = false)]
+    no_nemesis: bool,
+    /// Seconds between the start of faults (each lasts about half of it).
+    #[arg(long, default_value_t = 8)]
+    interval: u64,
+    /// Seed of every random choice of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The server binary. Default: $CARGO_TARGET_DIR/debug/pushgateway or target/debug/pushgateway.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Directory for run directories.
+    #[arg(long, default_value = "jepsen/runs")]
+    out: PathBuf,
+    /// Append the run's summary to this file (JSON lines).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Extra flag for every node (repeatable), e.g. a test-only fault.
+    #[arg(long = "server-flag", allow_hyphen_values = true)]
+    server_flags: Vec<String>,
+}
+
+/// What a run found.
+#[derive(Serialize)]
+struct Summary {
+    seed: u64,
+    nodes: usize,
+    duration_s: u64,
+    clients: usize,
+    nemeses: Vec<Nemesis>,
+    command: String,
+    attempted: usize,
+    acknowledged_writes: usize,
+    failed: usize,
+    unknown: usize,
+    lost: Vec<u64>,
+    linearizable: Verdict,
+    converged_ms: Option<u64>,
+    panics: Vec<String>,
+    faults: Vec<FaultEvent>,
+    availability: f64,
+    recovery_ms_max: Option<u64>,
+    verdict: &'static str,
+}
+
+fn default_binary() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target).join("debug").join("pushgateway")
+}
+
+/// The `job="jepsen"` lines of a node's scrape, or `None` if it cannot serve one.
+fn jepsen_lines(http: &reqwest::blocking::Client, base: &str) -> Option<Vec<String>> {
+    let resp = http.get(format!("{base}/metrics")).send().ok()?;
+    if resp.status().as_u16() != 200 {
+        return None;
+    }
+    Some(resp.text().ok()?.lines().filter(|l| l.contains("job=\"jepsen\"")).map(str::to_string).collect())
+}
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    match run(&options) {
+        Ok(summary) => match summary.verdict {
+            "valid" => ExitCode::SUCCESS,
+            "invalid" => ExitCode::from(1),
+            _ => ExitCode::from(2),
+        },
+        Err(e) => {
+            eprintln!("jepsen: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The nemeses as the command line spells them (`kill,kill-leader`), or `none`.
+fn nemesis_names(nemeses: &[Nemesis]) -> String {
+    use clap::ValueEnum;
+    if nemeses.is_empty() {
+        return "kill --no-nemesis".to_string();
+    }
+    nemeses.iter().filter_map(|n| n.to_possible_value()).map(|v| v.get_name().to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn run(o: &Options) -> anyhow::Result<Summary> {
+    let nemeses: Vec<Nemesis> = if o.no_nemesis { Vec::new() } else { o.nemesis.clone() };
+    let binary = o.binary.clone().unwrap_or_else(default_binary);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let dir = o.out.join(format!("{stamp}-seed{}", o.seed));
+    std::fs::create_dir_all(&dir)?;
+    let command = format!(
+        "cargo run -p jepsen -- --nodes {} --duration {} --clients {} --keys {} --interval {} --seed {} --nemesis {}",
+        o.nodes,
+        o.duration,
+        o.clients,
+        o.keys,
+        o.interval,
+        o.seed,
+        nemesis_names(&nemeses)
+    ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>();
+    eprintln!("run directory {}", dir.display());
+    let mut timing =
+        ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=5s"]
+            .map(String::from)
+            .to_vec();
+    timing.extend(o.server_flags.iter().cloned());
+    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing)?;
+    let w = Arc::new(Workload {
+        start: Instant::now(),
+        nodes: RwLock::new(cluster.nodes.iter().map(|n| n.base()).collect()),
+        history: Mutex::new(Vec::new()),
+        next_id: AtomicU64::new(1),
+        stop: AtomicBool::new(false),
+        keys: o.keys,
+    });
+    let clients: Vec<_> = (0..o.clients)
+        .map(|i| {
+            let w = w.clone();
+            let seed = o.seed;
+            std::thread::spawn(move || workload::run_client(w, i, seed))
+        })
+        .collect();
+
+    // Faults, on the seed's schedule, until the duration is over.
+    let mut rng = SmallRng::seed_from_u64(o.seed);
+    let mut faults = Vec::new();
+    let end = Instant::now() + Duration::from_secs(o.duration);
+    let interval = Duration::from_secs(o.interval.max(2));
+    while Instant::now() < end {
+        let (fault_for, quiet_for) = nemesis::timings(&mut rng, interval);
+        std::thread::sleep(quiet_for.min(end.saturating_duration_since(Instant::now())));
+        if Instant::now() >= end {
+            break;
+        }
+        let Some(&kind) = nemeses.choose(&mut rng) else { continue };
+        let start_ms = w.now_ms();
+        let (active, node_id) = nemesis::inject(kind, &mut cluster, &mut rng)?;
+        *w.nodes.write().expect("nodes") = cluster.nodes.iter().map(|n| n.base()).collect();
+        eprintln!("{start_ms:>7} ms  {kind:?} node {node_id}");
+        std::thread::sleep(fault_for);
+        nemesis::heal(active, &mut cluster)?;
+        faults.push(FaultEvent { nemesis: kind, node_id, start_ms, heal_ms: w.now_ms() });
+    }
+    w.stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        let _ = c.join();
+    }
+
+    // Heal everything and let the cluster converge.
+    for i in cluster.members() {
+        if cluster.nodes[i].paused {
+            cluster.nodes[i].resume();
+        }
+        if !cluster.nodes[i].running() {
+            cluster.restart(i)?;
+        }
+    }
+    cluster.wait_ready(Duration::from_secs(120))?;
+    let http = workload::client();
+    let live: Vec<String> = cluster.members().into_iter().map(|i| cluster.nodes[i].base()).collect();
+    let heal_done = Instant::now();
+    let mut converged_ms = None;
+    while heal_done.elapsed() < Duration::from_secs(60) {
+        let views: Vec<Option<Vec<String>>> = live.iter().map(|b| jepsen_lines(&http, b)).collect();
+        if views.iter().all(Option::is_some) && views.windows(2).all(|p| p[0] == p[1]) {
+            converged_ms = Some(heal_done.elapsed().as_millis() as u64);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Final state, as a last read of every key (from the first live node).
+    let mut history = std::mem::take(&mut *w.history.lock().expect("history"));
+    let mut final_state: BTreeMap<u32, GroupState> = BTreeMap::new();
+    let invoke_ms = w.now_ms();
+    let doc: serde_json::Value =
+        serde_json::from_str(&http.get(format!("{}/api/v1/metrics", live[0])).send()?.text()?)?;
+    let complete_ms = w.now_ms();
+    for key in 0..o.keys {
+        let observed = workload::observe(&doc, key);
+        final_state.insert(key, observed);
+        history.push(Op {
+            id: w.next_id.fetch_add(1, Ordering::SeqCst),
+            client: usize::MAX,
+            node: 0,
+            key,
+            action: Action::Read { observed: Some(observed) },
+            invoke_ms,
+            complete_ms,
+            outcome: Outcome::Ok,
+            status: 200,
+        });
+    }
+    cluster.stop_all();
+
+    let lost = checker::lost_writes(&history, &final_state);
+    let linearizable = checker::linearizable(&history);
+    let mut panics = Vec::new();
+    for node in &cluster.nodes {
+        let log = std::fs::read_to_string(node.dir.join("node.log")).unwrap_or_default();
+        panics.extend(log.lines().filter(|l| l.contains("panicked")).map(|l| format!("node {}: {l}", node.id)));
+    }
+    let writes: Vec<&Op> = history.iter().filter(|o| !matches!(o.action, Action::Read { .. })).collect();
+    let acknowledged_writes = writes.iter().filter(|o| o.outcome == Outcome::Ok).count();
+    let availability = if writes.is_empty() { 1.0 } else { acknowledged_writes as f64 / writes.len() as f64 };
+    let recovery_ms_max = faults
+        .iter()
+        .filter_map(|f| {
+            history
+                .iter()
+                .filter(|op| op.outcome == Outcome::Ok && op.invoke_ms >= f.heal_ms && op.client != usize::MAX)
+                .map(|op| op.complete_ms - f.heal_ms)
+                .min()
+        })
+        .max();
+    let verdict = match (&linearizable, lost.is_empty() && panics.is_empty() && converged_ms.is_some()) {
+        (Verdict::Invalid(_), _) | (_, false) => "invalid",
+        (Verdict::Unknown(_), true) => "unknown",
+        (Verdict::Valid, true) => "valid",
+    };
+    let summary = Summary {
+        seed: o.seed,
+        nodes: o.nodes,
+        duration_s: o.duration,
+        clients: o.clients,
+        nemeses: nemeses.clone(),
+        command,
+        attempted: history.iter().filter(|op| op.client != usize::MAX).count(),
+        acknowledged_writes,
+        failed: history.iter().filter(|op| op.outcome == Outcome::Fail).count(),
+        unknown: history.iter().filter(|op| op.outcome == Outcome::Info).count(),
+        lost,
+        linearizable,
+        converged_ms,
+        panics,
+        faults,
+        availability,
+        recovery_ms_max,
+        verdict,
+    };
+    let mut file = std::fs::File::create(dir.join("history.jsonl"))?;
+    for op in &history {
+        writeln!(file, "{}", serde_json::to_string(op)?)?;
+    }
+    std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(&summary)?)?;
+    if let Some(record) = &o.record {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(record)?;
+        writeln!(f, "{}", serde_json::to_string(&summary)?)?;
+    }
+    println!(
+        "verdict {}: {} ops, {} acknowledged writes, {} unknown, {} lost, linearizable {:?}, converged in {:?} ms, \
+         availability {:.2}, max recovery {:?} ms",
+        summary.verdict,
+        summary.attempted,
+        summary.acknowledged_writes,
+        summary.unknown,
+        summary.lost.len(),
+        matches!(summary.linearizable, Verdict::Valid),
+        summary.converged_ms,
+        summary.availability,
+        summary.recovery_ms_max
+    );
+    Ok(summary)
+}

@@ -1,0 +1,89 @@
+//! Faults: kill -9 of a random node or of the leader, SIGSTOP/SIGCONT pauses, and
+//! membership changes (remove a node, add a fresh one under a new id), on a schedule
+//! drawn from the run's seed.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::cluster::ClusterUnderTest;
+
+/// The faults a run may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum Nemesis {
+    /// SIGKILL a random node, restart it after a while.
+    Kill,
+    /// SIGKILL the leader, restart it after a while.
+    KillLeader,
+    /// SIGSTOP a random node, SIGCONT it after a while.
+    Pause,
+    /// Remove a random follower from the membership and add a fresh node under a new id.
+    Membership,
+}
+
+/// One fault, as recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultEvent {
+    pub nemesis: Nemesis,
+    pub node_id: u64,
+    pub start_ms: u64,
+    pub heal_ms: u64,
+}
+
+/// A fault in progress, healed by [`heal`].
+pub enum Active {
+    Killed(usize),
+    Paused(usize),
+    None,
+}
+
+/// Injects one fault of kind `nemesis`; returns what to heal and the node's id.
+pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallRng) -> anyhow::Result<(Active, u64)> {
+    let live: Vec<usize> = cluster.members().into_iter().filter(|i| cluster.nodes[*i].running()).collect();
+    let Some(&random) = live.choose(rng) else { return Ok((Active::None, 0)) };
+    Ok(match nemesis {
+        Nemesis::Kill => {
+            cluster.nodes[random].kill();
+            (Active::Killed(random), cluster.nodes[random].id)
+        }
+        Nemesis::KillLeader => {
+            let target = cluster.leader().unwrap_or(random);
+            cluster.nodes[target].kill();
+            (Active::Killed(target), cluster.nodes[target].id)
+        }
+        Nemesis::Pause => {
+            cluster.nodes[random].pause();
+            (Active::Paused(random), cluster.nodes[random].id)
+        }
+        Nemesis::Membership => {
+            let leader = cluster.leader();
+            let followers: Vec<usize> = live.iter().copied().filter(|i| Some(*i) != leader).collect();
+            let Some(&target) = followers.choose(rng) else { return Ok((Active::None, 0)) };
+            let id = cluster.nodes[target].id;
+            cluster.replace(target)?;
+            cluster.mark_removed(target);
+            (Active::None, id)
+        }
+    })
+}
+
+/// Undoes a fault.
+pub fn heal(active: Active, cluster: &mut ClusterUnderTest) -> anyhow::Result<()> {
+    match active {
+        Active::Killed(i) => cluster.restart(i),
+        Active::Paused(i) => {
+            cluster.nodes[i].resume();
+            Ok(())
+        }
+        Active::None => Ok(()),
+    }
+}
+
+/// How long a fault lasts and the quiet time before the next, from the seed.
+pub fn timings(rng: &mut SmallRng, interval: Duration) -> (Duration, Duration) {
+    let ms = interval.as_millis() as u64;
+    (Duration::from_millis(rng.gen_range(ms / 2..=ms)), Duration::from_millis(rng.gen_range(ms / 2..=ms)))
+}

@@ -1,0 +1,119 @@
+//! Clients: random PUT, POST, DELETE and reads on a small set of groups, against random
+//! nodes, each recorded with invoke and completion times. Values are unique per
+//! operation so that every read names the write it saw.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::history::{Action, Families, GroupState, Op, Outcome};
+
+/// Shared between the client threads and the harness.
+pub struct Workload {
+    pub start: Instant,
+    pub nodes: RwLock<Vec<String>>,
+    pub history: Mutex<Vec<Op>>,
+    pub next_id: AtomicU64,
+    pub stop: AtomicBool,
+    pub keys: u32,
+}
+
+impl Workload {
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client")
+}
+
+fn group_path(key: u32) -> String {
+    format!("/metrics/job/jepsen/key/{key}")
+}
+
+/// The state of group `key` in an `/api/v1/metrics` document.
+pub fn observe(doc: &serde_json::Value, key: u32) -> GroupState {
+    let key = key.to_string();
+    let group = doc["data"]
+        .as_array()?
+        .iter()
+        .find(|g| g["labels"]["job"] == "jepsen" && g["labels"]["key"].as_str() == Some(key.as_str()))?;
+    let value = |family: &str| -> Option<u64> { group[family]["metrics"][0]["value"].as_str()?.parse().ok() };
+    Some(Families { v: value("v"), w: value("w") })
+}
+
+/// Classifies an HTTP outcome. A refused connection never delivered the request: `Fail`.
+fn classify(result: &Result<reqwest::blocking::Response, reqwest::Error>) -> (Outcome, u16) {
+    match result {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let outcome = match status {
+                200..=299 => Outcome::Ok,
+                503 => Outcome::Fail,
+                _ => Outcome::Info,
+            };
+            (outcome, status)
+        }
+        Err(e) if e.is_connect() => (Outcome::Fail, 0),
+        Err(_) => (Outcome::Info, 0),
+    }
+}
+
+/// Runs one client until `stop`.
+pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
+    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
+    let http = client();
+    while !w.stop.load(Ordering::SeqCst) {
+        let nodes = w.nodes.read().expect("nodes").clone();
+        let node = rng.gen_range(0..nodes.len());
+        let base = &nodes[node];
+        let key = rng.gen_range(0..w.keys);
+        let id = w.next_id.fetch_add(1, Ordering::SeqCst);
+        let roll: u32 = rng.gen_range(0..100);
+        let action = match roll {
+            0..=29 => Action::Put { value: id },
+            30..=49 => Action::Post { value: id },
+            50..=59 => Action::Delete,
+            _ => Action::Read { observed: None },
+        };
+        let invoke_ms = w.now_ms();
+        let url = format!("{base}{}", group_path(key));
+        let (outcome, status, action) = match action {
+            Action::Put { value } => {
+                let r = http.put(url).body(format!("v {value}\n")).send();
+                let (o, s) = classify(&r);
+                (o, s, action)
+            }
+            Action::Post { value } => {
+                let r = http.post(url).body(format!("w {value}\n")).send();
+                let (o, s) = classify(&r);
+                (o, s, action)
+            }
+            Action::Delete => {
+                let r = http.delete(url).send();
+                let (o, s) = classify(&r);
+                (o, s, action)
+            }
+            Action::Read { .. } => {
+                let r = http.get(format!("{base}/api/v1/metrics")).send();
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 200 => {
+                        match resp.text().map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
+                            Ok(Ok(doc)) => (Outcome::Ok, 200, Action::Read { observed: Some(observe(&doc, key)) }),
+                            _ => (Outcome::Fail, 200, Action::Read { observed: None }),
+                        }
+                    }
+                    Ok(resp) => (Outcome::Fail, resp.status().as_u16(), Action::Read { observed: None }),
+                    Err(_) => (Outcome::Fail, 0, Action::Read { observed: None }),
+                }
+            }
+        };
+        let op = Op { id, client: index, node, key, action, invoke_ms, complete_ms: w.now_ms(), outcome, status };
+        w.history.lock().expect("history").push(op);
+        std::thread::sleep(Duration::from_millis(rng.gen_range(5..40)));
+    }
+}
