@@ -48,7 +48,7 @@ struct Options {
     #[arg(long, default_value_t = 8)]
     keys: u32,
     /// Faults to inject (comma separated); none for a fault-free run.
-    #[arg(long, value_delimiter = ',', default_value = "kill,kill-leader,pause,membership")]
+    #[arg(long, value_delimiter = ',', default_value = "kill,kill-leader,kill-minority,pause,membership")]
     nemesis: Vec<Nemesis>,
     /// No faults at all (overrides --nemesis).
     #[arg(long, default_value_t = false)]
@@ -125,6 +125,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The harness log: stderr and `harness.log` in the run directory.
+struct Log(Mutex<std::fs::File>);
+
+impl Log {
+    fn open(path: &std::path::Path) -> anyhow::Result<Log> {
+        Ok(Log(Mutex::new(std::fs::File::create(path)?)))
+    }
+
+    fn say(&self, line: &str) {
+        eprintln!("{line}");
+        if let Ok(mut f) = self.0.lock() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// The nemeses as the command line spells them (`kill,kill-leader`), or `none`.
 fn nemesis_names(nemeses: &[Nemesis]) -> String {
     use clap::ValueEnum;
@@ -150,7 +166,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         o.seed,
         nemesis_names(&nemeses)
     ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>();
-    eprintln!("run directory {}", dir.display());
+    let log = Log::open(&dir.join("harness.log"))?;
+    log.say(&format!("run directory {}; {command}", dir.display()));
     let mut timing =
         ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=5s"]
             .map(String::from)
@@ -188,7 +205,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         let start_ms = w.now_ms();
         let (active, node_id) = nemesis::inject(kind, &mut cluster, &mut rng)?;
         *w.nodes.write().expect("nodes") = cluster.nodes.iter().map(|n| n.base()).collect();
-        eprintln!("{start_ms:>7} ms  {kind:?} node {node_id}");
+        log.say(&format!("{start_ms:>7} ms  {kind:?} node {node_id}"));
         std::thread::sleep(fault_for);
         nemesis::heal(active, &mut cluster)?;
         faults.push(FaultEvent { nemesis: kind, node_id, start_ms, heal_ms: w.now_ms() });
@@ -299,7 +316,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(record)?;
         writeln!(f, "{}", serde_json::to_string(&summary)?)?;
     }
-    println!(
+    log.say(&format!(
         "verdict {}: {} ops, {} acknowledged writes, {} unknown, {} lost, linearizable {:?}, converged in {:?} ms, \
          availability {:.2}, max recovery {:?} ms",
         summary.verdict,
@@ -311,6 +328,6 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         summary.converged_ms,
         summary.availability,
         summary.recovery_ms_max
-    );
+    ));
     Ok(summary)
 }

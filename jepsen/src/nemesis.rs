@@ -18,6 +18,8 @@ pub enum Nemesis {
     Kill,
     /// SIGKILL the leader, restart it after a while.
     KillLeader,
+    /// SIGKILL a minority of the nodes (1 of 3, 2 of 5), restart them after a while.
+    KillMinority,
     /// SIGSTOP a random node, SIGCONT it after a while.
     Pause,
     /// Remove a random follower from the membership and add a fresh node under a new id.
@@ -36,6 +38,7 @@ pub struct FaultEvent {
 /// A fault in progress, healed by [`heal`].
 pub enum Active {
     Killed(usize),
+    KilledMany(Vec<usize>),
     Paused(usize),
     None,
 }
@@ -53,6 +56,17 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
             let target = cluster.leader().unwrap_or(random);
             cluster.nodes[target].kill();
             (Active::Killed(target), cluster.nodes[target].id)
+        }
+        Nemesis::KillMinority => {
+            let minority = (live.len().saturating_sub(1)) / 2;
+            let mut victims = live.clone();
+            victims.shuffle(rng);
+            victims.truncate(minority.max(1));
+            for &v in &victims {
+                cluster.nodes[v].kill();
+            }
+            let first = cluster.nodes[victims[0]].id;
+            (Active::KilledMany(victims), first)
         }
         Nemesis::Pause => {
             cluster.nodes[random].pause();
@@ -74,6 +88,7 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
 pub fn heal(active: Active, cluster: &mut ClusterUnderTest) -> anyhow::Result<()> {
     match active {
         Active::Killed(i) => cluster.restart(i),
+        Active::KilledMany(list) => list.into_iter().try_for_each(|i| cluster.restart(i)),
         Active::Paused(i) => {
             cluster.nodes[i].resume();
             Ok(())
