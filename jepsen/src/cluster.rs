@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::netns::Network;
+
 /// One node: id, addresses, process.
 pub struct NodeProc {
     pub id: u64,
     pub web: String,
     pub peer: String,
     pub dir: PathBuf,
+    /// Command prefix (`ip netns exec <ns>`) when the node runs in its own namespace.
+    launcher: Vec<String>,
     args: Vec<String>,
     child: Option<Child>,
     pub paused: bool,
@@ -30,7 +34,15 @@ impl NodeProc {
 
     fn spawn(&mut self, binary: &Path) -> anyhow::Result<()> {
         let log = File::options().create(true).append(true).open(self.dir.join("node.log"))?;
-        let child = Command::new(binary)
+        let mut command = match self.launcher.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(&self.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -76,6 +88,7 @@ fn free_port() -> anyhow::Result<u16> {
 /// The cluster under test.
 pub struct ClusterUnderTest {
     pub nodes: Vec<NodeProc>,
+    pub net: Option<Network>,
     binary: PathBuf,
     root: PathBuf,
     timing: Vec<String>,
@@ -83,20 +96,34 @@ pub struct ClusterUnderTest {
 }
 
 impl ClusterUnderTest {
-    pub fn start(binary: &Path, root: &Path, n: usize, timing: &[String]) -> anyhow::Result<Self> {
+    pub fn start(
+        binary: &Path,
+        root: &Path,
+        n: usize,
+        timing: &[String],
+        net: Option<Network>,
+    ) -> anyhow::Result<Self> {
         let mut nodes = Vec::new();
         let mut peers = Vec::new();
-        for _ in 0..n {
-            peers.push(format!("127.0.0.1:{}", free_port()?));
+        for i in 0..n {
+            let id = i as u64 + 1;
+            peers.push(match &net {
+                Some(net) => {
+                    net.add_node(id)?;
+                    format!("{}:9092", net.node_ip(id))
+                }
+                None => format!("127.0.0.1:{}", free_port()?),
+            });
         }
         let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
         for (i, peer) in peers.iter().enumerate() {
             let id = i as u64 + 1;
             let extra = vec![format!("--cluster.initial-members={}", members.join(","))];
-            nodes.push(Self::node(root, id, peer.clone(), timing, extra)?);
+            nodes.push(Self::node(root, id, peer.clone(), timing, extra, net.as_ref())?);
         }
         let mut cluster = ClusterUnderTest {
             nodes,
+            net,
             binary: binary.to_path_buf(),
             root: root.to_path_buf(),
             timing: timing.to_vec(),
@@ -109,8 +136,21 @@ impl ClusterUnderTest {
         Ok(cluster)
     }
 
-    fn node(root: &Path, id: u64, peer: String, timing: &[String], extra: Vec<String>) -> anyhow::Result<NodeProc> {
-        let web = format!("127.0.0.1:{}", free_port()?);
+    fn node(
+        root: &Path,
+        id: u64,
+        peer: String,
+        timing: &[String],
+        extra: Vec<String>,
+        net: Option<&Network>,
+    ) -> anyhow::Result<NodeProc> {
+        let (web, launcher) = match net {
+            Some(net) => (
+                format!("{}:9091", net.node_ip(id)),
+                vec!["ip".to_string(), "netns".to_string(), "exec".to_string(), net.node_ns(id)],
+            ),
+            None => (format!("127.0.0.1:{}", free_port()?), Vec::new()),
+        };
         let dir = root.join(format!("node{id}"));
         std::fs::create_dir_all(&dir)?;
         let mut args = vec![
@@ -122,7 +162,7 @@ impl ClusterUnderTest {
         ];
         args.extend(timing.iter().cloned());
         args.extend(extra);
-        Ok(NodeProc { id, web, peer, dir, args, child: None, paused: false })
+        Ok(NodeProc { id, web, peer, dir, launcher, args, child: None, paused: false })
     }
 
     pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
@@ -182,9 +222,15 @@ impl ClusterUnderTest {
         self.nodes[index].kill();
         let id = self.next_id;
         self.next_id += 1;
-        let peer = format!("127.0.0.1:{}", free_port()?);
+        let peer = match &self.net {
+            Some(net) => {
+                net.add_node(id)?;
+                format!("{}:9092", net.node_ip(id))
+            }
+            None => format!("127.0.0.1:{}", free_port()?),
+        };
         let extra = vec![format!("--cluster.join={}", self.nodes[via].peer)];
-        let mut node = Self::node(&self.root, id, peer.clone(), &self.timing, extra)?;
+        let mut node = Self::node(&self.root, id, peer.clone(), &self.timing, extra, self.net.as_ref())?;
         node.spawn(&self.binary)?;
         self.nodes.push(node);
         let body = serde_json::json!({ "id": id, "address": peer });

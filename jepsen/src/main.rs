@@ -9,6 +9,7 @@ mod checker;
 mod cluster;
 mod history;
 mod nemesis;
+mod netns;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -110,8 +111,38 @@ fn jepsen_lines(http: &reqwest::blocking::Client, base: &str) -> Option<Vec<Stri
     Some(resp.text().ok()?.lines().filter(|l| l.contains("job=\"jepsen\"")).map(str::to_string).collect())
 }
 
+/// Set in the re-executed harness that runs inside the hub namespace: `prefix:net`.
+const INSIDE_ENV: &str = "PGW_JEPSEN_NETNS";
+
+/// With the partition nemesis, the harness creates a hub namespace, re-executes itself
+/// inside it (so that it reaches the nodes' namespaces), and deletes every namespace of
+/// the run afterwards, whatever happened.
+fn run_in_namespaces() -> anyhow::Result<ExitCode> {
+    let pid = std::process::id();
+    let prefix = format!("pj{}", pid % 100_000);
+    let net = (pid % 250) as u8 + 1;
+    netns::Network::create_hub(&prefix, net)?;
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}h")])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(INSIDE_ENV, format!("{prefix}:{net}"))
+        .status();
+    netns::Network::delete_all(&prefix);
+    let code = status?.code().unwrap_or(2);
+    Ok(ExitCode::from(code as u8))
+}
+
 fn main() -> ExitCode {
     let options = Options::parse();
+    let wants_partition = !options.no_nemesis && options.nemesis.contains(&Nemesis::Partition);
+    if wants_partition && std::env::var(INSIDE_ENV).is_err() {
+        return run_in_namespaces().unwrap_or_else(|e| {
+            eprintln!("jepsen: {e:#}");
+            ExitCode::from(2)
+        });
+    }
     match run(&options) {
         Ok(summary) => match summary.verdict {
             "valid" => ExitCode::SUCCESS,
@@ -173,7 +204,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
             .map(String::from)
             .to_vec();
     timing.extend(o.server_flags.iter().cloned());
-    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing)?;
+    let net = std::env::var(INSIDE_ENV).ok().and_then(|v| {
+        let (prefix, net) = v.split_once(':')?;
+        Some(netns::Network { prefix: prefix.to_string(), net: net.parse().ok()? })
+    });
+    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing, net)?;
     let w = Arc::new(Workload {
         start: Instant::now(),
         nodes: RwLock::new(cluster.nodes.iter().map(|n| n.base()).collect()),

@@ -22,6 +22,9 @@ pub enum Nemesis {
     KillMinority,
     /// SIGSTOP a random node, SIGCONT it after a while.
     Pause,
+    /// Cut a random node off from its peers (clients still reach it), heal after a while.
+    /// Runs the nodes in network namespaces (needs root and iproute2).
+    Partition,
     /// Remove a random follower from the membership and add a fresh node under a new id.
     Membership,
 }
@@ -39,6 +42,7 @@ pub struct FaultEvent {
 pub enum Active {
     Killed(usize),
     KilledMany(Vec<usize>),
+    Partitioned(u64, Vec<u64>),
     Paused(usize),
     None,
 }
@@ -68,6 +72,14 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
             let first = cluster.nodes[victims[0]].id;
             (Active::KilledMany(victims), first)
         }
+        Nemesis::Partition => {
+            let id = cluster.nodes[random].id;
+            let peers: Vec<u64> =
+                cluster.members().into_iter().map(|i| cluster.nodes[i].id).filter(|p| *p != id).collect();
+            let net = cluster.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs network namespaces"))?;
+            net.isolate(id, &peers)?;
+            (Active::Partitioned(id, peers), id)
+        }
         Nemesis::Pause => {
             cluster.nodes[random].pause();
             (Active::Paused(random), cluster.nodes[random].id)
@@ -89,6 +101,10 @@ pub fn heal(active: Active, cluster: &mut ClusterUnderTest) -> anyhow::Result<()
     match active {
         Active::Killed(i) => cluster.restart(i),
         Active::KilledMany(list) => list.into_iter().try_for_each(|i| cluster.restart(i)),
+        Active::Partitioned(id, peers) => match &cluster.net {
+            Some(net) => net.heal(id, &peers),
+            None => Ok(()),
+        },
         Active::Paused(i) => {
             cluster.nodes[i].resume();
             Ok(())
