@@ -205,20 +205,31 @@ impl ClusterUnderTest {
         None
     }
 
+    /// POSTs an admin request to some live node, retrying (elections, other faults) for
+    /// up to a minute.
+    fn admin(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<()> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            for node in self.nodes.iter().filter(|n| n.running() && !n.paused && !n.args.is_empty()) {
+                match client.post(format!("{}{path}", node.base())).body(body.to_string()).send() {
+                    Ok(r) if r.status().is_success() => return Ok(()),
+                    Ok(r) => last = format!("{}: {}", r.status(), r.text().unwrap_or_default()),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        bail!("{path} {body}: {last}")
+    }
+
     /// Removes node `index` from the membership (through the leader), stops it, and adds
     /// a fresh node under a new id that joins through a live member.
     pub fn replace(&mut self, index: usize) -> anyhow::Result<usize> {
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
         let via = self.nodes.iter().position(|n| n.running() && !n.paused && n.id != self.nodes[index].id);
         let via = via.context("no live node to administer through")?;
-        let body = serde_json::json!({ "id": self.nodes[index].id });
-        let resp = client
-            .post(format!("{}/api/v1/admin/cluster/remove", self.nodes[via].base()))
-            .body(body.to_string())
-            .send()?;
-        if !resp.status().is_success() {
-            bail!("remove node {}: {}", self.nodes[index].id, resp.text().unwrap_or_default());
-        }
+        self.admin("/api/v1/admin/cluster/remove", &serde_json::json!({ "id": self.nodes[index].id }))?;
         self.nodes[index].kill();
         let id = self.next_id;
         self.next_id += 1;
@@ -233,14 +244,7 @@ impl ClusterUnderTest {
         let mut node = Self::node(&self.root, id, peer.clone(), &self.timing, extra, self.net.as_ref())?;
         node.spawn(&self.binary)?;
         self.nodes.push(node);
-        let body = serde_json::json!({ "id": id, "address": peer });
-        let resp = client
-            .post(format!("{}/api/v1/admin/cluster/add", self.nodes[via].base()))
-            .body(body.to_string())
-            .send()?;
-        if !resp.status().is_success() {
-            bail!("add node {id}: {}", resp.text().unwrap_or_default());
-        }
+        self.admin("/api/v1/admin/cluster/add", &serde_json::json!({ "id": id, "address": peer }))?;
         Ok(self.nodes.len() - 1)
     }
 
