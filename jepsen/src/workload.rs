@@ -46,6 +46,19 @@ pub fn observe(doc: &serde_json::Value, key: u32) -> GroupState {
     Some(Families { v: value("v"), w: value("w") })
 }
 
+/// The state of group `key` in a text scrape of `/metrics`: the group exists when its
+/// `push_time_seconds` series does; `v` and `w` are its pushed values.
+pub fn observe_text(text: &str, key: u32) -> GroupState {
+    let labels = format!("{{instance=\"\",job=\"jepsen\",key=\"{key}\"}} ");
+    let value = |family: &str| -> Option<u64> {
+        let prefix = format!("{family}{labels}");
+        text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.trim().parse().ok())
+    };
+    text.lines()
+        .any(|l| l.starts_with(&format!("push_time_seconds{labels}")))
+        .then(|| Families { v: value("v"), w: value("w") })
+}
+
 /// Classifies an HTTP outcome. A refused connection never delivered the request: `Fail`.
 fn classify(result: &Result<reqwest::blocking::Response, reqwest::Error>) -> (Outcome, u16) {
     match result {
@@ -99,12 +112,21 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
                 (o, s, action)
             }
             Action::Read { .. } => {
-                let r = http.get(format!("{base}/api/v1/metrics")).send();
-                match r {
+                // Half the reads scrape /metrics, half ask the JSON API.
+                let text_scrape = rng.gen_bool(0.5);
+                let path = if text_scrape { "/metrics" } else { "/api/v1/metrics" };
+                match http.get(format!("{base}{path}")).send() {
                     Ok(resp) if resp.status().as_u16() == 200 => {
-                        match resp.text().map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
-                            Ok(Ok(doc)) => (Outcome::Ok, 200, Action::Read { observed: Some(observe(&doc, key)) }),
-                            _ => (Outcome::Fail, 200, Action::Read { observed: None }),
+                        let observed = resp.text().ok().and_then(|t| {
+                            if text_scrape {
+                                Some(observe_text(&t, key))
+                            } else {
+                                serde_json::from_str::<serde_json::Value>(&t).ok().map(|doc| observe(&doc, key))
+                            }
+                        });
+                        match observed {
+                            Some(o) => (Outcome::Ok, 200, Action::Read { observed: Some(o) }),
+                            None => (Outcome::Fail, 200, Action::Read { observed: None }),
                         }
                     }
                     Ok(resp) => (Outcome::Fail, resp.status().as_u16(), Action::Read { observed: None }),
@@ -115,5 +137,22 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
         let op = Op { id, client: index, node, key, action, invoke_ms, complete_ms: w.now_ms(), outcome, status };
         w.history.lock().expect("history").push(op);
         std::thread::sleep(Duration::from_millis(rng.gen_range(5..40)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_read_paths_see_the_same_group() {
+        let text =
+            "# TYPE push_time_seconds gauge\npush_time_seconds{instance=\"\",job=\"jepsen\",key=\"3\"} 1.7e+09\n\
+                    v{instance=\"\",job=\"jepsen\",key=\"3\"} 42\nw{instance=\"\",job=\"jepsen\",key=\"30\"} 7\n";
+        assert_eq!(observe_text(text, 3), Some(Families { v: Some(42), w: None }));
+        assert_eq!(observe_text(text, 4), None);
+        let doc = serde_json::json!({"data": [{"labels": {"job": "jepsen", "key": "3"},
+            "v": {"metrics": [{"value": "42"}]}}]});
+        assert_eq!(observe(&doc, 3), observe_text(text, 3));
     }
 }
