@@ -29,7 +29,9 @@ impl Server {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Server::spawn(dir, args, env, "127.0.0.1:0".into(), Arc::new(Mutex::new(String::new())))
+        let server = Server::spawn_unready(dir, args, env);
+        server.wait_for(Duration::from_secs(60), "ready", || server.get("/-/ready").0 == 200);
+        server
     }
 
     /// Starts the same process again (same data directory, flags and web address),
@@ -63,29 +65,12 @@ impl Server {
 
     /// Starts without waiting for readiness (a cluster node is ready only with a quorum).
     pub fn start_node(args: &[String], dir: Arc<tempfile::TempDir>) -> Server {
-        Server::spawn_unready(dir, args.to_vec(), vec![], "127.0.0.1:0".into(), Arc::new(Mutex::new(String::new())))
+        Server::spawn_unready(dir, args.to_vec(), vec![])
     }
 
-    fn spawn(
-        dir: Arc<tempfile::TempDir>,
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        web: String,
-        log: Arc<Mutex<String>>,
-    ) -> Server {
-        let server = Server::spawn_unready(dir, args, env, web, log);
-        server.wait_for(Duration::from_secs(60), "ready", || server.get("/-/ready").0 == 200);
-        server
-    }
-
-    fn spawn_unready(
-        dir: Arc<tempfile::TempDir>,
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        web: String,
-        log: Arc<Mutex<String>>,
-    ) -> Server {
-        let (child, addr) = launch(&dir, &args, &env, &web, &log);
+    fn spawn_unready(dir: Arc<tempfile::TempDir>, args: Vec<String>, env: Vec<(String, String)>) -> Server {
+        let log = Arc::new(Mutex::new(String::new()));
+        let (child, addr) = launch(&dir, &args, &env, "127.0.0.1:0", &log);
         Server { child: Some(child), base: format!("http://{addr}"), log, dir, args, env, web: addr }
     }
 
