@@ -180,37 +180,33 @@ fn request<T: DeserializeOwned>(body: &Bytes) -> Result<T, (StatusCode, Bytes)> 
     codec::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, Bytes::from(e.to_string())))
 }
 
+/// Decodes a request, runs `handle`, encodes its answer.
+async fn serve<Req, Resp, Fut>(body: &Bytes, handle: impl FnOnce(Req) -> Fut) -> (StatusCode, Bytes)
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: std::future::Future<Output = Resp>,
+{
+    match request::<Req>(body) {
+        Ok(req) => reply(&handle(req).await),
+        Err(e) => e,
+    }
+}
+
 async fn append(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    let req: AppendEntriesRequest<TypeConfig> = match request(&body) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    reply(&node.raft().append_entries(req).await)
+    serve(&body, |req: AppendEntriesRequest<TypeConfig>| async move { node.raft().append_entries(req).await }).await
 }
 
 async fn vote(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    let req: VoteRequest<NodeId> = match request(&body) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    reply(&node.raft().vote(req).await)
+    serve(&body, |req: VoteRequest<NodeId>| async move { node.raft().vote(req).await }).await
 }
 
 async fn snapshot(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    let req: InstallSnapshotRequest<TypeConfig> = match request(&body) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    reply(&node.raft().install_snapshot(req).await)
+    serve(&body, |req: InstallSnapshotRequest<TypeConfig>| async move { node.raft().install_snapshot(req).await }).await
 }
 
 async fn propose(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    let commands: Vec<EncodedCommand> = match request(&body) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let answer: ProposeAnswer = node.propose_as_leader(commands).await;
-    reply(&answer)
+    serve(&body, |commands: Vec<EncodedCommand>| async move { node.propose_as_leader(commands).await }).await
 }
 
 async fn read_index(State(node): State<Node>) -> (StatusCode, Bytes) {
@@ -219,12 +215,7 @@ async fn read_index(State(node): State<Node>) -> (StatusCode, Bytes) {
 }
 
 async fn admin(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    let req: AdminRequest = match request(&body) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let answer: AdminAnswer = node.admin_as_leader(req).await;
-    reply(&answer)
+    serve(&body, |req: AdminRequest| async move { node.admin_as_leader(req).await }).await
 }
 
 /// The peer listener's routes.
