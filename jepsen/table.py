@@ -4,6 +4,7 @@
 Usage: python3 jepsen/table.py [jepsen/results.jsonl]
 """
 import json
+import re
 import sys
 from collections import defaultdict
 
@@ -13,7 +14,8 @@ with open(path, encoding="utf-8") as fh:
     for line in fh:
         if line.strip():
             r = json.loads(line)
-            rows[",".join(r["nemeses"]) or "none"].append(r)
+            names = [re.sub(r"(?<!^)(?=[A-Z])", "-", n).lower() for n in r["nemeses"]]
+            rows[",".join(names) or "none"].append(r)
 
 print("| nemeses | runs | seconds each | ops attempted | acknowledged writes | unknown | lost | linearizability violations | max recovery after heal (ms) | verdicts | reproduce (first seed) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -24,7 +26,7 @@ for nemeses, runs in sorted(rows.items()):
     for r in runs:
         verdicts[r["verdict"]] += 1
     print("| %s | %d | %s | %d | %d | %d | %d | %d | %s | %s | `%s` |" % (
-        nemeses.lower(), len(runs), "/".join(sorted({str(r["duration_s"]) for r in runs})),
+        nemeses, len(runs), "/".join(sorted({str(r["duration_s"]) for r in runs})),
         sum(r["attempted"] for r in runs), sum(r["acknowledged_writes"] for r in runs),
         sum(r["unknown"] for r in runs), sum(len(r["lost"]) for r in runs), violations,
         max(recoveries) if recoveries else "-",
