@@ -172,7 +172,7 @@ mod properties {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_paths_never_panic(job in proptest::collection::vec(any::<u8>(), 0..32), b64 in any::<bool>(), rest in proptest::collection::vec(any::<u8>(), 0..64)) {
