@@ -45,6 +45,9 @@ struct Options {
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Operations per second per client (0: as fast as each client can, with 5-40 ms pauses).
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Number of groups the clients write and read.
     #[arg(long, default_value_t = 8)]
     keys: u32,
@@ -188,10 +191,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     let dir = o.out.join(format!("{stamp}-seed{}", o.seed));
     std::fs::create_dir_all(&dir)?;
     let command = format!(
-        "cargo run -p jepsen -- --nodes {} --duration {} --clients {} --keys {} --interval {} --seed {} --nemesis {}",
+        "cargo run -p jepsen -- --nodes {} --duration {} --clients {} --rate {} --keys {} --interval {} --seed {} --nemesis {}",
         o.nodes,
         o.duration,
         o.clients,
+        o.rate,
         o.keys,
         o.interval,
         o.seed,
@@ -216,6 +220,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         next_id: AtomicU64::new(1),
         stop: AtomicBool::new(false),
         keys: o.keys,
+        rate: o.rate,
     });
     let clients: Vec<_> = (0..o.clients)
         .map(|i| {

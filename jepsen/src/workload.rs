@@ -19,6 +19,8 @@ pub struct Workload {
     pub next_id: AtomicU64,
     pub stop: AtomicBool,
     pub keys: u32,
+    /// Operations per second per client; 0 for no fixed rate.
+    pub rate: u32,
 }
 
 impl Workload {
@@ -94,6 +96,7 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
             _ => Action::Read { observed: None },
         };
         let invoke_ms = w.now_ms();
+        let invoke_start = Instant::now();
         let url = format!("{base}{}", group_path(key));
         let (outcome, status, action) = match action {
             Action::Put { value } => {
@@ -136,7 +139,12 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
         };
         let op = Op { id, client: index, node, key, action, invoke_ms, complete_ms: w.now_ms(), outcome, status };
         w.history.lock().expect("history").push(op);
-        std::thread::sleep(Duration::from_millis(rng.gen_range(5..40)));
+        let pause = if w.rate == 0 {
+            Duration::from_millis(rng.gen_range(5..40))
+        } else {
+            Duration::from_secs_f64(1.0 / w.rate as f64).saturating_sub(invoke_start.elapsed())
+        };
+        std::thread::sleep(pause);
     }
 }
 
