@@ -320,12 +320,6 @@ impl Node {
         Ok(f(&store))
     }
 
-    /// Reads without a barrier: this node's applied state.
-    pub fn read_local<R>(&self, f: impl FnOnce(&GroupStore) -> R) -> R {
-        let store = self.inner.store.read().unwrap_or_else(|e| e.into_inner());
-        f(&store)
-    }
-
     async fn read_barrier(&self) -> Result<(), ReadError> {
         let deadline = Instant::now() + self.inner.propose_timeout;
         let (leader, addr) = self.wait_leader(deadline).await.map_err(ReadError::Unavailable)?;
