@@ -132,6 +132,11 @@ pub struct Config {
     #[arg(long = "debug.unsafe-ack-before-commit", hide = true, default_value_t = false)]
     pub debug_unsafe_ack_before_commit: bool,
 
+    /// Test-only fault: write the Raft log and state without fsync, so the fault-injection
+    /// harness can prove its power-loss nemesis catches it. Never on by default; hidden.
+    #[arg(long = "debug.unsafe-skip-fsync", hide = true, default_value_t = false)]
+    pub debug_unsafe_skip_fsync: bool,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", env = "PUSHGATEWAY_LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,

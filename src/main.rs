@@ -67,6 +67,7 @@ fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
         },
         snapshot_logs: config.cluster_snapshot_logs,
         own_families: own_families(),
+        unsafe_skip_fsync: config.debug_unsafe_skip_fsync,
     })
 }
 

@@ -32,9 +32,14 @@ pub(crate) fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl s
     StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::error(e.to_string())) }
 }
 
+/// Set once at start-up from [`crate::node::ClusterConfig::unsafe_skip_fsync`].
+pub(crate) static UNSAFE_SKIP_FSYNC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Options of every write that must survive power loss: the WAL is fsynced before the
+/// write returns (unless the test-only fault [`UNSAFE_SKIP_FSYNC`] is on).
 pub(crate) fn synced() -> WriteOptions {
     let mut o = WriteOptions::default();
-    o.set_sync(true);
+    o.set_sync(!UNSAFE_SKIP_FSYNC.load(std::sync::atomic::Ordering::Relaxed));
     o
 }
 

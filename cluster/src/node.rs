@@ -102,6 +102,9 @@ pub struct ClusterConfig {
     pub snapshot_logs: u64,
     /// The server's own families, which pushes are judged against.
     pub own_families: Vec<OwnFamily>,
+    /// Test-only fault: write without fsync, so that the fault-injection harness can
+    /// prove its power-loss nemesis catches an unsynced store. Never on by default.
+    pub unsafe_skip_fsync: bool,
 }
 
 impl ClusterConfig {
@@ -120,6 +123,7 @@ impl ClusterConfig {
             read_consistency: ReadConsistency::Linearizable,
             snapshot_logs: 1000,
             own_families,
+            unsafe_skip_fsync: false,
         }
     }
 }
@@ -184,6 +188,10 @@ impl Node {
     /// bootstraps a fresh cluster (idempotently: a restarted node initializes nothing).
     pub async fn start(config: ClusterConfig) -> Result<Node, StartError> {
         let storage_err = |e: String| StartError::Storage(config.data_dir.clone(), e);
+        if config.unsafe_skip_fsync {
+            tracing::warn!("--debug.unsafe-skip-fsync: writes are not fsynced; a power loss loses them");
+            crate::log_store::UNSAFE_SKIP_FSYNC.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(e.to_string()))?;
         let db = open_db(&config.data_dir.join("db")).map_err(|e| storage_err(e.to_string()))?;
         let store = Arc::new(RwLock::new(GroupStore::new(config.own_families.clone())));

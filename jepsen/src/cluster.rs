@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::lazyfs;
 use crate::netns::Network;
 
 /// One node: id, addresses, process.
@@ -21,6 +22,8 @@ pub struct NodeProc {
     args: Vec<String>,
     child: Option<Child>,
     pub paused: bool,
+    /// The data directory's lazy disk, when the run simulates power loss.
+    disk: Option<lazyfs::Mount>,
 }
 
 impl NodeProc {
@@ -70,6 +73,13 @@ impl NodeProc {
         self.paused = false;
     }
 
+    /// Simulated power loss: SIGKILL, then drop every write the node had not fsynced.
+    /// Returns how many files lost data.
+    pub fn power_off(&mut self) -> usize {
+        self.kill();
+        self.disk.as_ref().map_or(0, |mount| mount.disk.lose_unsynced())
+    }
+
     pub fn pause(&mut self) {
         self.signal("STOP");
         self.paused = true;
@@ -93,6 +103,7 @@ pub struct ClusterUnderTest {
     root: PathBuf,
     timing: Vec<String>,
     next_id: u64,
+    lazy_disks: bool,
 }
 
 impl ClusterUnderTest {
@@ -102,6 +113,7 @@ impl ClusterUnderTest {
         n: usize,
         timing: &[String],
         net: Option<Network>,
+        lazy_disks: bool,
     ) -> anyhow::Result<Self> {
         let mut nodes = Vec::new();
         let mut peers = Vec::new();
@@ -119,7 +131,7 @@ impl ClusterUnderTest {
         for (i, peer) in peers.iter().enumerate() {
             let id = i as u64 + 1;
             let extra = vec![format!("--cluster.initial-members={}", members.join(","))];
-            nodes.push(Self::node(root, id, peer.clone(), timing, extra, net.as_ref())?);
+            nodes.push(Self::node(root, id, peer.clone(), timing, extra, net.as_ref(), lazy_disks)?);
         }
         let mut cluster = ClusterUnderTest {
             nodes,
@@ -128,6 +140,7 @@ impl ClusterUnderTest {
             root: root.to_path_buf(),
             timing: timing.to_vec(),
             next_id: n as u64 + 1,
+            lazy_disks,
         };
         for node in &mut cluster.nodes {
             node.spawn(binary)?;
@@ -143,6 +156,7 @@ impl ClusterUnderTest {
         timing: &[String],
         extra: Vec<String>,
         net: Option<&Network>,
+        lazy_disk: bool,
     ) -> anyhow::Result<NodeProc> {
         let (web, launcher) = match net {
             Some(net) => (
@@ -153,6 +167,10 @@ impl ClusterUnderTest {
         };
         let dir = root.join(format!("node{id}"));
         std::fs::create_dir_all(&dir)?;
+        let disk = match lazy_disk {
+            true => Some(lazyfs::mount(&dir.join("disk"), &dir.join("data"))?),
+            false => None,
+        };
         let mut args = vec![
             format!("--web.listen-address={web}"),
             format!("--storage.path={}", dir.join("data").display()),
@@ -162,7 +180,7 @@ impl ClusterUnderTest {
         ];
         args.extend(timing.iter().cloned());
         args.extend(extra);
-        Ok(NodeProc { id, web, peer, dir, launcher, args, child: None, paused: false })
+        Ok(NodeProc { id, web, peer, dir, launcher, args, child: None, paused: false, disk })
     }
 
     pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
@@ -241,7 +259,8 @@ impl ClusterUnderTest {
             None => format!("127.0.0.1:{}", free_port()?),
         };
         let extra = vec![format!("--cluster.join={}", self.nodes[via].peer)];
-        let mut node = Self::node(&self.root, id, peer.clone(), &self.timing, extra, self.net.as_ref())?;
+        let mut node =
+            Self::node(&self.root, id, peer.clone(), &self.timing, extra, self.net.as_ref(), self.lazy_disks)?;
         node.spawn(&self.binary)?;
         self.nodes.push(node);
         self.admin("/api/v1/admin/cluster/add", &serde_json::json!({ "id": id, "address": peer }))?;

@@ -8,6 +8,7 @@
 mod checker;
 mod cluster;
 mod history;
+mod lazyfs;
 mod nemesis;
 mod netns;
 mod workload;
@@ -212,7 +213,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         let (prefix, net) = v.split_once(':')?;
         Some(netns::Network { prefix: prefix.to_string(), net: net.parse().ok()? })
     });
-    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing, net)?;
+    let lazy_disks = nemeses.contains(&Nemesis::LazyFs);
+    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing, net, lazy_disks)?;
     let w = Arc::new(Workload {
         start: Instant::now(),
         nodes: RwLock::new(cluster.nodes.iter().map(|n| n.base()).collect()),
@@ -243,9 +245,9 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         }
         let Some(&kind) = nemeses.choose(&mut rng) else { continue };
         let start_ms = w.now_ms();
-        let (active, node_id) = nemesis::inject(kind, &mut cluster, &mut rng)?;
+        let nemesis::Injected { active, node_id, note } = nemesis::inject(kind, &mut cluster, &mut rng)?;
         *w.nodes.write().expect("nodes") = cluster.nodes.iter().map(|n| n.base()).collect();
-        log.say(&format!("{start_ms:>7} ms  {kind:?} node {node_id}"));
+        log.say(&format!("{start_ms:>7} ms  {kind:?} node {node_id} {note}"));
         std::thread::sleep(fault_for);
         nemesis::heal(active, &mut cluster)?;
         faults.push(FaultEvent { nemesis: kind, node_id, start_ms, heal_ms: w.now_ms() });

@@ -1,5 +1,5 @@
-//! Faults: kill -9 of a random node or of the leader, SIGSTOP/SIGCONT pauses, and
-//! membership changes (remove a node, add a fresh one under a new id), on a schedule
+//! Faults: kill -9 of a random node or of the leader, SIGSTOP/SIGCONT pauses, partitions,
+//! power loss that drops unsynced writes, and membership changes (remove a node, add a fresh one under a new id), on a schedule
 //! drawn from the run's seed.
 
 use std::time::Duration;
@@ -27,6 +27,11 @@ pub enum Nemesis {
     Partition,
     /// Remove a random follower from the membership and add a fresh node under a new id.
     Membership,
+    /// Power loss of a random node or of every node at once: SIGKILL, then drop every write
+    /// not fsynced (each node's data directory is on a lazy FUSE disk; needs root and /dev/fuse).
+    #[value(name = "lazyfs")]
+    #[serde(rename = "lazyfs")]
+    LazyFs,
 }
 
 /// One fault, as recorded.
@@ -47,11 +52,21 @@ pub enum Active {
     None,
 }
 
-/// Injects one fault of kind `nemesis`; returns what to heal and the node's id.
-pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallRng) -> anyhow::Result<(Active, u64)> {
+/// One injected fault: what to heal, the node it hit, and a note for the harness log.
+pub struct Injected {
+    pub active: Active,
+    pub node_id: u64,
+    pub note: String,
+}
+
+/// Injects one fault of kind `nemesis`.
+pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallRng) -> anyhow::Result<Injected> {
     let live: Vec<usize> = cluster.members().into_iter().filter(|i| cluster.nodes[*i].running()).collect();
-    let Some(&random) = live.choose(rng) else { return Ok((Active::None, 0)) };
-    Ok(match nemesis {
+    let Some(&random) = live.choose(rng) else {
+        return Ok(Injected { active: Active::None, node_id: 0, note: "no live node".into() });
+    };
+    let mut note = String::new();
+    let (active, node_id) = match nemesis {
         Nemesis::Kill => {
             cluster.nodes[random].kill();
             (Active::Killed(random), cluster.nodes[random].id)
@@ -80,6 +95,14 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
             net.isolate(id, &peers)?;
             (Active::Partitioned(id, peers), id)
         }
+        Nemesis::LazyFs => {
+            // Half the time one node loses power, half the time every node does at once
+            // (a rack or site outage): only what was fsynced may be relied on.
+            let victims = if rng.gen_bool(0.5) { vec![random] } else { live.clone() };
+            let files: usize = victims.iter().map(|&v| cluster.nodes[v].power_off()).sum();
+            note = format!("({} node(s) lost power; unsynced data dropped from {files} files)", victims.len());
+            (Active::KilledMany(victims), cluster.nodes[random].id)
+        }
         Nemesis::Pause => {
             cluster.nodes[random].pause();
             (Active::Paused(random), cluster.nodes[random].id)
@@ -87,13 +110,16 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
         Nemesis::Membership => {
             let leader = cluster.leader();
             let followers: Vec<usize> = live.iter().copied().filter(|i| Some(*i) != leader).collect();
-            let Some(&target) = followers.choose(rng) else { return Ok((Active::None, 0)) };
+            let Some(&target) = followers.choose(rng) else {
+                return Ok(Injected { active: Active::None, node_id: 0, note: "no follower".into() });
+            };
             let id = cluster.nodes[target].id;
             cluster.replace(target)?;
             cluster.mark_removed(target);
             (Active::None, id)
         }
-    })
+    };
+    Ok(Injected { active, node_id, note })
 }
 
 /// Undoes a fault.

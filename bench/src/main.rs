@@ -1,0 +1,371 @@
+//! `pgw-bench`: starts upstream's Pushgateway and this project (one node, and three nodes)
+//! with fresh data, runs the same scenarios against each in the same run, and prints a
+//! Markdown table of figures and ratios; the figures also go to a JSON file.
+//!
+//! ```text
+//! cargo build --release --workspace && target/release/pgw-bench
+//! ```
+//!
+//! Scenarios, in the order they run on each target (see `run_target`): one client PUT on
+//! an empty store; 32 keep-alive clients PUTting the reference 10-series group over 1,000
+//! grouping keys for 10 s, spread over all nodes (and, for the cluster, aimed only at a
+//! follower); one client PUT with 1k, 100k and 1M series stored; scrape time at 100k and
+//! 1M series on every node; RSS; time to ready after a restart holding 1M series; wipe
+//! of 5,000 groups; failover (leader SIGKILL to the first accepted push).
+
+mod http;
+mod load;
+mod targets;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Serialize;
+
+use targets::{Binaries, Kind, Target};
+
+#[derive(Parser, Debug)]
+#[command(name = "pgw-bench", about = "Side-by-side benchmark against upstream's Pushgateway")]
+struct Options {
+    /// Upstream's binary (Debian's prometheus-pushgateway 1.5.1).
+    #[arg(long, default_value = "/usr/bin/prometheus-pushgateway")]
+    upstream: PathBuf,
+    /// This project's binary. Default: $CARGO_TARGET_DIR/release/pushgateway.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Targets to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "upstream,upstream-unchecked,single,cluster")]
+    targets: Vec<String>,
+    /// Seconds of the throughput scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Largest store, in series (the "1M" scenarios).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_series: usize,
+    /// Single-client PUTs per latency figure.
+    #[arg(long, default_value_t = 1000)]
+    latency_pushes: usize,
+    /// Where the figures go as JSON.
+    #[arg(long, default_value = "bench/results/latest.json")]
+    out: PathBuf,
+    /// Directory for the servers' data and logs.
+    #[arg(long, default_value = "/tmp/pgw-bench")]
+    work: PathBuf,
+}
+
+/// One figure of one target.
+#[derive(Clone, Debug, Serialize)]
+struct Figure {
+    scenario: String,
+    target: &'static str,
+    value: f64,
+    unit: &'static str,
+    /// Whether a smaller value is better (latencies, times, memory) or a larger one (rates).
+    lower_is_better: bool,
+}
+
+struct Recorder {
+    figures: Vec<Figure>,
+    target: &'static str,
+}
+
+impl Recorder {
+    fn add(&mut self, scenario: impl Into<String>, value: f64, unit: &'static str, lower_is_better: bool) {
+        let scenario = scenario.into();
+        println!("  {:<58} {:>12.2} {unit}", scenario, value);
+        self.figures.push(Figure { scenario, target: self.target, value, unit, lower_is_better });
+    }
+
+    fn latency(&mut self, what: &str, mut samples: load::Samples) {
+        self.add(format!("{what}: p50"), samples.quantile_ms(0.5), "ms", true);
+        self.add(format!("{what}: p99"), samples.quantile_ms(0.99), "ms", true);
+        if samples.non_2xx + samples.errors > 0 {
+            self.add(format!("{what}: failed requests"), (samples.non_2xx + samples.errors) as f64, "", true);
+        }
+    }
+}
+
+fn parse_kind(name: &str) -> anyhow::Result<Kind> {
+    Ok(match name {
+        "upstream" => Kind::Upstream,
+        "upstream-unchecked" => Kind::UpstreamUnchecked,
+        "single" => Kind::Single,
+        "cluster" => Kind::Cluster,
+        other => anyhow::bail!("unknown target {other:?}"),
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn wipe(web: SocketAddr) -> anyhow::Result<()> {
+    let r = http::Connection::new(web).request("PUT", "/api/v1/admin/wipe", b"")?;
+    anyhow::ensure!((200..300).contains(&r.status), "wipe answered {}", r.status);
+    Ok(())
+}
+
+/// Waits until a scrape of `web` is no bigger than `bytes` (the store emptied), returning
+/// how long it took; upstream's wipe answers before its queue has deleted the groups.
+fn wait_scrape_at_most(web: SocketAddr, bytes: usize, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, size) = load::scrapes(web, 1)?;
+        if size <= bytes {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "store not emptied within {within:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn scrape_every_node(rec: &mut Recorder, target: &Target, label: &str, runs: usize) -> anyhow::Result<()> {
+    let mut worst = 0f64;
+    let mut bytes = 0;
+    for web in target.webs() {
+        let (times, size) = load::scrapes(web, runs)?;
+        worst = worst.max(median(times));
+        bytes = size;
+    }
+    rec.add(format!("GET /metrics, {label} ({:.1} MB), slowest node's median", bytes as f64 / 1e6), worst, "ms", true);
+    Ok(())
+}
+
+fn rss_mb(target: &Target) -> Vec<f64> {
+    target.servers.iter().filter_map(|s| s.rss_bytes()).map(|b| b as f64 / 1e6).collect()
+}
+
+fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Vec<Figure>> {
+    println!("\n== {}", kind.label());
+    let mut target = Target::start(kind, binaries, &o.work)?;
+    println!("  data and logs in {}", target.dir.display());
+    let mut rec = Recorder { figures: Vec::new(), target: kind.label() };
+    let webs = target.webs();
+    let entry = webs[target.leader(Duration::from_secs(30)).unwrap_or(0)];
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_empty = rss_mb(&target);
+    rec.add("RSS empty, per node", median(rss_empty.clone()), "MB", true);
+
+    rec.latency("one client PUT, empty store", load::single_client(entry, o.latency_pushes));
+
+    let body = load::reference_body();
+    let samples = load::closed_loop(&webs, 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
+    rec.add("32 clients PUT 10-series groups, 1,000 keys: pushes/s", samples.per_second(), "/s", false);
+    rec.latency("32 clients PUT 10-series groups, 1,000 keys", samples);
+    if kind == Kind::Cluster {
+        let follower = webs[target.follower()?];
+        let samples = load::closed_loop(&[follower], 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
+        rec.add("same, all aimed at one follower: pushes/s", samples.per_second(), "/s", false);
+        rec.latency("same, all aimed at one follower", samples);
+    }
+    wipe(entry)?;
+    wait_scrape_at_most(entry, 64 * 1024, Duration::from_secs(600))?;
+
+    // Store sizes: groups of 100 series, as in the reference workload's loading step.
+    let mut sizes: Vec<usize> = vec![1_000, 100_000, o.max_series];
+    sizes.retain(|n| *n <= o.max_series);
+    sizes.dedup();
+    let sizes: Vec<(usize, String)> = sizes.into_iter().map(|n| (n, series_label(n))).collect();
+    for (series, label) in &sizes {
+        let (series, label) = (*series, label.as_str());
+        if kind == Kind::Upstream && series > 100_000 {
+            println!("  (upstream with checks on: skipped at {label} series; each push re-checks the whole store)");
+            break;
+        }
+        let fill = load::fill(&webs, "load", (series / 100) as u64, 100)?;
+        println!("  filled to {series} series in {:.1} s", fill.as_secs_f64());
+        let pushes = if kind == Kind::Upstream { o.latency_pushes.min(300) } else { o.latency_pushes };
+        rec.latency(&format!("one client PUT, {label} series stored"), load::single_client(entry, pushes));
+        if kind == Kind::Cluster && label == "100k" {
+            let follower = webs[target.follower()?];
+            rec.latency(
+                &format!("one client PUT via a follower, {label} series stored"),
+                load::single_client(follower, pushes),
+            );
+        }
+        if series >= 100_000 {
+            scrape_every_node(&mut rec, &target, &format!("{label} series"), if series > 100_000 { 3 } else { 5 })?;
+            let rss = rss_mb(&target);
+            rec.add(format!("RSS with {label} series, per node"), median(rss.clone()), "MB", true);
+            let growth: Vec<f64> =
+                rss.iter().zip(&rss_empty).map(|(full, empty)| (full - empty) * 1e6 / series as f64).collect();
+            rec.add(
+                format!("RSS growth per stored series ({label}), worst node"),
+                growth.iter().copied().fold(0.0, f64::max),
+                "B",
+                true,
+            );
+        }
+    }
+
+    if kind.is_ours() {
+        // Restart every node at once, holding the largest store.
+        let took = target.restart_all(Duration::from_secs(300))?;
+        rec.add(
+            format!("ready after restarting every node holding {} series", series_label(o.max_series)),
+            took.as_secs_f64(),
+            "s",
+            true,
+        );
+        target.leader(Duration::from_secs(60))?;
+    }
+
+    // Wipe of 5,000 groups (10 series each), timed until a scrape shows the empty store.
+    let entry = target.webs()[target.leader(Duration::from_secs(30)).unwrap_or(0)];
+    wipe(entry)?;
+    wait_scrape_at_most(entry, 64 * 1024, Duration::from_secs(600))?;
+    let (_, empty_bytes) = load::scrapes(entry, 1)?;
+    load::fill(&target.webs(), "wipe", 5_000, 10)?;
+    let started = Instant::now();
+    wipe(entry)?;
+    wait_scrape_at_most(entry, empty_bytes + 1024, Duration::from_secs(600))?;
+    rec.add("wipe of 5,000 groups (until scrapes show it)", started.elapsed().as_secs_f64() * 1000.0, "ms", true);
+
+    if kind == Kind::Cluster {
+        failover(&mut rec, &mut target)?;
+    }
+    Ok(rec.figures)
+}
+
+/// Four clients push to the two followers; the leader is SIGKILLed; the time from the kill
+/// to the first push accepted afterwards, and the p99 push latency across the window.
+fn failover(rec: &mut Recorder, target: &mut Target) -> anyhow::Result<()> {
+    let leader = target.leader(Duration::from_secs(30))?;
+    let survivors: Vec<SocketAddr> =
+        target.servers.iter().enumerate().filter(|(i, _)| *i != leader).map(|(_, s)| s.web).collect();
+    let started = Instant::now();
+    let kill_at = Duration::from_secs(3);
+    let window = Duration::from_secs(20);
+    let workers: Vec<_> = (0..4)
+        .map(|c| {
+            let web = survivors[c % survivors.len()];
+            std::thread::spawn(move || {
+                let mut conn = http::Connection::new(web);
+                let mut done = Vec::new();
+                let body = b"# TYPE failover gauge\nfailover 1\n";
+                while started.elapsed() < window {
+                    let t = Instant::now();
+                    match conn.request("PUT", &format!("/metrics/job/failover/instance/c{c}"), body) {
+                        Ok(r) if r.status == 200 => done.push((t - started, t.elapsed())),
+                        _ => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    std::thread::sleep(kill_at);
+    let killed_at = started.elapsed();
+    target.servers[leader].kill();
+    let mut done: Vec<(Duration, Duration)> =
+        workers.into_iter().flat_map(|w| w.join().expect("failover worker")).collect();
+    done.sort();
+    let first_after = done.iter().find(|(sent, _)| *sent > killed_at).map(|(sent, took)| *sent + *took - killed_at);
+    let gap = first_after.context("no push accepted after the leader was killed")?;
+    rec.add("failover: leader SIGKILL to the first accepted push", gap.as_secs_f64(), "s", true);
+    let mut samples =
+        load::Samples { micros: done.iter().map(|(_, took)| took.as_micros() as u64).collect(), ..Default::default() };
+    rec.add("failover: p99 push latency across the 20 s window", samples.quantile_ms(0.99), "ms", true);
+    Ok(())
+}
+
+/// Markdown table: one row per scenario, one column per target, and ours against upstream.
+fn table(figures: &[Figure], kinds: &[Kind]) -> String {
+    let mut scenarios: Vec<String> = Vec::new();
+    for f in figures {
+        if !scenarios.contains(&f.scenario) {
+            scenarios.push(f.scenario.clone());
+        }
+    }
+    let value =
+        |scenario: &str, kind: Kind| figures.iter().find(|f| f.scenario == scenario && f.target == kind.label());
+    let mut out = String::from("| scenario |");
+    for k in kinds {
+        out.push_str(&format!(" {} |", k.label()));
+    }
+    out.push_str(" ours (3 nodes) vs upstream |\n|---|");
+    out.push_str(&"---|".repeat(kinds.len() + 1));
+    out.push('\n');
+    for s in &scenarios {
+        out.push_str(&format!("| {s} |"));
+        for k in kinds {
+            match value(s, *k) {
+                Some(f) => out.push_str(&format!(" {} {} |", format_value(f.value), f.unit)),
+                None => out.push_str(" — |"),
+            }
+        }
+        let ours = value(s, Kind::Cluster);
+        let theirs = value(s, Kind::Upstream).or_else(|| value(s, Kind::UpstreamUnchecked));
+        match (ours, theirs) {
+            (Some(o), Some(t)) if o.value > 0.0 && t.value > 0.0 => {
+                let better = if o.lower_is_better { t.value / o.value } else { o.value / t.value };
+                out.push_str(&format!(
+                    " {:.1}× {} |",
+                    if better >= 1.0 { better } else { 1.0 / better },
+                    if better >= 1.0 { "better" } else { "worse" }
+                ));
+            }
+            _ => out.push_str(" |"),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn series_label(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = Options::parse();
+    let ours = o.binary.clone().unwrap_or_else(|| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        PathBuf::from(target).join("release").join("pushgateway")
+    });
+    let binaries = Binaries { upstream: o.upstream.clone(), ours };
+    let kinds: Vec<Kind> = o.targets.iter().map(|t| parse_kind(t)).collect::<Result<_, _>>()?;
+    let mut figures = Vec::new();
+    for &kind in &kinds {
+        figures.extend(run_target(kind, &o, &binaries).with_context(|| kind.label())?);
+    }
+    let table = table(&figures, &kinds);
+    println!("\n{table}");
+    if let Some(parent) = o.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let machine = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+    });
+    let report = serde_json::json!({
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": machine,
+        "figures": figures,
+        "table": table,
+        "options": BTreeMap::from([
+            ("seconds", o.seconds as usize), ("max_series", o.max_series), ("latency_pushes", o.latency_pushes),
+        ]),
+    });
+    std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;
+    println!("figures written to {}", o.out.display());
+    Ok(())
+}
