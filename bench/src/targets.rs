@@ -219,8 +219,12 @@ impl Target {
         self.servers.iter().filter(|s| s.child.is_some()).map(|s| s.web).collect()
     }
 
-    /// Index of the leader as the first live node reports it (clusters only).
+    /// Index of the leader as the first live node reports it (the only node's index
+    /// when there is one).
     pub fn leader(&self, within: Duration) -> anyhow::Result<usize> {
+        if self.servers.len() == 1 {
+            return Ok(0);
+        }
         let deadline = Instant::now() + within;
         loop {
             for server in self.servers.iter().filter(|s| s.child.is_some()) {

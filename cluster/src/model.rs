@@ -188,6 +188,18 @@ pub struct Metric {
     pub timestamp_ms: Option<i64>,
 }
 
+impl Metric {
+    /// The order of series in a scrape, Go's `metricSorter`: fewer labels first, then
+    /// label values position by position (labels are sorted by name).
+    pub fn exposition_cmp(&self, other: &Metric) -> std::cmp::Ordering {
+        self.labels.len().cmp(&other.labels.len()).then_with(|| {
+            let a = self.labels.iter().map(|l| l.value.as_str());
+            let b = other.labels.iter().map(|l| l.value.as_str());
+            a.cmp(b)
+        })
+    }
+}
+
 /// A metric family as pushed: name, optional help, type, series in pushed order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricFamily {
@@ -291,6 +303,45 @@ impl fmt::Display for GroupingKey {
 pub struct StoredFamily {
     pub family: MetricFamily,
     pub pushed_at: UnixNanos,
+    /// The family's series in exposition order, computed on first use (see
+    /// [`StoredFamily::exposition_order`]); not stored, not compared.
+    #[serde(skip)]
+    pub exposition_order: ExpositionOrder,
+}
+
+impl StoredFamily {
+    pub fn new(family: MetricFamily, pushed_at: UnixNanos) -> Self {
+        StoredFamily { family, pushed_at, exposition_order: ExpositionOrder::default() }
+    }
+
+    /// The family's series sorted as a scrape exposes them ([`Metric::exposition_cmp`]),
+    /// while the family itself keeps the pushed order (the JSON API shows that order).
+    /// Sorted once per push, so that a scrape merging many groups finds every group's
+    /// series already in order.
+    pub fn sorted_metrics(&self) -> impl Iterator<Item = &Metric> {
+        let order = self.exposition_order.0.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.family.metrics.len() as u32).collect();
+            order.sort_by(|a, b| self.family.metrics[*a as usize].exposition_cmp(&self.family.metrics[*b as usize]));
+            order
+        });
+        order.iter().map(|i| &self.family.metrics[*i as usize])
+    }
+}
+
+/// Cached exposition order of a family's series: derived data, equal whatever it holds.
+#[derive(Clone, Default)]
+pub struct ExpositionOrder(std::sync::OnceLock<Vec<u32>>);
+
+impl PartialEq for ExpositionOrder {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ExpositionOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExpositionOrder")
+    }
 }
 
 /// One group: its pushed families (labels already completed with the grouping labels)

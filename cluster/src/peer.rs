@@ -206,7 +206,7 @@ async fn snapshot(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) 
 }
 
 async fn propose(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
-    serve(&body, |commands: Vec<EncodedCommand>| async move { node.propose_as_leader(commands).await }).await
+    serve(&body, |commands: Vec<EncodedCommand>| async move { node.propose_forwarded(commands).await }).await
 }
 
 async fn read_index(State(node): State<Node>) -> (StatusCode, Bytes) {

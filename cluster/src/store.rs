@@ -8,7 +8,7 @@
 //! agree with the pushed group's. Nothing is copied and nothing re-gathered, so the
 //! cost of a push does not grow with the size of the store.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::command::{Command, Outcome};
 use crate::model::{
@@ -42,6 +42,10 @@ struct FamilyUse {
 pub struct GroupStore {
     groups: BTreeMap<GroupingKey, Group>,
     families: BTreeMap<String, FamilyUse>,
+    /// Grouping keys by job and by the names of their labels (the key's "shape"): two
+    /// different keys of one shape never share a series, so a push is compared only with
+    /// the groups of other shapes (see [`GroupStore::compatible_groups`]).
+    shapes: BTreeMap<String, BTreeMap<Vec<String>, BTreeSet<GroupingKey>>>,
     own: BTreeMap<String, OwnFamily>,
 }
 
@@ -52,6 +56,7 @@ impl GroupStore {
         GroupStore {
             groups: BTreeMap::new(),
             families: BTreeMap::new(),
+            shapes: BTreeMap::new(),
             own: own.into_iter().map(|f| (f.name.clone(), f)).collect(),
         }
     }
@@ -98,6 +103,7 @@ impl GroupStore {
                 let groups = self.groups.len();
                 self.groups.clear();
                 self.families.clear();
+                self.shapes.clear();
                 Outcome::Wiped { groups }
             }
         }
@@ -107,10 +113,12 @@ impl GroupStore {
     pub fn replace_groups(&mut self, groups: impl IntoIterator<Item = Group>) {
         self.groups.clear();
         self.families.clear();
+        self.shapes.clear();
         for group in groups {
             for (name, stored) in &group.families {
                 self.index_add(name, stored.family.metric_type);
             }
+            self.shape_add(&group.key);
             self.groups.insert(group.key.clone(), group);
         }
     }
@@ -121,7 +129,7 @@ impl GroupStore {
             self.record_failure(&key, time);
             return Outcome::Rejected { reason };
         }
-        let group = self.groups.entry(key.clone()).or_insert_with(|| Group::new(key.clone(), time));
+        let group = self.group_entry(&key, time);
         let mut removed: Vec<String> = Vec::new();
         let mut added: Vec<(String, MetricType)> = Vec::new();
         if replace {
@@ -129,12 +137,11 @@ impl GroupStore {
             group.families.clear();
         }
         for (name, family) in families {
-            if let Some(old) =
-                group.families.insert(name.clone(), StoredFamily { family: family.clone(), pushed_at: time })
-            {
+            let metric_type = family.metric_type;
+            if let Some(old) = group.families.insert(name.clone(), StoredFamily::new(family, time)) {
                 removed.push(old.family.name);
             }
-            added.push((name, family.metric_type));
+            added.push((name, metric_type));
         }
         group.push_time = time;
         for name in removed {
@@ -159,8 +166,7 @@ impl GroupStore {
                 return;
             }
         }
-        let group = self.groups.entry(key.clone()).or_insert_with(|| Group::new(key.clone(), time));
-        group.push_failure_time = time;
+        self.group_entry(key, time).push_failure_time = time;
     }
 
     fn remove_group(&mut self, key: &GroupingKey) {
@@ -168,6 +174,7 @@ impl GroupStore {
             for name in group.families.keys() {
                 self.index_remove(name);
             }
+            self.shape_remove(key);
         }
     }
 
@@ -187,19 +194,51 @@ impl GroupStore {
         }
     }
 
-    /// Groups of the same job whose grouping labels agree with `key` on every shared
-    /// name: the only groups whose series can be identical to the series of `key`.
-    fn compatible_groups<'a>(&'a self, key: &'a GroupingKey) -> impl Iterator<Item = &'a Group> + 'a {
-        let first = GroupingKey::new(BTreeMap::from([("job".to_string(), key.job().to_string())]));
-        self.groups
-            .range(first..)
-            .map(|(_, g)| g)
-            .take_while(move |g| g.key.job() == key.job())
-            .filter(move |g| g.key.compatible_with(key))
+    /// The group of `key`, created (and indexed) if it does not exist.
+    fn group_entry(&mut self, key: &GroupingKey, time: UnixNanos) -> &mut Group {
+        if !self.groups.contains_key(key) {
+            self.shape_add(key);
+        }
+        self.groups.entry(key.clone()).or_insert_with(|| Group::new(key.clone(), time))
     }
 
-    /// The type family `name` will have in other groups than `key` once the push is
-    /// applied, and whether it exists there at all.
+    fn shape_add(&mut self, key: &GroupingKey) {
+        let shape: Vec<String> = key.labels().keys().cloned().collect();
+        self.shapes.entry(key.job().to_string()).or_default().entry(shape).or_default().insert(key.clone());
+    }
+
+    fn shape_remove(&mut self, key: &GroupingKey) {
+        let shape: Vec<String> = key.labels().keys().cloned().collect();
+        if let Some(shapes) = self.shapes.get_mut(key.job()) {
+            if let Some(keys) = shapes.get_mut(&shape) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    shapes.remove(&shape);
+                }
+            }
+            if shapes.is_empty() {
+                self.shapes.remove(key.job());
+            }
+        }
+    }
+
+    /// Other groups of the same job whose grouping labels agree with `key` on every
+    /// shared name: the only groups whose series can be identical to the series of
+    /// `key`. A group with the same label names as `key` agrees on all of them only if
+    /// it is `key` itself, so only groups of other shapes are looked at: with one shape
+    /// per job (the usual case) this costs nothing however many groups there are.
+    fn compatible_groups<'a>(&'a self, key: &'a GroupingKey) -> impl Iterator<Item = &'a Group> + 'a {
+        let names: Vec<&String> = key.labels().keys().collect();
+        self.shapes
+            .get(key.job())
+            .into_iter()
+            .flat_map(|shapes| shapes.iter())
+            .filter(move |(shape, _)| !shape.iter().eq(names.iter().copied()))
+            .flat_map(|(_, keys)| keys.iter())
+            .filter(move |other| other.compatible_with(key))
+            .filter_map(|other| self.groups.get(other))
+    }
+
     fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
         let usage = self.families.get(name)?;
         let own_count = self.groups.get(key).is_some_and(|g| g.families.contains_key(name)) as usize;

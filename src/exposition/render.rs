@@ -31,33 +31,36 @@ pub fn gather<'a>(
     own: &'a [MetricFamily],
 ) -> Vec<ExposedFamily<'a>> {
     let mut by_name: BTreeMap<&'a str, ExposedFamily<'a>> = BTreeMap::new();
-    let mut add = |family: &'a MetricFamily, help_override: Option<&'a str>| {
-        let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
-            name: &family.name,
-            help: help_override.or(family.help.as_deref()),
-            metric_type: family.metric_type,
-            metrics: Vec::new(),
-        });
-        if entry.help.is_none() {
-            entry.help = family.help.as_deref();
-        }
-        entry.metrics.extend(family.metrics.iter());
-    };
+    let mut add =
+        |family: &'a MetricFamily, metrics: &mut dyn Iterator<Item = &'a Metric>, help_override: Option<&'a str>| {
+            let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
+                name: &family.name,
+                help: help_override.or(family.help.as_deref()),
+                metric_type: family.metric_type,
+                metrics: Vec::new(),
+            });
+            if entry.help.is_none() {
+                entry.help = family.help.as_deref();
+            }
+            entry.metrics.extend(metrics);
+        };
     for family in own {
-        add(family, None);
+        add(family, &mut family.metrics.iter(), None);
     }
     for group in store.groups() {
         for stored in group.families.values() {
             let own_help = store.own_family(&stored.family.name).map(|o| o.help.as_str());
-            add(&stored.family, own_help);
+            add(&stored.family, &mut stored.sorted_metrics(), own_help);
         }
     }
     for family in timestamps {
-        add(family, None);
+        add(family, &mut family.metrics.iter(), None);
     }
     let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
     for family in &mut out {
-        family.metrics.sort_by(|a, b| go_metric_order(a, b));
+        // Stable and adaptive: groups come in grouping-key order with their series already
+        // sorted, so this is mostly a check that the runs are in order.
+        family.metrics.sort_by(|a, b| a.exposition_cmp(b));
     }
     out
 }
@@ -74,15 +77,6 @@ pub fn timestamp_families(store: &GroupStore) -> Vec<MetricFamily> {
         }
     }
     merged
-}
-
-/// Go's `metricSorter`: fewer labels first, then label values position by position.
-fn go_metric_order(a: &Metric, b: &Metric) -> std::cmp::Ordering {
-    a.labels.len().cmp(&b.labels.len()).then_with(|| {
-        let av = a.labels.iter().map(|l| l.value.as_str());
-        let bv = b.labels.iter().map(|l| l.value.as_str());
-        av.cmp(bv)
-    })
 }
 
 /// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it.
