@@ -10,7 +10,8 @@
 //!   returned before `read` was called, on any node: a follower asks the leader for its
 //!   read index and waits until it has applied that far.
 //! - Concurrent proposals are batched into one log entry (group commit): one fsync and
-//!   one round trip serve many pushes.
+//!   one round trip serve many pushes. Followers forward their batches to the leader,
+//!   whose queue puts them into its next entry with its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

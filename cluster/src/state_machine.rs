@@ -1,8 +1,10 @@
 //! The replicated state machine: the [`GroupStore`] in memory, mirrored in RocksDB.
 //!
 //! Each `apply` call applies its entries to the in-memory store (the view every read
-//! uses) and writes the changed groups, `last_applied` and the membership in one synced
+//! uses) and writes the changed groups, `last_applied` and the membership in one
 //! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
+//! That batch is not fsynced: the log it was applied from is, in the same database's
+//! write-ahead log (docs/decisions/0004).
 //! Snapshots are built from a copy of the groups taken on the state-machine task, which
 //! never runs concurrently with `apply`, so a snapshot is a consistent view.
 
