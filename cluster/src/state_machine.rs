@@ -1,10 +1,8 @@
 //! The replicated state machine: the [`GroupStore`] in memory, mirrored in RocksDB.
 //!
 //! Each `apply` call applies its entries to the in-memory store (the view every read
-//! uses) and writes the changed groups, `last_applied` and the membership in one
+//! uses) and writes the changed groups, `last_applied` and the membership in one synced
 //! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
-//! That batch is not fsynced: the log it was applied from is, in the same database's
-//! write-ahead log (docs/decisions/0004).
 //! Snapshots are built from a copy of the groups taken on the state-machine task, which
 //! never runs concurrently with `apply`, so a snapshot is a consistent view.
 
@@ -166,13 +164,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applied = codec::encode(&self.applied).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_APPLIED, applied);
         let db = self.db.clone();
-        // Not fsynced, deliberately: the entries applied here are already durable in the
-        // log, which shares this database's write-ahead log. A power loss can only roll the
-        // state machine back to an earlier prefix (RocksDB recovers the WAL up to a point in
-        // time, across column families), and openraft re-applies the rest from the log. The
-        // log is never purged past an unsynced apply: every purge and snapshot is a synced
-        // write, which makes every earlier WAL record durable with it.
-        blocking(move || db.write(batch).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        // Fsynced. Leaving this write unsynced (the log it was applied from is synced, in
+        // the same WAL) lost an acknowledged push under the power-loss nemesis when every
+        // node lost power at once: see docs/decisions/0004.
+        blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         Ok(responses)
     }
 
