@@ -27,7 +27,7 @@ pub fn rfc3339(t: UnixNanos) -> String {
 }
 
 fn labels_json(m: &Metric) -> Json {
-    Json::Object(m.labels.iter().map(|l| (l.name.clone(), Json::String(l.value.clone()))).collect())
+    Json::Object(m.labels.iter().map(|l| (l.name.to_string(), Json::String(l.value.to_string()))).collect())
 }
 
 fn metric_json(m: &Metric) -> Json {

@@ -333,7 +333,7 @@ async fn status_page(state: &AppState) -> Result<Response<Body>, HttpError> {
     let prefix = state.config.route_prefix();
     let status = state.node.status();
     let flags = state.config.flag_map();
-    let page = state.node.read(|store| ui::status_page(store, &prefix, &status, &flags)).await?;
+    let page = state.node.read(move |store| ui::status_page(store, &prefix, &status, &flags)).await?;
     Ok(html(page))
 }
 
@@ -427,7 +427,7 @@ async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>,
     let own = state.metrics.gather();
     let body = state
         .node
-        .read(|store| {
+        .read(move |store| {
             let timestamps = render::timestamp_families(store);
             let families = render::gather(store, &timestamps, &own);
             match format {

@@ -7,35 +7,129 @@
 
 /// Go's `strconv.FormatFloat(v, 'g', -1, 64)`: `NaN`, `+Inf`, `-Inf`, `-0` included.
 pub fn format_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-324".
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
-    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        // Rust's `Display` for f64 is the shortest round-trip form without exponent.
-        format!("{v}")
-    }
+    let mut out = String::new();
+    write_g(&mut out, v);
+    out
 }
 
 /// The text exposition's float format (`expfmt.writeFloat`): like [`format_g`] but
 /// `-0` prints as `0`.
 pub fn format_exposition(v: f64) -> String {
+    let mut out = String::new();
+    write_exposition(&mut out, v);
+    out
+}
+
+/// [`format_exposition`], appended to `out` without allocating: the scrape renderer
+/// writes one of these per sample.
+pub fn write_exposition(out: &mut String, v: f64) {
     if v == 0.0 {
-        return "0".to_string();
+        out.push('0');
+    } else {
+        write_g(out, v);
     }
-    format_g(v)
+}
+
+/// [`format_g`], appended to `out` without allocating.
+pub fn write_g(out: &mut String, v: f64) {
+    if v.is_nan() {
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    }
+    if v == 0.0 {
+        return out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    }
+    // Whole numbers below 1e6 (most counters and gauges) print as integers in both
+    // forms; the cast is exact for them.
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        return push_integer(out, v as i64);
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits ("-1.2345e6", "5e-324"), the
+    // digits Go chooses too; only the layout differs.
+    let mut sci = StackText::default();
+    let _ = std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}"));
+    let sci = sci.as_str();
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
+    if !(-4..6).contains(&exp) {
+        out.push_str(mantissa);
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        if exp.abs() < 10 {
+            out.push('0');
+        }
+        push_integer(out, exp.abs() as i64);
+        return;
+    }
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    out.push_str(sign);
+    let mut digits = mantissa.bytes().filter(|b| *b != b'.').map(char::from);
+    if exp < 0 {
+        out.push_str("0.");
+        (0..-exp - 1).for_each(|_| out.push('0'));
+        out.extend(digits);
+    } else {
+        let whole = exp as usize + 1;
+        let mut written = 0;
+        for d in digits.by_ref().take(whole) {
+            out.push(d);
+            written += 1;
+        }
+        (written..whole).for_each(|_| out.push('0'));
+        let mut rest = digits.peekable();
+        if rest.peek().is_some() {
+            out.push('.');
+            out.extend(rest);
+        }
+    }
+}
+
+fn push_integer(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+}
+
+/// A fixed buffer for one formatted float (`{:e}` of an f64 is at most 24 bytes).
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("formatted text is UTF-8")
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +162,37 @@ mod tests {
             assert_eq!(format_g(*v), *want, "case {name}");
         }
         assert_eq!(format_exposition(-0.0), "0");
+    }
+
+    /// Go's layout rebuilt from Rust's two shortest round-trip forms, allocation and all:
+    /// the reference the fast writer must agree with.
+    fn reference_g(v: f64) -> String {
+        if v.is_nan() || v.is_infinite() || v == 0.0 {
+            return format_g(v);
+        }
+        let sci = format!("{v:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        if !(-4..6).contains(&exp) {
+            format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        } else {
+            format!("{v}")
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_writer_matches_the_reference_for_any_bits(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assert_eq!(format_g(v), reference_g(v));
+        }
+
+        #[test]
+        fn fast_writer_matches_the_reference_near_the_layout_edges(
+            mantissa in -999_999i64..999_999, exp in -8i32..9
+        ) {
+            let v = mantissa as f64 * 10f64.powi(exp);
+            proptest::prop_assert_eq!(format_g(v), reference_g(v));
+        }
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// Name of the per-group family holding the last successful push time.
@@ -110,14 +111,18 @@ impl MetricType {
 }
 
 /// One label of a series.
+///
+/// Names and values are [`CompactString`]s: a store of a million series holds several
+/// million labels, nearly all short (`instance`, `job`, a host name), which this keeps
+/// inline instead of in as many small heap allocations. Serialized as plain strings.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LabelPair {
-    pub name: String,
-    pub value: String,
+    pub name: CompactString,
+    pub value: CompactString,
 }
 
 impl LabelPair {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>, value: impl Into<CompactString>) -> Self {
         LabelPair { name: name.into(), value: value.into() }
     }
 }
@@ -246,7 +251,7 @@ impl GroupingKey {
     /// The labels every series of this group carries: the grouping labels plus
     /// `instance=""` when the key has no instance, sorted by name.
     pub fn series_labels(&self) -> Vec<LabelPair> {
-        let mut out: Vec<LabelPair> = self.labels.iter().map(|(k, v)| LabelPair::new(k.clone(), v.clone())).collect();
+        let mut out: Vec<LabelPair> = self.labels.iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
         if !self.labels.contains_key("instance") {
             out.push(LabelPair::new("instance", ""));
             out.sort();

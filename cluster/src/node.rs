@@ -338,12 +338,22 @@ impl Node {
 
     /// Runs `f` on a view that includes every command confirmed before the call (with
     /// linearizable consistency; with local consistency, whatever this node applied).
-    pub async fn read<R>(&self, f: impl FnOnce(&GroupStore) -> R) -> Result<R, ReadError> {
+    /// `f` runs on the blocking pool: rendering a large store takes long enough to
+    /// starve the async workers that carry pushes and heartbeats.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&GroupStore) -> R + Send + 'static,
+    ) -> Result<R, ReadError> {
         if self.inner.read_consistency == ReadConsistency::Linearizable {
             self.read_barrier().await?;
         }
-        let store = self.inner.store.read().map_err(|_| ReadError::Unavailable("store lock poisoned".into()))?;
-        Ok(f(&store))
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = store.read().map_err(|_| ReadError::Unavailable("store lock poisoned".into()))?;
+            Ok(f(&store))
+        })
+        .await
+        .map_err(|e| ReadError::Unavailable(format!("read task failed: {e}")))?
     }
 
     async fn read_barrier(&self) -> Result<(), ReadError> {

@@ -3,8 +3,9 @@
 //! Each `apply` call applies its entries to the in-memory store (the view every read
 //! uses) and writes the changed groups, `last_applied` and the membership in one synced
 //! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
-//! Snapshots are built from a copy of the groups taken on the state-machine task, which
-//! never runs concurrently with `apply`, so a snapshot is a consistent view.
+//! Snapshots capture the groups by reference on the state-machine task, which never
+//! runs concurrently with `apply`, so a snapshot is a consistent view; they are not
+//! persisted (see [`SnapshotBuilder`]).
 
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
 #![allow(clippy::result_large_err)]
@@ -15,7 +16,6 @@ use std::sync::{Arc, RwLock};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use rocksdb::{IteratorMode, WriteBatch, DB};
-use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::command::{Command, Outcome};
@@ -28,16 +28,10 @@ pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
 const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
+/// Where earlier versions persisted their last snapshot; deleted on open.
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 /// Upper bound of all group keys (canonical keys start with UTF-8, never 0xFF).
 const GROUPS_END: &[u8] = &[0xFF];
-
-/// A snapshot as stored and sent: its metadata and every group.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
 
 /// The state machine; clones share the same store and database.
 #[derive(Clone)]
@@ -73,39 +67,57 @@ impl StateMachine {
             .flatten();
         let membership =
             read(KEY_MEMBERSHIP)?.map(|b| codec::decode(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        if read(KEY_SNAPSHOT)?.is_some() {
+            // Not synced: if the deletion is lost, the next start deletes it again.
+            db.delete_cf(meta, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Delete, e))?;
+        }
         Ok(StateMachine { db: db.clone(), store, applied, membership: membership.unwrap_or_default() })
     }
 
-    fn snapshot_of(&self) -> Result<(SnapshotMeta, Vec<u8>), StorageError> {
-        let groups: Vec<Group> = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.groups().cloned().collect();
-        let data = codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+    /// What a snapshot of the current state holds, captured by reference: cheap enough
+    /// for the state-machine task, which must not interleave an apply with the capture.
+    fn capture(&self) -> Result<SnapshotBuilder, StorageError> {
+        let groups = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.shared_groups();
         let snapshot_id = match self.applied {
             Some(id) => format!("{}-{}", id.leader_id, id.index),
             None => "empty".to_string(),
         };
         let meta = SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id };
-        Ok((meta, data))
+        Ok(SnapshotBuilder { meta, groups })
     }
 }
 
-/// Builds a snapshot from the copy taken when the builder was created.
+/// A snapshot of the state at one applied log id: the groups, shared with the store
+/// (a push copies a group a snapshot still holds), serialized only when asked for.
+///
+/// Snapshots are not persisted: the state machine itself is durable (every apply is a
+/// synced write), so a snapshot is only a way to send that state to a peer whose log
+/// this node has purged, and the current state serves that purpose best. Writing the
+/// whole store to disk every few thousand entries cost seconds of disk time at a
+/// million series and stalled the pushes meanwhile.
 pub struct SnapshotBuilder {
-    db: Arc<DB>,
     meta: SnapshotMeta,
-    data: Vec<u8>,
+    groups: Vec<Arc<Group>>,
+}
+
+impl SnapshotBuilder {
+    /// Serializes the captured groups (off the async workers: at a million series this
+    /// takes a while).
+    async fn into_snapshot(self) -> Result<Snapshot, StorageError> {
+        let SnapshotBuilder { meta, groups } = self;
+        let data = blocking(move || {
+            let groups: Vec<&Group> = groups.iter().map(Arc::as_ref).collect();
+            codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))
+        })
+        .await?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let stored = StoredSnapshot { meta: self.meta.clone(), data: self.data.clone() };
-        let bytes = codec::encode(&stored).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        let db = self.db.clone();
-        blocking(move || {
-            let cf = db.cf_handle(CF_SM_META).expect("sm_meta column family");
-            db.put_cf_opt(cf, KEY_SNAPSHOT, bytes, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))
-        })
-        .await?;
-        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(std::mem::take(&mut self.data))) })
+        let builder = SnapshotBuilder { meta: self.meta.clone(), groups: std::mem::take(&mut self.groups) };
+        builder.into_snapshot().await
     }
 }
 
@@ -172,12 +184,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Runs on the state machine task: no apply can interleave with this copy.
-        let (meta, data) = self.snapshot_of().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot copy the state for a snapshot");
-            (SnapshotMeta::default(), Vec::new())
-        });
-        SnapshotBuilder { db: self.db.clone(), meta, data }
+        // Runs on the state machine task: no apply can interleave with this capture.
+        self.capture().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot capture the state for a snapshot");
+            SnapshotBuilder { meta: SnapshotMeta::default(), groups: Vec::new() }
+        })
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -203,9 +214,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.put_cf(meta_cf, KEY_APPLIED, applied);
         let membership = codec::encode(&meta.last_membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, membership);
-        let stored =
-            codec::encode(&StoredSnapshot { meta: meta.clone(), data }).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        batch.put_cf(meta_cf, KEY_SNAPSHOT, stored);
         let db = self.db.clone();
         blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         tracing::info!(snapshot = %meta.snapshot_id, groups = groups.len(), "installed a snapshot");
@@ -216,22 +224,34 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
-        let Some(bytes) = self.db.get_cf(cf, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Read, e))? else {
+        // The current state is the most useful snapshot there is (see `SnapshotBuilder`);
+        // none before anything was applied.
+        if self.applied.is_none() {
             return Ok(None);
-        };
-        let stored: StoredSnapshot = codec::decode(&bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        }
+        Ok(Some(self.capture()?.into_snapshot().await?))
     }
 }
+
+/// Size of one memtable of each column family (see [`open_db`]).
+const MEMTABLE_BYTES: usize = 8 << 20;
 
 /// Opens (creating if needed) the node's database with its four column families.
 pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
+    // Every CF's memtables are memory the node holds on top of its in-memory store:
+    // RocksDB's default (64 MiB, up to two per CF) made them most of a node's growth
+    // while it filled to a million series. The log is purged soon after it is written
+    // and the groups are read back only at start-up, so small memtables cost little.
+    let cf_options = || {
+        let mut o = rocksdb::Options::default();
+        o.set_write_buffer_size(MEMTABLE_BYTES);
+        o
+    };
     let cfs = [crate::log_store::CF_LOG, crate::log_store::CF_META, CF_GROUPS, CF_SM_META]
         .into_iter()
-        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, rocksdb::Options::default()));
+        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, cfs)?))
 }

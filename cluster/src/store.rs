@@ -9,6 +9,7 @@
 //! cost of a push does not grow with the size of the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use crate::command::{Command, Outcome};
 use crate::model::{
@@ -38,9 +39,13 @@ struct FamilyUse {
 }
 
 /// All groups, ordered by grouping key (job first), plus the derived family index.
+///
+/// Groups are shared (`Arc`) so that a snapshot can take the whole store by reference
+/// in time proportional to the number of groups, not series; a group a snapshot still
+/// holds is copied when a push changes it.
 #[derive(Clone, Debug, Default)]
 pub struct GroupStore {
-    groups: BTreeMap<GroupingKey, Group>,
+    groups: BTreeMap<GroupingKey, Arc<Group>>,
     families: BTreeMap<String, FamilyUse>,
     /// Grouping keys by job and by the names of their labels (the key's "shape"): two
     /// different keys of one shape never share a series, so a push is compared only with
@@ -63,11 +68,16 @@ impl GroupStore {
 
     /// Every group in grouping-key order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
-        self.groups.values()
+        self.groups.values().map(|g| g.as_ref())
+    }
+
+    /// Every group in grouping-key order, shared: what a snapshot captures.
+    pub fn shared_groups(&self) -> Vec<Arc<Group>> {
+        self.groups.values().cloned().collect()
     }
 
     pub fn group(&self, key: &GroupingKey) -> Option<&Group> {
-        self.groups.get(key)
+        self.groups.get(key).map(|g| g.as_ref())
     }
 
     pub fn len(&self) -> usize {
@@ -119,7 +129,7 @@ impl GroupStore {
                 self.index_add(name, stored.family.metric_type);
             }
             self.shape_add(&group.key);
-            self.groups.insert(group.key.clone(), group);
+            self.groups.insert(group.key.clone(), Arc::new(group));
         }
     }
 
@@ -199,7 +209,7 @@ impl GroupStore {
         if !self.groups.contains_key(key) {
             self.shape_add(key);
         }
-        self.groups.entry(key.clone()).or_insert_with(|| Group::new(key.clone(), time))
+        Arc::make_mut(self.groups.entry(key.clone()).or_insert_with(|| Arc::new(Group::new(key.clone(), time))))
     }
 
     fn shape_add(&mut self, key: &GroupingKey) {
@@ -236,7 +246,7 @@ impl GroupStore {
             .filter(move |(shape, _)| !shape.iter().eq(names.iter().copied()))
             .flat_map(|(_, keys)| keys.iter())
             .filter(move |other| other.compatible_with(key))
-            .filter_map(|other| self.groups.get(other))
+            .filter_map(|other| self.group(other))
     }
 
     fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
@@ -249,7 +259,7 @@ impl GroupStore {
     /// Returns upstream's message for the first problem found.
     fn check_push(&self, key: &GroupingKey, families: &PushedFamilies, replace: bool) -> Result<(), String> {
         validate::intrinsic(families)?;
-        let current = self.groups.get(key);
+        let current = self.group(key);
         // Type of `name` after the push, anywhere in the store or in the server itself.
         let type_after = |name: &str| -> Option<MetricType> {
             if let Some(f) = families.get(name) {
@@ -314,7 +324,7 @@ impl GroupStore {
         families: &PushedFamilies,
         replace: bool,
     ) -> Result<(), String> {
-        let current = self.groups.get(key);
+        let current = self.group(key);
         let timestamps = Group::new(key.clone(), UnixNanos::default()).timestamp_families();
         for other in self.compatible_groups(key).filter(|g| g.key != *key) {
             let other_timestamps = other.timestamp_families();
@@ -394,10 +404,16 @@ pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
         .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
         .map(|(name, mut family)| {
             for metric in &mut family.metrics {
+                // Exactly the room the completed labels need: a million stored series
+                // would otherwise carry a million half-empty label vectors.
+                let has = |labels: &[LabelPair], name: &str| labels.iter().any(|l| l.name == name);
+                let missing = key.labels().keys().filter(|k| !has(&metric.labels, k)).count()
+                    + usize::from(!key.labels().contains_key("instance") && !has(&metric.labels, "instance"));
+                metric.labels.reserve_exact(missing);
                 for (k, v) in key.labels() {
                     match metric.labels.iter_mut().find(|l| l.name == *k) {
-                        Some(l) => l.value.clone_from(v),
-                        None => metric.labels.push(LabelPair::new(k.clone(), v.clone())),
+                        Some(l) => l.value = v.as_str().into(),
+                        None => metric.labels.push(LabelPair::new(k.as_str(), v.as_str())),
                     }
                 }
                 if !metric.labels.iter().any(|l| l.name == "instance") {

@@ -246,7 +246,7 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
         label: m
             .labels
             .iter()
-            .map(|l| PbLabelPair { name: Some(l.name.clone().into_bytes()), value: Some(l.value.clone().into_bytes()) })
+            .map(|l| PbLabelPair { name: Some(l.name.as_bytes().to_vec()), value: Some(l.value.as_bytes().to_vec()) })
             .collect(),
         timestamp_ms: m.timestamp_ms,
         ..Default::default()

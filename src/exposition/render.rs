@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use cluster::float::{format_exposition, format_g};
+use cluster::float::{format_g, write_exposition};
 use cluster::{GroupStore, LabelPair, Metric, MetricFamily, MetricType, Value};
 
 use super::protobuf;
@@ -81,7 +81,10 @@ pub fn timestamp_families(store: &GroupStore) -> Vec<MetricFamily> {
 
 /// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it.
 pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
-    let mut out = String::with_capacity(families.len() * 128);
+    // Sized for the usual sample line (name, a few labels, a value), so that a scrape of
+    // a large store does not copy its text over and over as the buffer grows.
+    let samples: usize = families.iter().map(|f| f.metrics.len() * (f.name.len() + 64)).sum();
+    let mut out = String::with_capacity(families.len() * 128 + samples);
     for f in families {
         if let Some(help) = f.help {
             let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(help));
@@ -125,7 +128,7 @@ fn write_sample(out: &mut String, name: &str, suffix: &str, m: &Metric, extra: O
     out.push_str(suffix);
     write_labels(out, &m.labels, extra);
     out.push(' ');
-    out.push_str(&format_exposition(value));
+    write_exposition(out, value);
     if let Some(ts) = m.timestamp_ms {
         let _ = write!(out, " {ts}");
     }
@@ -150,12 +153,18 @@ fn write_labels(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64
         if !labels.is_empty() {
             out.push(',');
         }
-        let _ = write!(out, "{name}=\"{}\"", format_exposition(v));
+        out.push_str(name);
+        out.push_str("=\"");
+        write_exposition(out, v);
+        out.push('"');
     }
     out.push('}');
 }
 
 fn escape_label_value_into(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        return out.push_str(v);
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -483,7 +483,7 @@ impl<'a> Parser<'a> {
                         bucket = Some(v);
                     }
                 } else if let Some(l) = labels.last_mut() {
-                    l.value = value.clone();
+                    l.value = value.as_str().into();
                 }
                 self.skip_blank_tab()?;
                 match self.byte {
