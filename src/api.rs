@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 
 use cluster::float::format_g;
-use cluster::{Group, GroupStore, Metric, MetricFamily, UnixNanos, Value};
+use cluster::{Group, GroupStore, HistogramValue, Metric, MetricFamily, SummaryValue, UnixNanos, Value};
 
 /// Go's RFC 3339 with nanoseconds and trailing zeros trimmed.
 pub fn rfc3339(t: UnixNanos) -> String {
@@ -34,14 +34,16 @@ fn metric_json(m: &Metric) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), labels_json(m));
     match &m.value {
-        Value::Summary { count, sum, quantiles } => {
+        Value::Summary(s) => {
+            let SummaryValue { count, sum, quantiles } = s.as_ref();
             let q: Map<String, Json> =
                 quantiles.iter().map(|q| (format_g(q.quantile), Json::String(format_g(q.value)))).collect();
             o.insert("quantiles".into(), Json::Object(q));
             o.insert("count".into(), Json::String(count.to_string()));
             o.insert("sum".into(), Json::String(format_g(*sum)));
         }
-        Value::Histogram { count, sum, buckets } => {
+        Value::Histogram(h) => {
+            let HistogramValue { count, sum, buckets } = h.as_ref();
             let b: Map<String, Json> = buckets
                 .iter()
                 .map(|b| (format_g(b.upper_bound), Json::String(b.cumulative_count.to_string())))

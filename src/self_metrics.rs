@@ -135,7 +135,7 @@ impl SelfMetrics {
             map.into_iter()
                 .map(|(method, sc)| Metric {
                     labels: vec![LabelPair::new("method", method)],
-                    value: Value::Summary { count: sc.count, sum: sc.sum, quantiles: vec![] },
+                    value: Value::summary(sc.count, sc.sum, vec![]),
                     timestamp_ms: None,
                 })
                 .collect()

@@ -78,9 +78,8 @@ pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &
             for m in &f.metrics {
                 let ls: Vec<String> = m.labels.iter().map(|l| format!("{}=\"{}\"", l.name, l.value)).collect();
                 let v = match &m.value {
-                    Value::Summary { count, sum, .. } | Value::Histogram { count, sum, .. } => {
-                        format!("count {count}, sum {}", format_g(*sum))
-                    }
+                    Value::Summary(s) => format!("count {}, sum {}", s.count, format_g(s.sum)),
+                    Value::Histogram(h) => format!("count {}, sum {}", h.count, format_g(h.sum)),
                     other => format_g(other.scalar().unwrap_or(0.0)),
                 };
                 let _ = write!(body, "<li>{{{}}} {}</li>", esc(&ls.join(",")), esc(&v));

@@ -32,7 +32,7 @@ pub mod validate;
 
 pub use command::{Command, Outcome};
 pub use model::{
-    Bucket, Group, GroupingKey, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, StoredFamily,
-    UnixNanos, Value,
+    Bucket, Group, GroupingKey, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile,
+    StoredFamily, SummaryValue, UnixNanos, Value,
 };
 pub use store::{GroupStore, OwnFamily};

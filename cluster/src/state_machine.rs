@@ -67,10 +67,9 @@ impl StateMachine {
             .flatten();
         let membership =
             read(KEY_MEMBERSHIP)?.map(|b| codec::decode(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        if read(KEY_SNAPSHOT)?.is_some() {
-            // Not synced: if the deletion is lost, the next start deletes it again.
-            db.delete_cf(meta, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Delete, e))?;
-        }
+        // Unconditionally, without reading the (possibly large) value first; not synced:
+        // if the deletion is lost, the next start deletes it again.
+        db.delete_cf(meta, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Delete, e))?;
         Ok(StateMachine { db: db.clone(), store, applied, membership: membership.unwrap_or_default() })
     }
 
@@ -100,24 +99,17 @@ pub struct SnapshotBuilder {
     groups: Vec<Arc<Group>>,
 }
 
-impl SnapshotBuilder {
-    /// Serializes the captured groups (off the async workers: at a million series this
-    /// takes a while).
-    async fn into_snapshot(self) -> Result<Snapshot, StorageError> {
-        let SnapshotBuilder { meta, groups } = self;
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Serializes the captured groups, off the async workers (at a million series this
+    /// takes a while). A builder builds once: the groups are handed over.
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let groups = std::mem::take(&mut self.groups);
         let data = blocking(move || {
             let groups: Vec<&Group> = groups.iter().map(Arc::as_ref).collect();
             codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))
         })
         .await?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
-    }
-}
-
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let builder = SnapshotBuilder { meta: self.meta.clone(), groups: std::mem::take(&mut self.groups) };
-        builder.into_snapshot().await
+        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
@@ -229,7 +221,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if self.applied.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.capture()?.into_snapshot().await?))
+        Ok(Some(self.capture()?.build_snapshot().await?))
     }
 }
 

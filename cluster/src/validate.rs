@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::float::format_g;
-use crate::model::{LabelPair, Metric, MetricType, PushedFamilies, Value};
+use crate::model::{HistogramValue, LabelPair, Metric, MetricType, PushedFamilies, SummaryValue, Value};
 
 /// Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
@@ -84,14 +84,16 @@ pub fn metric_debug(m: &Metric) -> String {
         Value::Untyped(v) => {
             let _ = write!(out, "untyped:<value:{} > ", format_g(*v));
         }
-        Value::Summary { count, sum, quantiles } => {
+        Value::Summary(s) => {
+            let SummaryValue { count, sum, quantiles } = s.as_ref();
             let _ = write!(out, "summary:<sample_count:{count} sample_sum:{} ", format_g(*sum));
             for q in quantiles {
                 let _ = write!(out, "quantile:<quantile:{} value:{} > ", format_g(q.quantile), format_g(q.value));
             }
             out.push_str("> ");
         }
-        Value::Histogram { count, sum, buckets } => {
+        Value::Histogram(h) => {
+            let HistogramValue { count, sum, buckets } = h.as_ref();
             let _ = write!(out, "histogram:<sample_count:{count} sample_sum:{} ", format_g(*sum));
             for b in buckets {
                 let _ = write!(

@@ -8,7 +8,9 @@
 use bytes::Buf;
 use prost::Message;
 
-use cluster::{Bucket, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, Value};
+use cluster::{
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
+};
 
 #[derive(Clone, PartialEq, Message)]
 pub struct PbLabelPair {
@@ -198,26 +200,28 @@ fn pick_value(m: &PbMetric, t: MetricType) -> Value {
     let counter = m.counter.as_ref().map(|c| Value::Counter(c.value.unwrap_or(0.0)));
     let gauge = m.gauge.as_ref().map(|g| Value::Gauge(g.value.unwrap_or(0.0)));
     let untyped = m.untyped.as_ref().map(|u| Value::Untyped(u.value.unwrap_or(0.0)));
-    let summary = m.summary.as_ref().map(|s| Value::Summary {
-        count: s.sample_count.unwrap_or(0),
-        sum: s.sample_sum.unwrap_or(0.0),
-        quantiles: s
-            .quantile
-            .iter()
-            .map(|q| Quantile { quantile: q.quantile.unwrap_or(0.0), value: q.value.unwrap_or(0.0) })
-            .collect(),
+    let summary = m.summary.as_ref().map(|s| {
+        Value::summary(
+            s.sample_count.unwrap_or(0),
+            s.sample_sum.unwrap_or(0.0),
+            s.quantile
+                .iter()
+                .map(|q| Quantile { quantile: q.quantile.unwrap_or(0.0), value: q.value.unwrap_or(0.0) })
+                .collect(),
+        )
     });
-    let histogram = m.histogram.as_ref().map(|h| Value::Histogram {
-        count: h.sample_count.unwrap_or(0),
-        sum: h.sample_sum.unwrap_or(0.0),
-        buckets: h
-            .bucket
-            .iter()
-            .map(|b| Bucket {
-                upper_bound: b.upper_bound.unwrap_or(0.0),
-                cumulative_count: b.cumulative_count.unwrap_or(0),
-            })
-            .collect(),
+    let histogram = m.histogram.as_ref().map(|h| {
+        Value::histogram(
+            h.sample_count.unwrap_or(0),
+            h.sample_sum.unwrap_or(0.0),
+            h.bucket
+                .iter()
+                .map(|b| Bucket {
+                    upper_bound: b.upper_bound.unwrap_or(0.0),
+                    cumulative_count: b.cumulative_count.unwrap_or(0),
+                })
+                .collect(),
+        )
     });
     let preferred = match t {
         MetricType::Counter => counter.clone(),
@@ -255,7 +259,8 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
         Value::Counter(v) => pb.counter = Some(PbCounter { value: Some(*v) }),
         Value::Gauge(v) => pb.gauge = Some(PbGauge { value: Some(*v) }),
         Value::Untyped(v) => pb.untyped = Some(PbUntyped { value: Some(*v) }),
-        Value::Summary { count, sum, quantiles } => {
+        Value::Summary(s) => {
+            let SummaryValue { count, sum, quantiles } = s.as_ref();
             pb.summary = Some(PbSummary {
                 sample_count: Some(*count),
                 sample_sum: Some(*sum),
@@ -265,7 +270,8 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
                     .collect(),
             })
         }
-        Value::Histogram { count, sum, buckets } => {
+        Value::Histogram(h) => {
+            let HistogramValue { count, sum, buckets } = h.as_ref();
             pb.histogram = Some(PbHistogram {
                 sample_count: Some(*count),
                 sample_sum: Some(*sum),

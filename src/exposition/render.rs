@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use cluster::float::{format_g, write_exposition};
-use cluster::{GroupStore, LabelPair, Metric, MetricFamily, MetricType, Value};
+use cluster::{GroupStore, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, SummaryValue, Value};
 
 use super::protobuf;
 
@@ -100,14 +100,16 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
 fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
     match &m.value {
         Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => write_sample(out, name, "", m, None, *v),
-        Value::Summary { count, sum, quantiles } => {
+        Value::Summary(s) => {
+            let SummaryValue { count, sum, quantiles } = s.as_ref();
             for q in quantiles {
                 write_sample(out, name, "", m, Some(("quantile", q.quantile)), q.value);
             }
             write_sample(out, name, "_sum", m, None, *sum);
             write_sample(out, name, "_count", m, None, *count as f64);
         }
-        Value::Histogram { count, sum, buckets } => {
+        Value::Histogram(h) => {
+            let HistogramValue { count, sum, buckets } = h.as_ref();
             let mut inf_seen = false;
             for b in buckets {
                 write_sample(out, name, "_bucket", m, Some(("le", b.upper_bound)), b.cumulative_count as f64);

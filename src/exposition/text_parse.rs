@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use cluster::{Bucket, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, Value};
+use cluster::{
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
+};
 
 /// Why a body is not valid text format.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -527,10 +529,11 @@ impl<'a> Parser<'a> {
             MetricType::Gauge => metric.value = Value::Gauge(value),
             MetricType::Untyped => metric.value = Value::Untyped(value),
             MetricType::Summary => {
-                if !matches!(metric.value, Value::Summary { .. }) {
-                    metric.value = Value::Summary { count: 0, sum: 0.0, quantiles: Vec::new() };
+                if !matches!(metric.value, Value::Summary(_)) {
+                    metric.value = Value::summary(0, 0.0, Vec::new());
                 }
-                if let Value::Summary { count, sum, quantiles } = &mut metric.value {
+                if let Value::Summary(s) = &mut metric.value {
+                    let SummaryValue { count, sum, quantiles } = s.as_mut();
                     match (part, quantile) {
                         (Part::Count, _) => *count = go_float_to_u64(value),
                         (Part::Sum, _) => *sum = value,
@@ -540,10 +543,11 @@ impl<'a> Parser<'a> {
                 }
             }
             MetricType::Histogram => {
-                if !matches!(metric.value, Value::Histogram { .. }) {
-                    metric.value = Value::Histogram { count: 0, sum: 0.0, buckets: Vec::new() };
+                if !matches!(metric.value, Value::Histogram(_)) {
+                    metric.value = Value::histogram(0, 0.0, Vec::new());
                 }
-                if let Value::Histogram { count, sum, buckets } = &mut metric.value {
+                if let Value::Histogram(h) = &mut metric.value {
+                    let HistogramValue { count, sum, buckets } = h.as_mut();
                     match (part, bucket) {
                         (Part::Count, _) => *count = go_float_to_u64(value),
                         (Part::Sum, _) => *sum = value,

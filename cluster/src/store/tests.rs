@@ -22,10 +22,8 @@ fn family(name: &str, t: MetricType, series: &[(&[(&str, &str)], f64)]) -> Metri
                 value: match t {
                     MetricType::Counter => Value::Counter(*v),
                     MetricType::Gauge => Value::Gauge(*v),
-                    MetricType::Summary => {
-                        Value::Summary { count: 1, sum: *v, quantiles: vec![Quantile { quantile: 0.5, value: *v }] }
-                    }
-                    MetricType::Histogram => Value::Histogram { count: 1, sum: *v, buckets: vec![] },
+                    MetricType::Summary => Value::summary(1, *v, vec![Quantile { quantile: 0.5, value: *v }]),
+                    MetricType::Histogram => Value::histogram(1, *v, vec![]),
                     _ => Value::Untyped(*v),
                 },
                 timestamp_ms: None,

@@ -129,9 +129,9 @@ fn values_and_escapes() {
     assert_eq!(m.metrics[0].labels[1].value, "line\nnext");
     assert_eq!(m.metrics[0].value, Value::Untyped(f64::NEG_INFINITY));
     let s = single(&parse("# TYPE s summary\ns_sum 2\n").unwrap(), "s");
-    assert_eq!(s.metrics[0].value, Value::Summary { count: 0, sum: 2.0, quantiles: vec![] });
+    assert_eq!(s.metrics[0].value, Value::summary(0, 2.0, vec![]));
     let h = single(&parse("# TYPE h histogram\nh_bucket 1\n").unwrap(), "h");
-    assert_eq!(h.metrics[0].value, Value::Histogram { count: 0, sum: 0.0, buckets: vec![] });
+    assert_eq!(h.metrics[0].value, Value::histogram(0, 0.0, vec![]));
     assert_eq!(single(&parse("m 1 -5\n").unwrap(), "m").metrics[0].timestamp_ms, Some(-5));
 }
 
