@@ -85,6 +85,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let app = app.clone();
         let mut stop = stop.subscribe();
         servers.spawn(async move {
+            // TCP_NODELAY: answers are written as soon as they are ready, not held back
+            // by Nagle's algorithm until the client acknowledges the previous segment.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.recv().await;

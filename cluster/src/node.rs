@@ -254,6 +254,11 @@ impl Node {
             let listener =
                 tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e.to_string()))?;
             let app = peer::peer_router(node.clone());
+            // TCP_NODELAY on both ends of peer traffic (the client sets it too): an
+            // append's answer must not wait for the delayed acknowledgement of the last.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let server = tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "peer listener stopped");
