@@ -1,6 +1,9 @@
 //! The server's own metrics: `process_*` (from the `prometheus` crate's process
-//! collector), `pushgateway_build_info` and upstream's HTTP metrics. They describe this
-//! process, so they differ from node to node, as they do upstream.
+//! collector), `pushgateway_build_info`, upstream's HTTP metrics and this node's view of
+//! the cluster (`pushgateway_cluster_*`). They describe this process, so they differ from
+//! node to node, as they do upstream.
+
+use cluster::node::NodeStatus;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -37,8 +40,30 @@ pub fn own_families() -> Vec<OwnFamily> {
             MetricType::Counter,
             "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
         ),
+        f(CLUSTER_ROLE, MetricType::Gauge, "1 for this node's current Raft role, 0 for the others."),
+        f(CLUSTER_TERM, MetricType::Gauge, "This node's current Raft term."),
+        f(CLUSTER_HAS_LEADER, MetricType::Gauge, "1 if this node knows a leader, else 0."),
+        f(CLUSTER_LEADER_ID, MetricType::Gauge, "Node id of the leader this node knows, -1 if none."),
+        f(CLUSTER_LAST_LOG_INDEX, MetricType::Gauge, "Index of the last entry in this node's Raft log."),
+        f(CLUSTER_APPLIED_INDEX, MetricType::Gauge, "Index of the last entry this node has applied."),
+        f(CLUSTER_APPLY_LAG, MetricType::Gauge, "Entries in this node's log not yet applied."),
+        f(CLUSTER_VOTERS, MetricType::Gauge, "Voting members in this node's view of the membership."),
+        f(CLUSTER_LEARNERS, MetricType::Gauge, "Non-voting members in this node's view of the membership."),
     ]
 }
+
+const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
+const CLUSTER_TERM: &str = "pushgateway_cluster_term";
+const CLUSTER_HAS_LEADER: &str = "pushgateway_cluster_has_leader";
+const CLUSTER_LEADER_ID: &str = "pushgateway_cluster_leader_id";
+const CLUSTER_LAST_LOG_INDEX: &str = "pushgateway_cluster_last_log_index";
+const CLUSTER_APPLIED_INDEX: &str = "pushgateway_cluster_applied_index";
+const CLUSTER_APPLY_LAG: &str = "pushgateway_cluster_apply_lag_entries";
+const CLUSTER_VOTERS: &str = "pushgateway_cluster_voters";
+const CLUSTER_LEARNERS: &str = "pushgateway_cluster_learners";
+/// Every role [`NodeStatus::role`] can name, each exposed (0 or 1) so that alerts can
+/// count leaders across nodes.
+const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
 
 #[derive(Default, Clone, Copy)]
 struct SumCount {
@@ -98,9 +123,27 @@ impl SelfMetrics {
         MetricFamily { name: name.into(), help: Some(own.help.clone()), metric_type: own.metric_type, metrics }
     }
 
-    /// Every own family with its current values.
-    pub fn gather(&self) -> Vec<MetricFamily> {
+    /// Every own family with its current values; `cluster` is this node's view of the
+    /// cluster at the time of the scrape.
+    pub fn gather(&self, cluster: &NodeStatus) -> Vec<MetricFamily> {
         let mut out = Vec::new();
+        let gauge = |labels: Vec<LabelPair>, v: f64| Metric { labels, value: Value::Gauge(v), timestamp_ms: None };
+        let roles =
+            ROLES.iter().map(|r| gauge(vec![LabelPair::new("role", *r)], f64::from(u8::from(cluster.role == *r))));
+        out.push(self.family(CLUSTER_ROLE, roles.collect()));
+        let scalars = [
+            (CLUSTER_TERM, cluster.term as f64),
+            (CLUSTER_HAS_LEADER, f64::from(u8::from(cluster.leader.is_some()))),
+            (CLUSTER_LEADER_ID, cluster.leader.map_or(-1.0, |l| l as f64)),
+            (CLUSTER_LAST_LOG_INDEX, cluster.last_log_index as f64),
+            (CLUSTER_APPLIED_INDEX, cluster.applied_index as f64),
+            (CLUSTER_APPLY_LAG, cluster.last_log_index.saturating_sub(cluster.applied_index) as f64),
+            (CLUSTER_VOTERS, cluster.voters.len() as f64),
+            (CLUSTER_LEARNERS, cluster.learners.len() as f64),
+        ];
+        for (name, v) in scalars {
+            out.push(self.family(name, vec![gauge(vec![], v)]));
+        }
         for pf in self.process.collect() {
             let name = pf.name();
             if !self.help.contains_key(name) {

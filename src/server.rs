@@ -424,7 +424,7 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 
 async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let own = state.metrics.gather();
+    let own = state.metrics.gather(&state.node.status());
     let body = state
         .node
         .read(move |store| {

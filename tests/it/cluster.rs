@@ -428,3 +428,42 @@ fn a_dead_node_is_replaced_by_a_new_id() {
     assert!(lines.contains(&"b{instance=\"\",job=\"before\"} 1".to_string()), "{lines:?}");
     assert!(lines.contains(&"a{instance=\"\",job=\"after\"} 1".to_string()), "{lines:?}");
 }
+
+/// The value of an unlabelled (or exactly labelled) sample in a node's own metrics.
+fn own_sample(node: &Server, series: &str) -> Option<f64> {
+    let (code, body) = node.get("/metrics");
+    assert_eq!(code, 200, "{body}");
+    body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn each_node_exposes_its_view_of_the_cluster() {
+    let _one = exclusive();
+    story("three nodes; a push through a follower");
+    let c = Cluster::start(3, &[]);
+    let leader = c.leader();
+    let follower = (leader + 1) % 3;
+    let (code, body) = c.nodes[follower].put("/metrics/job/view", "v 1\n");
+    assert_eq!(code, 200, "{body}");
+    let leader_id = leader as f64 + 1.0;
+    let term = own_sample(&c.nodes[leader], "pushgateway_cluster_term").expect("term");
+    assert!(term >= 1.0);
+    let last = own_sample(&c.nodes[leader], "pushgateway_cluster_last_log_index").expect("last log index");
+    story("the leader says leader, the others follower; all name the same leader, term and members");
+    for (i, node) in c.nodes.iter().enumerate() {
+        let role = |r: &str| own_sample(node, &format!("pushgateway_cluster_role{{role=\"{r}\"}}"));
+        let (is_leader, is_follower) = (role("leader"), role("follower"));
+        assert_eq!((is_leader, is_follower), if i == leader { (Some(1.0), Some(0.0)) } else { (Some(0.0), Some(1.0)) });
+        assert_eq!(role("candidate"), Some(0.0));
+        assert_eq!(own_sample(node, "pushgateway_cluster_has_leader"), Some(1.0));
+        assert_eq!(own_sample(node, "pushgateway_cluster_leader_id"), Some(leader_id));
+        assert_eq!(own_sample(node, "pushgateway_cluster_term"), Some(term));
+        assert_eq!(own_sample(node, "pushgateway_cluster_voters"), Some(3.0));
+        assert_eq!(own_sample(node, "pushgateway_cluster_learners"), Some(0.0));
+        story(&format!("node {}: applied up to the leader's log, no lag", i + 1));
+        node.wait_for(Duration::from_secs(30), "applied index", || {
+            own_sample(node, "pushgateway_cluster_applied_index") >= Some(last)
+                && own_sample(node, "pushgateway_cluster_apply_lag_entries") == Some(0.0)
+        });
+    }
+}
