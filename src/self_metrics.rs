@@ -3,11 +3,10 @@
 //! the cluster (`pushgateway_cluster_*`). They describe this process, so they differ from
 //! node to node, as they do upstream.
 
-use cluster::node::NodeStatus;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use cluster::node::{NodeStatus, ROLES};
 use cluster::{LabelPair, Metric, MetricFamily, MetricType, OwnFamily, Value};
 use prometheus::core::Collector;
 
@@ -61,9 +60,6 @@ const CLUSTER_APPLIED_INDEX: &str = "pushgateway_cluster_applied_index";
 const CLUSTER_APPLY_LAG: &str = "pushgateway_cluster_apply_lag_entries";
 const CLUSTER_VOTERS: &str = "pushgateway_cluster_voters";
 const CLUSTER_LEARNERS: &str = "pushgateway_cluster_learners";
-/// Every role [`NodeStatus::role`] can name, each exposed (0 or 1) so that alerts can
-/// count leaders across nodes.
-const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
 
 #[derive(Default, Clone, Copy)]
 struct SumCount {

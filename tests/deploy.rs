@@ -185,9 +185,9 @@ fn systemd_unit_and_its_flags() {
 fn dockerfile_builds_as_the_readme_says() {
     let dockerfile = read("deploy/docker/Dockerfile");
     let readme = read("README.md");
+    // The README runs `cargo run --release --bin pushgateway`; the image builds the same.
     let build = "cargo build --release --bin pushgateway";
-    assert!(readme.contains(&format!("libclang-dev && {}", build.replace("build", "run"))) || readme.contains(build));
-    assert!(readme.contains("apt-get install -y libclang-dev"), "the README names the build dependency");
+    assert!(readme.contains("apt-get install -y libclang-dev && cargo run --release --bin pushgateway"));
     assert!(dockerfile.contains("libclang-dev"), "the Dockerfile installs the build dependency");
     assert!(dockerfile.contains(&format!("RUN {build}")), "the Dockerfile runs the README's build");
     let stages = dockerfile.lines().filter(|l| l.starts_with("FROM ")).count();

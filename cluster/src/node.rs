@@ -156,6 +156,10 @@ pub struct NodeStatus {
     pub learners: BTreeMap<NodeId, String>,
 }
 
+/// Every role [`NodeStatus::role`] can name (metrics expose each, 0 or 1, so that alerts
+/// can count leaders across nodes).
+pub const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
+
 /// How far behind its own log a node may be and still call itself ready.
 pub const READY_MAX_LAG: u64 = 100;
 const MAX_BATCH_COMMANDS: usize = 512;
@@ -487,13 +491,13 @@ impl Node {
                 learners.insert(*id, node.addr.clone());
             }
         }
-        let role = match m.state {
-            ServerState::Leader => "leader",
-            ServerState::Follower => "follower",
-            ServerState::Candidate => "candidate",
-            ServerState::Learner => "learner",
-            ServerState::Shutdown => "shutdown",
-        };
+        let role = ROLES[match m.state {
+            ServerState::Leader => 0,
+            ServerState::Follower => 1,
+            ServerState::Candidate => 2,
+            ServerState::Learner => 3,
+            ServerState::Shutdown => 4,
+        }];
         NodeStatus {
             node_id: self.inner.id,
             role: role.into(),
