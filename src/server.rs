@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 
-use cluster::node::Node;
+use cluster::node::{Node, ReadError};
 use cluster::{Command, GroupingKey, Outcome, UnixNanos};
 
 use crate::body::{self, BodyEncoding};
@@ -422,33 +422,38 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
     )
 }
 
+/// Renders (and compresses) a scrape on the blocking pool, from a view of the store that
+/// holds no lock: a scrape of a million series takes long enough to starve the async
+/// workers, and holding the lock meanwhile would stall every apply.
 async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let own = state.metrics.gather(&state.node.status());
-    let body = state
-        .node
-        .read(move |store| {
-            let timestamps = render::timestamp_families(store);
-            let families = render::gather(store, &timestamps, &own);
-            match format {
-                ScrapeFormat::Text => render::render_text(&families),
-                ScrapeFormat::ProtoDelimited => render::render_protobuf(&families),
-                ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false),
-                ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true),
+    let view = state.node.read(|store| store.view()).await?;
+    let gzip = gzip_accepted(headers);
+    let (body, gzipped) = tokio::task::spawn_blocking(move || {
+        let timestamps = render::timestamp_families(&view);
+        let families = render::gather(&view, &timestamps, &own);
+        let body = match format {
+            ScrapeFormat::Text => render::render_text(&families),
+            ScrapeFormat::ProtoDelimited => render::render_protobuf(&families),
+            ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false),
+            ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true),
+        };
+        if gzip {
+            use std::io::Write;
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            if let Ok(compressed) = encoder.write_all(&body).and_then(|_| encoder.finish()) {
+                return (compressed, true);
             }
-        })
-        .await?;
+        }
+        (body, false)
+    })
+    .await
+    .map_err(|e| ReadError::Unavailable(format!("render task failed: {e}")))?;
     let mut r = empty(StatusCode::OK);
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    if gzip_accepted(headers) {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let compressed = encoder.write_all(&body).and_then(|_| encoder.finish());
-        if let Ok(compressed) = compressed {
-            r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            *r.body_mut() = Body::from(compressed);
-            return Ok(r);
-        }
+    if gzipped {
+        r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     *r.body_mut() = Body::from(body);
     Ok(r)

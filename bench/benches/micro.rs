@@ -97,7 +97,7 @@ fn consistency_check(c: &mut Criterion) {
 }
 
 fn renderer(c: &mut Criterion) {
-    let store = store_100k();
+    let store = store_100k().view();
     let own = Vec::new();
     let mut group = c.benchmark_group("render");
     group.sample_size(10);

@@ -35,4 +35,4 @@ pub use model::{
     Bucket, Group, GroupingKey, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile,
     StoredFamily, SummaryValue, UnixNanos, Value,
 };
-pub use store::{GroupStore, OwnFamily};
+pub use store::{GroupStore, OwnFamily, StoreView};

@@ -164,7 +164,8 @@ pub const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shu
 pub const READY_MAX_LAG: u64 = 100;
 const MAX_BATCH_COMMANDS: usize = 512;
 const MAX_BATCH_BYTES: usize = 8 << 20;
-const FORWARD_ATTEMPTS: usize = 4;
+/// The longest pause between two attempts of a proposal or a read index.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(400);
 /// Batches a follower keeps on their way to the leader at once (see [`proposer`]).
 const BATCHES_IN_FLIGHT: usize = 4;
 
@@ -365,20 +366,31 @@ impl Node {
         .map_err(|e| ReadError::Unavailable(format!("read task failed: {e}")))?
     }
 
+    /// Waits until this node has applied everything committed before the call. Retries
+    /// until the propose timeout when the leader cannot confirm the read index (killed,
+    /// or deposed): a read during a failover waits for the new leader.
     async fn read_barrier(&self) -> Result<(), ReadError> {
         let deadline = Instant::now() + self.inner.propose_timeout;
-        let (leader, addr) = self.wait_leader(deadline).await.map_err(ReadError::Unavailable)?;
-        let index = if leader == self.inner.id {
-            self.leader_read_index().await.map_err(ReadError::Unavailable)?
-        } else {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let answer: ReadIndexAnswer = self
-                .inner
-                .peers
-                .call(&addr, peer::PATH_READ_INDEX, &(), remaining)
-                .await
-                .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-            answer.map_err(ReadError::Unavailable)?
+        let mut attempt = 0;
+        let index = loop {
+            if attempt > 0 && !pause_before_retry(attempt, deadline).await {
+                return Err(ReadError::Unavailable("no leader confirmed a read index in time".into()));
+            }
+            attempt += 1;
+            let (leader, addr) = self.wait_leader(deadline).await.map_err(ReadError::Unavailable)?;
+            let found = if leader == self.inner.id {
+                self.leader_read_index().await
+            } else {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match self.inner.peers.call::<_, ReadIndexAnswer>(&addr, peer::PATH_READ_INDEX, &(), remaining).await {
+                    Ok(answer) => answer,
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            match found {
+                Ok(index) => break index,
+                Err(e) => tracing::debug!(error = %e, "read index not confirmed; retrying"),
+            }
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.inner
@@ -418,16 +430,25 @@ impl Node {
         }
     }
 
-    /// Proposes a batch: locally on the leader, else forwarded to it. Bounded retries
-    /// while the request was certainly not delivered or refused as not-leader.
+    /// Proposes a batch: locally on the leader, else forwarded to it. Retries, until the
+    /// propose timeout, whenever the batch was certainly not applied: no leader yet, the
+    /// leader unreachable (killed: the followers still name it until they elect another),
+    /// or the node asked is no longer the leader. A push that meets a failover is delayed
+    /// until the new leader takes it, not refused.
     async fn submit(&self, commands: Vec<EncodedCommand>) -> Result<Vec<Outcome>, ProposeError> {
         let deadline = Instant::now() + self.inner.propose_timeout;
         let mut last_error = String::from("no attempt made");
-        for attempt in 0..FORWARD_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+        for attempt in 0.. {
+            if attempt > 0 && !pause_before_retry(attempt, deadline).await {
+                break;
             }
-            let (leader, addr) = self.wait_leader(deadline).await.map_err(ProposeError::Unavailable)?;
+            let (leader, addr) = match self.wait_leader(deadline).await {
+                Ok(found) => found,
+                Err(e) => {
+                    last_error = e;
+                    break;
+                }
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 break;
@@ -633,6 +654,17 @@ impl Node {
             server.abort();
         }
     }
+}
+
+/// Sleeps before retry number `attempt` (50 ms, doubling up to [`MAX_RETRY_PAUSE`]);
+/// `false`, without sleeping, if the pause would end past `deadline`.
+async fn pause_before_retry(attempt: u32, deadline: Instant) -> bool {
+    let pause = (Duration::from_millis(50) * 2u32.saturating_pow(attempt.min(8) - 1)).min(MAX_RETRY_PAUSE);
+    if Instant::now() + pause >= deadline {
+        return false;
+    }
+    tokio::time::sleep(pause).await;
+    true
 }
 
 /// When this node leads and the membership records another peer address for it (a

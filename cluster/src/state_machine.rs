@@ -3,9 +3,10 @@
 //! Each `apply` call applies its entries to the in-memory store (the view every read
 //! uses) and writes the changed groups, `last_applied` and the membership in one synced
 //! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
-//! Snapshots capture the groups by reference on the state-machine task, which never
-//! runs concurrently with `apply`, so a snapshot is a consistent view; they are not
-//! persisted (see [`SnapshotBuilder`]).
+//! A snapshot sent to a peer captures the groups by reference on the state-machine task,
+//! which never runs concurrently with `apply`, so it is a consistent view; snapshots are
+//! not persisted, and the ones openraft builds to purge its log carry only their meta
+//! (see [`SnapshotBuilder`]).
 
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
 #![allow(clippy::result_large_err)]
@@ -73,43 +74,48 @@ impl StateMachine {
         Ok(StateMachine { db: db.clone(), store, applied, membership: membership.unwrap_or_default() })
     }
 
-    /// What a snapshot of the current state holds, captured by reference: cheap enough
-    /// for the state-machine task, which must not interleave an apply with the capture.
-    fn capture(&self) -> Result<SnapshotBuilder, StorageError> {
-        let groups = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.shared_groups();
+    /// The meta of a snapshot at the current applied log id.
+    fn snapshot_meta(&self) -> SnapshotMeta {
         let snapshot_id = match self.applied {
             Some(id) => format!("{}-{}", id.leader_id, id.index),
             None => "empty".to_string(),
         };
-        let meta = SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id };
-        Ok(SnapshotBuilder { meta, groups })
+        SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id }
     }
-}
 
-/// A snapshot of the state at one applied log id: the groups, shared with the store
-/// (a push copies a group a snapshot still holds), serialized only when asked for.
-///
-/// Snapshots are not persisted: the state machine itself is durable (every apply is a
-/// synced write), so a snapshot is only a way to send that state to a peer whose log
-/// this node has purged, and the current state serves that purpose best. Writing the
-/// whole store to disk every few thousand entries cost seconds of disk time at a
-/// million series and stalled the pushes meanwhile.
-pub struct SnapshotBuilder {
-    meta: SnapshotMeta,
-    groups: Vec<Arc<Group>>,
-}
-
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    /// Serializes the captured groups, off the async workers (at a million series this
-    /// takes a while). A builder builds once: the groups are handed over.
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let groups = std::mem::take(&mut self.groups);
+    /// A snapshot of the current state: the groups are captured by reference on the
+    /// state-machine task (no apply can interleave, so they match the meta), then
+    /// serialized off the async workers (at a million series this takes a while).
+    async fn current_snapshot(&self) -> Result<Snapshot, StorageError> {
+        let groups = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.shared_groups();
+        let meta = self.snapshot_meta();
         let data = blocking(move || {
             let groups: Vec<&Group> = groups.iter().map(Arc::as_ref).collect();
             codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))
         })
         .await?;
-        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+/// What openraft 0.9 builds every `--cluster.snapshot-logs` entries so that it may purge
+/// the log: a snapshot at the applied log id that carries **only its meta**, with empty
+/// data.
+///
+/// Openraft keeps nothing of a built snapshot but its meta (`core/sm/worker.rs` sends
+/// `snap.meta` to the core and drops the data), and the state machine is durable by
+/// itself (every apply is a synced write), so nothing needs the data. What a peer behind
+/// the purged log is sent comes from `get_current_snapshot`, which captures and
+/// serializes the state at that moment. Serializing the whole store here cost a full
+/// encoding of it (50 MB at a million series) every few thousand entries, for nothing,
+/// and the pushes that met it were the slow tail of the latency figures.
+pub struct SnapshotBuilder {
+    meta: SnapshotMeta,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(Vec::new())) })
     }
 }
 
@@ -176,11 +182,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Runs on the state machine task: no apply can interleave with this capture.
-        self.capture().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot capture the state for a snapshot");
-            SnapshotBuilder { meta: SnapshotMeta::default(), groups: Vec::new() }
-        })
+        SnapshotBuilder { meta: self.snapshot_meta() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -221,7 +223,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if self.applied.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.capture()?.build_snapshot().await?))
+        Ok(Some(self.current_snapshot().await?))
     }
 }
 

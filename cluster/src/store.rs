@@ -51,7 +51,30 @@ pub struct GroupStore {
     /// different keys of one shape never share a series, so a push is compared only with
     /// the groups of other shapes (see [`GroupStore::compatible_groups`]).
     shapes: BTreeMap<String, BTreeMap<Vec<String>, BTreeSet<GroupingKey>>>,
-    own: BTreeMap<String, OwnFamily>,
+    own: Arc<BTreeMap<String, OwnFamily>>,
+}
+
+/// The store's groups at one moment and the server's own families, shared with the store
+/// (a later push copies a group a view still holds). A scrape takes a view under the
+/// store's lock, in time proportional to the number of groups, and renders from it
+/// without the lock: applies, and the pushes waiting on them, do not wait for a render
+/// of a million series.
+#[derive(Clone, Debug)]
+pub struct StoreView {
+    groups: Vec<Arc<Group>>,
+    own: Arc<BTreeMap<String, OwnFamily>>,
+}
+
+impl StoreView {
+    /// Every group in grouping-key order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter().map(|g| g.as_ref())
+    }
+
+    /// The server's own family of this name, if any.
+    pub fn own_family(&self, name: &str) -> Option<&OwnFamily> {
+        self.own.get(name)
+    }
 }
 
 impl GroupStore {
@@ -62,7 +85,7 @@ impl GroupStore {
             groups: BTreeMap::new(),
             families: BTreeMap::new(),
             shapes: BTreeMap::new(),
-            own: own.into_iter().map(|f| (f.name.clone(), f)).collect(),
+            own: Arc::new(own.into_iter().map(|f| (f.name.clone(), f)).collect()),
         }
     }
 
@@ -74,6 +97,11 @@ impl GroupStore {
     /// Every group in grouping-key order, shared: what a snapshot captures.
     pub fn shared_groups(&self) -> Vec<Arc<Group>> {
         self.groups.values().cloned().collect()
+    }
+
+    /// The groups as they are now, to read without the store's lock (see [`StoreView`]).
+    pub fn view(&self) -> StoreView {
+        StoreView { groups: self.shared_groups(), own: self.own.clone() }
     }
 
     pub fn group(&self, key: &GroupingKey) -> Option<&Group> {

@@ -5,14 +5,6 @@
 //! cargo run -p jepsen -- --nodes 3 --duration 60 --nemesis kill,pause --seed 7
 //! ```
 
-mod checker;
-mod cluster;
-mod history;
-mod lazyfs;
-mod nemesis;
-mod netns;
-mod workload;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,11 +19,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use checker::Verdict;
-use cluster::ClusterUnderTest;
-use history::{Action, GroupState, Op, Outcome};
-use nemesis::{FaultEvent, Nemesis};
-use workload::Workload;
+use jepsen::checker::{self, Verdict};
+use jepsen::cluster::ClusterUnderTest;
+use jepsen::history::{Action, GroupState, Op, Outcome};
+use jepsen::nemesis::{self, FaultEvent, Nemesis};
+use jepsen::netns;
+use jepsen::workload::{self, Workload};
 
 /// Options of a run.
 #[derive(Parser, Debug, Clone)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use cluster::float::{format_g, write_exposition};
-use cluster::{GroupStore, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, SummaryValue, Value};
+use cluster::{HistogramValue, LabelPair, Metric, MetricFamily, MetricType, StoreView, SummaryValue, Value};
 
 use super::protobuf;
 
@@ -26,7 +26,7 @@ pub struct ExposedFamily<'a> {
 /// exposed families. `timestamps` must hold the groups' timestamp families (see
 /// [`timestamp_families`]); they are borrowed so nothing else is copied.
 pub fn gather<'a>(
-    store: &'a GroupStore,
+    store: &'a StoreView,
     timestamps: &'a [MetricFamily],
     own: &'a [MetricFamily],
 ) -> Vec<ExposedFamily<'a>> {
@@ -66,7 +66,7 @@ pub fn gather<'a>(
 }
 
 /// The two timestamp families of every group, merged by name.
-pub fn timestamp_families(store: &GroupStore) -> Vec<MetricFamily> {
+pub fn timestamp_families(store: &StoreView) -> Vec<MetricFamily> {
     let mut merged: Vec<MetricFamily> = Vec::new();
     for group in store.groups() {
         for (family, _) in group.timestamp_families() {

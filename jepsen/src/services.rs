@@ -1,0 +1,205 @@
+//! The real programs around the nodes of a deployment: haproxy in front of them, Prometheus
+//! scraping through it, and upstream's Pushgateway for the side-by-side run. Each runs as
+//! a child process on loopback with its files under the run directory, and is killed when
+//! dropped. Their configurations are made from the files in `deploy/`, so that what users
+//! copy is what runs here.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// A child process that can be killed and started again with the same arguments.
+pub struct Service {
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Service {
+    /// Starts `program` with `args`; stdout and stderr go to `log`.
+    pub fn start(name: &str, program: &Path, args: Vec<String>, log: PathBuf) -> anyhow::Result<Service> {
+        let mut service = Service { name: name.to_string(), program: program.to_path_buf(), args, log, child: None };
+        service.restart()?;
+        Ok(service)
+    }
+
+    /// Starts the process again (after [`Service::kill`]).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let log = File::options().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {} ({})", self.name, self.program.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `url` answers 200.
+pub fn wait_ok(url: &str, within: Duration) -> anyhow::Result<()> {
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let deadline = Instant::now() + within;
+    loop {
+        if http.get(url).send().map(|r| r.status().as_u16() == 200).unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not answer 200 within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Replaces the one line of `text` that starts (after indentation) with `prefix`; an
+/// error if there is not exactly one, so that a changed template is noticed.
+fn replace_line(text: &str, prefix: &str, with: &str) -> anyhow::Result<String> {
+    let matching = text.lines().filter(|l| l.trim_start().starts_with(prefix)).count();
+    if matching != 1 {
+        bail!("expected one line starting with {prefix:?} in the template, found {matching}");
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| match l.trim_start().starts_with(prefix) {
+            true => {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}{with}")
+            }
+            false => l.to_string(),
+        })
+        .collect();
+    Ok(lines.join("\n") + "\n")
+}
+
+/// haproxy's configuration from the deployment template (`deploy/compose/haproxy.cfg`):
+/// the same frontend, health check and balancing, bound to `bind` and with `servers`
+/// (name, address) in place of the template's `server` lines.
+pub fn haproxy_config(template: &str, bind: &str, servers: &[(String, String)]) -> anyhow::Result<String> {
+    let text = replace_line(template, "bind ", &format!("bind {bind}"))?;
+    let mut out = Vec::new();
+    let mut placed = false;
+    for line in text.lines() {
+        if !line.trim_start().starts_with("server ") {
+            out.push(line.to_string());
+            continue;
+        }
+        if !placed {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.extend(servers.iter().map(|(name, addr)| format!("{indent}server {name} {addr} check")));
+            placed = true;
+        }
+    }
+    if !placed {
+        bail!("the haproxy template has no server lines");
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+/// Prometheus's configuration from the deployment template (`deploy/prometheus/prometheus.yml`):
+/// the same job (`honor_labels`) and rules file, scraping `target` every `interval`.
+pub fn prometheus_config(template: &str, interval: Duration, target: &str, rules: &Path) -> anyhow::Result<String> {
+    let text = replace_line(template, "scrape_interval:", &format!("scrape_interval: {}ms", interval.as_millis()))?;
+    let text = replace_line(&text, "- rules.yml", &format!("- {}", rules.display()))?;
+    let text = replace_line(&text, "- targets:", &format!("- targets: [\"{target}\"]"))?;
+    Ok(text)
+}
+
+/// One series of a range-vector query: its labels and its raw samples (time in seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<(f64, f64)>,
+}
+
+/// Runs an instant query whose result is a range vector (`expr` ends in `[...]`) at time
+/// `at` (Unix seconds) and returns every series with its raw samples: exactly what was
+/// scraped, with scrape timestamps, not an interpolation.
+pub fn query_raw(prometheus: &str, expr: &str, at: f64) -> anyhow::Result<Vec<Series>> {
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let url = format!("{prometheus}/api/v1/query");
+    let text = http.get(url).query(&[("query", expr), ("time", &format!("{at:.3}"))]).send()?.text()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("query answer: {text}"))?;
+    if doc["status"] != "success" || doc["data"]["resultType"] != "matrix" {
+        bail!("query {expr}: {text}");
+    }
+    let mut out = Vec::new();
+    for series in doc["data"]["result"].as_array().into_iter().flatten() {
+        let labels = series["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        let mut samples = Vec::new();
+        for pair in series["values"].as_array().into_iter().flatten() {
+            let t = pair[0].as_f64().context("sample time")?;
+            let v: f64 = pair[1].as_str().context("sample value")?.parse()?;
+            samples.push((t, v));
+        }
+        out.push(Series { labels, samples });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)).expect(path)
+    }
+
+    #[test]
+    fn haproxy_config_keeps_the_template_and_replaces_addresses() {
+        let servers = vec![("a".to_string(), "127.0.0.1:1".to_string()), ("b".to_string(), "127.0.0.1:2".to_string())];
+        let text = haproxy_config(&read("deploy/compose/haproxy.cfg"), "127.0.0.1:9", &servers).unwrap();
+        assert!(text.contains("\n    bind 127.0.0.1:9\n"), "{text}");
+        assert!(text.contains("option httpchk GET /-/ready"));
+        assert!(text.contains("    server a 127.0.0.1:1 check\n    server b 127.0.0.1:2 check\n"), "{text}");
+        assert!(!text.contains("pushgateway-1"), "the template's servers are gone: {text}");
+    }
+
+    #[test]
+    fn prometheus_config_keeps_the_job_and_points_at_the_target() {
+        let rules = Path::new("/x/rules.yml");
+        let text = prometheus_config(&read("deploy/prometheus/prometheus.yml"), Duration::from_secs(1), "lb:1", rules)
+            .unwrap();
+        assert!(text.contains("scrape_interval: 1000ms"), "{text}");
+        assert!(text.contains("honor_labels: true"));
+        assert!(text.contains("- /x/rules.yml"), "{text}");
+        assert!(text.contains("- targets: [\"lb:1\"]"), "{text}");
+        assert!(!text.contains("haproxy:9091"));
+    }
+
+    #[test]
+    fn a_template_that_changed_shape_is_an_error() {
+        assert!(replace_line("a\nb\n", "c", "x").is_err());
+        assert!(replace_line("bind 1\nbind 2\n", "bind", "x").is_err());
+    }
+}
