@@ -71,9 +71,11 @@ fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
     })
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// Serves HTTP on the current runtime; the node (Raft, the proposer, the peer listener)
+/// is started on `cluster_runtime`, whose tasks it spawns stay there.
+async fn run(config: Config, cluster_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     let addrs: Vec<SocketAddr> = config.web_listen_address.iter().map(|a| socket_addr(a)).collect::<Result<_, _>>()?;
-    let node = Node::start(cluster_config(&config)?).await?;
+    let node = cluster_runtime.spawn(Node::start(cluster_config(&config)?)).await??;
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
     let state = AppState::new(config, node.clone());
     let app = router(state.clone());
@@ -169,7 +171,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    // Raft's tasks (an append flushed, a commit, an apply, a heartbeat) are short and on
+    // every push's path; on their own worker thread they do not wait in line behind the
+    // parsing of requests on the HTTP workers (measured: more pushes per second, mostly
+    // with three nodes).
+    let cluster_runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cluster").enable_all().build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("pushgateway: cannot start runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let result = runtime.block_on(run(config, cluster_runtime.handle().clone()));
+    cluster_runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

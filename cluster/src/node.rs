@@ -373,7 +373,7 @@ impl Node {
         let deadline = Instant::now() + self.inner.propose_timeout;
         let mut attempt = 0;
         let index = loop {
-            if attempt > 0 && !pause_before_retry(attempt, deadline).await {
+            if attempt > 0 && !self.pause_before_retry(attempt, deadline).await {
                 return Err(ReadError::Unavailable("no leader confirmed a read index in time".into()));
             }
             attempt += 1;
@@ -400,6 +400,32 @@ impl Node {
             .await
             .map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+
+    /// Waits before retry number `attempt`: 50 ms, doubling up to [`MAX_RETRY_PAUSE`],
+    /// or less if this node's view of the cluster changes meanwhile (a new leader
+    /// elected is the usual reason to retry at once). `false`, without waiting, if the
+    /// pause would end past `deadline`.
+    async fn pause_before_retry(&self, attempt: u32, deadline: Instant) -> bool {
+        let pause = (Duration::from_millis(50) * 2u32.saturating_pow(attempt.min(8) - 1)).min(MAX_RETRY_PAUSE);
+        if Instant::now() + pause >= deadline {
+            return false;
+        }
+        let mut metrics = self.inner.raft.metrics();
+        let leader = metrics.borrow_and_update().current_leader;
+        let leader_changed = async {
+            loop {
+                if metrics.changed().await.is_err() {
+                    // Raft stopped: nothing will change; wait the whole pause.
+                    std::future::pending::<()>().await;
+                }
+                if metrics.borrow_and_update().current_leader != leader {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(pause, leader_changed).await;
+        true
     }
 
     /// On the leader: the index a consistent read must have applied (confirms leadership
@@ -439,7 +465,7 @@ impl Node {
         let deadline = Instant::now() + self.inner.propose_timeout;
         let mut last_error = String::from("no attempt made");
         for attempt in 0.. {
-            if attempt > 0 && !pause_before_retry(attempt, deadline).await {
+            if attempt > 0 && !self.pause_before_retry(attempt, deadline).await {
                 break;
             }
             let (leader, addr) = match self.wait_leader(deadline).await {
@@ -654,17 +680,6 @@ impl Node {
             server.abort();
         }
     }
-}
-
-/// Sleeps before retry number `attempt` (50 ms, doubling up to [`MAX_RETRY_PAUSE`]);
-/// `false`, without sleeping, if the pause would end past `deadline`.
-async fn pause_before_retry(attempt: u32, deadline: Instant) -> bool {
-    let pause = (Duration::from_millis(50) * 2u32.saturating_pow(attempt.min(8) - 1)).min(MAX_RETRY_PAUSE);
-    if Instant::now() + pause >= deadline {
-        return false;
-    }
-    tokio::time::sleep(pause).await;
-    true
 }
 
 /// When this node leads and the membership records another peer address for it (a

@@ -247,6 +247,18 @@ fn scenario(target: &str, backends: &mut dyn Backends, dir: &Path, o: &Options) 
         let (lb, stop, pushes) = (lb.clone(), stop.clone(), pushes.clone());
         std::thread::spawn(move || pusher(lb, stop, pushes))
     };
+    // Faults start once Prometheus has scraped successfully (it waits a while before its
+    // first scrape), so that every fault falls between scraped samples.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while services::query_raw(&prometheus, "up{job=\"pushgateway\"}[1m]", unix_now())?
+        .iter()
+        .all(|s| s.samples.iter().all(|(_, v)| *v != 1.0))
+    {
+        if Instant::now() > deadline {
+            bail!("Prometheus did not scrape through haproxy within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let phase = Duration::from_secs(o.phase);
     std::thread::sleep(phase / 2);
 
