@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use cluster::node::{NodeStatus, ROLES};
-use cluster::{LabelPair, Metric, MetricFamily, MetricType, OwnFamily, Value};
+use cluster::node::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
+use cluster::{Bucket, LabelPair, Metric, MetricFamily, MetricType, OwnFamily, Value};
 use prometheus::core::Collector;
 
 /// Names, types and help of every family the server exposes about itself. Pushes are
@@ -48,6 +48,22 @@ pub fn own_families() -> Vec<OwnFamily> {
         f(CLUSTER_APPLY_LAG, MetricType::Gauge, "Entries in this node's log not yet applied."),
         f(CLUSTER_VOTERS, MetricType::Gauge, "Voting members in this node's view of the membership."),
         f(CLUSTER_LEARNERS, MetricType::Gauge, "Non-voting members in this node's view of the membership."),
+        f(CLUSTER_LOG_ENTRIES, MetricType::Gauge, "Entries in this node's Raft log (not yet compacted)."),
+        f(
+            CLUSTER_FORWARDED,
+            MetricType::Counter,
+            "Batches of commands this node forwarded to the leader, including failed attempts.",
+        ),
+        f(
+            CLUSTER_FAILED,
+            MetricType::Counter,
+            "Commands proposed through this node that failed: unavailable (no leader took them, 503), timeout (not confirmed in time, 504), storage.",
+        ),
+        f(
+            CLUSTER_PROPOSAL_DURATION,
+            MetricType::Histogram,
+            "Time from proposing a command through this node to its outcome (committed and applied, or failed).",
+        ),
     ]
 }
 
@@ -60,6 +76,10 @@ const CLUSTER_APPLIED_INDEX: &str = "pushgateway_cluster_applied_index";
 const CLUSTER_APPLY_LAG: &str = "pushgateway_cluster_apply_lag_entries";
 const CLUSTER_VOTERS: &str = "pushgateway_cluster_voters";
 const CLUSTER_LEARNERS: &str = "pushgateway_cluster_learners";
+const CLUSTER_LOG_ENTRIES: &str = "pushgateway_cluster_log_entries";
+const CLUSTER_FORWARDED: &str = "pushgateway_cluster_forwarded_batches_total";
+const CLUSTER_FAILED: &str = "pushgateway_cluster_failed_proposals_total";
+const CLUSTER_PROPOSAL_DURATION: &str = "pushgateway_cluster_proposal_duration_seconds";
 
 #[derive(Default, Clone, Copy)]
 struct SumCount {
@@ -120,8 +140,9 @@ impl SelfMetrics {
     }
 
     /// Every own family with its current values; `cluster` is this node's view of the
-    /// cluster at the time of the scrape.
-    pub fn gather(&self, cluster: &NodeStatus) -> Vec<MetricFamily> {
+    /// cluster at the time of the scrape, `proposals` what became of the commands
+    /// proposed through it.
+    pub fn gather(&self, cluster: &NodeStatus, proposals: &ProposalStats) -> Vec<MetricFamily> {
         let mut out = Vec::new();
         let gauge = |labels: Vec<LabelPair>, v: f64| Metric { labels, value: Value::Gauge(v), timestamp_ms: None };
         let roles =
@@ -136,10 +157,37 @@ impl SelfMetrics {
             (CLUSTER_APPLY_LAG, cluster.last_log_index.saturating_sub(cluster.applied_index) as f64),
             (CLUSTER_VOTERS, cluster.voters.len() as f64),
             (CLUSTER_LEARNERS, cluster.learners.len() as f64),
+            (CLUSTER_LOG_ENTRIES, cluster.last_log_index.saturating_sub(cluster.purged_index) as f64),
         ];
         for (name, v) in scalars {
             out.push(self.family(name, vec![gauge(vec![], v)]));
         }
+        let counter =
+            |labels: Vec<LabelPair>, v: u64| Metric { labels, value: Value::Counter(v as f64), timestamp_ms: None };
+        out.push(self.family(CLUSTER_FORWARDED, vec![counter(vec![], proposals.forwarded_batches)]));
+        let failed = [
+            ("storage", proposals.failed_storage),
+            ("timeout", proposals.failed_timeout),
+            ("unavailable", proposals.failed_unavailable),
+        ];
+        let failed = failed.into_iter().map(|(reason, n)| counter(vec![LabelPair::new("reason", reason)], n));
+        out.push(self.family(CLUSTER_FAILED, failed.collect()));
+        let mut cumulative = 0;
+        let buckets = PROPOSAL_DURATION_BOUNDS
+            .iter()
+            .zip(proposals.duration_buckets)
+            .map(|(bound, n)| {
+                cumulative += n;
+                Bucket { upper_bound: *bound, cumulative_count: cumulative }
+            })
+            .collect();
+        let histogram = Value::histogram(proposals.duration_count, proposals.duration_sum, buckets);
+        out.push(
+            self.family(
+                CLUSTER_PROPOSAL_DURATION,
+                vec![Metric { labels: vec![], value: histogram, timestamp_ms: None }],
+            ),
+        );
         for pf in self.process.collect() {
             let name = pf.name();
             if !self.help.contains_key(name) {

@@ -427,7 +427,7 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 /// workers, and holding the lock meanwhile would stall every apply.
 async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let own = state.metrics.gather(&state.node.status());
+    let own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let view = state.node.read(|store| store.view()).await?;
     let gzip = gzip_accepted(headers);
     let (body, gzipped) = tokio::task::spawn_blocking(move || {

@@ -151,9 +151,48 @@ pub struct NodeStatus {
     pub leader: Option<NodeId>,
     pub last_log_index: u64,
     pub applied_index: u64,
+    /// Last entry removed from the log (compacted into a snapshot); 0 if none.
+    pub purged_index: u64,
     /// Voters and learners with their peer addresses.
     pub voters: BTreeMap<NodeId, String>,
     pub learners: BTreeMap<NodeId, String>,
+}
+
+/// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
+pub const PROPOSAL_DURATION_BOUNDS: [f64; 12] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// What happened to the commands proposed through this node since it started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProposalStats {
+    /// Batches this node sent to the leader (as a follower), including failed attempts.
+    pub forwarded_batches: u64,
+    /// Commands answered with an error: no leader took them (`unavailable`), not confirmed
+    /// in time (`timeout`), local storage fault (`storage`).
+    pub failed_unavailable: u64,
+    pub failed_timeout: u64,
+    pub failed_storage: u64,
+    /// Time from proposing a command to its outcome, per bucket of
+    /// [`PROPOSAL_DURATION_BOUNDS`] (not cumulative), with the sum and count of all.
+    pub duration_buckets: [u64; PROPOSAL_DURATION_BOUNDS.len()],
+    pub duration_sum: f64,
+    pub duration_count: u64,
+}
+
+impl ProposalStats {
+    fn observe(&mut self, seconds: f64, result: Result<(), &ProposeError>) {
+        if let Some(i) = PROPOSAL_DURATION_BOUNDS.iter().position(|b| seconds <= *b) {
+            self.duration_buckets[i] += 1;
+        }
+        self.duration_sum += seconds;
+        self.duration_count += 1;
+        match result {
+            Ok(()) => {}
+            Err(ProposeError::Unavailable(_)) => self.failed_unavailable += 1,
+            Err(ProposeError::Timeout(_)) => self.failed_timeout += 1,
+            Err(ProposeError::Storage(_)) => self.failed_storage += 1,
+        }
+    }
 }
 
 /// Every role [`NodeStatus::role`] can name (metrics expose each, 0 or 1, so that alerts
@@ -191,6 +230,7 @@ struct Inner {
     propose_timeout: Duration,
     read_consistency: ReadConsistency,
     peer_server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stats: std::sync::Mutex<ProposalStats>,
 }
 
 /// A handle to this node; cheap to clone.
@@ -250,6 +290,7 @@ impl Node {
                 propose_timeout: config.propose_timeout,
                 read_consistency: config.read_consistency,
                 peer_server: std::sync::Mutex::new(None),
+                stats: std::sync::Mutex::new(ProposalStats::default()),
             }),
         };
         tokio::spawn(proposer(node.clone(), pending));
@@ -329,9 +370,22 @@ impl Node {
     /// Applies `command` through the replicated log; see the module docs for what the
     /// result means.
     pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
-        let command = EncodedCommand::encode(&command).map_err(|e| ProposeError::Storage(e.to_string()))?;
-        let mut outcomes = self.enqueue(vec![command]).await?;
-        outcomes.pop().ok_or_else(|| ProposeError::Storage("no outcome for the command".into()))
+        let started = Instant::now();
+        let result = async {
+            let command = EncodedCommand::encode(&command).map_err(|e| ProposeError::Storage(e.to_string()))?;
+            let mut outcomes = self.enqueue(vec![command]).await?;
+            outcomes.pop().ok_or_else(|| ProposeError::Storage("no outcome for the command".into()))
+        }
+        .await;
+        if let Ok(mut stats) = self.inner.stats.lock() {
+            stats.observe(started.elapsed().as_secs_f64(), result.as_ref().map(|_| ()));
+        }
+        result
+    }
+
+    /// What happened to the commands proposed through this node (see [`ProposalStats`]).
+    pub fn proposal_stats(&self) -> ProposalStats {
+        self.inner.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Queues commands for the proposer, which puts them together into one log entry
@@ -486,6 +540,9 @@ impl Node {
                 }
                 continue;
             }
+            if let Ok(mut stats) = self.inner.stats.lock() {
+                stats.forwarded_batches += 1;
+            }
             let answer: Result<ProposeAnswer, PeerError> =
                 self.inner.peers.call(&addr, peer::PATH_PROPOSE, &commands, remaining).await;
             match answer {
@@ -552,6 +609,7 @@ impl Node {
             leader: m.current_leader,
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
             voters: voter_map,
             learners,
         }

@@ -465,5 +465,18 @@ fn each_node_exposes_its_view_of_the_cluster() {
             own_sample(node, "pushgateway_cluster_applied_index") >= Some(last)
                 && own_sample(node, "pushgateway_cluster_apply_lag_entries") == Some(0.0)
         });
+        assert!(own_sample(node, "pushgateway_cluster_log_entries") >= Some(1.0), "node {} keeps a log", i + 1);
+    }
+    story("the follower forwarded the push and timed it; nothing failed; the leader forwarded nothing");
+    let sample = |i: usize, name: &str| own_sample(&c.nodes[i], name);
+    assert!(sample(follower, "pushgateway_cluster_forwarded_batches_total") >= Some(1.0));
+    assert_eq!(sample(leader, "pushgateway_cluster_forwarded_batches_total"), Some(0.0));
+    assert_eq!(sample(follower, "pushgateway_cluster_proposal_duration_seconds_count"), Some(1.0));
+    assert_eq!(sample(follower, "pushgateway_cluster_proposal_duration_seconds_bucket{le=\"+Inf\"}"), Some(1.0));
+    assert!(sample(follower, "pushgateway_cluster_proposal_duration_seconds_sum") > Some(0.0));
+    assert_eq!(sample(leader, "pushgateway_cluster_proposal_duration_seconds_count"), Some(0.0));
+    for reason in ["storage", "timeout", "unavailable"] {
+        let name = format!("pushgateway_cluster_failed_proposals_total{{reason=\"{reason}\"}}");
+        assert_eq!(sample(follower, &name), Some(0.0), "{name}");
     }
 }
