@@ -201,6 +201,9 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=5s"]
             .map(String::from)
             .to_vec();
+    // A --server-flag naming a timing flag replaces the default above.
+    let flag_name = |f: &str| f.split('=').next().unwrap_or(f).to_string();
+    timing.retain(|t| !o.server_flags.iter().any(|f| flag_name(f) == flag_name(t)));
     timing.extend(o.server_flags.iter().cloned());
     let net = std::env::var(INSIDE_ENV).ok().and_then(|v| {
         let (prefix, net) = v.split_once(':')?;
