@@ -432,7 +432,8 @@ async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>,
     let gzip = gzip_accepted(headers);
     let (body, gzipped) = tokio::task::spawn_blocking(move || {
         let timestamps = render::timestamp_families(&view);
-        let families = render::gather(&view, &timestamps, &own);
+        let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
+        let families = render::gather(&view, &timestamps, &own, prepare);
         let body = match format {
             ScrapeFormat::Text => render::render_text(&families),
             ScrapeFormat::ProtoDelimited => render::render_protobuf(&families),

@@ -101,10 +101,18 @@ fn renderer(c: &mut Criterion) {
     let own = Vec::new();
     let mut group = c.benchmark_group("render");
     group.sample_size(10);
-    group.bench_function("text, 100k series", |b| {
+    // A text scrape keeps each stored family's series text; repeated scrapes copy it.
+    group.bench_function("text, 100k series, series text kept from the first scrape", |b| {
         b.iter(|| {
             let timestamps = render::timestamp_families(&store);
-            let families = render::gather(&store, &timestamps, &own);
+            let families = render::gather(&store, &timestamps, &own, render::Prepare::Text);
+            black_box(render::render_text(&families))
+        })
+    });
+    group.bench_function("text, 100k series, every series formatted", |b| {
+        b.iter(|| {
+            let timestamps = render::timestamp_families(&store);
+            let families = render::gather(&store, &timestamps, &own, render::Prepare::Series);
             black_box(render::render_text(&families))
         })
     });

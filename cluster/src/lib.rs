@@ -33,6 +33,6 @@ pub mod validate;
 pub use command::{Command, Outcome};
 pub use model::{
     Bucket, Group, GroupingKey, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile,
-    StoredFamily, SummaryValue, UnixNanos, Value,
+    SeriesText, StoredFamily, SummaryValue, UnixNanos, Value,
 };
 pub use store::{GroupStore, OwnFamily, StoreView};

@@ -328,14 +328,18 @@ pub struct StoredFamily {
     pub family: MetricFamily,
     pub pushed_at: UnixNanos,
     /// The family's series in exposition order, computed on first use (see
-    /// [`StoredFamily::exposition_order`]); not stored, not compared.
+    /// [`StoredFamily::sorted_metrics`]); not stored, not compared.
     #[serde(skip)]
-    pub exposition_order: ExpositionOrder,
+    exposition_order: Derived<Vec<u32>>,
+    /// The text of those series, rendered on first use (see [`StoredFamily::series_text`]);
+    /// not stored, not compared.
+    #[serde(skip)]
+    series_text: Derived<SeriesText>,
 }
 
 impl StoredFamily {
     pub fn new(family: MetricFamily, pushed_at: UnixNanos) -> Self {
-        StoredFamily { family, pushed_at, exposition_order: ExpositionOrder::default() }
+        StoredFamily { family, pushed_at, exposition_order: Derived::default(), series_text: Derived::default() }
     }
 
     /// The family's series sorted as a scrape exposes them ([`Metric::exposition_cmp`]),
@@ -350,21 +354,45 @@ impl StoredFamily {
         });
         order.iter().map(|i| &self.family.metrics[*i as usize])
     }
+
+    /// The exposition text of [`StoredFamily::sorted_metrics`], rendered by `render` on
+    /// first use and kept while the family is unchanged (a push replaces the family, and
+    /// the cache with it). A scrape of a large store then copies text instead of
+    /// formatting every number again. `render` must be the same function on every call:
+    /// the format is the caller's, this crate does not know it.
+    pub fn series_text(&self, render: impl FnOnce(&StoredFamily) -> SeriesText) -> &SeriesText {
+        self.series_text.0.get_or_init(|| render(self))
+    }
 }
 
-/// Cached exposition order of a family's series: derived data, equal whatever it holds.
-#[derive(Clone, Default)]
-pub struct ExpositionOrder(std::sync::OnceLock<Vec<u32>>);
+/// The text of a family's series in exposition order, in one buffer.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesText(Box<str>);
 
-impl PartialEq for ExpositionOrder {
+impl SeriesText {
+    pub fn new(text: String) -> Self {
+        SeriesText(text.into_boxed_str())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value derived from its owner and cached there: equal whatever it holds, so the
+/// owner's equality ignores it.
+#[derive(Clone, Default)]
+struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> PartialEq for Derived<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl std::fmt::Debug for ExpositionOrder {
+impl<T> std::fmt::Debug for Derived<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExpositionOrder")
+        f.write_str(if self.0.get().is_some() { "Derived(cached)" } else { "Derived(empty)" })
     }
 }
 

@@ -167,12 +167,25 @@ pub fn query_raw(prometheus: &str, expr: &str, at: f64) -> anyhow::Result<Vec<Se
     Ok(out)
 }
 
+/// A file of this repository (`deploy/...`). Found at run time: from cargo's
+/// `CARGO_MANIFEST_DIR` when cargo runs the program, else from the working directory when
+/// it is the repository (`.ci/run` starts there), else where this was compiled. A build
+/// directory shared by several clones may hold a binary compiled in another clone.
+pub fn repo_file(path: &str) -> PathBuf {
+    let root = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(jepsen) => Path::new(&jepsen).join(".."),
+        None if Path::new("deploy").is_dir() => PathBuf::from("."),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+    };
+    root.join(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn read(path: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)).expect(path)
+        std::fs::read_to_string(repo_file(path)).expect(path)
     }
 
     #[test]

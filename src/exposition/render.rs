@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use cluster::float::{format_g, write_exposition};
-use cluster::{HistogramValue, LabelPair, Metric, MetricFamily, MetricType, StoreView, SummaryValue, Value};
+use cluster::{
+    HistogramValue, LabelPair, Metric, MetricFamily, MetricType, SeriesText, StoreView, StoredFamily, SummaryValue,
+    Value,
+};
 
 use super::protobuf;
 
@@ -19,7 +22,30 @@ pub struct ExposedFamily<'a> {
     pub name: &'a str,
     pub help: Option<&'a str>,
     pub metric_type: MetricType,
+    /// In exposition order.
     pub metrics: Vec<&'a Metric>,
+    /// Where each source's series start in `metrics`, with their kept text; empty when
+    /// the sources' series had to be sorted together (then every series is formatted).
+    runs: Vec<Run<'a>>,
+}
+
+/// The series one source (a group's family, or one of the server's) adds to a family.
+struct Run<'a> {
+    start: usize,
+    /// Whether the source's series came in exposition order.
+    sorted: bool,
+    /// Their text, when a text scrape has rendered and kept it (see [`Prepare::Text`]).
+    text: Option<&'a str>,
+}
+
+/// What [`gather`] prepares for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepare {
+    /// The stored families' series text, rendered once per family and kept with it
+    /// until the family changes: for text scrapes.
+    Text,
+    /// Only the series: for the other formats.
+    Series,
 }
 
 /// Merges the store's groups and the server's own families into the sorted list of
@@ -29,40 +55,74 @@ pub fn gather<'a>(
     store: &'a StoreView,
     timestamps: &'a [MetricFamily],
     own: &'a [MetricFamily],
+    prepare: Prepare,
 ) -> Vec<ExposedFamily<'a>> {
     let mut by_name: BTreeMap<&'a str, ExposedFamily<'a>> = BTreeMap::new();
-    let mut add =
-        |family: &'a MetricFamily, metrics: &mut dyn Iterator<Item = &'a Metric>, help_override: Option<&'a str>| {
-            let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
-                name: &family.name,
-                help: help_override.or(family.help.as_deref()),
-                metric_type: family.metric_type,
-                metrics: Vec::new(),
-            });
-            if entry.help.is_none() {
-                entry.help = family.help.as_deref();
-            }
-            entry.metrics.extend(metrics);
-        };
+    let mut add = |family: &'a MetricFamily,
+                   metrics: &mut dyn Iterator<Item = &'a Metric>,
+                   sorted: bool,
+                   text: Option<&'a str>,
+                   help_override: Option<&'a str>| {
+        let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
+            name: &family.name,
+            help: help_override.or(family.help.as_deref()),
+            metric_type: family.metric_type,
+            metrics: Vec::new(),
+            runs: Vec::new(),
+        });
+        if entry.help.is_none() {
+            entry.help = family.help.as_deref();
+        }
+        entry.runs.push(Run { start: entry.metrics.len(), sorted, text });
+        entry.metrics.extend(metrics);
+    };
     for family in own {
-        add(family, &mut family.metrics.iter(), None);
+        add(family, &mut family.metrics.iter(), false, None, None);
     }
     for group in store.groups() {
         for stored in group.families.values() {
             let own_help = store.own_family(&stored.family.name).map(|o| o.help.as_str());
-            add(&stored.family, &mut stored.sorted_metrics(), own_help);
+            let text = (prepare == Prepare::Text).then(|| stored.series_text(render_series_text).as_str());
+            add(&stored.family, &mut stored.sorted_metrics(), true, text, own_help);
         }
     }
     for family in timestamps {
-        add(family, &mut family.metrics.iter(), None);
+        add(family, &mut family.metrics.iter(), false, None, None);
     }
     let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
     for family in &mut out {
-        // Stable and adaptive: groups come in grouping-key order with their series already
-        // sorted, so this is mostly a check that the runs are in order.
-        family.metrics.sort_by(|a, b| a.exposition_cmp(b));
+        if !family.in_order() {
+            // Stable: equal series keep the order of their groups.
+            family.metrics.sort_by(|a, b| a.exposition_cmp(b));
+            family.runs.clear();
+        }
     }
     out
+}
+
+impl ExposedFamily<'_> {
+    /// Whether the series are already in exposition order. Groups come in grouping-key
+    /// order with their series sorted, which is usually the exposition order too: then
+    /// only the first series of each group is compared with the one before it, instead
+    /// of sorting all of them.
+    fn in_order(&self) -> bool {
+        let ordered = |i: usize| self.metrics[i - 1].exposition_cmp(self.metrics[i]).is_le();
+        self.runs.iter().enumerate().all(|(r, run)| {
+            let end = self.runs.get(r + 1).map_or(self.metrics.len(), |next| next.start);
+            let checked = if run.sorted { run.start..(run.start + 1).min(end) } else { run.start..end };
+            checked.filter(|&i| i > 0).all(ordered)
+        })
+    }
+}
+
+/// The text of a stored family's series, in exposition order (what a text scrape of a
+/// large store copies instead of formatting it again).
+fn render_series_text(stored: &StoredFamily) -> SeriesText {
+    let mut text = String::new();
+    for m in stored.sorted_metrics() {
+        write_metric_text(&mut text, &stored.family.name, m);
+    }
+    SeriesText::new(text)
 }
 
 /// The two timestamp families of every group, merged by name.
@@ -90,8 +150,21 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
             let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(help));
         }
         let _ = writeln!(out, "# TYPE {} {}", f.name, f.metric_type.lower_name());
-        for m in &f.metrics {
-            write_metric_text(&mut out, f.name, m);
+        if f.runs.is_empty() {
+            for m in &f.metrics {
+                write_metric_text(&mut out, f.name, m);
+            }
+        }
+        for (r, run) in f.runs.iter().enumerate() {
+            match run.text {
+                Some(text) => out.push_str(text),
+                None => {
+                    let end = f.runs.get(r + 1).map_or(f.metrics.len(), |next| next.start);
+                    for m in &f.metrics[run.start..end] {
+                        write_metric_text(&mut out, f.name, m);
+                    }
+                }
+            }
         }
     }
     out.into_bytes()
@@ -220,4 +293,68 @@ pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool) -> Ve
 /// Go's `fmt.Sprint` of a float in the JSON API.
 pub fn json_float(v: f64) -> String {
     format_g(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use cluster::{Command, GroupStore, GroupingKey, UnixNanos};
+
+    use super::*;
+    use crate::exposition::text_parse::parse_text;
+
+    fn push(store: &mut GroupStore, labels: &[(&str, &str)], body: &str) {
+        let key =
+            GroupingKey::new(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
+        let families = parse_text(body.as_bytes()).expect("valid body");
+        let outcome = store.apply(Command::Push { key, families, replace: true, time: UnixNanos(1), defect: None });
+        assert_eq!(outcome, cluster::Outcome::Pushed);
+    }
+
+    /// The text scrape, and the same scrape formatted without any kept series text.
+    fn scrapes(store: &GroupStore) -> (String, String) {
+        let view = store.view();
+        let timestamps = timestamp_families(&view);
+        let render = |prepare| {
+            let families = gather(&view, &timestamps, &[], prepare);
+            String::from_utf8(render_text(&families)).expect("utf-8")
+        };
+        (render(Prepare::Text), render(Prepare::Series))
+    }
+
+    #[test]
+    fn kept_series_text_renders_what_formatting_renders_and_follows_pushes() {
+        let mut store = GroupStore::new(Vec::new());
+        for instance in ["a", "b", "c"] {
+            push(&mut store, &[("job", "j"), ("instance", instance)], "x{k=\"1\"} 1\nx{k=\"2\"} 2\n");
+        }
+        let (kept, formatted) = scrapes(&store);
+        assert_eq!(kept, formatted);
+        assert_eq!(scrapes(&store).0, kept, "a second scrape, from the kept text, is the same");
+
+        push(&mut store, &[("job", "j"), ("instance", "b")], "x{k=\"1\"} 10\n");
+        let (kept, formatted) = scrapes(&store);
+        assert_eq!(kept, formatted);
+        assert!(kept.contains("x{instance=\"b\",job=\"j\",k=\"1\"} 10\n"), "{kept}");
+        assert!(!kept.contains("x{instance=\"b\",job=\"j\",k=\"2\"}"), "the replaced series is gone: {kept}");
+    }
+
+    #[test]
+    fn groups_whose_series_interleave_are_merged_in_exposition_order() {
+        // Grouping-key order is job first; exposition order is label values in label-name
+        // order (`instance` before `job`; a missing instance is exposed empty), so these
+        // groups come out in reverse.
+        let mut store = GroupStore::new(Vec::new());
+        push(&mut store, &[("job", "a"), ("instance", "z")], "x 1\n");
+        push(&mut store, &[("job", "b"), ("instance", "y")], "x 2\n");
+        push(&mut store, &[("job", "c")], "x 3\n");
+        let (kept, formatted) = scrapes(&store);
+        assert_eq!(kept, formatted);
+        let samples: Vec<&str> = kept.lines().filter(|l| l.starts_with("x")).collect();
+        assert_eq!(
+            samples,
+            ["x{instance=\"\",job=\"c\"} 3", "x{instance=\"y\",job=\"b\"} 2", "x{instance=\"z\",job=\"a\"} 1"]
+        );
+    }
 }

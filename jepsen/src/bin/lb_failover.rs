@@ -196,25 +196,21 @@ fn groups_on(addresses: &[String]) -> anyhow::Result<Vec<serde_json::Value>> {
         .collect()
 }
 
-fn repo_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
 fn scenario(target: &str, backends: &mut dyn Backends, dir: &Path, o: &Options) -> anyhow::Result<Report> {
     std::fs::create_dir_all(dir)?;
     let say = |line: &str| eprintln!("[{target}] {:.3} {line}", unix_now());
     let lb = format!("127.0.0.1:{}", free_port()?);
     let servers: Vec<(String, String)> =
         backends.addresses().iter().enumerate().map(|(i, a)| (format!("backend-{}", i + 1), a.clone())).collect();
-    let template = std::fs::read_to_string(repo_file("deploy/compose/haproxy.cfg"))?;
+    let template = std::fs::read_to_string(services::repo_file("deploy/compose/haproxy.cfg"))?;
     std::fs::write(dir.join("haproxy.cfg"), services::haproxy_config(&template, &lb, &servers)?)?;
     let haproxy_args = vec!["-db".to_string(), "-f".to_string(), dir.join("haproxy.cfg").display().to_string()];
     let _haproxy = Service::start("haproxy", &o.haproxy, haproxy_args, dir.join("haproxy.log"))?;
     services::wait_ok(&format!("http://{lb}/-/ready"), Duration::from_secs(30)).context("haproxy")?;
 
     let prometheus = format!("127.0.0.1:{}", free_port()?);
-    let template = std::fs::read_to_string(repo_file("deploy/prometheus/prometheus.yml"))?;
-    let rules = repo_file("deploy/prometheus/rules.yml").canonicalize()?;
+    let template = std::fs::read_to_string(services::repo_file("deploy/prometheus/prometheus.yml"))?;
+    let rules = services::repo_file("deploy/prometheus/rules.yml").canonicalize()?;
     std::fs::write(dir.join("prometheus.yml"), services::prometheus_config(&template, SCRAPE_INTERVAL, &lb, &rules)?)?;
     let prometheus_args = vec![
         format!("--config.file={}", dir.join("prometheus.yml").display()),
