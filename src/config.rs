@@ -19,8 +19,9 @@ pub struct Config {
     #[arg(long = "web.listen-address", env = "PUSHGATEWAY_WEB_LISTEN_ADDRESS", default_value = ":9091", action = ArgAction::Append, value_delimiter = None)]
     pub web_listen_address: Vec<String>,
 
-    /// Path to a TLS/authentication configuration file. Not supported: a non-empty value
-    /// is refused rather than silently serving without the protection it asks for.
+    /// Path to a configuration file that can enable TLS or authentication, in
+    /// exporter-toolkit's format (`tls_server_config`, `basic_auth_users`,
+    /// `http_server_config`). Read and checked at start-up; a bad file stops it.
     #[arg(long = "web.config.file", env = "PUSHGATEWAY_WEB_CONFIG_FILE", default_value = "")]
     pub web_config_file: String,
 
@@ -100,6 +101,13 @@ pub struct Config {
     #[arg(long = "cluster.initial-members", env = "PUSHGATEWAY_CLUSTER_INITIAL_MEMBERS", default_value = "")]
     pub cluster_initial_members: String,
 
+    /// File holding the secret every member's peer (Raft) traffic carries; peer requests
+    /// without it are refused, so a process that is not a member cannot append entries,
+    /// vote or join. The same file on every node; at least 16 bytes (trailing whitespace
+    /// is ignored). Empty: peer traffic is not authenticated.
+    #[arg(long = "cluster.secret-file", env = "PUSHGATEWAY_CLUSTER_SECRET_FILE", default_value = "")]
+    pub cluster_secret_file: String,
+
     /// Peer address of an existing member: join the cluster as a learner through it.
     #[arg(long = "cluster.join", env = "PUSHGATEWAY_CLUSTER_JOIN", default_value = "")]
     pub cluster_join: String,
@@ -163,12 +171,6 @@ impl Config {
 
     /// Problems that must stop start-up.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.web_config_file.is_empty() {
-            return Err(
-                "--web.config.file (TLS and authentication) is not supported; terminate TLS in front of the server"
-                    .into(),
-            );
-        }
         if self.web_systemd_socket {
             return Err("--web.systemd-socket is not supported".into());
         }
@@ -201,6 +203,23 @@ impl Config {
             return Err("--cluster.election-timeout must be more than twice --cluster.heartbeat-interval".into());
         }
         Ok(())
+    }
+
+    /// The peer secret from `--cluster.secret-file` (`None` when the flag is empty).
+    pub fn cluster_secret(&self) -> Result<Option<String>, String> {
+        if self.cluster_secret_file.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.cluster_secret_file)
+            .map_err(|e| format!("--cluster.secret-file {}: {e}", self.cluster_secret_file))?;
+        let secret = text.trim_end().to_string();
+        if secret.len() < 16 {
+            return Err(format!(
+                "--cluster.secret-file {}: the secret must be at least 16 bytes",
+                self.cluster_secret_file
+            ));
+        }
+        Ok(Some(secret))
     }
 
     /// `--cluster.initial-members` as `id -> peer address`.
@@ -244,6 +263,7 @@ impl Config {
             ("cluster.advertise-address", self.cluster_advertise_address.clone()),
             ("cluster.initial-members", self.cluster_initial_members.clone()),
             ("cluster.join", self.cluster_join.clone()),
+            ("cluster.secret-file", self.cluster_secret_file.clone()),
             ("cluster.heartbeat-interval", format_go_duration(self.cluster_heartbeat_interval)),
             ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
@@ -300,6 +320,29 @@ pub enum ClusterCommand {
         server: String,
         #[arg(long)]
         id: u64,
+    },
+    /// Write a consistent copy of the node's database (a backup) into a new directory on
+    /// the node's machine; start a node on it with `force-new-cluster` to restore.
+    Checkpoint {
+        #[arg(long, default_value = "http://127.0.0.1:9091")]
+        server: String,
+        /// Directory to create, on the server's file system.
+        #[arg(long)]
+        path: String,
+    },
+    /// Offline, on a stopped node's data directory: make the node the only voter of a new
+    /// cluster, keeping its data (after losing a majority for good, or to restore a
+    /// checkpoint). Start it afterwards with this id and peer address, then grow it.
+    ForceNewCluster {
+        /// The node's --storage.path.
+        #[arg(long = "storage.path")]
+        storage_path: String,
+        /// The id it will run under (its --cluster.node-id).
+        #[arg(long)]
+        id: u64,
+        /// Its peer address (its --cluster.advertise-address).
+        #[arg(long)]
+        address: String,
     },
 }
 

@@ -38,6 +38,10 @@ pub enum HttpError {
     /// The node is not ready to serve (no leader, or far behind).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// Basic authentication is configured and the request's credentials are missing or
+    /// wrong (upstream's body).
+    #[error("Unauthorized")]
+    Unauthorized,
 }
 
 impl HttpError {
@@ -55,6 +59,8 @@ impl HttpError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Admin(AdminError::Checkpoint(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::Propose(ProposeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Propose(ProposeError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             HttpError::Propose(ProposeError::Storage(_)) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,8 @@
 //! - [`exposition`]: text and protobuf parsing of pushes, rendering of scrapes;
 //! - [`api`], [`ui`]: the JSON API and the web pages;
 //! - [`self_metrics`]: the server's own `process_*` and `pushgateway_*` metrics;
+//! - [`web_config`], [`listener`]: `--web.config.file` (TLS, basic authentication) and
+//!   the HTTPS listener;
 //! - [`error`]: the HTTP error enum and its status table.
 //!
 //! ```text
@@ -27,7 +29,9 @@ pub mod config;
 pub mod error;
 pub mod exposition;
 pub mod grouping_key;
+pub mod listener;
 pub mod routes;
 pub mod self_metrics;
 pub mod server;
 pub mod ui;
+pub mod web_config;

@@ -10,8 +10,10 @@ use tracing_subscriber::EnvFilter;
 
 use cluster::node::{ClusterConfig, Node, ReadConsistency};
 use pushgateway::config::{ClusterCommand, Config, Subcommand};
+use pushgateway::listener::TlsListener;
 use pushgateway::self_metrics::own_families;
 use pushgateway::server::{router, AppState};
+use pushgateway::web_config::WebConfig;
 
 /// `:9091` means every interface, as in Go.
 fn socket_addr(listen: &str) -> anyhow::Result<SocketAddr> {
@@ -67,37 +69,44 @@ fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
         },
         snapshot_logs: config.cluster_snapshot_logs,
         own_families: own_families(),
+        peer_secret: config.cluster_secret().map_err(anyhow::Error::msg)?,
         unsafe_skip_fsync: config.debug_unsafe_skip_fsync,
     })
 }
 
 /// Serves HTTP on the current runtime; the node (Raft, the proposer, the peer listener)
 /// is started on `cluster_runtime`, whose tasks it spawns stay there.
-async fn run(config: Config, cluster_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn run(config: Config, web: WebConfig, cluster_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     let addrs: Vec<SocketAddr> = config.web_listen_address.iter().map(|a| socket_addr(a)).collect::<Result<_, _>>()?;
     let node = cluster_runtime.spawn(Node::start(cluster_config(&config)?)).await??;
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
-    let state = AppState::new(config, node.clone());
+    let state = AppState::new(config, node.clone()).with_access(web.access.clone());
     let app = router(state.clone());
     let mut servers = tokio::task::JoinSet::new();
     let stop = tokio_util_like_broadcast(state.quit.clone());
     for addr in addrs {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(address = %listener.local_addr()?, "listening");
+        tracing::info!(tls = web.tls.is_some(), address = %listener.local_addr()?, "listening");
         let app = app.clone();
         let mut stop = stop.subscribe();
-        servers.spawn(async move {
-            // TCP_NODELAY: answers are written as soon as they are ready, not held back
-            // by Nagle's algorithm until the client acknowledges the previous segment.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.recv().await;
-                })
-                .await
-        });
+        let stopped = async move {
+            let _ = stop.recv().await;
+        };
+        match &web.tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls.clone())?;
+                servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
+            }
+            None => {
+                // TCP_NODELAY: answers are written as soon as they are ready, not held
+                // back by Nagle's algorithm until the client acknowledges the previous
+                // segment (the TLS listener sets it too).
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
+            }
+        }
     }
     while let Some(result) = servers.join_next().await {
         result.context("server task failed")?.context("server failed")?;
@@ -119,6 +128,20 @@ async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Remove { server, id } => {
             let body = serde_json::json!({ "id": id });
             client.post(format!("{server}/api/v1/admin/cluster/remove")).body(body.to_string()).send().await?
+        }
+        ClusterCommand::Checkpoint { server, path } => {
+            let body = serde_json::json!({ "path": path });
+            client.post(format!("{server}/api/v1/admin/cluster/checkpoint")).body(body.to_string()).send().await?
+        }
+        ClusterCommand::ForceNewCluster { storage_path, id, address } => {
+            let done = cluster::recovery::force_new_cluster(std::path::Path::new(storage_path), *id, address)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "node {id} at {address} is now the only voter: membership at entry {}, state applied to {}, \
+                 {} more entries to apply once it has elected itself; start it, then add nodes",
+                done.membership_index, done.applied_index, done.unapplied_entries
+            );
+            return Ok(());
         }
     };
     let status = response.status();
@@ -164,6 +187,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(&config);
+    // As upstream: a web configuration that cannot be served as written stops start-up.
+    let web = match WebConfig::load(&config.web_config_file) {
+        Ok(web) => web,
+        Err(problem) => {
+            tracing::error!(error = %problem, "invalid --web.config.file");
+            eprintln!("pushgateway: --web.config.file {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -184,7 +216,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let result = runtime.block_on(run(config, cluster_runtime.handle().clone()));
+    let result = runtime.block_on(run(config, web, cluster_runtime.handle().clone()));
     cluster_runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,

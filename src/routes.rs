@@ -43,6 +43,7 @@ pub enum Endpoint {
     /// Membership changes (admin API).
     ApiClusterAdd,
     ApiClusterRemove,
+    ApiClusterCheckpoint,
 }
 
 impl Endpoint {
@@ -65,6 +66,7 @@ impl Endpoint {
             Endpoint::ApiCluster => "api/v1/cluster",
             Endpoint::ApiClusterAdd => "api/v1/admin/cluster/add",
             Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
+            Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
         }
     }
 }
@@ -362,6 +364,7 @@ impl RouteTable {
             api.add(Method::PUT, "/admin/wipe", Endpoint::ApiWipe);
             api.add(Method::POST, "/admin/cluster/add", Endpoint::ApiClusterAdd);
             api.add(Method::POST, "/admin/cluster/remove", Endpoint::ApiClusterRemove);
+            api.add(Method::POST, "/admin/cluster/checkpoint", Endpoint::ApiClusterCheckpoint);
         }
         RouteTable { main, api, api_root: format!("{p}/api/v1") }
     }

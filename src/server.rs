@@ -20,6 +20,7 @@ use crate::exposition::{protobuf, render, text_parse};
 use crate::grouping_key::parse_grouping_key;
 use crate::routes::{Endpoint, Params, RouteTable, Routed};
 use crate::self_metrics::SelfMetrics;
+use crate::web_config::Access;
 use crate::{api, ui};
 
 /// Everything handlers share.
@@ -32,9 +33,12 @@ pub struct AppState {
     pub started: UnixNanos,
     /// Notified when `/-/quit` asks the server to stop.
     pub quit: Arc<tokio::sync::Notify>,
+    /// Basic authentication and answer headers of `--web.config.file`.
+    pub access: Arc<Access>,
 }
 
 impl AppState {
+    /// Without `--web.config.file`'s access rules (see [`AppState::with_access`]).
     pub fn new(config: Config, node: Node) -> Self {
         AppState {
             routes: Arc::new(RouteTable::new(&config)),
@@ -43,7 +47,12 @@ impl AppState {
             metrics: Arc::new(SelfMetrics::new()),
             started: now(),
             quit: Arc::new(tokio::sync::Notify::new()),
+            access: Arc::new(Access::default()),
         }
+    }
+
+    pub fn with_access(self, access: Arc<Access>) -> Self {
+        AppState { access, ..self }
     }
 }
 
@@ -82,7 +91,11 @@ fn error_response(e: &HttpError) -> Response<Body> {
     } else {
         tracing::debug!(error = %e, "request refused");
     }
-    http_error(status, &e.to_string())
+    let mut r = http_error(status, &e.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    }
+    r
 }
 
 fn empty(status: StatusCode) -> Response<Body> {
@@ -149,11 +162,24 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 
+/// Checks the request's credentials (every path, as upstream: the UI, the API, the
+/// health checks and `/metrics`), then routes it; adds the configured headers to the
+/// answer. A refused request's body is not read, so nothing of it is stored.
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
+    let mut response = if state.access.authorized(request.headers()).await {
+        route(&state, request).await
+    } else {
+        error_response(&HttpError::Unauthorized)
+    };
+    state.access.add_headers(response.headers_mut());
+    response
+}
+
 /// Routes one request and runs its handler. The body is read first, whatever the
 /// route: answering before reading it would make the connection reset under the client.
-async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
+async fn route(state: &AppState, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let body = match read_body(&state, body).await {
+    let body = match read_body(state, body).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
@@ -181,7 +207,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response<B
             r
         }
         Routed::Matched { endpoint, params, api } => {
-            let response = matched(&state, endpoint, params, api, request).await;
+            let response = matched(state, endpoint, params, api, request).await;
             if endpoint != Endpoint::Scrape {
                 state.metrics.observe_request(response.status().as_u16(), endpoint.metric_name(), method.as_str());
             }
@@ -256,6 +282,7 @@ async fn matched(
         Endpoint::ApiCluster => Ok(json(serde_json::to_vec(&cluster_json(state)).unwrap_or_default())),
         Endpoint::ApiClusterAdd => cluster_add(state, &body).await,
         Endpoint::ApiClusterRemove => cluster_remove(state, &body).await,
+        Endpoint::ApiClusterCheckpoint => cluster_checkpoint(state, &body).await,
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -302,6 +329,12 @@ struct RemoveMember {
     id: u64,
 }
 
+/// Body of `POST /api/v1/admin/cluster/checkpoint`.
+#[derive(serde::Deserialize)]
+struct CheckpointRequest {
+    path: String,
+}
+
 fn members_json(members: std::collections::BTreeMap<u64, String>) -> Response<Body> {
     json(
         serde_json::to_vec(&serde_json::json!({ "status": "success", "data": { "members": members } }))
@@ -317,6 +350,13 @@ async fn cluster_add(state: &AppState, body: &[u8]) -> Result<Response<Body>, Ht
 async fn cluster_remove(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
     let req: RemoveMember = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
     Ok(members_json(state.node.remove_member(req.id).await?))
+}
+
+async fn cluster_checkpoint(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
+    let req: CheckpointRequest = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    state.node.checkpoint(req.path.clone().into()).await?;
+    let answer = serde_json::json!({ "status": "success", "data": { "path": req.path } });
+    Ok(json(serde_json::to_vec(&answer).unwrap_or_default()))
 }
 
 async fn propose(state: &AppState, command: Command) -> Result<Outcome, HttpError> {

@@ -257,3 +257,42 @@ fn promtool_accepts_the_prometheus_configuration_and_rules() {
         assert!(text.contains("SUCCESS"), "{text}");
     }
 }
+
+/// The README's TLS and basic-authentication setup, run as written in an empty directory
+/// (with this build's binary first on `PATH`, and a free port through the environment).
+#[test]
+fn the_readme_tls_setup_works_when_copied() {
+    use std::os::unix::process::CommandExt;
+    let readme = read("README.md");
+    let block = readme
+        .split("<!-- tls-setup:")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|b| b.split("\n```").next())
+        .expect("the README's TLS setup block");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = block.replace("localhost:9091", &format!("localhost:{port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_pushgateway"));
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("PUSHGATEWAY_WEB_LISTEN_ADDRESS", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("bash runs");
+    let group = child.id();
+    let out = child.wait_with_output().expect("bash ends");
+    // Whatever the script left running goes with its process group.
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("some_metric{instance=\"\",job=\"some_job\"} 3.14"),
+        "the pushed metric was not scraped back over TLS:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -26,6 +26,7 @@ pub mod model;
 pub mod node;
 pub mod peer;
 pub mod raft_types;
+pub mod recovery;
 pub mod state_machine;
 pub mod store;
 pub mod validate;

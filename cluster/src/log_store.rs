@@ -22,7 +22,7 @@ use crate::raft_types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 pub(crate) const CF_LOG: &str = "raft_log";
 pub(crate) const CF_META: &str = "raft_meta";
 const KEY_VOTE: &[u8] = b"vote";
-const KEY_LAST_PURGED: &[u8] = b"last_purged";
+pub(crate) const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()

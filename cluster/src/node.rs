@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::command::{Command, Outcome};
 use crate::log_store::LogStore;
 use crate::peer::{
-    self, AdminAnswer, AdminRequest, NetworkFactory, PeerClient, PeerError, ProposeAnswer, ReadIndexAnswer,
+    self, AdminAnswer, AdminRequest, NetworkFactory, PeerClient, PeerError, PeerSecret, ProposeAnswer, ReadIndexAnswer,
 };
 use crate::raft_types::{EncodedCommand, NodeId, PeerNode, Proposal, Raft};
 use crate::state_machine::{open_db, StateMachine};
@@ -64,6 +64,9 @@ pub enum AdminError {
     Rejected(String),
     #[error("membership change not confirmed: {0}")]
     Unavailable(String),
+    /// A checkpoint could not be written.
+    #[error("checkpoint failed: {0}")]
+    Checkpoint(String),
 }
 
 /// A membership change attempt: blocked by another change in progress, or failed.
@@ -103,6 +106,9 @@ pub struct ClusterConfig {
     pub snapshot_logs: u64,
     /// The server's own families, which pushes are judged against.
     pub own_families: Vec<OwnFamily>,
+    /// The secret every peer request must carry (see [`peer::PeerSecret`]); `None`:
+    /// peer traffic is not authenticated.
+    pub peer_secret: Option<String>,
     /// Test-only fault: write without fsync, so that the fault-injection harness can
     /// prove its power-loss nemesis catches an unsynced store. Never on by default.
     pub unsafe_skip_fsync: bool,
@@ -124,6 +130,7 @@ impl ClusterConfig {
             read_consistency: ReadConsistency::Linearizable,
             snapshot_logs: 1000,
             own_families,
+            peer_secret: None,
             unsafe_skip_fsync: false,
         }
     }
@@ -156,6 +163,9 @@ pub struct NodeStatus {
     /// Voters and learners with their peer addresses.
     pub voters: BTreeMap<NodeId, String>,
     pub learners: BTreeMap<NodeId, String>,
+    /// On a leader: time since a majority of voters last acknowledged it (openraft's
+    /// `millis_since_quorum_ack`); `None` elsewhere.
+    pub millis_since_quorum_ack: Option<u64>,
 }
 
 /// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
@@ -231,6 +241,11 @@ struct Inner {
     read_consistency: ReadConsistency,
     peer_server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     stats: std::sync::Mutex<ProposalStats>,
+    /// The node's database, for checkpoints.
+    db: Arc<rocksdb::DB>,
+    /// The leader's lease (the maximum election timeout): a leader no majority has
+    /// answered for this long is not ready.
+    leader_lease: Duration,
 }
 
 /// A handle to this node; cheap to clone.
@@ -240,6 +255,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// Writes a consistent copy of this node's database into `dir` (a new directory),
+    /// usable as a `--storage.path` (see [`crate::recovery`]).
+    pub async fn checkpoint(&self, dir: PathBuf) -> Result<(), AdminError> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || crate::recovery::checkpoint(&db, &dir))
+            .await
+            .map_err(|e| AdminError::Checkpoint(e.to_string()))?
+            .map_err(AdminError::Checkpoint)
+    }
+
     /// Opens the data directory, starts Raft, binds the peer listener if configured and
     /// bootstraps a fresh cluster (idempotently: a restarted node initializes nothing).
     pub async fn start(config: ClusterConfig) -> Result<Node, StartError> {
@@ -252,7 +277,7 @@ impl Node {
         let db = open_db(&config.data_dir.join("db")).map_err(|e| storage_err(e.to_string()))?;
         let store = Arc::new(RwLock::new(GroupStore::new(config.own_families.clone())));
         let state_machine = StateMachine::open(db.clone(), store.clone()).map_err(|e| storage_err(e.to_string()))?;
-        let log = LogStore::new(db);
+        let log = LogStore::new(db.clone());
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let raft_config = openraft::Config {
@@ -268,7 +293,8 @@ impl Node {
         }
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
-        let peers = PeerClient::new();
+        let secret = config.peer_secret.clone().map(PeerSecret::new);
+        let peers = PeerClient::new(secret.clone());
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -291,6 +317,8 @@ impl Node {
                 read_consistency: config.read_consistency,
                 peer_server: std::sync::Mutex::new(None),
                 stats: std::sync::Mutex::new(ProposalStats::default()),
+                db,
+                leader_lease: config.election_timeout.1,
             }),
         };
         tokio::spawn(proposer(node.clone(), pending));
@@ -299,7 +327,7 @@ impl Node {
         if let Some(listen) = config.listen {
             let listener =
                 tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Listen(listen, e.to_string()))?;
-            let app = peer::peer_router(node.clone());
+            let app = peer::peer_router(node.clone(), secret);
             // TCP_NODELAY on both ends of peer traffic (the client sets it too): an
             // append's answer must not wait for the delayed acknowledgement of the last.
             let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -612,6 +640,7 @@ impl Node {
             purged_index: m.purged.map(|l| l.index).unwrap_or(0),
             voters: voter_map,
             learners,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
         }
     }
 
@@ -621,6 +650,17 @@ impl Node {
         let s = self.status();
         if s.leader.is_none() {
             return Err("no leader known".into());
+        }
+        // Openraft 0.9 keeps a leader that lost its majority a leader (it has no
+        // check-quorum step-down): it would stay "ready" while every push it takes times
+        // out. Such a leader is not ready once no majority has answered it for a lease.
+        if s.leader == Some(self.inner.id) && s.voters.len() > 1 {
+            let lease = self.inner.leader_lease.as_millis() as u64;
+            match s.millis_since_quorum_ack {
+                Some(ms) if ms <= lease => {}
+                Some(ms) => return Err(format!("leader without a majority: none has answered for {ms} ms")),
+                None => return Err("leader without a majority yet".into()),
+            }
         }
         let lag = s.last_log_index.saturating_sub(s.applied_index);
         if lag > READY_MAX_LAG {

@@ -4,13 +4,21 @@
 //!
 //! One shared `reqwest` client with TCP_NODELAY. A connection that cannot be made maps
 //! to `Unreachable` (openraft backs off); anything else to a network error.
+//!
+//! With a [`PeerSecret`], every request carries it and the listener refuses (401,
+//! before decoding anything) a request without it: a process that is not a member cannot
+//! append entries, vote, install a snapshot, forward proposals or ask to join. The
+//! secret authenticates; it does not encrypt: keep peer traffic on a private network.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use openraft::error::{InstallSnapshotError, NetworkError, RemoteError, Unreachable};
@@ -56,21 +64,50 @@ pub enum PeerError {
     Bad(String, String),
 }
 
+/// The secret shared by the members, sent as `Authorization: Bearer <secret>`.
+#[derive(Clone)]
+pub struct PeerSecret(Arc<str>);
+
+impl PeerSecret {
+    pub fn new(secret: String) -> Self {
+        PeerSecret(secret.into())
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        HeaderValue::try_from(format!("Bearer {}", self.0)).ok()
+    }
+
+    /// Whether an `Authorization` header carries the secret; compares in time that does
+    /// not depend on where the first difference is.
+    fn admits(&self, header: Option<&HeaderValue>) -> bool {
+        let Some(given) = header.and_then(|h| h.as_bytes().strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        let expected = self.0.as_bytes();
+        given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
 /// The shared HTTP client for peer traffic.
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
+    secret: Option<HeaderValue>,
 }
 
 impl PeerClient {
-    pub fn new() -> Self {
+    pub fn new(secret: Option<PeerSecret>) -> Self {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .expect("HTTP client without TLS always builds");
-        PeerClient { http }
+        let secret = secret.and_then(|s| s.header()).map(|mut h| {
+            h.set_sensitive(true);
+            h
+        });
+        PeerClient { http, secret }
     }
 
     /// POSTs a bincode body and decodes a bincode answer.
@@ -82,14 +119,20 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Resp, PeerError> {
         let body = codec::encode(request).map_err(|e| PeerError::Bad(addr.into(), e.to_string()))?;
-        let response =
-            self.http.post(format!("http://{addr}{path}")).timeout(timeout).body(body).send().await.map_err(|e| {
-                if e.is_connect() {
-                    PeerError::Unreachable(addr.into(), e.to_string())
-                } else {
-                    PeerError::NoAnswer(addr.into(), e.to_string())
-                }
-            })?;
+        let mut post = self.http.post(format!("http://{addr}{path}")).timeout(timeout).body(body);
+        if let Some(secret) = &self.secret {
+            post = post.header(header::AUTHORIZATION, secret.clone());
+        }
+        let response = post.send().await.map_err(|e| {
+            if e.is_connect() {
+                PeerError::Unreachable(addr.into(), e.to_string())
+            } else {
+                PeerError::NoAnswer(addr.into(), e.to_string())
+            }
+        })?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            tracing::error!(peer = addr, "peer refused this node's --cluster.secret-file");
+        }
         if response.status() != StatusCode::OK {
             return Err(PeerError::Bad(addr.into(), format!("status {}", response.status())));
         }
@@ -98,14 +141,8 @@ impl PeerClient {
     }
 }
 
-impl Default for PeerClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Creates per-target RPC clients; never connects by itself.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct NetworkFactory {
     pub client: PeerClient,
 }
@@ -218,8 +255,19 @@ async fn admin(State(node): State<Node>, body: Bytes) -> (StatusCode, Bytes) {
     serve(&body, |req: AdminRequest| async move { node.admin_as_leader(req).await }).await
 }
 
-/// The peer listener's routes.
-pub fn peer_router(node: Node) -> Router {
+/// Refuses a request without the secret before anything of it is read.
+async fn authenticate(State(secret): State<Option<PeerSecret>>, request: Request, next: Next) -> Response {
+    match secret {
+        Some(secret) if !secret.admits(request.headers().get(header::AUTHORIZATION)) => {
+            tracing::warn!(path = %request.uri().path(), "peer request without the cluster secret refused");
+            (StatusCode::UNAUTHORIZED, "peer request without the cluster secret\n").into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// The peer listener's routes; with a secret, only requests that carry it reach them.
+pub fn peer_router(node: Node, secret: Option<PeerSecret>) -> Router {
     Router::new()
         .route(PATH_APPEND, post(append))
         .route(PATH_VOTE, post(vote))
@@ -229,4 +277,5 @@ pub fn peer_router(node: Node) -> Router {
         .route(PATH_ADMIN, post(admin))
         .layer(DefaultBodyLimit::disable())
         .with_state(node)
+        .layer(axum::middleware::from_fn_with_state(secret, authenticate))
 }

@@ -27,7 +27,7 @@ use crate::store::GroupStore;
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
-const KEY_APPLIED: &[u8] = b"last_applied";
+pub(crate) const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
 /// Where earlier versions persisted their last snapshot; deleted on open.
 const KEY_SNAPSHOT: &[u8] = b"snapshot";

@@ -398,14 +398,8 @@ fn a_dead_node_is_replaced_by_a_new_id() {
     assert_eq!(c.nodes[leader].put("/metrics/job/before", "b 1\n").0, 200);
 
     story("node 4 (a new id, empty data) joins and is added; the dead id is removed with the CLI");
-    let peer4 = format!("127.0.0.1:{}", free_port());
-    let mut args = vec![
-        "--cluster.node-id=4".to_string(),
-        format!("--cluster.listen-address={peer4}"),
-        format!("--cluster.join={}", c.peers[leader]),
-    ];
-    args.extend(timing_unless_overridden(&[]));
-    c.nodes.push(Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())));
+    let (node4, peer4) = start_joiner(4, &c.peers[leader], &[]);
+    c.nodes.push(node4);
     let body = format!("{{\"id\":4,\"address\":\"{peer4}\"}}");
     let (code, answer) = c.nodes[leader].request("POST", "/api/v1/admin/cluster/add", &[], body.into_bytes());
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
@@ -479,4 +473,163 @@ fn each_node_exposes_its_view_of_the_cluster() {
         let name = format!("pushgateway_cluster_failed_proposals_total{{reason=\"{reason}\"}}");
         assert_eq!(sample(follower, &name), Some(0.0), "{name}");
     }
+}
+
+#[test]
+fn peers_without_the_cluster_secret_cannot_vote_append_or_join() {
+    let _one = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    let other = dir.path().join("other-secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::write(&other, "fedcba9876543210fedcba9876543210\n").unwrap();
+    let with = |file: &std::path::Path| format!("--cluster.secret-file={}", file.display());
+    let c = Cluster::start(1, &[&with(&secret)]);
+    let term = c.status(0)["term"].as_u64();
+
+    story("raw peer requests without the secret, or with another, are refused before they are read");
+    let http = reqwest::blocking::Client::new();
+    let vote = |authorization: Option<&str>| {
+        let mut request = http.post(format!("http://{}/raft/vote", c.peers[0])).body(vec![0u8; 8]);
+        if let Some(a) = authorization {
+            request = request.header("authorization", a);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(vote(None), 401);
+    assert_eq!(vote(Some("Bearer fedcba9876543210fedcba9876543210")), 401);
+    assert_eq!(
+        vote(Some("Bearer 0123456789abcdef0123456789abcdef")),
+        400,
+        "with the secret it is read (and is garbage)"
+    );
+    assert_eq!(c.status(0)["term"].as_u64(), term, "no refused request changed the term");
+
+    story("a node with another secret asks to join and is refused; with the secret it joins");
+    let peer2 = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "--cluster.node-id=2".to_string(),
+        format!("--cluster.listen-address={peer2}"),
+        format!("--cluster.join={}", c.peers[0]),
+        with(&other),
+    ];
+    args.extend(timing_unless_overridden(&[]));
+    let mut stranger = Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()));
+    stranger.wait_for(Duration::from_secs(60), "the join refused", || stranger.log().contains("join failed"));
+    let learners = c.status(0)["learners"].clone();
+    assert!(learners.as_object().is_none_or(|l| l.is_empty()), "a stranger became a learner: {learners}");
+    stranger.signal_and_wait("TERM");
+    args[3] = with(&secret);
+    stranger.restart_with(&args);
+    c.nodes[0].wait_for(Duration::from_secs(60), "node 2 a learner", || {
+        c.status(0)["learners"].as_object().is_some_and(|l| l.contains_key("2"))
+    });
+}
+
+/// Starts node `id` with an empty data directory and `--cluster.join=<via>` (plus the
+/// test timing and `extra`); returns it and its peer address.
+fn start_joiner(id: u64, via: &str, extra: &[String]) -> (Server, String) {
+    let peer = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        format!("--cluster.node-id={id}"),
+        format!("--cluster.listen-address={peer}"),
+        format!("--cluster.join={via}"),
+    ];
+    args.extend(timing_unless_overridden(extra));
+    args.extend(extra.iter().cloned());
+    (Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())), peer)
+}
+
+/// `pushgateway cluster <args>`; panics with its output unless it succeeds.
+fn cli(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway")).arg("cluster").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cluster {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn after_losing_a_majority_a_survivor_is_forced_into_a_new_cluster_and_grows_again() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &["--cluster.propose-timeout=2s"]);
+    assert_eq!(c.nodes[0].put("/metrics/job/before", "b 1\n").0, 200);
+    let survivor = c.leader();
+    let before = "b{instance=\"\",job=\"before\"} 1".to_string();
+    assert!(c.identical_pushed_lines().contains(&before));
+
+    story("two of three nodes are lost for good: no leader, pushes fail");
+    for i in (0..3).filter(|&i| i != survivor) {
+        c.nodes[i].signal_and_wait("KILL");
+    }
+    c.nodes[survivor].wait_for(Duration::from_secs(60), "no leader", || c.nodes[survivor].get("/-/ready").0 == 503);
+    assert_ne!(c.nodes[survivor].put("/metrics/job/stuck", "s 1\n").0, 200);
+
+    story("the survivor is stopped, forced into a one-member cluster, restarted with the same flags");
+    c.nodes[survivor].signal_and_wait("TERM");
+    let data = c.nodes[survivor].data_dir();
+    let out = cli(&[
+        "force-new-cluster",
+        &format!("--storage.path={}", data.display()),
+        &format!("--id={}", survivor + 1),
+        &format!("--address={}", c.peers[survivor]),
+    ]);
+    assert!(out.contains("only voter"), "{out}");
+    c.nodes[survivor].restart();
+    c.nodes[survivor].wait_for(Duration::from_secs(60), "ready alone", || c.nodes[survivor].get("/-/ready").0 == 200);
+    let status = c.status(survivor);
+    let voters: BTreeMap<String, serde_json::Value> = serde_json::from_value(status["voters"].clone()).unwrap();
+    assert_eq!(voters.keys().cloned().collect::<Vec<_>>(), [(survivor + 1).to_string()]);
+    assert!(c.nodes[survivor].pushed_lines().contains(&before), "what was acknowledged is kept");
+    assert_eq!(c.nodes[survivor].put("/metrics/job/after", "a 1\n").0, 200);
+
+    story("a new node joins and is added: two voters, identical groups");
+    let (newcomer, peer) = start_joiner(4, &c.peers[survivor], &c.extra);
+    cli(&["add", "--server", &c.nodes[survivor].base, "--id", "4", "--address", &peer]);
+    newcomer.wait_for(Duration::from_secs(90), "node 4 ready", || newcomer.get("/-/ready").0 == 200);
+    let survivor_lines = c.nodes[survivor].pushed_lines();
+    assert!(survivor_lines.iter().any(|l| l.starts_with("a{")), "{survivor_lines:?}");
+    newcomer.wait_for(Duration::from_secs(60), "node 4 caught up", || {
+        newcomer.try_pushed_lines() == Some(survivor_lines.clone())
+    });
+}
+
+#[test]
+fn a_checkpoint_restores_into_a_new_cluster_with_what_it_held() {
+    let _one = exclusive();
+    let c = Cluster::start(3, &[]);
+    assert_eq!(c.nodes[0].put("/metrics/job/kept", "k 1\n").0, 200);
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("backup-1");
+
+    story("a checkpoint of a follower while pushes go on, then a later push");
+    let follower = (c.leader() + 1) % 3;
+    let out = cli(&["checkpoint", "--server", &c.nodes[follower].base, "--path", &backup.display().to_string()]);
+    assert!(out.contains("success"), "{out}");
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .args(["cluster", "checkpoint", "--server", &c.nodes[follower].base, "--path", &backup.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a checkpoint never overwrites a directory");
+    assert_eq!(c.nodes[0].put("/metrics/job/later", "l 1\n").0, 200);
+    drop(c);
+
+    story("restore: a copy of the checkpoint as a new node's data, forced into a cluster of its own");
+    let home = Arc::new(tempfile::tempdir().unwrap());
+    let data = home.path().join("data");
+    let copied = std::process::Command::new("cp").arg("-a").arg(&backup).arg(&data).status().unwrap();
+    assert!(copied.success());
+    let peer = format!("127.0.0.1:{}", free_port());
+    cli(&["force-new-cluster", &format!("--storage.path={}", data.display()), "--id=7", &format!("--address={peer}")]);
+    let mut args = vec!["--cluster.node-id=7".to_string(), format!("--cluster.listen-address={peer}")];
+    args.extend(timing_unless_overridden(&[]));
+    let restored = Server::start_node(&args, home);
+    restored.wait_for(Duration::from_secs(60), "restored node ready", || restored.get("/-/ready").0 == 200);
+    let lines = restored.pushed_lines();
+    assert!(lines.contains(&"k{instance=\"\",job=\"kept\"} 1".to_string()), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("l{")), "a push after the checkpoint came back: {lines:?}");
+    assert_eq!(restored.put("/metrics/job/new", "n 1\n").0, 200);
 }

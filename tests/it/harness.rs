@@ -59,6 +59,11 @@ impl Server {
         }
     }
 
+    /// The node's `--storage.path`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }

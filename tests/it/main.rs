@@ -4,4 +4,5 @@
 mod cluster;
 mod handlers;
 mod harness;
+mod security;
 mod single_node;

@@ -89,7 +89,7 @@ fn quit_endpoint_follows_the_lifecycle_flag() {
 #[test]
 fn bad_flags_exit_with_2() {
     tracing_free_note("unsupported flag values stop start-up with exit code 2");
-    for args in [&["--web.config.file=/etc/web.yml"][..], &["--log.level=verbose"][..], &["--no-such-flag"][..]] {
+    for args in [&["--web.systemd-socket"][..], &["--log.level=verbose"][..], &["--no-such-flag"][..]] {
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
             .args(args)
             .arg("--web.listen-address=127.0.0.1:0")

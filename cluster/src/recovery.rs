@@ -1,0 +1,107 @@
+//! Disaster recovery on a stopped node's data directory: make it the only voter of a new
+//! cluster, keeping everything in its log and state. Used after losing a majority for good
+//! (the survivors cannot elect a leader), and to start from a checkpoint (a backup).
+//!
+//! The node's log gets one more entry: a membership of this node alone, after everything
+//! it holds. Openraft takes the last membership in the log as the effective one, so on the
+//! next start the node elects itself, commits every entry of its log (including any it
+//! had received but not yet applied: none of the acknowledged pushes it holds is dropped)
+//! and applies them. Then grow it again as usual.
+//!
+//! Whatever the lost nodes held and this one did not is lost; that is what losing a
+//! majority means. The lost nodes must never come back with their old data: wipe them,
+//! and rotate `--cluster.secret-file` if they might.
+
+// openraft's storage error type is large; boxing it is not ours to choose.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use openraft::{EntryPayload, LogId as RaftLogId, Membership};
+use rocksdb::{checkpoint::Checkpoint, Direction, IteratorMode, WriteBatch, DB};
+
+use crate::codec;
+use crate::log_store::{synced, CF_LOG, CF_META, KEY_LAST_PURGED};
+use crate::raft_types::{Entry, LogId, NodeId, PeerNode};
+use crate::state_machine::{open_db, CF_SM_META, KEY_APPLIED};
+
+/// What [`force_new_cluster`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The entry that now holds the one-member membership.
+    pub membership_index: u64,
+    /// The last entry the node had applied (what was durable in its state).
+    pub applied_index: u64,
+    /// Entries in its log after that: applied once it elects itself.
+    pub unapplied_entries: u64,
+}
+
+/// Rewrites the database under `data_dir` (the node must be stopped) so that the node
+/// starts as the only voter, `id` at peer address `addr`, of a new cluster.
+pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Recovered, String> {
+    let path = data_dir.join("db");
+    if !path.join("CURRENT").exists() {
+        return Err(format!("{}: no database here (is this a node's --storage.path?)", data_dir.display()));
+    }
+    let db = open_db(&path).map_err(|e| format!("{}: {e} (is the node still running?)", path.display()))?;
+    let decode_err = |what: &str, e: codec::CodecError| format!("{what}: {e}");
+    let sm_meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+    let applied: Option<LogId> = match db.get_cf(sm_meta, KEY_APPLIED).map_err(|e| e.to_string())? {
+        Some(b) => codec::decode::<Option<LogId>>(&b).map_err(|e| decode_err("last applied", e))?,
+        None => None,
+    };
+    let last_entry = last_log_id(&db)?;
+    let last_purged: Option<LogId> = match db
+        .get_cf(db.cf_handle(CF_META).expect("raft_meta column family"), KEY_LAST_PURGED)
+        .map_err(|e| e.to_string())?
+    {
+        Some(b) => codec::decode(&b).map_err(|e| decode_err("last purged", e))?,
+        None => None,
+    };
+    let Some(last) = [last_entry, applied, last_purged].into_iter().flatten().max_by_key(|l| l.index) else {
+        return Err("the node has neither log nor state: start it as a new cluster instead".into());
+    };
+    let membership =
+        Membership::new(vec![BTreeSet::from([id])], BTreeMap::from([(id, PeerNode { addr: addr.into() })]));
+    let entry =
+        Entry { log_id: RaftLogId::new(last.leader_id, last.index + 1), payload: EntryPayload::Membership(membership) };
+    let bytes = codec::encode(&entry).map_err(|e| e.to_string())?;
+    let mut batch = WriteBatch::default();
+    batch.put_cf(db.cf_handle(CF_LOG).expect("raft_log column family"), entry.log_id.index.to_be_bytes(), bytes);
+    db.write_opt(batch, &synced()).map_err(|e| e.to_string())?;
+    let applied_index = applied.map_or(0, |a| a.index);
+    Ok(Recovered {
+        membership_index: entry.log_id.index,
+        applied_index,
+        unapplied_entries: last.index.saturating_sub(applied_index),
+    })
+}
+
+fn last_log_id(db: &DB) -> Result<Option<LogId>, String> {
+    let cf = db.cf_handle(CF_LOG).expect("raft_log column family");
+    match db.iterator_cf(cf, IteratorMode::From(&u64::MAX.to_be_bytes(), Direction::Reverse)).next() {
+        Some(item) => {
+            let (_, value) = item.map_err(|e| e.to_string())?;
+            let entry: Entry = codec::decode(&value).map_err(|e| format!("last log entry: {e}"))?;
+            Ok(Some(entry.log_id))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A consistent copy of a running node's database in `target` (which must not exist):
+/// RocksDB's checkpoint, hard links to the immutable files where `target` is on the same
+/// file system. It holds the log, the vote and the state at one moment; a node started on
+/// it after [`force_new_cluster`] serves that state.
+pub fn checkpoint(db: &DB, target: &Path) -> Result<(), String> {
+    if target.exists() {
+        return Err(format!("{} exists; a checkpoint goes into a new directory", target.display()));
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let db_dir = target.join("db");
+    std::fs::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    Checkpoint::new(db).and_then(|c| c.create_checkpoint(&db_dir)).map_err(|e| format!("checkpoint: {e}"))
+}

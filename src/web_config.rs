@@ -1,0 +1,406 @@
+//! `--web.config.file`: TLS and basic authentication, in the file format of Prometheus'
+//! exporter-toolkit that upstream reads (`tls_server_config`, `http_server_config`,
+//! `basic_auth_users`).
+//!
+//! Like upstream, the file is checked whole at start-up and a server with a bad file does
+//! not start: unknown keys, a certificate without its key, a client CA without a client
+//! authentication policy, a password that is not a bcrypt hash. Unlike upstream, the file
+//! is read once: certificates and users change with a restart (one node at a time keeps
+//! the cluster serving). Client certificates are always verified against `client_ca_file`:
+//! the two policies that accept unverified certificates (`RequestClientCert`,
+//! `RequireAnyClientCert`) are refused, since such a certificate proves nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use base64::Engine as _;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+
+/// The file as written; every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    tls_server_config: TlsFile,
+    #[serde(default)]
+    http_server_config: HttpFile,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    #[serde(default)]
+    cert_file: String,
+    #[serde(default)]
+    key_file: String,
+    #[serde(default)]
+    client_auth_type: String,
+    #[serde(default)]
+    client_ca_file: String,
+    #[serde(default)]
+    min_version: Option<String>,
+    #[serde(default)]
+    max_version: Option<String>,
+    #[serde(default)]
+    cipher_suites: Vec<String>,
+    #[serde(default)]
+    prefer_server_cipher_suites: Option<bool>,
+    #[serde(default)]
+    curve_preferences: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    /// Accepted; this server speaks HTTP/1.1 (clients negotiate it through ALPN).
+    #[serde(default)]
+    #[allow(dead_code)]
+    http2: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// The headers the file may add to every answer, with the values allowed (none listed:
+/// any), as exporter-toolkit allows them.
+const CONFIGURABLE_HEADERS: [(&str, &[&str]); 5] = [
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+/// What the HTTP listeners serve with: TLS (when the file names a certificate), and the
+/// access rules every request passes.
+pub struct WebConfig {
+    pub tls: Option<Arc<ServerConfig>>,
+    pub access: Arc<Access>,
+}
+
+impl WebConfig {
+    /// No file: plain HTTP, no authentication.
+    pub fn none() -> Self {
+        WebConfig { tls: None, access: Arc::new(Access::default()) }
+    }
+
+    /// Reads and checks `path` (empty: [`WebConfig::none`]). The error is the reason the
+    /// server must not start.
+    pub fn load(path: &str) -> Result<Self, String> {
+        if path.is_empty() {
+            return Ok(Self::none());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        Self::parse(&text).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Checks the file's text; relative paths in it are taken as they are (from the
+    /// working directory).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File = if text.trim().is_empty() {
+            File::default()
+        } else {
+            yaml_serde::from_str(text).map_err(|e| e.to_string())?
+        };
+        let tls = tls_config(&file.tls_server_config)?;
+        let access = Access::new(file.basic_auth_users, &file.http_server_config.headers)?;
+        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access) })
+    }
+}
+
+fn tls_config(t: &TlsFile) -> Result<Option<ServerConfig>, String> {
+    if t.cert_file.is_empty() && t.key_file.is_empty() {
+        return Ok(None);
+    }
+    if t.cert_file.is_empty() {
+        return Err("missing cert_file".into());
+    }
+    if t.key_file.is_empty() {
+        return Err("missing key_file".into());
+    }
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !t.cipher_suites.is_empty() {
+        let wanted = t.cipher_suites.iter().map(|name| tls12_suite(&provider, name)).collect::<Result<Vec<_>, _>>()?;
+        // TLS 1.3 suites are not configurable (as in Go); the listed TLS 1.2 ones follow.
+        provider.cipher_suites.retain(|s| s.tls13().is_some());
+        provider.cipher_suites.extend(wanted);
+    }
+    if !t.curve_preferences.is_empty() {
+        provider.kx_groups = t.curve_preferences.iter().map(|c| kx_group(c)).collect::<Result<_, _>>()?;
+    }
+    let provider = Arc::new(provider);
+    let versions = protocol_versions(t.min_version.as_deref(), t.max_version.as_deref())?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = match client_verification(t)? {
+        None => builder.with_no_client_auth(),
+        Some(required) => {
+            let roots = read_roots(&t.client_ca_file)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if required { verifier } else { verifier.allow_unauthenticated() };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| format!("client_ca_file: {e}"))?)
+        }
+    };
+    let certs = read_certs(&t.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+        .map_err(|e| format!("failed to load X509KeyPair: {}: {e}", t.key_file))?;
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(false);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(config))
+}
+
+/// `None`: no client certificate asked for; `Some(required)`: verified against the CA.
+fn client_verification(t: &TlsFile) -> Result<Option<bool>, String> {
+    let policy = match t.client_auth_type.as_str() {
+        "" | "NoClientCert" => None,
+        "VerifyClientCertIfGiven" => Some(false),
+        "RequireAndVerifyClientCert" => Some(true),
+        unverified @ ("RequestClientCert" | "RequireAnyClientCert") => {
+            return Err(format!(
+                "client_auth_type {unverified} accepts certificates it does not verify and is not supported; \
+                 use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
+            ))
+        }
+        other => return Err(format!("Invalid ClientAuth: {other}")),
+    };
+    match (policy, t.client_ca_file.is_empty()) {
+        (None, false) => Err("Client CA's have been configured without a Client Auth Policy".into()),
+        (Some(_), true) => Err(format!("client_auth_type {} needs client_ca_file", t.client_auth_type)),
+        _ => Ok(policy),
+    }
+}
+
+fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("failed to load X509KeyPair: {path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("failed to load X509KeyPair: {path}: no certificate"));
+    }
+    Ok(certs)
+}
+
+fn read_roots(path: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(path).map_err(|_| format!("client_ca_file {path}: no readable certificate"))? {
+        roots.add(cert).map_err(|e| format!("client_ca_file {path}: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// Go's version names; below TLS 1.2 nothing is offered (rustls has no TLS 1.0 or 1.1).
+fn protocol_versions(min: Option<&str>, max: Option<&str>) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    let rank = |name: &str| match name {
+        "TLS10" => Ok(10),
+        "TLS11" => Ok(11),
+        "TLS12" => Ok(12),
+        "TLS13" => Ok(13),
+        other => Err(format!("unknown TLS version: {other}")),
+    };
+    let min = min.map(rank).transpose()?.unwrap_or(12);
+    let max = max.map(rank).transpose()?.unwrap_or(13);
+    let versions: Vec<&'static SupportedProtocolVersion> =
+        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| (min..=max).contains(v))
+            .map(|(_, version)| version)
+            .collect();
+    if versions.is_empty() {
+        return Err("no supported TLS version between min_version and max_version (TLS 1.2 and 1.3 are)".into());
+    }
+    Ok(versions)
+}
+
+/// A TLS 1.2 suite by Go's name (Go's ChaCha20 names may leave out `_SHA256`).
+fn tls12_suite(provider: &CryptoProvider, name: &str) -> Result<rustls::SupportedCipherSuite, String> {
+    provider
+        .cipher_suites
+        .iter()
+        .find(|s| {
+            let ours = format!("{:?}", s.suite());
+            s.tls13().is_none() && (ours == name || ours == format!("{name}_SHA256"))
+        })
+        .copied()
+        .ok_or_else(|| format!("cipher suite {name} is not supported"))
+}
+
+fn kx_group(name: &str) -> Result<&'static dyn rustls::crypto::SupportedKxGroup, String> {
+    use rustls::crypto::ring::kx_group;
+    match name {
+        "X25519" => Ok(kx_group::X25519),
+        "CurveP256" => Ok(kx_group::SECP256R1),
+        "CurveP384" => Ok(kx_group::SECP384R1),
+        other => Err(format!("curve {other} is not supported")),
+    }
+}
+
+/// Basic authentication and the configured answer headers: what every request passes.
+#[derive(Default)]
+pub struct Access {
+    /// User name to bcrypt hash; empty: no authentication.
+    users: BTreeMap<String, String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Name and password pairs that verified: bcrypt is slow on purpose (tens of
+    /// milliseconds), and a scraper sends the same pair every few seconds.
+    verified: Mutex<HashSet<(String, String)>>,
+}
+
+/// Pairs kept in [`Access::verified`] before it is emptied.
+const MAX_VERIFIED: usize = 1024;
+
+/// A bcrypt hash of nothing anyone sends, checked for unknown users so that the time of a
+/// refusal does not tell whether the user exists.
+const UNKNOWN_USER_HASH: &str = "$2y$10$XokSR./LFKeiEqMe4ChnxeqlRCFjPQe/mbmXDXbAkszYb5T..CqK6";
+
+impl Access {
+    fn new(users: BTreeMap<String, String>, headers: &BTreeMap<String, String>) -> Result<Self, String> {
+        for (user, hash) in &users {
+            hash.parse::<bcrypt::HashParts>()
+                .map_err(|e| format!("basic_auth_users: the password of {user:?} is not a bcrypt hash: {e}"))?;
+        }
+        let mut checked = Vec::new();
+        for (name, value) in headers {
+            let Some((_, allowed)) = CONFIGURABLE_HEADERS.iter().find(|(h, _)| h.eq_ignore_ascii_case(name)) else {
+                return Err(format!("HTTP header {name:?} can not be configured"));
+            };
+            if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+                return Err(format!("invalid value for {name}. Expected one of: {allowed:?}, but got: {value:?}"));
+            }
+            let name = HeaderName::try_from(name.as_str()).map_err(|e| format!("HTTP header {name:?}: {e}"))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|e| format!("HTTP header {name}: {e}"))?;
+            checked.push((name, value));
+        }
+        Ok(Access { users, headers: checked, verified: Mutex::default() })
+    }
+
+    /// Whether the request may proceed: no users configured, or the `Authorization`
+    /// header names a user with the right password. Checking a password runs bcrypt on
+    /// the blocking pool.
+    pub async fn authorized(self: &Arc<Self>, headers: &HeaderMap) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some((user, password)) = basic_credentials(headers) else {
+            return false;
+        };
+        let pair = (user, password);
+        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&pair) {
+            return true;
+        }
+        let access = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (hash, known) = match access.users.get(&pair.0) {
+                Some(hash) => (hash.as_str(), true),
+                None => (UNKNOWN_USER_HASH, false),
+            };
+            let ok = bcrypt::verify(&pair.1, hash).unwrap_or(false) && known;
+            if ok {
+                let mut verified = access.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if verified.len() >= MAX_VERIFIED {
+                    verified.clear();
+                }
+                verified.insert(pair);
+            }
+            ok
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Adds the configured headers to an answer.
+    pub fn add_headers(&self, headers: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// The user and password of a `Basic` `Authorization` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_serves_plain_http_without_authentication() {
+        let c = WebConfig::parse("").expect("valid");
+        assert!(c.tls.is_none());
+        assert!(c.access.users.is_empty());
+        let c = WebConfig::parse("tls_server_config: {}\n").expect("valid");
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn what_upstream_refuses_is_refused() {
+        let refused = [
+            ("bogus_key: 1", "bogus_key"),
+            ("basic_auth_users: {alice: notahash}", "not a bcrypt hash"),
+            ("tls_server_config: {cert_file: a.crt}", "missing key_file"),
+            ("tls_server_config: {key_file: a.key}", "missing cert_file"),
+            ("http_server_config: {headers: {X-Foo: bar}}", "can not be configured"),
+            ("http_server_config: {headers: {X-Frame-Options: allow}}", "invalid value"),
+        ];
+        for (text, why) in refused {
+            let e = WebConfig::parse(text).err().unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(e.contains(why), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn client_authentication_policies() {
+        let tls = |auth: &str, ca: &str| TlsFile {
+            cert_file: "c".into(),
+            key_file: "k".into(),
+            client_auth_type: auth.into(),
+            client_ca_file: ca.into(),
+            ..TlsFile::default()
+        };
+        assert_eq!(client_verification(&tls("", "")), Ok(None));
+        assert_eq!(client_verification(&tls("NoClientCert", "")), Ok(None));
+        assert_eq!(client_verification(&tls("VerifyClientCertIfGiven", "ca")), Ok(Some(false)));
+        assert_eq!(client_verification(&tls("RequireAndVerifyClientCert", "ca")), Ok(Some(true)));
+        assert!(client_verification(&tls("", "ca")).unwrap_err().contains("without a Client Auth Policy"));
+        assert!(client_verification(&tls("RequireAndVerifyClientCert", "")).unwrap_err().contains("client_ca_file"));
+        assert!(client_verification(&tls("RequireAnyClientCert", "ca")).unwrap_err().contains("not supported"));
+        assert!(client_verification(&tls("Bogus", "ca")).unwrap_err().contains("Invalid ClientAuth"));
+    }
+
+    #[test]
+    fn tls_versions_follow_go_names() {
+        assert_eq!(protocol_versions(None, None).map(|v| v.len()), Ok(2));
+        assert_eq!(protocol_versions(Some("TLS13"), None).map(|v| v.len()), Ok(1));
+        assert_eq!(protocol_versions(Some("TLS10"), Some("TLS12")).map(|v| v.len()), Ok(1));
+        assert!(protocol_versions(Some("TLS99"), None).unwrap_err().contains("unknown TLS version"));
+        assert!(protocol_versions(None, Some("TLS11")).is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_read_from_the_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(basic_credentials(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWxpY2U6aHVudGVyMg=="));
+        assert_eq!(basic_credentials(&h), Some(("alice".into(), "hunter2".into())));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer YWxpY2U6aHVudGVyMg=="));
+        assert_eq!(basic_credentials(&h), None);
+    }
+}

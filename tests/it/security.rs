@@ -1,0 +1,178 @@
+//! `--web.config.file` (TLS with client certificates, basic authentication), checked with
+//! curl and certificates made by openssl, as a user would set it up (the README's
+//! commands are run by `tests/deploy.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::harness::Server;
+
+/// Runs openssl; panics with its output when it fails.
+fn openssl(dir: &Path, args: &str) {
+    let out = Command::new("openssl").current_dir(dir).args(args.split_whitespace()).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const EC_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+fn new_ca(dir: &Path, name: &str) {
+    openssl(dir, &format!("req -x509 {EC_KEY} -days 30 -keyout {name}.key -out {name}.crt -subj /CN={name}"));
+}
+
+/// A certificate for `name` signed by `ca`, with the given extension (the server's: for
+/// 127.0.0.1; a client's: for client authentication), and its key.
+fn issue(dir: &Path, ca: &str, name: &str, extension: &str) {
+    openssl(dir, &format!("req {EC_KEY} -keyout {name}.key -out {name}.csr -subj /CN={name}"));
+    std::fs::write(dir.join(format!("{name}.ext")), extension).unwrap();
+    openssl(
+        dir,
+        &format!(
+            "x509 -req -in {name}.csr -CA {ca}.crt -CAkey {ca}.key -CAcreateserial -days 30 \
+             -out {name}.crt -extfile {name}.ext"
+        ),
+    );
+}
+
+/// What curl got: its exit code, the status (0 without an answer), headers and body.
+struct Answer {
+    exit: i32,
+    status: u16,
+    head: String,
+    body: String,
+}
+
+fn curl(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-D", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (rest, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or(("", rest));
+    Answer {
+        exit: out.status.code().unwrap_or(-1),
+        status: status.trim().parse().unwrap_or(0),
+        head: head.to_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+struct Tls {
+    dir: PathBuf,
+    url: String,
+}
+
+impl Tls {
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// curl with the CA, optionally a client certificate (`client` or `rogue`) and a user.
+    fn call(&self, cert: Option<&str>, user: Option<&str>, method: &str, path: &str, body: &str) -> Answer {
+        let url = format!("{}{path}", self.url);
+        let ca = self.file("ca.crt");
+        let mut args = vec!["--cacert".to_string(), ca, "-X".into(), method.into(), url];
+        if let Some(cert) = cert {
+            args.extend([
+                "--cert".into(),
+                self.file(&format!("{cert}.crt")),
+                "--key".into(),
+                self.file(&format!("{cert}.key")),
+            ]);
+        }
+        if let Some(user) = user {
+            args.extend(["-u".into(), user.into()]);
+        }
+        if !body.is_empty() {
+            args.extend(["--data-binary".into(), body.into()]);
+        }
+        curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+#[test]
+fn tls_client_certificates_and_basic_auth_guard_every_path_and_refused_pushes_store_nothing() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let d = dir.path();
+    new_ca(d, "ca");
+    issue(d, "ca", "server", "subjectAltName=IP:127.0.0.1\n");
+    issue(d, "ca", "client", "extendedKeyUsage=clientAuth\n");
+    new_ca(d, "other-ca");
+    issue(d, "other-ca", "rogue", "extendedKeyUsage=clientAuth\n");
+    // Cost 4: a debug build's bcrypt is slow, and the cost does not change the check.
+    let hash = bcrypt::hash("hunter2", 4).unwrap();
+    let config = format!(
+        "tls_server_config:\n  cert_file: {d}/server.crt\n  key_file: {d}/server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {d}/ca.crt\n\
+         basic_auth_users:\n  alice: {hash}\n\
+         http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("web.yml"), config).unwrap();
+    let server = Server::start_node(&[format!("--web.config.file={}", d.join("web.yml").display())], dir.clone());
+    let tls = Tls { dir: d.to_path_buf(), url: server.base.replace("http://", "https://") };
+    let alice = Some("alice:hunter2");
+    server.wait_for(Duration::from_secs(60), "ready over TLS", || {
+        tls.call(Some("client"), alice, "GET", "/-/ready", "").status == 200
+    });
+
+    // Without a client certificate, or with one from another CA: no TLS session at all.
+    for cert in [None, Some("rogue")] {
+        let a = tls.call(cert, alice, "PUT", "/metrics/job/refused", "x 1\n");
+        assert_ne!(a.exit, 0, "{cert:?}: the handshake must fail");
+        assert_eq!(a.status, 0, "{cert:?}: no answer");
+    }
+    // With the certificate but no, a wrong or an unknown user: 401, as upstream answers.
+    for user in [None, Some("alice:wrong"), Some("mallory:hunter2")] {
+        let a = tls.call(Some("client"), user, "PUT", "/metrics/job/refused", "x 1\n");
+        assert_eq!(a.status, 401, "{user:?}: {}", a.body);
+        assert_eq!(a.body, "Unauthorized\n");
+        assert!(a.head.contains("www-authenticate: basic"), "{user:?}: {}", a.head);
+        assert!(a.head.contains("x-frame-options: deny"), "configured headers on refusals too: {}", a.head);
+    }
+    for path in ["/-/healthy", "/metrics", "/api/v1/metrics", "/"] {
+        assert_eq!(tls.call(Some("client"), None, "GET", path, "").status, 401, "{path} needs credentials");
+    }
+    // Plain HTTP to the TLS port gets Go's answer.
+    let plain = curl(&[&server.base]);
+    assert_eq!(plain.status, 400);
+    assert_eq!(plain.body, "Client sent an HTTP request to an HTTPS server.\n");
+
+    let a = tls.call(Some("client"), alice, "PUT", "/metrics/job/accepted", "x 1\n");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.head.contains("x-frame-options: deny"), "{}", a.head);
+    let scrape = tls.call(Some("client"), alice, "GET", "/metrics", "");
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.body.contains("x{instance=\"\",job=\"accepted\"} 1"), "{}", scrape.body);
+    assert!(!scrape.body.contains("refused"), "a refused push was stored: {}", scrape.body);
+}
+
+#[test]
+fn a_web_config_file_that_cannot_be_served_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        ("missing.yml", None),
+        ("unknown-key.yml", Some("bogus_key: 1\n")),
+        ("not-a-hash.yml", Some("basic_auth_users:\n  alice: hunter2\n")),
+        ("no-key.yml", Some("tls_server_config:\n  cert_file: server.crt\n")),
+    ];
+    for (name, text) in bad {
+        let path = dir.path().join(name);
+        if let Some(text) = text {
+            std::fs::write(&path, text).unwrap();
+        }
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+            .arg(format!("--web.config.file={}", path.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("web.config.file"), "{name}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+}
