@@ -13,8 +13,8 @@
 # so this build's binary must be copied aside first; the next cargo build rebuilds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-old_commit="${1:?usage: $0 <earlier commit> <this build's binary>}"
-new_src="${2:?usage: $0 <earlier commit> <this build's binary>}"
+old_commit="${1:?usage: $0 <earlier commit> <binary of this build>}"
+new_src="${2:?usage: $0 <earlier commit> <binary of this build>}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pushgateway-target}"
 export WEB_BASE="${UPGRADE_WEB_BASE:-29490}" PEER_BASE="${UPGRADE_PEER_BASE:-29590}"
 work="$(mktemp -d)"
@@ -44,7 +44,7 @@ touch "$work/acked"
   n=0
   while [ ! -f "$work/stop" ]; do
     n=$((n + 1))
-    if curl -fsS -o /dev/null --max-time 15 -X PUT --data-binary "upgrade_seq $n" \
+    if curl -fsS -o /dev/null --max-time 15 -X PUT --data-binary "upgrade_seq $n"$'\n' \
       "$(web $((n % 3 + 1)))/metrics/job/upgrade/seq/$n" 2>/dev/null; then
       echo "$n" >>"$work/acked"
     fi
