@@ -50,6 +50,16 @@ pub fn own_families() -> Vec<OwnFamily> {
         f(CLUSTER_LEARNERS, MetricType::Gauge, "Non-voting members in this node's view of the membership."),
         f(CLUSTER_LOG_ENTRIES, MetricType::Gauge, "Entries in this node's Raft log (not yet compacted)."),
         f(
+            CLUSTER_STORAGE_BYTES,
+            MetricType::Gauge,
+            "Bytes the log and the state take in this node's database (live SST files and memtables).",
+        ),
+        f(
+            CLUSTER_SNAPSHOT_BYTES,
+            MetricType::Gauge,
+            "Bytes of the last snapshot this node serialized for a peer behind its log; 0 if none yet.",
+        ),
+        f(
             CLUSTER_FORWARDED,
             MetricType::Counter,
             "Batches of commands this node forwarded to the leader, including failed attempts.",
@@ -77,6 +87,8 @@ const CLUSTER_APPLY_LAG: &str = "pushgateway_cluster_apply_lag_entries";
 const CLUSTER_VOTERS: &str = "pushgateway_cluster_voters";
 const CLUSTER_LEARNERS: &str = "pushgateway_cluster_learners";
 const CLUSTER_LOG_ENTRIES: &str = "pushgateway_cluster_log_entries";
+const CLUSTER_STORAGE_BYTES: &str = "pushgateway_cluster_storage_bytes";
+const CLUSTER_SNAPSHOT_BYTES: &str = "pushgateway_cluster_snapshot_bytes";
 const CLUSTER_FORWARDED: &str = "pushgateway_cluster_forwarded_batches_total";
 const CLUSTER_FAILED: &str = "pushgateway_cluster_failed_proposals_total";
 const CLUSTER_PROPOSAL_DURATION: &str = "pushgateway_cluster_proposal_duration_seconds";
@@ -158,6 +170,8 @@ impl SelfMetrics {
             (CLUSTER_VOTERS, cluster.voters.len() as f64),
             (CLUSTER_LEARNERS, cluster.learners.len() as f64),
             (CLUSTER_LOG_ENTRIES, cluster.last_log_index.saturating_sub(cluster.purged_index) as f64),
+            (CLUSTER_STORAGE_BYTES, cluster.storage_bytes as f64),
+            (CLUSTER_SNAPSHOT_BYTES, cluster.snapshot_bytes as f64),
         ];
         for (name, v) in scalars {
             out.push(self.family(name, vec![gauge(vec![], v)]));

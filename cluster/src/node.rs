@@ -166,6 +166,11 @@ pub struct NodeStatus {
     /// On a leader: time since a majority of voters last acknowledged it (openraft's
     /// `millis_since_quorum_ack`); `None` elsewhere.
     pub millis_since_quorum_ack: Option<u64>,
+    /// What the log and the state take in the node's database: RocksDB's live SST files
+    /// plus its memtables.
+    pub storage_bytes: u64,
+    /// Size of the last snapshot this node serialized for a peer; 0 if none yet.
+    pub snapshot_bytes: u64,
 }
 
 /// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
@@ -246,6 +251,8 @@ struct Inner {
     /// The leader's lease (the maximum election timeout): a leader no majority has
     /// answered for this long is not ready.
     leader_lease: Duration,
+    /// See [`StateMachine::snapshot_bytes`].
+    snapshot_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A handle to this node; cheap to clone.
@@ -278,6 +285,7 @@ impl Node {
         let store = Arc::new(RwLock::new(GroupStore::new(config.own_families.clone())));
         let state_machine = StateMachine::open(db.clone(), store.clone()).map_err(|e| storage_err(e.to_string()))?;
         let log = LogStore::new(db.clone());
+        let snapshot_bytes = state_machine.snapshot_bytes();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let raft_config = openraft::Config {
@@ -319,6 +327,7 @@ impl Node {
                 stats: std::sync::Mutex::new(ProposalStats::default()),
                 db,
                 leader_lease: config.election_timeout.1,
+                snapshot_bytes,
             }),
         };
         tokio::spawn(proposer(node.clone(), pending));
@@ -641,6 +650,11 @@ impl Node {
             voters: voter_map,
             learners,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
+            storage_bytes: ["rocksdb.live-sst-files-size", "rocksdb.cur-size-all-mem-tables"]
+                .iter()
+                .filter_map(|p| self.inner.db.property_int_value(*p).ok().flatten())
+                .sum(),
+            snapshot_bytes: self.inner.snapshot_bytes.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::RaftStateMachine;
@@ -41,6 +42,8 @@ pub struct StateMachine {
     store: Arc<RwLock<GroupStore>>,
     applied: Option<LogId>,
     membership: StoredMembership,
+    /// Bytes of the last snapshot serialized for a peer (see [`StateMachine::snapshot_bytes`]).
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -71,7 +74,19 @@ impl StateMachine {
         // Unconditionally, without reading the (possibly large) value first; not synced:
         // if the deletion is lost, the next start deletes it again.
         db.delete_cf(meta, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Delete, e))?;
-        Ok(StateMachine { db: db.clone(), store, applied, membership: membership.unwrap_or_default() })
+        Ok(StateMachine {
+            db: db.clone(),
+            store,
+            applied,
+            membership: membership.unwrap_or_default(),
+            snapshot_bytes: Arc::default(),
+        })
+    }
+
+    /// Size of the last snapshot this node serialized (for a peer behind the purged log),
+    /// 0 if none yet; shared, so it can be read after the state machine went to Raft.
+    pub fn snapshot_bytes(&self) -> Arc<AtomicU64> {
+        self.snapshot_bytes.clone()
     }
 
     /// The meta of a snapshot at the current applied log id.
@@ -94,6 +109,7 @@ impl StateMachine {
             codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))
         })
         .await?;
+        self.snapshot_bytes.store(data.len() as u64, Ordering::Relaxed);
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }

@@ -237,6 +237,8 @@ fn a_killed_follower_catches_up_from_a_snapshot_and_a_whole_restart_keeps_everyt
         c.nodes[follower].log().contains("installed a snapshot"),
         "the follower's log was compacted away, so it must have caught up from a snapshot"
     );
+    let sent = own_sample(&c.nodes[leader], "pushgateway_cluster_snapshot_bytes");
+    assert!(sent > Some(1000.0), "the leader reports the snapshot it serialized: {sent:?} bytes");
 
     story("SIGKILL every node, restart them all: every acknowledged push is back");
     for node in c.nodes.iter_mut() {
@@ -460,6 +462,8 @@ fn each_node_exposes_its_view_of_the_cluster() {
                 && own_sample(node, "pushgateway_cluster_apply_lag_entries") == Some(0.0)
         });
         assert!(own_sample(node, "pushgateway_cluster_log_entries") >= Some(1.0), "node {} keeps a log", i + 1);
+        assert!(own_sample(node, "pushgateway_cluster_storage_bytes") > Some(0.0), "node {} stores", i + 1);
+        assert_eq!(own_sample(node, "pushgateway_cluster_snapshot_bytes"), Some(0.0), "no peer needed a snapshot");
     }
     story("the follower forwarded the push and timed it; nothing failed; the leader forwarded nothing");
     let sample = |i: usize, name: &str| own_sample(&c.nodes[i], name);
