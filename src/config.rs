@@ -21,7 +21,8 @@ pub struct Config {
 
     /// Path to a configuration file that can enable TLS or authentication, in
     /// exporter-toolkit's format (`tls_server_config`, `basic_auth_users`,
-    /// `http_server_config`). Read and checked at start-up; a bad file stops it.
+    /// `http_server_config`). Checked at start-up (a bad file stops it), then read again
+    /// when it or a file it names changes.
     #[arg(long = "web.config.file", env = "PUSHGATEWAY_WEB_CONFIG_FILE", default_value = "")]
     pub web_config_file: String,
 

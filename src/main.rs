@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -13,7 +14,7 @@ use pushgateway::config::{ClusterCommand, Config, Subcommand};
 use pushgateway::listener::TlsListener;
 use pushgateway::self_metrics::own_families;
 use pushgateway::server::{router, AppState};
-use pushgateway::web_config::WebConfig;
+use pushgateway::web_config::{LiveWebConfig, WebConfig};
 
 /// `:9091` means every interface, as in Go.
 fn socket_addr(listen: &str) -> anyhow::Result<SocketAddr> {
@@ -80,32 +81,31 @@ async fn run(config: Config, web: WebConfig, cluster_runtime: tokio::runtime::Ha
     let addrs: Vec<SocketAddr> = config.web_listen_address.iter().map(|a| socket_addr(a)).collect::<Result<_, _>>()?;
     let node = cluster_runtime.spawn(Node::start(cluster_config(&config)?)).await??;
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
-    let state = AppState::new(config, node.clone()).with_access(web.access.clone());
+    let tls = web.tls.is_some();
+    let web = Arc::new(LiveWebConfig::new(&config.web_config_file, web));
+    let state = AppState::new(config, node.clone()).with_web_config(web.clone());
     let app = router(state.clone());
     let mut servers = tokio::task::JoinSet::new();
     let stop = tokio_util_like_broadcast(state.quit.clone());
     for addr in addrs {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(tls = web.tls.is_some(), address = %listener.local_addr()?, "listening");
+        tracing::info!(tls, address = %listener.local_addr()?, "listening");
         let app = app.clone();
         let mut stop = stop.subscribe();
         let stopped = async move {
             let _ = stop.recv().await;
         };
-        match &web.tls {
-            Some(tls) => {
-                let listener = TlsListener::new(listener, tls.clone())?;
-                servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
-            }
-            None => {
-                // TCP_NODELAY: answers are written as soon as they are ready, not held
-                // back by Nagle's algorithm until the client acknowledges the previous
-                // segment (the TLS listener sets it too).
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
-            }
+        if tls {
+            let listener = TlsListener::new(listener, web.clone())?;
+            servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
+        } else {
+            // TCP_NODELAY: answers are written as soon as they are ready, not held back by
+            // Nagle's algorithm until the client acknowledges the previous segment (the TLS
+            // listener sets it too).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
         }
     }
     while let Some(result) = servers.join_next().await {

@@ -20,7 +20,7 @@ use crate::exposition::{protobuf, render, text_parse};
 use crate::grouping_key::parse_grouping_key;
 use crate::routes::{Endpoint, Params, RouteTable, Routed};
 use crate::self_metrics::SelfMetrics;
-use crate::web_config::Access;
+use crate::web_config::{LiveWebConfig, WebConfig};
 use crate::{api, ui};
 
 /// Everything handlers share.
@@ -33,12 +33,12 @@ pub struct AppState {
     pub started: UnixNanos,
     /// Notified when `/-/quit` asks the server to stop.
     pub quit: Arc<tokio::sync::Notify>,
-    /// Basic authentication and answer headers of `--web.config.file`.
-    pub access: Arc<Access>,
+    /// `--web.config.file`: basic authentication and answer headers.
+    pub web: Arc<LiveWebConfig>,
 }
 
 impl AppState {
-    /// Without `--web.config.file`'s access rules (see [`AppState::with_access`]).
+    /// Without `--web.config.file` (see [`AppState::with_web_config`]).
     pub fn new(config: Config, node: Node) -> Self {
         AppState {
             routes: Arc::new(RouteTable::new(&config)),
@@ -47,12 +47,12 @@ impl AppState {
             metrics: Arc::new(SelfMetrics::new()),
             started: now(),
             quit: Arc::new(tokio::sync::Notify::new()),
-            access: Arc::new(Access::default()),
+            web: Arc::new(LiveWebConfig::new("", WebConfig::none())),
         }
     }
 
-    pub fn with_access(self, access: Arc<Access>) -> Self {
-        AppState { access, ..self }
+    pub fn with_web_config(self, web: Arc<LiveWebConfig>) -> Self {
+        AppState { web, ..self }
     }
 }
 
@@ -166,12 +166,13 @@ fn html_escape(s: &str) -> String {
 /// health checks and `/metrics`), then routes it; adds the configured headers to the
 /// answer. A refused request's body is not read, so nothing of it is stored.
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
-    let mut response = if state.access.authorized(request.headers()).await {
+    let access = state.web.current().access.clone();
+    let mut response = if access.authorized(request.headers()).await {
         route(&state, request).await
     } else {
         error_response(&HttpError::Unauthorized)
     };
-    state.access.add_headers(response.headers_mut());
+    access.add_headers(response.headers_mut());
     response
 }
 

@@ -4,14 +4,17 @@
 //!
 //! Like upstream, the file is checked whole at start-up and a server with a bad file does
 //! not start: unknown keys, a certificate without its key, a client CA without a client
-//! authentication policy, a password that is not a bcrypt hash. Unlike upstream, the file
-//! is read once: certificates and users change with a restart (one node at a time keeps
-//! the cluster serving). Client certificates are always verified against `client_ca_file`:
+//! authentication policy, a password that is not a bcrypt hash. Like upstream, changes
+//! take effect without a restart ([`LiveWebConfig`]): users, certificates and keys rotate
+//! in place; unlike upstream, a changed file that no longer loads is reported and the last
+//! good configuration kept. Client certificates are always verified against `client_ca_file`:
 //! the two policies that accept unverified certificates (`RequestClientCert`,
 //! `RequireAnyClientCert`) are refused, since such a certificate proves nothing.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
@@ -83,12 +86,14 @@ const CONFIGURABLE_HEADERS: [(&str, &[&str]); 5] = [
 pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
     pub access: Arc<Access>,
+    /// The files it was read from: the file itself and those it names.
+    files: Vec<PathBuf>,
 }
 
 impl WebConfig {
     /// No file: plain HTTP, no authentication.
     pub fn none() -> Self {
-        WebConfig { tls: None, access: Arc::new(Access::default()) }
+        WebConfig { tls: None, access: Arc::new(Access::default()), files: Vec::new() }
     }
 
     /// Reads and checks `path` (empty: [`WebConfig::none`]). The error is the reason the
@@ -98,7 +103,9 @@ impl WebConfig {
             return Ok(Self::none());
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        Self::parse(&text).map_err(|e| format!("{path}: {e}"))
+        let mut config = Self::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+        config.files.insert(0, PathBuf::from(path));
+        Ok(config)
     }
 
     /// Checks the file's text; relative paths in it are taken as they are (from the
@@ -111,7 +118,79 @@ impl WebConfig {
         };
         let tls = tls_config(&file.tls_server_config)?;
         let access = Access::new(file.basic_auth_users, &file.http_server_config.headers)?;
-        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access) })
+        let t = &file.tls_server_config;
+        let files =
+            [&t.cert_file, &t.key_file, &t.client_ca_file].into_iter().filter(|f| !f.is_empty()).map(PathBuf::from);
+        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), files: files.collect() })
+    }
+
+    /// Modification times of the files it was read from (`None`: unreadable).
+    fn stamps(&self) -> Vec<Option<SystemTime>> {
+        self.files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect()
+    }
+}
+
+/// How often [`LiveWebConfig`] looks at its files.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// `--web.config.file` as served: read again when the file or a certificate, key or CA
+/// file it names changes (looked at at most once a second, when a request or connection
+/// asks). Upstream re-reads it for every request. A file that no longer loads is logged
+/// and the last good configuration kept; TLS cannot be switched on or off without a
+/// restart (the listeners are made at start-up).
+pub struct LiveWebConfig {
+    path: String,
+    live: RwLock<Live>,
+}
+
+struct Live {
+    config: Arc<WebConfig>,
+    stamps: Vec<Option<SystemTime>>,
+    checked: Instant,
+}
+
+impl LiveWebConfig {
+    /// `config` as loaded from `path` (empty: nothing to watch).
+    pub fn new(path: &str, config: WebConfig) -> Self {
+        let live = Live { stamps: config.stamps(), config: Arc::new(config), checked: Instant::now() };
+        LiveWebConfig { path: path.to_string(), live: RwLock::new(live) }
+    }
+
+    /// The configuration to serve the next request or connection with.
+    pub fn current(&self) -> Arc<WebConfig> {
+        {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            if self.path.is_empty() || live.checked.elapsed() < RECHECK {
+                return live.config.clone();
+            }
+        }
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if live.checked.elapsed() < RECHECK {
+            return live.config.clone();
+        }
+        live.checked = Instant::now();
+        let stamps = live.config.stamps();
+        if stamps == live.stamps {
+            return live.config.clone();
+        }
+        // Remembered before loading: a broken file is reported once, not every second.
+        live.stamps = stamps;
+        match WebConfig::load(&self.path) {
+            Ok(new) if new.tls.is_some() != live.config.tls.is_some() => tracing::error!(
+                path = %self.path,
+                "--web.config.file changed whether TLS is on; that needs a restart: keeping the previous configuration"
+            ),
+            Ok(new) => {
+                tracing::info!(path = %self.path, "--web.config.file or a file it names changed: reloaded");
+                live.stamps = new.stamps();
+                live.config = Arc::new(new);
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "--web.config.file changed and no longer loads: keeping the previous configuration"
+            ),
+        }
+        live.config.clone()
     }
 }
 

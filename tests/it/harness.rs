@@ -38,7 +38,7 @@ impl Server {
     /// without waiting for readiness.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart a running server");
-        self.log.lock().unwrap().push_str("---- restart ----\n");
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push_str("---- restart ----\n");
         let (child, addr) = launch(&self.dir, &self.args, &self.env, &self.web, &self.log);
         self.child = Some(child);
         self.base = format!("http://{addr}");
@@ -88,7 +88,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("timed out waiting for {what}; log:\n{}", self.log.lock().unwrap());
+        panic!("timed out waiting for {what}; log:\n{}", self.log.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Vec<u8>) {
@@ -150,7 +150,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("process did not exit; log:\n{}", self.log.lock().unwrap());
+        panic!("process did not exit; log:\n{}", self.log.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
@@ -161,7 +161,7 @@ impl Drop for Server {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("---- server log ({}) ----\n{}", self.base, self.log.lock().unwrap());
+            eprintln!("---- server log ({}) ----\n{}", self.base, self.log.lock().unwrap_or_else(|e| e.into_inner()));
         }
     }
 }
@@ -169,7 +169,7 @@ impl Drop for Server {
 impl Server {
     /// The log so far (for tests that print it on purpose).
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -206,16 +206,16 @@ fn launch(
                     let _ = tx.send(addr.trim().to_string());
                 }
             }
-            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&line);
             line.clear();
         }
         let mut rest = String::new();
         let _ = reader.read_to_string(&mut rest);
-        sink.lock().unwrap().push_str(&rest);
+        sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&rest);
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("server did not report its address; log:\n{}", log.lock().unwrap()));
+    let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        panic!("server did not report its address; log:\n{}", log.lock().unwrap_or_else(|e| e.into_inner()))
+    });
     (child, addr)
 }
 

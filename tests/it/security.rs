@@ -176,3 +176,46 @@ fn a_web_config_file_that_cannot_be_served_stops_start_up() {
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 }
+
+#[test]
+fn users_and_certificates_rotate_without_a_restart_and_a_broken_file_keeps_the_last_good_one() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let d = dir.path();
+    new_ca(d, "ca");
+    issue(d, "ca", "server", "subjectAltName=IP:127.0.0.1\n");
+    let web = |user: &str| {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let text = format!(
+            "tls_server_config:\n  cert_file: {d}/server.crt\n  key_file: {d}/server.key\nbasic_auth_users:\n  {user}: {hash}\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("web.yml"), text).unwrap();
+    };
+    web("alice");
+    let server = Server::start_node(&[format!("--web.config.file={}", d.join("web.yml").display())], dir.clone());
+    let url = format!("{}/-/healthy", server.base.replace("http://", "https://"));
+    let status = |ca: &str, user: &str| curl(&["--cacert", &d.join(ca).display().to_string(), "-u", user, &url]).status;
+    server.wait_for(Duration::from_secs(60), "serving alice", || status("ca.crt", "alice:pw") == 200);
+
+    // A new user list takes effect without a restart.
+    web("bob");
+    server.wait_for(Duration::from_secs(20), "bob instead of alice", || {
+        status("ca.crt", "bob:pw") == 200 && status("ca.crt", "alice:pw") == 401
+    });
+
+    // A broken file is reported and the last good configuration kept.
+    std::fs::write(d.join("web.yml"), "basic_auth_users: [not, a, map]\n").unwrap();
+    // The files are looked at when a request or connection comes.
+    server.wait_for(Duration::from_secs(20), "the broken file reported", || {
+        status("ca.crt", "bob:pw");
+        server.log().contains("no longer loads")
+    });
+    assert_eq!(status("ca.crt", "bob:pw"), 200);
+
+    // A certificate renewed in place (here from another CA) is served from the next connection.
+    web("bob");
+    new_ca(d, "new-ca");
+    issue(d, "new-ca", "server", "subjectAltName=IP:127.0.0.1\n");
+    server.wait_for(Duration::from_secs(20), "the new certificate", || status("new-ca.crt", "bob:pw") == 200);
+    assert_eq!(status("ca.crt", "bob:pw"), 0, "the old CA no longer verifies the server");
+}
