@@ -214,9 +214,10 @@ impl Config {
         let text = std::fs::read_to_string(&self.cluster_secret_file)
             .map_err(|e| format!("--cluster.secret-file {}: {e}", self.cluster_secret_file))?;
         let secret = text.trim_end().to_string();
-        if secret.len() < 16 {
+        if secret.len() < 16 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
-                "--cluster.secret-file {}: the secret must be at least 16 bytes",
+                "--cluster.secret-file {}: the secret must be at least 16 printable ASCII characters without \
+                 spaces (e.g. from `openssl rand -hex 32`)",
                 self.cluster_secret_file
             ));
         }
@@ -432,6 +433,23 @@ pub fn format_go_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cluster_secret_is_long_and_printable() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = |text: &str| {
+            let path = dir.path().join("secret");
+            std::fs::write(&path, text).unwrap();
+            let config = Config::try_parse_from(["pushgateway", &format!("--cluster.secret-file={}", path.display())]);
+            config.unwrap().cluster_secret()
+        };
+        assert_eq!(secret("0123456789abcdef0123\n"), Ok(Some("0123456789abcdef0123".to_string())));
+        assert!(secret("short\n").is_err());
+        assert!(secret("0123456789 abcdef0123\n").is_err(), "a space");
+        assert!(secret("0123456789\u{e9}abcdef0123").is_err(), "not ASCII");
+        let none = Config::try_parse_from(["pushgateway"]).unwrap();
+        assert_eq!(none.cluster_secret(), Ok(None));
+    }
 
     #[test]
     fn route_prefix_cases() {
