@@ -22,7 +22,7 @@ use crate::raft_types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 pub(crate) const CF_LOG: &str = "raft_log";
 pub(crate) const CF_META: &str = "raft_meta";
 const KEY_VOTE: &[u8] = b"vote";
-pub(crate) const KEY_LAST_PURGED: &[u8] = b"last_purged";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -66,6 +66,23 @@ impl LogStore {
         let raw = self.db.get_cf(cf, key).map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
         raw.map(|b| codec::decode(&b).map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))).transpose()
     }
+
+    /// The last purged and the last log id (the last entry's, else the last purged);
+    /// also read by [`crate::recovery`] on a stopped node.
+    pub(crate) fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged: Option<LogId> = self.meta(KEY_LAST_PURGED)?;
+        let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");
+        let last = match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            Some(item) => {
+                let (_, value) = item.map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+                let entry: Entry =
+                    codec::decode(&value).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+                Some(entry.log_id)
+            }
+            None => last_purged,
+        };
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -104,18 +121,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged: Option<LogId> = self.meta(KEY_LAST_PURGED)?;
-        let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");
-        let last = match self.db.iterator_cf(cf, IteratorMode::End).next() {
-            Some(item) => {
-                let (_, value) = item.map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-                let entry: Entry =
-                    codec::decode(&value).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-                Some(entry.log_id)
-            }
-            None => last_purged,
-        };
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        self.log_state()
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {

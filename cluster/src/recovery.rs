@@ -19,12 +19,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use openraft::{EntryPayload, LogId as RaftLogId, Membership};
-use rocksdb::{checkpoint::Checkpoint, Direction, IteratorMode, WriteBatch, DB};
+use rocksdb::{checkpoint::Checkpoint, WriteBatch, DB};
 
 use crate::codec;
-use crate::log_store::{synced, CF_LOG, CF_META, KEY_LAST_PURGED};
-use crate::raft_types::{Entry, LogId, NodeId, PeerNode};
-use crate::state_machine::{open_db, CF_SM_META, KEY_APPLIED};
+use crate::log_store::{synced, LogStore, CF_LOG};
+use crate::raft_types::{Entry, NodeId, PeerNode};
+use crate::state_machine::{open_db, read_applied};
 
 /// What [`force_new_cluster`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,21 +45,9 @@ pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Reco
         return Err(format!("{}: no database here (is this a node's --storage.path?)", data_dir.display()));
     }
     let db = open_db(&path).map_err(|e| format!("{}: {e} (is the node still running?)", path.display()))?;
-    let decode_err = |what: &str, e: codec::CodecError| format!("{what}: {e}");
-    let sm_meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
-    let applied: Option<LogId> = match db.get_cf(sm_meta, KEY_APPLIED).map_err(|e| e.to_string())? {
-        Some(b) => codec::decode::<Option<LogId>>(&b).map_err(|e| decode_err("last applied", e))?,
-        None => None,
-    };
-    let last_entry = last_log_id(&db)?;
-    let last_purged: Option<LogId> = match db
-        .get_cf(db.cf_handle(CF_META).expect("raft_meta column family"), KEY_LAST_PURGED)
-        .map_err(|e| e.to_string())?
-    {
-        Some(b) => codec::decode(&b).map_err(|e| decode_err("last purged", e))?,
-        None => None,
-    };
-    let Some(last) = [last_entry, applied, last_purged].into_iter().flatten().max_by_key(|l| l.index) else {
+    let applied = read_applied(&db).map_err(|e| e.to_string())?;
+    let log = LogStore::new(db.clone()).log_state().map_err(|e| e.to_string())?;
+    let Some(last) = [log.last_log_id, applied].into_iter().flatten().max_by_key(|l| l.index) else {
         return Err("the node has neither log nor state: start it as a new cluster instead".into());
     };
     let membership =
@@ -76,18 +64,6 @@ pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Reco
         applied_index,
         unapplied_entries: last.index.saturating_sub(applied_index),
     })
-}
-
-fn last_log_id(db: &DB) -> Result<Option<LogId>, String> {
-    let cf = db.cf_handle(CF_LOG).expect("raft_log column family");
-    match db.iterator_cf(cf, IteratorMode::From(&u64::MAX.to_be_bytes(), Direction::Reverse)).next() {
-        Some(item) => {
-            let (_, value) = item.map_err(|e| e.to_string())?;
-            let entry: Entry = codec::decode(&value).map_err(|e| format!("last log entry: {e}"))?;
-            Ok(Some(entry.log_id))
-        }
-        None => Ok(None),
-    }
 }
 
 /// A consistent copy of a running node's database in `target` (which must not exist):

@@ -28,7 +28,7 @@ use crate::store::GroupStore;
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
-pub(crate) const KEY_APPLIED: &[u8] = b"last_applied";
+const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
 /// Where earlier versions persisted their last snapshot; deleted on open.
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
@@ -50,6 +50,14 @@ fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     io_error(ErrorSubject::StateMachine, verb, e)
 }
 
+/// The last applied log id written to `db`, if any.
+pub(crate) fn read_applied(db: &DB) -> Result<Option<LogId>, StorageError> {
+    let meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+    let raw = db.get_cf(meta, KEY_APPLIED).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+    let applied = raw.map(|b| codec::decode::<Option<LogId>>(&b)).transpose();
+    Ok(applied.map_err(|e| sm_err(ErrorVerb::Read, e))?.flatten())
+}
+
 impl StateMachine {
     /// Loads the state last written to `db` into `store`.
     pub fn open(db: Arc<DB>, store: Arc<RwLock<GroupStore>>) -> Result<Self, StorageError> {
@@ -64,11 +72,7 @@ impl StateMachine {
         let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError> {
             db.get_cf(meta, key).map_err(|e| sm_err(ErrorVerb::Read, e))
         };
-        let applied: Option<LogId> = read(KEY_APPLIED)?
-            .map(|b| codec::decode::<Option<LogId>>(&b))
-            .transpose()
-            .map_err(|e| sm_err(ErrorVerb::Read, e))?
-            .flatten();
+        let applied = read_applied(&db)?;
         let membership =
             read(KEY_MEMBERSHIP)?.map(|b| codec::decode(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
         // Unconditionally, without reading the (possibly large) value first; not synced:

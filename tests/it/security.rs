@@ -35,6 +35,15 @@ fn issue(dir: &Path, ca: &str, name: &str, extension: &str) {
     );
 }
 
+/// A directory with a CA (`ca.crt`) and a server certificate it signed for 127.0.0.1
+/// (`server.crt`, `server.key`).
+fn with_server_certificate() -> Arc<tempfile::TempDir> {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    new_ca(dir.path(), "ca");
+    issue(dir.path(), "ca", "server", "subjectAltName=IP:127.0.0.1\n");
+    dir
+}
+
 /// What curl got: its exit code, the status (0 without an answer), headers and body.
 struct Answer {
     exit: i32,
@@ -95,10 +104,8 @@ impl Tls {
 
 #[test]
 fn tls_client_certificates_and_basic_auth_guard_every_path_and_refused_pushes_store_nothing() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = with_server_certificate();
     let d = dir.path();
-    new_ca(d, "ca");
-    issue(d, "ca", "server", "subjectAltName=IP:127.0.0.1\n");
     issue(d, "ca", "client", "extendedKeyUsage=clientAuth\n");
     new_ca(d, "other-ca");
     issue(d, "other-ca", "rogue", "extendedKeyUsage=clientAuth\n");
@@ -179,10 +186,8 @@ fn a_web_config_file_that_cannot_be_served_stops_start_up() {
 
 #[test]
 fn users_and_certificates_rotate_without_a_restart_and_a_broken_file_keeps_the_last_good_one() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = with_server_certificate();
     let d = dir.path();
-    new_ca(d, "ca");
-    issue(d, "ca", "server", "subjectAltName=IP:127.0.0.1\n");
     let web = |user: &str| {
         let hash = bcrypt::hash("pw", 4).unwrap();
         let text = format!(
