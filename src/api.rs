@@ -4,8 +4,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 
-use cluster::float::format_g;
-use cluster::{Group, GroupStore, HistogramValue, Metric, MetricFamily, SummaryValue, UnixNanos, Value};
+use model::go_format::format_g;
+use model::{Group, HistogramValue, Metric, MetricFamily, StoreView, SummaryValue, UnixNanos, Value};
 
 /// Go's RFC 3339 with nanoseconds and trailing zeros trimmed.
 pub fn rfc3339(t: UnixNanos) -> String {
@@ -84,7 +84,7 @@ fn group_json(g: &Group) -> Json {
 }
 
 /// `GET /api/v1/metrics`.
-pub fn metrics_document(store: &GroupStore) -> Vec<u8> {
+pub fn metrics_document(store: &StoreView) -> Vec<u8> {
     let data: Vec<Json> = store.groups().map(group_json).collect();
     serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
 }

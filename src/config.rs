@@ -2,9 +2,11 @@
 //! from the environment as `PUSHGATEWAY_` + the flag name upper-cased with `.` and `-`
 //! as `_` (`--web.listen-address` is `PUSHGATEWAY_WEB_LISTEN_ADDRESS`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use cluster::{ClusterConfig, Faults, ReadConsistency};
 
 /// Flags of the server. Bad values and unsupported combinations are refused at
 /// start-up with exit code 2.
@@ -135,8 +137,13 @@ pub struct Config {
 
     /// `linearizable` (default): every read sees every acknowledged push, on any node;
     /// `local`: serve what this node has applied, even without a leader.
-    #[arg(long = "cluster.read-consistency", env = "PUSHGATEWAY_CLUSTER_READ_CONSISTENCY", default_value = "linearizable", value_parser = ["linearizable", "local"])]
-    pub cluster_read_consistency: String,
+    #[arg(
+        long = "cluster.read-consistency",
+        env = "PUSHGATEWAY_CLUSTER_READ_CONSISTENCY",
+        default_value = "linearizable",
+        value_enum
+    )]
+    pub cluster_read_consistency: ReadConsistencyFlag,
 
     /// Test-only fault: answer PUT pushes 200 without replicating them (acknowledge
     /// before commit), so the fault-injection harness can prove it catches lost writes.
@@ -170,8 +177,9 @@ impl Config {
         normalize_prefix(&raw)
     }
 
-    /// Problems that must stop start-up.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every flag and turns them into the typed values the server runs with; an
+    /// error must stop start-up (exit code 2), the secret file's problems included.
+    pub fn validate(&self) -> Result<Settings, String> {
         if self.web_systemd_socket {
             return Err("--web.systemd-socket is not supported".into());
         }
@@ -181,6 +189,7 @@ impl Config {
         if self.push_max_body_bytes == 0 {
             return Err("--push.max-body-bytes must be positive".into());
         }
+        let web_listen = self.web_listen_address.iter().map(|a| go_listen_address(a)).collect::<Result<Vec<_>, _>>()?;
         let members = self.initial_members()?;
         let clustered = !members.is_empty() || !self.cluster_join.is_empty();
         if clustered && self.cluster_listen_address.is_empty() {
@@ -192,18 +201,37 @@ impl Config {
         if !members.is_empty() && !members.contains_key(&self.cluster_node_id) {
             return Err(format!("--cluster.initial-members has no member {}", self.cluster_node_id));
         }
-        if !self.cluster_listen_address.is_empty() {
-            self.cluster_listen_address
-                .parse::<std::net::SocketAddr>()
-                .map_err(|e| format!("--cluster.listen-address {:?}: {e}", self.cluster_listen_address))?;
-        }
+        let peer_listen = match self.cluster_listen_address.as_str() {
+            "" => None,
+            listen => {
+                Some(listen.parse::<SocketAddr>().map_err(|e| format!("--cluster.listen-address {listen:?}: {e}"))?)
+            }
+        };
         if self.cluster_snapshot_logs == 0 {
             return Err("--cluster.snapshot-logs must be positive".into());
         }
         if self.cluster_heartbeat_interval * 2 >= self.cluster_election_timeout {
             return Err("--cluster.election-timeout must be more than twice --cluster.heartbeat-interval".into());
         }
-        Ok(())
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let cluster = ClusterConfig {
+            node_id: self.cluster_node_id,
+            data_dir: self.effective_storage_path().into(),
+            advertise: non_empty(&self.cluster_advertise_address),
+            initial_members: members,
+            join: non_empty(&self.cluster_join),
+            heartbeat: self.cluster_heartbeat_interval,
+            election_timeout: (self.cluster_election_timeout, self.cluster_election_timeout * 2),
+            propose_timeout: self.cluster_propose_timeout,
+            read_consistency: match self.cluster_read_consistency {
+                ReadConsistencyFlag::Linearizable => ReadConsistency::Linearizable,
+                ReadConsistencyFlag::Local => ReadConsistency::Local,
+            },
+            snapshot_logs: self.cluster_snapshot_logs,
+            peer_secret: self.cluster_secret()?,
+            faults: Faults { skip_fsync: self.debug_unsafe_skip_fsync },
+        };
+        Ok(Settings { web_listen, peer_listen, cluster })
     }
 
     /// The peer secret from `--cluster.secret-file` (`None` when the flag is empty).
@@ -269,7 +297,7 @@ impl Config {
             ("cluster.heartbeat-interval", format_go_duration(self.cluster_heartbeat_interval)),
             ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
-            ("cluster.read-consistency", self.cluster_read_consistency.clone()),
+            ("cluster.read-consistency", self.cluster_read_consistency.name().to_string()),
             ("cluster.snapshot-logs", self.cluster_snapshot_logs.to_string()),
             ("web.config.file", self.web_config_file.clone()),
             ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
@@ -282,6 +310,41 @@ impl Config {
             ("web.telemetry-path", self.web_telemetry_path.clone()),
         ]
     }
+}
+
+/// The values of `--cluster.read-consistency`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadConsistencyFlag {
+    Linearizable,
+    Local,
+}
+
+impl ReadConsistencyFlag {
+    /// The flag's value as written.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadConsistencyFlag::Linearizable => "linearizable",
+            ReadConsistencyFlag::Local => "local",
+        }
+    }
+}
+
+/// What the flags come to once validated ([`Config::validate`]): the typed values the
+/// server runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the web listeners bind (`--web.listen-address`, `:9091` as every interface).
+    pub web_listen: Vec<SocketAddr>,
+    /// Where the peer listener binds; `None` for a one-member cluster without peers.
+    pub peer_listen: Option<SocketAddr>,
+    /// The node's settings (`--storage.path`, `--cluster.*`).
+    pub cluster: ClusterConfig,
+}
+
+/// A Go listen address: `:9091` means every interface.
+fn go_listen_address(listen: &str) -> Result<SocketAddr, String> {
+    let full = if listen.starts_with(':') { format!("0.0.0.0{listen}") } else { listen.to_string() };
+    full.parse().map_err(|e| format!("invalid --web.listen-address {listen:?}: {e}"))
 }
 
 /// `pushgateway <subcommand>`.

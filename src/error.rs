@@ -1,7 +1,7 @@
 //! The one error enum of the HTTP boundary and the one table from errors to status.
 
 use axum::http::StatusCode;
-use cluster::node::{AdminError, ProposeError, ReadError};
+use cluster::ClusterError;
 
 use crate::exposition::protobuf::ProtobufError;
 use crate::exposition::text_parse::TextParseError;
@@ -26,12 +26,15 @@ pub enum HttpError {
     /// The body is larger than `--push.max-body-bytes` (before or after decompression).
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
-    #[error(transparent)]
-    Propose(#[from] ProposeError),
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Admin(#[from] AdminError),
+    /// A push, delete or wipe could not be confirmed.
+    #[error("{0}")]
+    Propose(ClusterError),
+    /// A consistent read could not be had.
+    #[error("no consistent read available: {0}")]
+    Read(ClusterError),
+    /// A membership change or a checkpoint failed.
+    #[error("{0}")]
+    Admin(ClusterError),
     /// A request to the admin API that is not understood.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -47,6 +50,7 @@ pub enum HttpError {
 impl HttpError {
     /// The status table (see the README's "Cluster guarantees").
     pub fn status(&self) -> StatusCode {
+        use ClusterError::*;
         match self {
             HttpError::GroupingKey(_)
             | HttpError::Text(_)
@@ -54,17 +58,17 @@ impl HttpError {
             | HttpError::Encoding(_)
             | HttpError::Inconsistent(_)
             | HttpError::BadRequest(_)
-            | HttpError::Admin(AdminError::Rejected(_)) => StatusCode::BAD_REQUEST,
-            HttpError::Admin(AdminError::NotLeader { .. } | AdminError::Unavailable(_)) | HttpError::NotReady(_) => {
+            | HttpError::Admin(Refused(_)) => StatusCode::BAD_REQUEST,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // Certainly not applied: retrying is safe.
+            HttpError::Propose(NoLeader | NotLeader { .. } | Refused(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            // Proposed but not confirmed: it may still be applied.
+            HttpError::Propose(Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            HttpError::Propose(Internal(_)) | HttpError::Admin(Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Admin(NoLeader | NotLeader { .. } | Timeout) | HttpError::NotReady(_) | HttpError::Read(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HttpError::Admin(AdminError::Checkpoint(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
-            HttpError::Propose(ProposeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            HttpError::Propose(ProposeError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-            HttpError::Propose(ProposeError::Storage(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            HttpError::Read(ReadError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
-use cluster::validate::{is_reserved_label_name, is_valid_label_name};
-use cluster::GroupingKey;
+use model::check::{is_reserved_label_name, is_valid_label_name};
+use model::GroupingKey;
 
 use crate::exposition::text_parse::go_quote;
 

@@ -4,10 +4,11 @@
 //! Layout, in the order a request flows through it:
 //! - [`config`]: the one configuration struct (upstream's flags, also from the environment);
 //! - [`routes`]: the one list of routes and upstream-exact routing (redirects, 405, 404);
-//! - [`server`]: the axum application, one handler per endpoint, the status table use;
+//! - [`http`]: the request pipeline and the handlers, one room per kind of endpoint;
 //! - [`body`]: body size limit and `Content-Encoding` (gzip, snappy);
 //! - [`grouping_key`]: the grouping key in the URL;
-//! - [`exposition`]: text and protobuf parsing of pushes, rendering of scrapes;
+//! - [`exposition`]: text and protobuf parsing of pushes, content negotiation and
+//!   rendering of scrapes;
 //! - [`api`], [`ui`]: the JSON API and the web pages;
 //! - [`self_metrics`]: the server's own `process_*` and `pushgateway_*` metrics;
 //! - [`web_config`], [`listener`]: `--web.config.file` (TLS, basic authentication) and
@@ -15,13 +16,15 @@
 //! - [`error`]: the HTTP error enum and its status table.
 //!
 //! ```text
-//! request ─► routes::RouteTable::route ─► server handler ─► grouping_key + body + exposition
-//!         ─► cluster::Command ─► Node::propose ─► GroupStore::apply ─► Outcome ─► status
-//! scrape  ─► Node::read ─► exposition::render (sorted, merged with own metrics)
+//! request ─► http::pipeline (auth, body, routes::RouteTable) ─► http::push
+//!         ─► grouping_key + body + exposition ─► model::Command ─► Node::propose
+//!         ─► (replicated) model::GroupStore::apply ─► Outcome ─► status
+//! scrape  ─► http::scrape ─► Node::consistent_reader ─► StoreView ─► exposition::render
 //! ```
 //!
 //! Nothing here names a Raft or storage type: the store is reached only through
-//! `cluster::node::Node`.
+//! the facade of the `cluster` crate (`cluster::Node`); the group model is the `model`
+//! crate.
 
 pub mod api;
 pub mod body;
@@ -29,9 +32,9 @@ pub mod config;
 pub mod error;
 pub mod exposition;
 pub mod grouping_key;
+pub mod http;
 pub mod listener;
 pub mod routes;
 pub mod self_metrics;
-pub mod server;
 pub mod ui;
 pub mod web_config;

@@ -1,7 +1,6 @@
 //! The `pushgateway` binary: parse flags, start logging, serve until SIGTERM, SIGINT
 //! or `/-/quit`.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,18 +8,11 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cluster::node::{ClusterConfig, Node, ReadConsistency};
-use pushgateway::config::{ClusterCommand, Config, Subcommand};
+use cluster::Node;
+use pushgateway::config::{ClusterCommand, Config, Settings, Subcommand};
+use pushgateway::http::{router, AppState};
 use pushgateway::listener::TlsListener;
-use pushgateway::self_metrics::own_families;
-use pushgateway::server::{router, AppState};
 use pushgateway::web_config::{LiveWebConfig, WebConfig};
-
-/// `:9091` means every interface, as in Go.
-fn socket_addr(listen: &str) -> anyhow::Result<SocketAddr> {
-    let full = if listen.starts_with(':') { format!("0.0.0.0{listen}") } else { listen.to_string() };
-    full.parse().with_context(|| format!("invalid --web.listen-address {listen:?}"))
-}
 
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
@@ -48,38 +40,28 @@ async fn shutdown_signal(quit: std::sync::Arc<tokio::sync::Notify>) {
     }
 }
 
-/// The node's cluster settings from the flags (already validated).
-fn cluster_config(config: &Config) -> anyhow::Result<ClusterConfig> {
-    let listen =
-        if config.cluster_listen_address.is_empty() { None } else { Some(config.cluster_listen_address.parse()?) };
-    let advertise = (!config.cluster_advertise_address.is_empty()).then(|| config.cluster_advertise_address.clone());
-    Ok(ClusterConfig {
-        node_id: config.cluster_node_id,
-        data_dir: config.effective_storage_path().into(),
-        listen,
-        advertise,
-        initial_members: config.initial_members().map_err(anyhow::Error::msg)?,
-        join: (!config.cluster_join.is_empty()).then(|| config.cluster_join.clone()),
-        heartbeat: config.cluster_heartbeat_interval,
-        election_timeout: (config.cluster_election_timeout, config.cluster_election_timeout * 2),
-        propose_timeout: config.cluster_propose_timeout,
-        read_consistency: if config.cluster_read_consistency == "local" {
-            ReadConsistency::Local
-        } else {
-            ReadConsistency::Linearizable
-        },
-        snapshot_logs: config.cluster_snapshot_logs,
-        own_families: own_families(),
-        peer_secret: config.cluster_secret().map_err(anyhow::Error::msg)?,
-        unsafe_skip_fsync: config.debug_unsafe_skip_fsync,
-    })
-}
-
 /// Serves HTTP on the current runtime; the node (Raft, the proposer, the peer listener)
 /// is started on `cluster_runtime`, whose tasks it spawns stay there.
-async fn run(config: Config, web: WebConfig, cluster_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
-    let addrs: Vec<SocketAddr> = config.web_listen_address.iter().map(|a| socket_addr(a)).collect::<Result<_, _>>()?;
-    let node = cluster_runtime.spawn(Node::start(cluster_config(&config)?)).await??;
+async fn run(
+    config: Config,
+    settings: Settings,
+    web: WebConfig,
+    cluster_runtime: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    // Both listeners are bound before anything starts: a port in use stops start-up at
+    // once, and the node learns the peer listener's address (port 0 included) from it.
+    let peer_listener = match settings.peer_listen {
+        None => None,
+        Some(listen) => {
+            Some(std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?)
+        }
+    };
+    let mut web_listeners = Vec::new();
+    for addr in settings.web_listen {
+        web_listeners
+            .push(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?);
+    }
+    let node = cluster_runtime.spawn(Node::start(settings.cluster, peer_listener)).await??;
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
     let tls = web.tls.is_some();
     let web = Arc::new(LiveWebConfig::new(&config.web_config_file, web));
@@ -87,8 +69,7 @@ async fn run(config: Config, web: WebConfig, cluster_runtime: tokio::runtime::Ha
     let app = router(state.clone());
     let mut servers = tokio::task::JoinSet::new();
     let stop = tokio_util_like_broadcast(state.quit.clone());
-    for addr in addrs {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    for listener in web_listeners {
         tracing::info!(tls, address = %listener.local_addr()?, "listening");
         let app = app.clone();
         let mut stop = stop.subscribe();
@@ -134,7 +115,7 @@ async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
             client.post(format!("{server}/api/v1/admin/cluster/checkpoint")).body(body.to_string()).send().await?
         }
         ClusterCommand::ForceNewCluster { storage_path, id, address } => {
-            let done = cluster::recovery::force_new_cluster(std::path::Path::new(storage_path), *id, address)
+            let done = cluster::force_new_cluster(std::path::Path::new(storage_path), *id, address)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "node {id} at {address} is now the only voter: membership at entry {}, state applied to {}, \
@@ -170,7 +151,21 @@ fn tokio_util_like_broadcast(quit: std::sync::Arc<tokio::sync::Notify>) -> tokio
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Crash-only: a panic anywhere (the proposer task, a render, a peer handler) ends the
+/// process at once, after logging it. A process that lost a task but kept running would
+/// answer 503 to every push while `/-/ready` said 200; a process that is gone is
+/// restarted whole by its supervisor and recovers from its log like after any crash.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "panic: aborting the process");
+        default(info);
+        std::process::abort();
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let config = Config::parse();
     if let Some(Subcommand::Cluster(command)) = config.command.clone() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -182,10 +177,13 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Err(problem) = config.validate() {
-        eprintln!("pushgateway: {problem}");
-        return ExitCode::from(2);
-    }
+    let settings = match config.validate() {
+        Ok(settings) => settings,
+        Err(problem) => {
+            eprintln!("pushgateway: {problem}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(&config);
     // As upstream: a web configuration that cannot be served as written stops start-up.
     let web = match WebConfig::load(&config.web_config_file) {
@@ -216,7 +214,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let result = runtime.block_on(run(config, web, cluster_runtime.handle().clone()));
+    let result = runtime.block_on(run(config, settings, web, cluster_runtime.handle().clone()));
     cluster_runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,81 +1,17 @@
 //! The server's own metrics: `process_*` (from the `prometheus` crate's process
 //! collector), `pushgateway_build_info`, upstream's HTTP metrics and this node's view of
 //! the cluster (`pushgateway_cluster_*`). They describe this process, so they differ from
-//! node to node, as they do upstream.
+//! node to node, as they do upstream. Their names, types and help come from the pinned
+//! list in `model::own_families` (pushes are judged against it); a family missing there
+//! is a bug the tests catch.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use cluster::node::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
-use cluster::{Bucket, LabelPair, Metric, MetricFamily, MetricType, OwnFamily, Value};
+use cluster::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
+use model::own_families::own_family;
+use model::{Bucket, LabelPair, Metric, MetricFamily, Value};
 use prometheus::core::Collector;
-
-/// Names, types and help of every family the server exposes about itself. Pushes are
-/// judged against this fixed list (the same on every node of a release).
-pub fn own_families() -> Vec<OwnFamily> {
-    let f = |name: &str, metric_type, help: &str| OwnFamily {
-        name: name.into(),
-        metric_type,
-        help: help.into(),
-        help_must_match: name.starts_with("pushgateway_http_"),
-    };
-    vec![
-        f("process_cpu_seconds_total", MetricType::Counter, "Total user and system CPU time spent in seconds."),
-        f("process_max_fds", MetricType::Gauge, "Maximum number of open file descriptors."),
-        f("process_open_fds", MetricType::Gauge, "Number of open file descriptors."),
-        f("process_resident_memory_bytes", MetricType::Gauge, "Resident memory size in bytes."),
-        f("process_start_time_seconds", MetricType::Gauge, "Start time of the process since unix epoch in seconds."),
-        f("process_threads", MetricType::Gauge, "Number of OS threads in the process."),
-        f("process_virtual_memory_bytes", MetricType::Gauge, "Virtual memory size in bytes."),
-        f(
-            "pushgateway_build_info",
-            MetricType::Gauge,
-            "A metric with a constant '1' value labeled by version, revision, branch, and rustversion from which pushgateway was built.",
-        ),
-        f("pushgateway_http_push_duration_seconds", MetricType::Summary, "HTTP request duration for pushes to the Pushgateway."),
-        f("pushgateway_http_push_size_bytes", MetricType::Summary, "HTTP request size for pushes to the Pushgateway."),
-        f(
-            "pushgateway_http_requests_total",
-            MetricType::Counter,
-            "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
-        ),
-        f(CLUSTER_ROLE, MetricType::Gauge, "1 for this node's current Raft role, 0 for the others."),
-        f(CLUSTER_TERM, MetricType::Gauge, "This node's current Raft term."),
-        f(CLUSTER_HAS_LEADER, MetricType::Gauge, "1 if this node knows a leader, else 0."),
-        f(CLUSTER_LEADER_ID, MetricType::Gauge, "Node id of the leader this node knows, -1 if none."),
-        f(CLUSTER_LAST_LOG_INDEX, MetricType::Gauge, "Index of the last entry in this node's Raft log."),
-        f(CLUSTER_APPLIED_INDEX, MetricType::Gauge, "Index of the last entry this node has applied."),
-        f(CLUSTER_APPLY_LAG, MetricType::Gauge, "Entries in this node's log not yet applied."),
-        f(CLUSTER_VOTERS, MetricType::Gauge, "Voting members in this node's view of the membership."),
-        f(CLUSTER_LEARNERS, MetricType::Gauge, "Non-voting members in this node's view of the membership."),
-        f(CLUSTER_LOG_ENTRIES, MetricType::Gauge, "Entries in this node's Raft log (not yet compacted)."),
-        f(
-            CLUSTER_STORAGE_BYTES,
-            MetricType::Gauge,
-            "Bytes the log and the state take in this node's database (live SST files and memtables).",
-        ),
-        f(
-            CLUSTER_SNAPSHOT_BYTES,
-            MetricType::Gauge,
-            "Bytes of the last snapshot this node serialized for a peer behind its log; 0 if none yet.",
-        ),
-        f(
-            CLUSTER_FORWARDED,
-            MetricType::Counter,
-            "Batches of commands this node forwarded to the leader, including failed attempts.",
-        ),
-        f(
-            CLUSTER_FAILED,
-            MetricType::Counter,
-            "Commands proposed through this node that failed: unavailable (no leader took them, 503), timeout (not confirmed in time, 504), storage.",
-        ),
-        f(
-            CLUSTER_PROPOSAL_DURATION,
-            MetricType::Histogram,
-            "Time from proposing a command through this node to its outcome (committed and applied, or failed).",
-        ),
-    ]
-}
 
 const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
 const CLUSTER_TERM: &str = "pushgateway_cluster_term";
@@ -107,7 +43,6 @@ pub struct SelfMetrics {
     /// method -> push durations (seconds) and sizes (bytes).
     push_duration: Mutex<BTreeMap<String, SumCount>>,
     push_size: Mutex<BTreeMap<String, SumCount>>,
-    help: BTreeMap<String, OwnFamily>,
 }
 
 impl Default for SelfMetrics {
@@ -123,7 +58,6 @@ impl SelfMetrics {
             requests: Mutex::default(),
             push_duration: Mutex::default(),
             push_size: Mutex::default(),
-            help: own_families().into_iter().map(|f| (f.name.clone(), f)).collect(),
         }
     }
 
@@ -147,8 +81,8 @@ impl SelfMetrics {
     }
 
     fn family(&self, name: &str, metrics: Vec<Metric>) -> MetricFamily {
-        let own = &self.help[name];
-        MetricFamily { name: name.into(), help: Some(own.help.clone()), metric_type: own.metric_type, metrics }
+        let own = own_family(name).unwrap_or_else(|| panic!("{name} is not in model::own_families::OWN_FAMILIES"));
+        MetricFamily { name: name.into(), help: Some(own.help.to_string()), metric_type: own.metric_type, metrics }
     }
 
     /// Every own family with its current values; `cluster` is this node's view of the
@@ -204,7 +138,7 @@ impl SelfMetrics {
         );
         for pf in self.process.collect() {
             let name = pf.name();
-            if !self.help.contains_key(name) {
+            if own_family(name).is_none() {
                 continue;
             }
             let metrics = pf

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
 
-use cluster::float::format_g;
-use cluster::node::NodeStatus;
-use cluster::{GroupStore, Value};
+use cluster::NodeStatus;
+use model::go_format::format_g;
+use model::{StoreView, Value};
 
 use crate::api::rfc3339;
 
@@ -28,7 +28,7 @@ fn delete_path(prefix: &str, labels: &std::collections::BTreeMap<String, String>
 }
 
 /// The status page.
-pub fn status_page(store: &GroupStore, prefix: &str, node: &NodeStatus, flags: &[(&str, String)]) -> String {
+pub fn status_page(store: &StoreView, prefix: &str, node: &NodeStatus, flags: &[(&str, String)]) -> String {
     let mut body = String::new();
     let _ = write!(
         body,

@@ -9,10 +9,9 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use cluster::{Command, GroupStore, GroupingKey, UnixNanos};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use model::{Command, GroupStore, GroupingKey, UnixNanos};
 use pushgateway::exposition::{protobuf, render, text_parse};
-use pushgateway::self_metrics::own_families;
 
 /// The reference workload's body: three gauge families, ten series.
 fn reference_body() -> Vec<u8> {
@@ -49,7 +48,7 @@ fn push(store: &mut GroupStore, key: GroupingKey, body: &[u8]) {
 
 /// 1,000 groups of 100 series: the 100k-series store of the reference workload.
 fn store_100k() -> GroupStore {
-    let mut store = GroupStore::new(own_families());
+    let mut store = GroupStore::new();
     let body = load_body(100);
     for g in 0..1000 {
         push(&mut store, key("load", &format!("g{g}")), &body);

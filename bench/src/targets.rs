@@ -1,70 +1,47 @@
 //! The servers under test, each started fresh in its own directory: upstream's
 //! Pushgateway (in memory, `--persistence.file=`), this project as one node, and this
 //! project as a three-node cluster on loopback.
+//!
+//! Cluster nodes run with the server's default Raft timing, not testkit's loaded-machine
+//! timing: the failover and time-to-ready figures are meant to be what users get.
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use testkit::{free_addr, Process, Spec};
 
 use crate::http::Connection;
 
-/// One server process, restartable with the same arguments and data.
+/// One server process, restartable with the same arguments and data; its stdout and
+/// stderr go to a log file in the target's directory.
 pub struct Server {
     pub web: SocketAddr,
-    program: PathBuf,
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
+    process: Process,
 }
 
 impl Server {
-    fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = File::options().create(true).append(true).open(&self.log)?;
-        let child = Command::new(&self.program)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {}", self.program.display()))?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
     /// Resident set size in bytes, from /proc.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+        self.process.rss_bytes()
     }
 
+    /// SIGKILL and reap.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
-    /// SIGTERM and wait: a clean shutdown.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
+    fn is_running(&self) -> bool {
+        self.process.is_running()
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
+    /// SIGTERM and wait for the exit: a clean shutdown.
+    fn stop(&mut self, within: Duration) -> anyhow::Result<()> {
+        if self.process.is_running() {
+            self.process.signal("TERM")?;
+            self.process.wait_exit(within)?;
+        }
+        Ok(())
     }
 }
 
@@ -102,24 +79,10 @@ pub struct Target {
     pub dir: PathBuf,
 }
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
 /// Waits for `/-/ready` to answer 200.
 pub fn wait_ready(web: SocketAddr, within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(r) = Connection::new(web).request("GET", "/-/ready", b"") {
-            if r.status == 200 {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("{web} not ready within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ready = || Connection::new(web).request("GET", "/-/ready", b"").is_ok_and(|r| r.status == 200);
+    Ok(testkit::wait_until(within, &format!("{web} ready"), ready)?)
 }
 
 /// Binaries the targets run.
@@ -133,7 +96,8 @@ impl Target {
         let dir = root.join(kind.label().replace([',', ' '], "-").replace("--", "-"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let mut servers = Vec::new();
+        // (web address, what to run) of each server, started together below.
+        let mut planned: Vec<(SocketAddr, Spec)> = Vec::new();
         match kind {
             Kind::Upstream | Kind::UpstreamUnchecked => {
                 let web = free_addr()?;
@@ -145,13 +109,7 @@ impl Target {
                 if kind == Kind::UpstreamUnchecked {
                     args.push("--push.disable-consistency-check".into());
                 }
-                servers.push(Server {
-                    web,
-                    program: binaries.upstream.clone(),
-                    args,
-                    log: dir.join("server.log"),
-                    child: None,
-                });
+                planned.push((web, Spec::new(&binaries.upstream).args(args).log_file(dir.join("server.log"))));
             }
             Kind::Single => {
                 let web = free_addr()?;
@@ -160,13 +118,7 @@ impl Target {
                     "--web.enable-admin-api".into(),
                     format!("--storage.path={}", dir.join("data").display()),
                 ];
-                servers.push(Server {
-                    web,
-                    program: binaries.ours.clone(),
-                    args,
-                    log: dir.join("server.log"),
-                    child: None,
-                });
+                planned.push((web, Spec::new(&binaries.ours).args(args).log_file(dir.join("server.log"))));
             }
             Kind::Cluster => {
                 let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
@@ -182,12 +134,16 @@ impl Target {
                         format!("--cluster.initial-members={}", members.join(",")),
                     ];
                     let log = dir.join(format!("node{}.log", i + 1));
-                    servers.push(Server { web, program: binaries.ours.clone(), args, log, child: None });
+                    planned.push((
+                        web,
+                        Spec::new(&binaries.ours).args(args).log_file(log).label(format!("node {}", i + 1)),
+                    ));
                 }
             }
         }
-        for server in &mut servers {
-            server.spawn()?;
+        let mut servers = Vec::new();
+        for (web, spec) in planned {
+            servers.push(Server { web, process: Process::start(spec)? });
         }
         for server in &servers {
             wait_ready(server.web, Duration::from_secs(60))?;
@@ -203,11 +159,11 @@ impl Target {
     /// start until every one answers `/-/ready` with 200.
     pub fn restart_all(&mut self, within: Duration) -> anyhow::Result<Duration> {
         for server in &mut self.servers {
-            server.stop();
+            server.stop(within)?;
         }
         let started = Instant::now();
         for server in &mut self.servers {
-            server.spawn()?;
+            server.process.restart()?;
         }
         for server in &self.servers {
             wait_ready(server.web, within)?;
@@ -216,7 +172,7 @@ impl Target {
     }
 
     pub fn webs(&self) -> Vec<SocketAddr> {
-        self.servers.iter().filter(|s| s.child.is_some()).map(|s| s.web).collect()
+        self.servers.iter().filter(|s| s.is_running()).map(|s| s.web).collect()
     }
 
     /// Index of the leader as the first live node reports it (the only node's index
@@ -225,20 +181,13 @@ impl Target {
         if self.servers.len() == 1 {
             return Ok(0);
         }
-        let deadline = Instant::now() + within;
-        loop {
-            for server in self.servers.iter().filter(|s| s.child.is_some()) {
-                if let Some(id) = cluster_leader(server.web) {
-                    if let Some(i) = (id as usize).checked_sub(1).filter(|i| self.servers[*i].child.is_some()) {
-                        return Ok(i);
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("no leader within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let leader = || {
+            let reported = self.servers.iter().filter(|s| s.is_running()).filter_map(|s| cluster_leader(s.web));
+            reported
+                .filter_map(|id| (id as usize).checked_sub(1))
+                .find(|i| self.servers.get(*i).is_some_and(Server::is_running))
+        };
+        Ok(testkit::wait_for_some(within, "a leader", leader)?)
     }
 
     /// A node that is not the leader (the target's only node when it has one).
@@ -247,7 +196,7 @@ impl Target {
             return Ok(0);
         }
         let leader = self.leader(Duration::from_secs(30))?;
-        Ok((0..self.servers.len()).find(|i| *i != leader && self.servers[*i].child.is_some()).expect("three nodes"))
+        Ok((0..self.servers.len()).find(|i| *i != leader && self.servers[*i].is_running()).expect("three nodes"))
     }
 }
 

@@ -1,39 +1,47 @@
-//! The replicated group store of the Pushgateway.
+//! The replicated group store: every mutation of the groups goes through a Raft log
+//! (openraft 0.9) into RocksDB on every node, and is applied there by the pure
+//! [`model::GroupStore::apply`].
 //!
-//! Layout:
-//! - [`model`]: grouping keys, metric families, groups (plain ordered data);
-//! - [`validate`]: checks of a push that do not depend on the store;
-//! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`], which
-//!   judges every push against the state it is applied to;
-//! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
-//! - [`float`]: Go's float formatting, shared by messages and renderers.
+//! The facade, and all that callers see: a [`Node`] to start with a [`ClusterConfig`],
+//! which proposes commands ([`Node::propose`]), serves consistent views of the store
+//! ([`Node::consistent_reader`]), reports its [`NodeStatus`] and changes the membership;
+//! typed [`ClusterError`]s; and the offline recovery of a stopped node's data directory
+//! ([`force_new_cluster`]). Raft and storage types never cross this line.
 //!
-//! Data flow:
+//! Inside, one idea per file:
+//! - `config`, `error`: the node's settings and the facade's errors;
+//! - `node`: the handle, start and shutdown;
+//! - `proposer`: group commit (one log entry for many concurrent pushes);
+//! - `read`: the read barrier and views of the store;
+//! - `membership`: bootstrap, join, add and remove;
+//! - `status`: role, progress, readiness, proposal statistics;
+//! - `retry`: the one leader-retry policy of proposals, reads and membership changes;
+//! - `transport`: peer traffic (`client`, `server` calling a `PeerService`);
+//! - `storage`: the Raft log, the state machine and recovery, in RocksDB;
+//! - `raft_types`, `codec`: openraft's type configuration and the bincode encoding.
 //!
 //! ```text
-//! HTTP handler: parse key + body ─► Command::Push { key, families, replace, time }
-//!     ─► (replication) ─► GroupStore::apply ─► Outcome::{Pushed | Rejected} ─► 200 | 400
+//! Node::propose ─► proposer (batch) ─► leader? Raft client_write : forward to the leader
+//!     ─► log (synced, quorum) ─► storage::state_machine::apply ─► GroupStore::apply ─► Outcome
+//! Node::consistent_reader ─► read index from the leader ─► wait until applied ─► StoreView
 //! ```
-//!
-//! This crate never parses HTTP or exposition text, and `apply` never reads a clock:
-//! the same commands give the same state and outcomes on every node.
 
-pub mod codec;
-pub mod command;
-pub mod float;
-pub mod log_store;
-pub mod model;
-pub mod node;
-pub mod peer;
-pub mod raft_types;
-pub mod recovery;
-pub mod state_machine;
-pub mod store;
-pub mod validate;
+mod codec;
+mod config;
+mod error;
+mod membership;
+mod node;
+mod proposer;
+mod raft_types;
+mod read;
+mod retry;
+mod status;
+mod storage;
+mod transport;
 
-pub use command::{Command, Outcome};
-pub use model::{
-    Bucket, Group, GroupingKey, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile,
-    SeriesText, StoredFamily, SummaryValue, UnixNanos, Value,
-};
-pub use store::{GroupStore, OwnFamily, StoreView};
+pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency};
+pub use error::{ClusterError, StartError};
+pub use node::Node;
+pub use read::StoreReader;
+pub use status::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
+pub use storage::recovery::{force_new_cluster, Recovered};

@@ -9,10 +9,8 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, Outcome};
-
-/// Node ids are numbers, never reused: a node that lost its data rejoins under a new id.
-pub type NodeId = u64;
+pub use crate::config::NodeId;
+use model::{Command, Outcome};
 
 /// What a node advertises to its peers: its peer (Raft RPC) address.
 pub type PeerNode = openraft::BasicNode;
@@ -56,5 +54,3 @@ pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
 pub type Snapshot = openraft::storage::Snapshot<TypeConfig>;
 pub type RaftError<E = openraft::error::Infallible> = openraft::error::RaftError<NodeId, E>;
 pub type RpcError<E = openraft::error::Infallible> = openraft::error::RPCError<NodeId, PeerNode, RaftError<E>>;
-pub type ClientWriteError = openraft::error::ClientWriteError<NodeId, PeerNode>;
-pub type CheckIsLeaderError = openraft::error::CheckIsLeaderError<NodeId, PeerNode>;

@@ -1,12 +1,11 @@
 //! The nodes under test: real `pushgateway` processes on loopback, each with its own
 //! data directory and log file under the run directory.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use testkit::{free_port, Process, Spec};
 
 use crate::lazyfs;
 use crate::netns::Network;
@@ -20,7 +19,8 @@ pub struct NodeProc {
     /// Command prefix (`ip netns exec <ns>`) when the node runs in its own namespace.
     launcher: Vec<String>,
     args: Vec<String>,
-    child: Option<Child>,
+    /// The process since its first start (restarts reuse it: same arguments, same log).
+    process: Option<Process>,
     pub paused: bool,
     /// The data directory's lazy disk, when the run simulates power loss.
     disk: Option<lazyfs::Mount>,
@@ -32,43 +32,42 @@ impl NodeProc {
     }
 
     pub fn running(&self) -> bool {
-        self.child.is_some()
+        self.process.as_ref().is_some_and(Process::is_running)
     }
 
+    /// Starts the node (again); its stdout and stderr go to `node.log` in its directory.
     fn spawn(&mut self, binary: &Path) -> anyhow::Result<()> {
-        let log = File::options().create(true).append(true).open(self.dir.join("node.log"))?;
-        let mut command = match self.launcher.split_first() {
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(binary);
-                c
+        match &mut self.process {
+            Some(process) => process.restart()?,
+            None => {
+                let spec = match self.launcher.split_first() {
+                    Some((program, rest)) => {
+                        Spec::new(program).args(rest.iter().cloned()).arg(binary.display().to_string())
+                    }
+                    None => Spec::new(binary),
+                };
+                let spec = spec
+                    .args(self.args.iter().cloned())
+                    .env("RUST_LOG", "info")
+                    .log_file(self.dir.join("node.log"))
+                    .label(format!("node {}", self.id));
+                self.process = Some(Process::start(spec)?);
             }
-            None => Command::new(binary),
-        };
-        let child = command
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {}", binary.display()))?;
-        self.child = Some(child);
+        }
         self.paused = false;
         Ok(())
     }
 
     fn signal(&self, sig: &str) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+        if let Some(process) = &self.process {
+            let _ = process.signal(sig);
         }
     }
 
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(process) = &mut self.process {
+            process.kill();
         }
         self.paused = false;
     }
@@ -89,10 +88,6 @@ impl NodeProc {
         self.signal("CONT");
         self.paused = false;
     }
-}
-
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The cluster under test.
@@ -180,7 +175,7 @@ impl ClusterUnderTest {
         ];
         args.extend(timing.iter().cloned());
         args.extend(extra);
-        Ok(NodeProc { id, web, peer, dir, launcher, args, child: None, paused: false, disk })
+        Ok(NodeProc { id, web, peer, dir, launcher, args, process: None, paused: false, disk })
     }
 
     pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
@@ -188,21 +183,15 @@ impl ClusterUnderTest {
         self.nodes[index].spawn(&binary)
     }
 
-    /// Waits until every running, unpaused node answers `/-/ready` with 200.
+    /// Waits until every running, unpaused node answers `/-/ready` with 200, all within
+    /// `within`.
     pub fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
         let deadline = Instant::now() + within;
         for node in self.nodes.iter().filter(|n| n.running() && !n.paused) {
-            loop {
-                let ok = client.get(format!("{}/-/ready", node.base())).send().map(|r| r.status().as_u16() == 200);
-                if ok.unwrap_or(false) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!("node {} not ready in time", node.id);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let ready = || client.get(format!("{}/-/ready", node.base())).send().is_ok_and(|r| r.status() == 200);
+            let left = deadline.saturating_duration_since(Instant::now());
+            testkit::wait_until(left, &format!("node {} ready", node.id), ready)?;
         }
         Ok(())
     }

@@ -197,13 +197,10 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>();
     let log = Log::open(&dir.join("harness.log"))?;
     log.say(&format!("run directory {}; {command}", dir.display()));
-    let mut timing =
-        ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=5s"]
-            .map(String::from)
-            .to_vec();
-    // A --server-flag naming a timing flag replaces the default above.
-    let flag_name = |f: &str| f.split('=').next().unwrap_or(f).to_string();
-    timing.retain(|t| !o.server_flags.iter().any(|f| flag_name(f) == flag_name(t)));
+    // The loaded-machine timing with the server's default propose timeout (a push that
+    // times out is an indeterminate operation, which the checker handles); a
+    // --server-flag naming a timing flag replaces the default.
+    let mut timing = testkit::cluster_timing("5s", &o.server_flags);
     timing.extend(o.server_flags.iter().cloned());
     let net = std::env::var(INSIDE_ENV).ok().and_then(|v| {
         let (prefix, net) = v.split_once(':')?;

@@ -5,76 +5,46 @@
 //! copy is what runs here.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
+use testkit::{Process, Spec};
 
-/// A child process that can be killed and started again with the same arguments.
+/// A child process that can be killed and started again with the same arguments; killed
+/// when dropped.
 pub struct Service {
     pub name: String,
-    program: PathBuf,
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
+    process: Process,
 }
 
 impl Service {
     /// Starts `program` with `args`; stdout and stderr go to `log`.
     pub fn start(name: &str, program: &Path, args: Vec<String>, log: PathBuf) -> anyhow::Result<Service> {
-        let mut service = Service { name: name.to_string(), program: program.to_path_buf(), args, log, child: None };
-        service.restart()?;
-        Ok(service)
+        let process = Process::start(Spec::new(program).args(args).log_file(log).label(name))?;
+        Ok(Service { name: name.to_string(), process })
     }
 
     /// Starts the process again (after [`Service::kill`]).
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let log = File::options().create(true).append(true).open(&self.log)?;
-        let child = Command::new(&self.program)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {} ({})", self.name, self.program.display()))?;
-        self.child = Some(child);
-        Ok(())
+        self.process.restart()
     }
 
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     pub fn running(&self) -> bool {
-        self.child.is_some()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.is_running()
     }
 }
 
 /// Waits until `url` answers 200.
 pub fn wait_ok(url: &str, within: Duration) -> anyhow::Result<()> {
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    let deadline = Instant::now() + within;
-    loop {
-        if http.get(url).send().map(|r| r.status().as_u16() == 200).unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{url} did not answer 200 within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ok = || http.get(url).send().is_ok_and(|r| r.status() == 200);
+    Ok(testkit::wait_until(within, &format!("{url} to answer 200"), ok)?)
 }
 
 /// Replaces the one line of `text` that starts (after indentation) with `prefix`; an

@@ -8,7 +8,7 @@
 use bytes::Buf;
 use prost::Message;
 
-use cluster::{
+use model::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
 };
 

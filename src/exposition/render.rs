@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use cluster::float::{format_g, write_exposition};
-use cluster::{
+use model::go_format::{escape_help, escape_label_value_into, format_g, metric_debug, write_exposition};
+use model::{
     HistogramValue, LabelPair, Metric, MetricFamily, MetricType, SeriesText, StoreView, StoredFamily, SummaryValue,
     Value,
 };
@@ -81,7 +81,7 @@ pub fn gather<'a>(
     }
     for group in store.groups() {
         for stored in group.families.values() {
-            let own_help = store.own_family(&stored.family.name).map(|o| o.help.as_str());
+            let own_help = store.own_family(&stored.family.name).map(|o| o.help);
             let text = (prepare == Prepare::Text).then(|| stored.series_text(render_series_text).as_str());
             add(&stored.family, &mut stored.sorted_metrics(), true, text, own_help);
         }
@@ -236,24 +236,6 @@ fn write_labels(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64
     out.push('}');
 }
 
-fn escape_label_value_into(out: &mut String, v: &str) {
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        return out.push_str(v);
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_help(help: &str) -> String {
-    help.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
 /// Delimited protobuf, one `MetricFamily` message per family.
 pub fn render_protobuf(families: &[ExposedFamily<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -280,7 +262,7 @@ pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool) -> Ve
         }
         let _ = write!(out, "type: {} ", f.metric_type.upper_name());
         for m in &f.metrics {
-            let _ = write!(out, "metric: < {}> ", cluster::validate::metric_debug(m));
+            let _ = write!(out, "metric: < {}> ", metric_debug(m));
         }
         out.push('\n');
         if !compact {
@@ -299,7 +281,7 @@ pub fn json_float(v: f64) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use cluster::{Command, GroupStore, GroupingKey, UnixNanos};
+    use model::{Command, GroupStore, GroupingKey, UnixNanos};
 
     use super::*;
     use crate::exposition::text_parse::parse_text;
@@ -309,7 +291,7 @@ mod tests {
             GroupingKey::new(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
         let families = parse_text(body.as_bytes()).expect("valid body");
         let outcome = store.apply(Command::Push { key, families, replace: true, time: UnixNanos(1), defect: None });
-        assert_eq!(outcome, cluster::Outcome::Pushed);
+        assert_eq!(outcome, model::Outcome::Pushed);
     }
 
     /// The text scrape, and the same scrape formatted without any kept series text.
@@ -325,7 +307,7 @@ mod tests {
 
     #[test]
     fn kept_series_text_renders_what_formatting_renders_and_follows_pushes() {
-        let mut store = GroupStore::new(Vec::new());
+        let mut store = GroupStore::new();
         for instance in ["a", "b", "c"] {
             push(&mut store, &[("job", "j"), ("instance", instance)], "x{k=\"1\"} 1\nx{k=\"2\"} 2\n");
         }
@@ -345,7 +327,7 @@ mod tests {
         // Grouping-key order is job first; exposition order is label values in label-name
         // order (`instance` before `job`; a missing instance is exposed empty), so these
         // groups come out in reverse.
-        let mut store = GroupStore::new(Vec::new());
+        let mut store = GroupStore::new();
         push(&mut store, &[("job", "a"), ("instance", "z")], "x 1\n");
         push(&mut store, &[("job", "b"), ("instance", "y")], "x 2\n");
         push(&mut store, &[("job", "c")], "x 3\n");

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use cluster::{
+use model::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
 };
 

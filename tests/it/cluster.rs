@@ -27,16 +27,11 @@ struct Cluster {
     extra: Vec<String>,
 }
 
-const TIMING: [&str; 3] =
-    ["--cluster.heartbeat-interval=300ms", "--cluster.election-timeout=2s", "--cluster.propose-timeout=30s"];
-
-/// The test timing flags that `extra` does not set itself.
+/// The test timing flags that `extra` does not set itself: testkit's loaded-machine
+/// timing, and a 30 s propose timeout so that a push waits out a slow election instead of
+/// failing the test with a 504.
 fn timing_unless_overridden(extra: &[String]) -> Vec<String> {
-    TIMING
-        .iter()
-        .filter(|t| !extra.iter().any(|e| e.split('=').next() == t.split('=').next()))
-        .map(|s| s.to_string())
-        .collect()
+    testkit::cluster_timing("30s", extra)
 }
 
 impl Cluster {

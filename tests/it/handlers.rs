@@ -6,10 +6,9 @@ use clap::Parser;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use cluster::node::{ClusterConfig, Node};
+use cluster::{ClusterConfig, Node};
 use pushgateway::config::Config;
-use pushgateway::self_metrics::own_families;
-use pushgateway::server::{router, AppState};
+use pushgateway::http::{router, AppState};
 
 /// A router over a fresh one-member cluster in a temporary directory.
 async fn app(args: &[&str]) -> (axum::Router, tempfile::TempDir) {
@@ -17,7 +16,7 @@ async fn app(args: &[&str]) -> (axum::Router, tempfile::TempDir) {
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(ClusterConfig::single(dir.path().join("data"), own_families())).await.unwrap();
+    let node = Node::start(ClusterConfig::single(dir.path().join("data")), None).await.unwrap();
     node.wait_ready(std::time::Duration::from_secs(30)).await.unwrap();
     (router(AppState::new(config, node)), dir)
 }

@@ -4,5 +4,6 @@
 mod cluster;
 mod handlers;
 mod harness;
+mod reads;
 mod security;
 mod single_node;

@@ -23,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Parser;
 
-use jepsen::cluster::{free_port, ClusterUnderTest};
+use jepsen::cluster::ClusterUnderTest;
 use jepsen::failover::{self, Disruption, Gap, Push};
 use jepsen::services::{self, Service};
+use testkit::free_port;
 
 #[derive(Parser, Debug)]
 #[command(name = "lb-failover", about = "Three nodes behind haproxy, scraped by Prometheus, through failovers")]
@@ -384,6 +385,8 @@ fn run(o: &Options) -> anyhow::Result<bool> {
 
     let mut reports = Vec::new();
     {
+        // The server's own timing, not testkit's loaded-machine one: this run shows the
+        // failover users get.
         let cluster = ClusterUnderTest::start(&binary, &dir.join("ours"), 3, &[], None, false)?;
         let mut ours = Ours(cluster);
         reports.push(scenario("this project, 3 nodes", &mut ours, &dir.join("ours"), o)?);

@@ -193,7 +193,7 @@ mod properties {
         /// Every well-formed untyped sample round-trips its value.
         #[test]
         fn samples_keep_their_value(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
-            let body = format!("m {}\n", cluster::float::format_g(v));
+            let body = format!("m {}\n", model::go_format::format_g(v));
             let families = parse_text(body.as_bytes()).unwrap();
             prop_assert_eq!(families["m"].metrics[0].value.scalar(), Some(v));
         }

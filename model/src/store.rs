@@ -8,27 +8,15 @@
 //! agree with the pushed group's. Nothing is copied and nothing re-gathered, so the
 //! cost of a push does not grow with the size of the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::check::sanitize;
 use crate::command::{Command, Outcome};
-use crate::model::{
-    Group, GroupingKey, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, StoredFamily, UnixNanos,
-    PUSH_FAILURE_TIME_NAME, PUSH_TIME_NAME,
-};
-use crate::validate::{self, metric_debug};
-
-/// A family the server exposes about itself (`process_*`, `pushgateway_*`). Pushed
-/// families of the same name must have the same type. Their help is replaced by the
-/// server's when exposed, except for families upstream does not know at start-up (its
-/// HTTP metrics): there a pushed family must carry the same help, as upstream demands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnFamily {
-    pub name: String,
-    pub metric_type: MetricType,
-    pub help: String,
-    pub help_must_match: bool,
-}
+use crate::group::{Group, StoredFamily};
+use crate::grouping_key::GroupingKey;
+use crate::metric::{MetricType, PushedFamilies, UnixNanos};
+use crate::own_families::{self, OwnFamily, OWN_FAMILIES};
 
 /// How many groups hold a family name, and its type (the same in all of them: the
 /// store refuses a push that would make it differ).
@@ -43,15 +31,22 @@ struct FamilyUse {
 /// Groups are shared (`Arc`) so that a snapshot can take the whole store by reference
 /// in time proportional to the number of groups, not series; a group a snapshot still
 /// holds is copied when a push changes it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct GroupStore {
-    groups: BTreeMap<GroupingKey, Arc<Group>>,
+    pub(crate) groups: BTreeMap<GroupingKey, Arc<Group>>,
     families: BTreeMap<String, FamilyUse>,
     /// Grouping keys by job and by the names of their labels (the key's "shape"): two
     /// different keys of one shape never share a series, so a push is compared only with
     /// the groups of other shapes (see [`GroupStore::compatible_groups`]).
     shapes: BTreeMap<String, BTreeMap<Vec<String>, BTreeSet<GroupingKey>>>,
-    own: Arc<BTreeMap<String, OwnFamily>>,
+    /// The server's own families, sorted by name: [`OWN_FAMILIES`] (tests use others).
+    pub(crate) own: &'static [OwnFamily],
+}
+
+impl Default for GroupStore {
+    fn default() -> Self {
+        GroupStore::new()
+    }
 }
 
 /// The store's groups at one moment and the server's own families, shared with the store
@@ -62,7 +57,7 @@ pub struct GroupStore {
 #[derive(Clone, Debug)]
 pub struct StoreView {
     groups: Vec<Arc<Group>>,
-    own: Arc<BTreeMap<String, OwnFamily>>,
+    own: &'static [OwnFamily],
 }
 
 impl StoreView {
@@ -73,20 +68,31 @@ impl StoreView {
 
     /// The server's own family of this name, if any.
     pub fn own_family(&self, name: &str) -> Option<&OwnFamily> {
-        self.own.get(name)
+        own_families::find(self.own, name)
+    }
+
+    /// Whether there are no groups.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// How many groups there are.
+    pub fn len(&self) -> usize {
+        self.groups.len()
     }
 }
 
 impl GroupStore {
-    /// An empty store. `own` lists the server's own families; it must be the same on
-    /// every node (it is fixed per release), because pushes are judged against it.
-    pub fn new(own: Vec<OwnFamily>) -> Self {
-        GroupStore {
-            groups: BTreeMap::new(),
-            families: BTreeMap::new(),
-            shapes: BTreeMap::new(),
-            own: Arc::new(own.into_iter().map(|f| (f.name.clone(), f)).collect()),
-        }
+    /// An empty store, judging pushes against the pinned [`OWN_FAMILIES`].
+    pub fn new() -> Self {
+        GroupStore::with_own_families(OWN_FAMILIES)
+    }
+
+    /// An empty store with another list of own families (sorted by name), for tests of
+    /// the judgement itself; the server always uses [`GroupStore::new`].
+    #[doc(hidden)]
+    pub fn with_own_families(own: &'static [OwnFamily]) -> Self {
+        GroupStore { groups: BTreeMap::new(), families: BTreeMap::new(), shapes: BTreeMap::new(), own }
     }
 
     /// Every group in grouping-key order.
@@ -101,7 +107,7 @@ impl GroupStore {
 
     /// The groups as they are now, to read without the store's lock (see [`StoreView`]).
     pub fn view(&self) -> StoreView {
-        StoreView { groups: self.shared_groups(), own: self.own.clone() }
+        StoreView { groups: self.shared_groups(), own: self.own }
     }
 
     pub fn group(&self, key: &GroupingKey) -> Option<&Group> {
@@ -118,7 +124,7 @@ impl GroupStore {
 
     /// The server's own family of this name, if any.
     pub fn own_family(&self, name: &str) -> Option<&OwnFamily> {
-        self.own.get(name)
+        own_families::find(self.own, name)
     }
 
     /// Applies one command. This is the only function that changes the store, it reads
@@ -265,7 +271,7 @@ impl GroupStore {
     /// `key`. A group with the same label names as `key` agrees on all of them only if
     /// it is `key` itself, so only groups of other shapes are looked at: with one shape
     /// per job (the usual case) this costs nothing however many groups there are.
-    fn compatible_groups<'a>(&'a self, key: &'a GroupingKey) -> impl Iterator<Item = &'a Group> + 'a {
+    pub(crate) fn compatible_groups<'a>(&'a self, key: &'a GroupingKey) -> impl Iterator<Item = &'a Group> + 'a {
         let names: Vec<&String> = key.labels().keys().collect();
         self.shapes
             .get(key.job())
@@ -277,181 +283,11 @@ impl GroupStore {
             .filter_map(|other| self.group(other))
     }
 
-    fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
+    pub(crate) fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
         let usage = self.families.get(name)?;
         let own_count = self.groups.get(key).is_some_and(|g| g.families.contains_key(name)) as usize;
         (usage.groups > own_count).then_some(usage.metric_type)
     }
-
-    /// The judgement of a push (families already sanitized) against the current state.
-    /// Returns upstream's message for the first problem found.
-    fn check_push(&self, key: &GroupingKey, families: &PushedFamilies, replace: bool) -> Result<(), String> {
-        validate::intrinsic(families)?;
-        let current = self.group(key);
-        // Type of `name` after the push, anywhere in the store or in the server itself.
-        let type_after = |name: &str| -> Option<MetricType> {
-            if let Some(f) = families.get(name) {
-                return Some(f.metric_type);
-            }
-            if !replace {
-                if let Some(f) = current.and_then(|g| g.families.get(name)) {
-                    return Some(f.family.metric_type);
-                }
-            }
-            if name == PUSH_TIME_NAME || name == PUSH_FAILURE_TIME_NAME {
-                return Some(MetricType::Gauge);
-            }
-            self.type_elsewhere(key, name).or_else(|| self.own.get(name).map(|o| o.metric_type))
-        };
-        for family in families.values() {
-            let name = family.name.as_str();
-            if let Some(own) = self.own.get(name) {
-                let help = family.help.as_deref().unwrap_or("");
-                if own.help_must_match && help != own.help {
-                    return Err(format!(
-                        "gathered metric family {name} has help {help:?} but should have {:?}",
-                        own.help
-                    ));
-                }
-                if own.metric_type != family.metric_type {
-                    return Err(format!(
-                        "gathered metric family {name} has type {} but should have {}",
-                        family.metric_type.upper_name(),
-                        own.metric_type.upper_name()
-                    ));
-                }
-            }
-            if let Some(other) = self.type_elsewhere(key, name) {
-                if other != family.metric_type {
-                    return Err(self.type_conflict_message(key, name, family.metric_type));
-                }
-            }
-            check_suffix_collisions(family, &type_after)?;
-        }
-        self.check_duplicates_across_groups(key, families, replace)
-    }
-
-    fn type_conflict_message(&self, key: &GroupingKey, name: &str, wanted: MetricType) -> String {
-        let example = self
-            .groups
-            .values()
-            .filter(|g| g.key != *key)
-            .find_map(|g| g.families.get(name))
-            .and_then(|f| f.family.metrics.first());
-        match example {
-            Some(m) => format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), wanted.upper_name()),
-            None => format!("gathered metric family {name} has inconsistent types"),
-        }
-    }
-
-    /// Series of the pushed group (after the push) that another compatible group
-    /// already exposes.
-    fn check_duplicates_across_groups(
-        &self,
-        key: &GroupingKey,
-        families: &PushedFamilies,
-        replace: bool,
-    ) -> Result<(), String> {
-        let current = self.group(key);
-        let timestamps = Group::new(key.clone(), UnixNanos::default()).timestamp_families();
-        for other in self.compatible_groups(key).filter(|g| g.key != *key) {
-            let other_timestamps = other.timestamp_families();
-            for (theirs, _) in &other_timestamps {
-                for (mine, _) in &timestamps {
-                    if mine.name == theirs.name && mine.metrics[0].labels == theirs.metrics[0].labels {
-                        return Err(duplicate_message(&mine.name, &mine.metrics[0]));
-                    }
-                }
-            }
-            for (name, theirs) in &other.families {
-                let mine: Option<&MetricFamily> = families.get(name).or_else(|| {
-                    (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
-                });
-                let Some(mine) = mine else { continue };
-                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| m.labels.as_slice()).collect();
-                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(m.labels.as_slice())) {
-                    return Err(duplicate_message(name, m));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn duplicate_message(name: &str, m: &Metric) -> String {
-    format!(
-        "collected metric {name:?} {{ {}}} was collected before with the same name and label values",
-        metric_debug(m)
-    )
-}
-
-/// Upstream's `checkSuffixCollisions`: a summary `m` owns `m_sum` and `m_count`, a
-/// histogram also `m_bucket`; no other family may use those names.
-fn check_suffix_collisions(
-    family: &MetricFamily,
-    type_after: &dyn Fn(&str) -> Option<MetricType>,
-) -> Result<(), String> {
-    let name = family.name.as_str();
-    let owned: &[&str] = match family.metric_type {
-        MetricType::Summary => &["_count", "_sum"],
-        MetricType::Histogram | MetricType::GaugeHistogram => &["_count", "_sum", "_bucket"],
-        _ => &[],
-    };
-    for suffix in owned {
-        let derived = format!("{name}{suffix}");
-        if type_after(&derived).is_some() {
-            let what = if *suffix == "_bucket" { "histogram" } else { "histogram or summary" };
-            return Err(format!(
-                "collected {what} named {name:?} collides with previously collected metric named {derived:?}"
-            ));
-        }
-    }
-    for (suffix, owners) in [
-        ("_count", &[MetricType::Summary, MetricType::Histogram, MetricType::GaugeHistogram][..]),
-        ("_sum", &[MetricType::Summary, MetricType::Histogram, MetricType::GaugeHistogram][..]),
-        ("_bucket", &[MetricType::Histogram, MetricType::GaugeHistogram][..]),
-    ] {
-        let Some(base) = name.strip_suffix(suffix) else { continue };
-        if let Some(t) = type_after(base).filter(|t| owners.contains(t)) {
-            let what = if t == MetricType::Summary { "summary" } else { "histogram" };
-            return Err(format!(
-                "collected metric named {name:?} collides with previously collected {what} named {base:?}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Upstream's `sanitizeLabels`: every series gets the grouping labels (overriding
-/// same-named labels from the body) and `instance=""` if it has no instance; labels
-/// are sorted by name. Families named like the two timestamp families are dropped:
-/// the server owns those.
-pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
-    families
-        .into_iter()
-        .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
-        .map(|(name, mut family)| {
-            for metric in &mut family.metrics {
-                // Exactly the room the completed labels need: a million stored series
-                // would otherwise carry a million half-empty label vectors.
-                let has = |labels: &[LabelPair], name: &str| labels.iter().any(|l| l.name == name);
-                let missing = key.labels().keys().filter(|k| !has(&metric.labels, k)).count()
-                    + usize::from(!key.labels().contains_key("instance") && !has(&metric.labels, "instance"));
-                metric.labels.reserve_exact(missing);
-                for (k, v) in key.labels() {
-                    match metric.labels.iter_mut().find(|l| l.name == *k) {
-                        Some(l) => l.value = v.as_str().into(),
-                        None => metric.labels.push(LabelPair::new(k.as_str(), v.as_str())),
-                    }
-                }
-                if !metric.labels.iter().any(|l| l.name == "instance") {
-                    metric.labels.push(LabelPair::new("instance", ""));
-                }
-                metric.labels.sort_by(|a, b| a.name.cmp(&b.name));
-            }
-            (name, family)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Commands: the only way state changes, and the unit the Raft log will carry.
+//! Commands: the only way state changes, and what the replicated log carries.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{GroupingKey, PushedFamilies, UnixNanos};
+use crate::grouping_key::GroupingKey;
+use crate::metric::{PushedFamilies, UnixNanos};
 
 /// A mutation of the group store. Commands carry everything `apply` needs, the time
 /// included, so applying the same sequence on any node gives the same state.

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::model::{Quantile, Value};
+use crate::metric::{LabelPair, Metric, MetricFamily, Quantile, Value};
+use crate::own_families::OwnFamily;
 
 fn key(pairs: &[(&str, &str)]) -> GroupingKey {
     GroupingKey::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -37,18 +38,19 @@ fn push(store: &mut GroupStore, k: &GroupingKey, families: Vec<MetricFamily>, re
     store.apply(Command::Push { key: k.clone(), families, replace, time: UnixNanos(t), defect: None })
 }
 
-fn own() -> Vec<OwnFamily> {
-    vec![
+/// Two own families (sorted by name), with short help texts.
+fn own() -> &'static [OwnFamily] {
+    &[
         OwnFamily {
-            name: "pushgateway_build_info".into(),
+            name: "pushgateway_build_info",
             metric_type: MetricType::Gauge,
-            help: "build".into(),
+            help: "build",
             help_must_match: false,
         },
         OwnFamily {
-            name: "pushgateway_http_push_size_bytes".into(),
+            name: "pushgateway_http_push_size_bytes",
             metric_type: MetricType::Summary,
-            help: "size".into(),
+            help: "size",
             help_must_match: true,
         },
     ]
@@ -66,7 +68,7 @@ const NO_LABELS: &[(&str, &str)] = &[];
 
 #[test]
 fn put_replaces_and_post_merges() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let j = key(&[("job", "j")]);
     push(
         &mut s,
@@ -106,7 +108,7 @@ fn put_replaces_and_post_merges() {
 
 #[test]
 fn grouping_labels_override_body_labels() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let k = key(&[("job", "a"), ("instance", "i")]);
     push(
         &mut s,
@@ -122,7 +124,7 @@ fn grouping_labels_override_body_labels() {
 
 #[test]
 fn type_conflict_across_groups_is_rejected_and_recorded() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let (a, b) = (key(&[("job", "a")]), key(&[("job", "b")]));
     push(&mut s, &a, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 1);
     push(&mut s, &b, vec![family("x", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 2);
@@ -140,7 +142,7 @@ fn type_conflict_across_groups_is_rejected_and_recorded() {
 
 #[test]
 fn duplicate_series_within_and_across_groups() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let a = key(&[("job", "a")]);
     assert!(rejected(&push(
         &mut s,
@@ -164,7 +166,7 @@ fn duplicate_series_within_and_across_groups() {
 
 #[test]
 fn explicit_empty_instance_never_breaks_the_store() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let j = key(&[("job", "j")]);
     let j_empty = key(&[("job", "j"), ("instance", "")]);
     push(&mut s, &j, vec![family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)])], true, 1);
@@ -190,7 +192,7 @@ fn explicit_empty_instance_never_breaks_the_store() {
 
 #[test]
 fn suffix_collisions_both_orders() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let k = |j: &str| key(&[("job", j)]);
     assert_eq!(
         push(&mut s, &k("a"), vec![family("m", MetricType::Summary, &[(NO_LABELS, 1.0)])], true, 1),
@@ -232,7 +234,7 @@ fn suffix_collisions_both_orders() {
 
 #[test]
 fn own_families_are_respected() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let a = key(&[("job", "a")]);
     let o = push(&mut s, &a, vec![family("pushgateway_build_info", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 1);
     assert!(
@@ -259,7 +261,7 @@ fn own_families_are_respected() {
 
 #[test]
 fn invalid_series_are_rejected() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     let a = key(&[("job", "a")]);
     let mut timestamped = family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)]);
     timestamped.metrics[0].timestamp_ms = Some(5);
@@ -298,7 +300,7 @@ fn invalid_series_are_rejected() {
 
 #[test]
 fn delete_and_wipe() {
-    let mut s = GroupStore::new(own());
+    let mut s = GroupStore::with_own_families(own());
     for j in ["a", "b", "c"] {
         push(&mut s, &key(&[("job", j)]), vec![family("m", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 1);
     }
@@ -367,8 +369,8 @@ mod properties {
         /// one type per family name; and applying it twice gives the same state.
         #[test]
         fn store_stays_consistent_and_deterministic(commands in proptest::collection::vec(command(), 0..40)) {
-            let mut first = GroupStore::new(own());
-            let mut second = GroupStore::new(own());
+            let mut first = GroupStore::with_own_families(own());
+            let mut second = GroupStore::with_own_families(own());
             for c in &commands {
                 let a = first.apply(c.clone());
                 let b = second.apply(c.clone());

@@ -21,10 +21,12 @@ use std::path::Path;
 use openraft::{EntryPayload, LogId as RaftLogId, Membership};
 use rocksdb::{checkpoint::Checkpoint, WriteBatch, DB};
 
+use super::log::{LogStore, CF_LOG};
+use super::state_machine::read_applied;
+use super::{open_db, Durability};
 use crate::codec;
-use crate::log_store::{synced, LogStore, CF_LOG};
-use crate::raft_types::{Entry, NodeId, PeerNode};
-use crate::state_machine::{open_db, read_applied};
+use crate::config::NodeId;
+use crate::raft_types::{Entry, PeerNode};
 
 /// What [`force_new_cluster`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +48,7 @@ pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Reco
     }
     let db = open_db(&path).map_err(|e| format!("{}: {e} (is the node still running?)", path.display()))?;
     let applied = read_applied(&db).map_err(|e| e.to_string())?;
-    let log = LogStore::new(db.clone()).log_state().map_err(|e| e.to_string())?;
+    let log = LogStore::new(db.clone(), Durability::SYNCED).log_state().map_err(|e| e.to_string())?;
     let Some(last) = [log.last_log_id, applied].into_iter().flatten().max_by_key(|l| l.index) else {
         return Err("the node has neither log nor state: start it as a new cluster instead".into());
     };
@@ -57,7 +59,7 @@ pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Reco
     let bytes = codec::encode(&entry).map_err(|e| e.to_string())?;
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf_handle(CF_LOG).expect("raft_log column family"), entry.log_id.index.to_be_bytes(), bytes);
-    db.write_opt(batch, &synced()).map_err(|e| e.to_string())?;
+    db.write_opt(batch, &Durability::SYNCED.write_options()).map_err(|e| e.to_string())?;
     let applied_index = applied.map_or(0, |a| a.index);
     Ok(Recovered {
         membership_index: entry.log_id.index,

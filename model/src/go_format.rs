@@ -1,9 +1,15 @@
-//! Float formatting as the Prometheus Go libraries print it.
+//! Go-compatible formatting, shared by the renderers and the messages of the
+//! consistency check: floats as the Prometheus Go libraries print them, the escaping of
+//! the text exposition, and the compact protobuf text of a metric in upstream's messages.
 //!
 //! Exposition and the JSON API must match upstream byte for byte, and upstream prints
 //! floats with Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest representation
 //! that round-trips, in exponent form when the decimal exponent is below -4 or at least
 //! 6 (`1e+06`, `2.5e-07`), otherwise plain (`100000`, `0.0001`).
+
+use std::fmt::Write as _;
+
+use crate::metric::{HistogramValue, Metric, SummaryValue, Value};
 
 /// Go's `strconv.FormatFloat(v, 'g', -1, 64)`: `NaN`, `+Inf`, `-Inf`, `-0` included.
 pub fn format_g(v: f64) -> String {
@@ -130,6 +136,72 @@ impl std::fmt::Write for StackText {
         self.len = end;
         Ok(())
     }
+}
+
+/// Appends a label value escaped as the text exposition escapes it (`\\`, `\"`, `\n`).
+pub fn escape_label_value_into(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        return out.push_str(v);
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A `# HELP` text escaped as the text exposition escapes it (`\\`, `\n`).
+pub fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A metric in the compact protobuf text form upstream puts in its messages:
+/// `label:<name:"job" value:"a" > gauge:<value:1 > `.
+pub fn metric_debug(m: &Metric) -> String {
+    let mut out = String::new();
+    for l in &m.labels {
+        let _ = write!(out, "label:<name:{:?} value:{:?} > ", l.name, l.value);
+    }
+    match &m.value {
+        Value::Counter(v) => {
+            let _ = write!(out, "counter:<value:{} > ", format_g(*v));
+        }
+        Value::Gauge(v) => {
+            let _ = write!(out, "gauge:<value:{} > ", format_g(*v));
+        }
+        Value::Untyped(v) => {
+            let _ = write!(out, "untyped:<value:{} > ", format_g(*v));
+        }
+        Value::Summary(s) => {
+            let SummaryValue { count, sum, quantiles } = s.as_ref();
+            let _ = write!(out, "summary:<sample_count:{count} sample_sum:{} ", format_g(*sum));
+            for q in quantiles {
+                let _ = write!(out, "quantile:<quantile:{} value:{} > ", format_g(q.quantile), format_g(q.value));
+            }
+            out.push_str("> ");
+        }
+        Value::Histogram(h) => {
+            let HistogramValue { count, sum, buckets } = h.as_ref();
+            let _ = write!(out, "histogram:<sample_count:{count} sample_sum:{} ", format_g(*sum));
+            for b in buckets {
+                let _ = write!(
+                    out,
+                    "bucket:<cumulative_count:{} upper_bound:{} > ",
+                    b.cumulative_count,
+                    format_g(b.upper_bound)
+                );
+            }
+            out.push_str("> ");
+        }
+        Value::Missing => {}
+    }
+    if let Some(ts) = m.timestamp_ms {
+        let _ = write!(out, "timestamp_ms:{ts} ");
+    }
+    out
 }
 
 #[cfg(test)]

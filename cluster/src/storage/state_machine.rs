@@ -19,12 +19,10 @@ use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use rocksdb::{IteratorMode, WriteBatch, DB};
 
+use super::{blocking, io_error, Durability};
 use crate::codec;
-use crate::command::{Command, Outcome};
-use crate::log_store::{blocking, io_error, synced};
-use crate::model::Group;
 use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-use crate::store::GroupStore;
+use model::{Command, Group, GroupStore, Outcome};
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
@@ -44,6 +42,7 @@ pub struct StateMachine {
     membership: StoredMembership,
     /// Bytes of the last snapshot serialized for a peer (see [`StateMachine::snapshot_bytes`]).
     snapshot_bytes: Arc<AtomicU64>,
+    durability: Durability,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -60,7 +59,7 @@ pub(crate) fn read_applied(db: &DB) -> Result<Option<LogId>, StorageError> {
 
 impl StateMachine {
     /// Loads the state last written to `db` into `store`.
-    pub fn open(db: Arc<DB>, store: Arc<RwLock<GroupStore>>) -> Result<Self, StorageError> {
+    pub fn open(db: Arc<DB>, store: Arc<RwLock<GroupStore>>, durability: Durability) -> Result<Self, StorageError> {
         let groups_cf = db.cf_handle(CF_GROUPS).expect("sm_groups column family");
         let mut groups = Vec::new();
         for item in db.iterator_cf(groups_cf, IteratorMode::Start) {
@@ -84,6 +83,7 @@ impl StateMachine {
             applied,
             membership: membership.unwrap_or_default(),
             snapshot_bytes: Arc::default(),
+            durability,
         })
     }
 
@@ -194,10 +194,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applied = codec::encode(&self.applied).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_APPLIED, applied);
         let db = self.db.clone();
+        let sync = self.durability.write_options();
         // Fsynced. Leaving this write unsynced (the log it was applied from is synced, in
         // the same WAL) lost an acknowledged push under the power-loss nemesis when every
         // node lost power at once: see docs/decisions/0004.
-        blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         Ok(responses)
     }
 
@@ -229,7 +230,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let membership = codec::encode(&meta.last_membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, membership);
         let db = self.db.clone();
-        blocking(move || db.write_opt(batch, &synced()).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        let sync = self.durability.write_options();
+        blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         tracing::info!(snapshot = %meta.snapshot_id, groups = groups.len(), "installed a snapshot");
         self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_groups(groups);
         self.applied = meta.last_log_id;
@@ -245,27 +247,4 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         Ok(Some(self.current_snapshot().await?))
     }
-}
-
-/// Size of one memtable of each column family (see [`open_db`]).
-const MEMTABLE_BYTES: usize = 8 << 20;
-
-/// Opens (creating if needed) the node's database with its four column families.
-pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
-    let mut options = rocksdb::Options::default();
-    options.create_if_missing(true);
-    options.create_missing_column_families(true);
-    // Every CF's memtables are memory the node holds on top of its in-memory store:
-    // RocksDB's default (64 MiB, up to two per CF) made them most of a node's growth
-    // while it filled to a million series. The log is purged soon after it is written
-    // and the groups are read back only at start-up, so small memtables cost little.
-    let cf_options = || {
-        let mut o = rocksdb::Options::default();
-        o.set_write_buffer_size(MEMTABLE_BYTES);
-        o
-    };
-    let cfs = [crate::log_store::CF_LOG, crate::log_store::CF_META, CF_GROUPS, CF_SM_META]
-        .into_iter()
-        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options()));
-    Ok(Arc::new(DB::open_cf_descriptors(&options, path, cfs)?))
 }

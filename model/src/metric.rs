@@ -1,22 +1,12 @@
-//! The group model: grouping keys, metric families as pushed, and groups.
+//! Metric families as pushed: types, labels, values, series, and time.
 //!
 //! Everything here is plain data with deterministic ordering (`BTreeMap`, sorted label
 //! vectors), so two nodes that apply the same commands hold byte-identical state.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
-
-/// Name of the per-group family holding the last successful push time.
-pub const PUSH_TIME_NAME: &str = "push_time_seconds";
-/// Help of [`PUSH_TIME_NAME`], as upstream writes it.
-pub const PUSH_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway succeeded.";
-/// Name of the per-group family holding the last failed push time.
-pub const PUSH_FAILURE_TIME_NAME: &str = "push_failure_time_seconds";
-/// Help of [`PUSH_FAILURE_TIME_NAME`], as upstream writes it.
-pub const PUSH_FAILURE_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway failed.";
 
 /// A point in time, in nanoseconds since the Unix epoch. Zero means "never".
 ///
@@ -237,222 +227,18 @@ pub struct MetricFamily {
 /// earlier one, as upstream's map does).
 pub type PushedFamilies = BTreeMap<String, MetricFamily>;
 
-/// The labels that identify a group: `job` plus any further pairs from the URL.
-///
-/// Ordered by `job` first, then by the remaining pairs, so all groups of one job are
-/// adjacent in an ordered map; the consistency check relies on that.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct GroupingKey {
-    labels: BTreeMap<String, String>,
-}
-
-impl GroupingKey {
-    /// Builds a key; `labels` must contain `job`.
-    pub fn new(labels: BTreeMap<String, String>) -> Self {
-        debug_assert!(labels.contains_key("job"));
-        GroupingKey { labels }
-    }
-
-    pub fn job(&self) -> &str {
-        self.labels.get("job").map(String::as_str).unwrap_or("")
-    }
-
-    pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.labels
-    }
-
-    /// Whether `self` and `other` agree on every label name they share. Only such
-    /// groups can ever expose identical series.
-    pub fn compatible_with(&self, other: &GroupingKey) -> bool {
-        self.labels.iter().all(|(k, v)| other.labels.get(k).is_none_or(|w| w == v))
-    }
-
-    /// The labels every series of this group carries: the grouping labels plus
-    /// `instance=""` when the key has no instance, sorted by name.
-    pub fn series_labels(&self) -> Vec<LabelPair> {
-        let mut out: Vec<LabelPair> = self.labels.iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
-        if !self.labels.contains_key("instance") {
-            out.push(LabelPair::new("instance", ""));
-            out.sort();
-        }
-        out
-    }
-
-    /// A canonical byte form, stable across versions: `job` value, then `name=value`
-    /// pairs in name order, separated by 0xFF (which never occurs in UTF-8).
-    pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(self.job().as_bytes());
-        for (k, v) in self.labels.iter().filter(|(k, _)| k.as_str() != "job") {
-            out.push(0xFF);
-            out.extend_from_slice(k.as_bytes());
-            out.push(0xFF);
-            out.extend_from_slice(v.as_bytes());
-        }
-        out
-    }
-}
-
-impl Ord for GroupingKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.job().cmp(other.job()).then_with(|| {
-            let a = self.labels.iter().filter(|(k, _)| k.as_str() != "job");
-            let b = other.labels.iter().filter(|(k, _)| k.as_str() != "job");
-            a.cmp(b)
-        })
-    }
-}
-
-impl PartialOrd for GroupingKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for GroupingKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("{")?;
-        for (i, (k, v)) in self.labels.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{k}={v:?}")?;
-        }
-        f.write_str("}")
-    }
-}
-
-/// A stored family with the time of the push that last wrote it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoredFamily {
-    pub family: MetricFamily,
-    pub pushed_at: UnixNanos,
-    /// The family's series in exposition order, computed on first use (see
-    /// [`StoredFamily::sorted_metrics`]); not stored, not compared.
-    #[serde(skip)]
-    exposition_order: Derived<Vec<u32>>,
-    /// The text of those series, rendered on first use (see [`StoredFamily::series_text`]);
-    /// not stored, not compared.
-    #[serde(skip)]
-    series_text: Derived<SeriesText>,
-}
-
-impl StoredFamily {
-    pub fn new(family: MetricFamily, pushed_at: UnixNanos) -> Self {
-        StoredFamily { family, pushed_at, exposition_order: Derived::default(), series_text: Derived::default() }
-    }
-
-    /// The family's series sorted as a scrape exposes them ([`Metric::exposition_cmp`]),
-    /// while the family itself keeps the pushed order (the JSON API shows that order).
-    /// Sorted once per push, so that a scrape merging many groups finds every group's
-    /// series already in order.
-    pub fn sorted_metrics(&self) -> impl Iterator<Item = &Metric> {
-        let order = self.exposition_order.0.get_or_init(|| {
-            let mut order: Vec<u32> = (0..self.family.metrics.len() as u32).collect();
-            order.sort_by(|a, b| self.family.metrics[*a as usize].exposition_cmp(&self.family.metrics[*b as usize]));
-            order
-        });
-        order.iter().map(|i| &self.family.metrics[*i as usize])
-    }
-
-    /// The exposition text of [`StoredFamily::sorted_metrics`], rendered by `render` on
-    /// first use and kept while the family is unchanged (a push replaces the family, and
-    /// the cache with it). A scrape of a large store then copies text instead of
-    /// formatting every number again. `render` must be the same function on every call:
-    /// the format is the caller's, this crate does not know it.
-    pub fn series_text(&self, render: impl FnOnce(&StoredFamily) -> SeriesText) -> &SeriesText {
-        self.series_text.0.get_or_init(|| render(self))
-    }
-}
-
-/// The text of a family's series in exposition order, in one buffer.
-#[derive(Clone, Debug, Default)]
-pub struct SeriesText(Box<str>);
-
-impl SeriesText {
-    pub fn new(text: String) -> Self {
-        SeriesText(text.into_boxed_str())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A value derived from its owner and cached there: equal whatever it holds, so the
-/// owner's equality ignores it.
-#[derive(Clone, Default)]
-struct Derived<T>(std::sync::OnceLock<T>);
-
-impl<T> PartialEq for Derived<T> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl<T> std::fmt::Debug for Derived<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "Derived(cached)" } else { "Derived(empty)" })
-    }
-}
-
-/// One group: its pushed families (labels already completed with the grouping labels)
-/// and its two timestamps.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Group {
-    pub key: GroupingKey,
-    pub families: BTreeMap<String, StoredFamily>,
-    /// Last successful change; never when the group was created by a failed push.
-    pub push_time: UnixNanos,
-    /// Last failed push; never when no push failed.
-    pub push_failure_time: UnixNanos,
-    /// When the group was created (used as the JSON `time_stamp` of a timestamp family
-    /// that was never set).
-    pub created_at: UnixNanos,
-}
-
-impl Group {
-    pub fn new(key: GroupingKey, created_at: UnixNanos) -> Self {
-        Group {
-            key,
-            families: BTreeMap::new(),
-            push_time: UnixNanos::default(),
-            push_failure_time: UnixNanos::default(),
-            created_at,
-        }
-    }
-
-    /// As upstream: the last push succeeded unless a failure is newer than it.
-    pub fn last_push_successful(&self) -> bool {
-        self.push_failure_time <= self.push_time
-    }
-
-    /// The two timestamp families of this group, as they are exposed.
-    pub fn timestamp_families(&self) -> [(MetricFamily, UnixNanos); 2] {
-        let gauge = |name: &str, help: &str, t: UnixNanos| MetricFamily {
-            name: name.to_string(),
-            help: Some(help.to_string()),
-            metric_type: MetricType::Gauge,
-            metrics: vec![Metric {
-                labels: self.key.series_labels(),
-                value: Value::Gauge(t.as_seconds()),
-                timestamp_ms: None,
-            }],
-        };
-        let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };
-        [
-            (
-                gauge(PUSH_FAILURE_TIME_NAME, PUSH_FAILURE_TIME_HELP, self.push_failure_time),
-                stamp(self.push_failure_time),
-            ),
-            (gauge(PUSH_TIME_NAME, PUSH_TIME_HELP, self.push_time), stamp(self.push_time)),
-        ]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The replicated encoding (bincode 2, serde mode, standard configuration).
+    fn bincode_encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
+        bincode::serde::encode_to_vec(value, bincode::config::standard())
+    }
+
+    fn bincode_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(v, _)| v)
+    }
 
     /// The shape `Value` had before its summary and histogram payloads were boxed: what
     /// existing data directories and peers of an earlier build hold and send.
@@ -485,9 +271,9 @@ mod tests {
             (Value::Missing, UnboxedValue::Missing),
         ];
         for (value, old) in pairs {
-            let old_bytes = crate::codec::encode(&old).unwrap();
-            assert_eq!(crate::codec::encode(&value).unwrap(), old_bytes);
-            assert_eq!(crate::codec::decode::<Value>(&old_bytes).unwrap(), value);
+            let old_bytes = bincode_encode(&old).unwrap();
+            assert_eq!(bincode_encode(&value).unwrap(), old_bytes);
+            assert_eq!(bincode_decode::<Value>(&old_bytes).unwrap(), value);
         }
     }
 

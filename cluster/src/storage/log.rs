@@ -1,9 +1,4 @@
-//! The Raft log and vote in RocksDB.
-//!
-//! Durability contract (the rule Raft systems most often break): the vote, appended
-//! entries, truncation and purge are written with `sync = true` and only then reported
-//! done to openraft. RocksDB calls block, so they run on the blocking thread pool, off
-//! the async workers that send heartbeats.
+//! The Raft log and vote in RocksDB; every write synced (see [`super`]).
 
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
 #![allow(clippy::result_large_err)]
@@ -13,11 +8,13 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError, Vote};
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
+use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
+use super::{blocking, io_error, Durability};
 use crate::codec;
-use crate::raft_types::{Entry, LogId, NodeId, StorageError, TypeConfig};
+use crate::config::NodeId;
+use crate::raft_types::{Entry, LogId, StorageError, TypeConfig};
 
 pub(crate) const CF_LOG: &str = "raft_log";
 pub(crate) const CF_META: &str = "raft_meta";
@@ -28,37 +25,16 @@ fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-pub(crate) fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
-    StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::error(e.to_string())) }
-}
-
-/// Set once at start-up from [`crate::node::ClusterConfig::unsafe_skip_fsync`].
-pub(crate) static UNSAFE_SKIP_FSYNC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Options of every write that must survive power loss: the WAL is fsynced before the
-/// write returns (unless the test-only fault [`UNSAFE_SKIP_FSYNC`] is on).
-pub(crate) fn synced() -> WriteOptions {
-    let mut o = WriteOptions::default();
-    o.set_sync(!UNSAFE_SKIP_FSYNC.load(std::sync::atomic::Ordering::Relaxed));
-    o
-}
-
-/// Runs a blocking RocksDB operation off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
-) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(io_error(ErrorSubject::Store, ErrorVerb::Write, e)))
-}
-
 /// The log store; cheap to clone (it is a handle to the shared database).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    durability: Durability,
 }
 
 impl LogStore {
-    pub fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+    pub fn new(db: Arc<DB>, durability: Durability) -> Self {
+        LogStore { db, durability }
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -131,9 +107,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         let bytes = codec::encode(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         let db = self.db.clone();
+        let sync = self.durability.write_options();
         blocking(move || {
             let cf = db.cf_handle(CF_META).expect("raft_meta column family");
-            db.put_cf_opt(cf, KEY_VOTE, bytes, &synced()).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+            db.put_cf_opt(cf, KEY_VOTE, bytes, &sync).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
         })
         .await
     }
@@ -154,10 +131,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put_cf(cf, index_key(entry.log_id.index), bytes);
         }
         let db = self.db.clone();
-        let result = blocking(move || {
-            db.write_opt(batch, &synced()).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))
-        })
-        .await;
+        let sync = self.durability.write_options();
+        let result =
+            blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
+                .await;
         match &result {
             Ok(()) => callback.log_io_completed(Ok(())),
             Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
@@ -167,12 +144,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let db = self.db.clone();
+        let sync = self.durability.write_options();
         blocking(move || {
             let cf = db.cf_handle(CF_LOG).expect("raft_log column family");
             let mut batch = WriteBatch::default();
             batch.delete_range_cf(cf, index_key(log_id.index), index_key(u64::MAX));
             batch.delete_cf(cf, index_key(u64::MAX));
-            db.write_opt(batch, &synced()).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+            db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
         })
         .await
     }
@@ -180,13 +158,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let bytes = codec::encode(&log_id).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         let db = self.db.clone();
+        let sync = self.durability.write_options();
         blocking(move || {
             let log = db.cf_handle(CF_LOG).expect("raft_log column family");
             let meta = db.cf_handle(CF_META).expect("raft_meta column family");
             let mut batch = WriteBatch::default();
             batch.put_cf(meta, KEY_LAST_PURGED, bytes);
             batch.delete_range_cf(log, index_key(0), index_key(log_id.index + 1));
-            db.write_opt(batch, &synced()).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+            db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
         })
         .await
     }

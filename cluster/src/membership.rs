@@ -1,0 +1,228 @@
+//! Membership: bootstrapping a fresh cluster, joining one, adding and removing members,
+//! and recording a node's changed peer address.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+
+use crate::config::{ClusterConfig, NodeId};
+use crate::error::{ClusterError, StartError};
+use crate::node::Node;
+use crate::raft_types::PeerNode;
+use crate::retry::{Attempt, Leader};
+use crate::transport::client::PeerError;
+use crate::transport::{AdminAnswer, AdminRequest, WireAdminError, PATH_ADMIN};
+
+/// A membership change attempt: blocked by another change in progress, or failed.
+enum ChangeError {
+    InProgress(String),
+    Other(ClusterError),
+}
+
+impl Node {
+    /// Bootstraps a fresh cluster, idempotently (a restarted node initializes nothing):
+    /// with `initial_members` the lowest id initializes; with `join` the node asks to be
+    /// added; with neither it is a one-member cluster.
+    pub(crate) async fn bootstrap(&self, config: &ClusterConfig, advertise: Option<String>) -> Result<(), StartError> {
+        let raft = self.raft();
+        let initialized = raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+        if initialized {
+            tracing::info!(node = self.id(), "restarting an initialized node: nothing to bootstrap");
+        } else if !config.initial_members.is_empty() {
+            if !config.initial_members.contains_key(&config.node_id) {
+                return Err(StartError::Config(format!(
+                    "--cluster.initial-members does not contain this node's id {}",
+                    config.node_id
+                )));
+            }
+            let lowest = *config.initial_members.keys().next().expect("not empty");
+            if lowest == config.node_id {
+                let members: BTreeMap<NodeId, PeerNode> =
+                    config.initial_members.iter().map(|(id, addr)| (*id, PeerNode::new(addr.clone()))).collect();
+                tracing::info!(?members, "initializing a fresh cluster");
+                if let Err(e) = raft.initialize(members).await {
+                    tracing::warn!(error = %e, "initialization refused (already initialized elsewhere?)");
+                }
+            }
+        } else if let Some(join) = &config.join {
+            let Some(addr) = advertise.clone() else {
+                return Err(StartError::Config("--cluster.join needs --cluster.listen-address".into()));
+            };
+            tokio::spawn(join_cluster(self.clone(), join.clone(), addr));
+        } else {
+            let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.clone().unwrap_or_default()))]);
+            raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+        }
+        // A one-voter cluster need not wait a whole election timeout for its leader.
+        let metrics = raft.metrics().borrow().clone();
+        let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+        if voters == [self.id()] {
+            let _ = raft.trigger().elect().await;
+        }
+        if let Some(addr) = advertise {
+            tokio::spawn(update_own_address(self.clone(), addr));
+        }
+        Ok(())
+    }
+
+    /// Adds a node (as a learner, then as a voter unless `learner_only`); routed to the
+    /// leader. Returns the members afterwards.
+    pub async fn add_member(
+        &self,
+        id: NodeId,
+        addr: String,
+        learner_only: bool,
+    ) -> Result<BTreeMap<NodeId, String>, ClusterError> {
+        self.admin(AdminRequest::Add { id, addr, learner_only }).await
+    }
+
+    /// Removes a node from the cluster; routed to the leader. Returns the members
+    /// afterwards.
+    pub async fn remove_member(&self, id: NodeId) -> Result<BTreeMap<NodeId, String>, ClusterError> {
+        self.admin(AdminRequest::Remove { id }).await
+    }
+
+    async fn admin(&self, request: AdminRequest) -> Result<BTreeMap<NodeId, String>, ClusterError> {
+        let deadline = Instant::now() + self.propose_timeout() * 6;
+        let request = &request;
+        self.with_leader(deadline, |leader: Leader| async move {
+            if leader.local {
+                return match self.change_membership_as_leader(request).await {
+                    Err(e @ ClusterError::NotLeader { .. }) => Attempt::Retry(e.to_string()),
+                    other => Attempt::Done(other),
+                };
+            }
+            let answer: Result<AdminAnswer, PeerError> =
+                self.peers().call(&leader.addr, PATH_ADMIN, request, leader.remaining).await;
+            match answer {
+                Ok(Err(WireAdminError::NotLeader { .. } | WireAdminError::Unavailable(_))) => {
+                    Attempt::Retry("the leader asked could not change the membership".into())
+                }
+                Ok(answer) => Attempt::Done(answer.map_err(ClusterError::from)),
+                Err(e @ PeerError::Unreachable(..)) => Attempt::Retry(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a membership change was not answered");
+                    Attempt::Done(Err(ClusterError::Timeout))
+                }
+            }
+        })
+        .await
+    }
+
+    /// On the leader: carries out a membership change. A change that meets another one
+    /// still in progress (a joining node's learner request, say) waits and retries.
+    pub(crate) async fn change_membership_as_leader(
+        &self,
+        request: &AdminRequest,
+    ) -> Result<BTreeMap<NodeId, String>, ClusterError> {
+        let deadline = Instant::now() + self.propose_timeout() * 6;
+        loop {
+            match self.change_once(request).await {
+                Err(ChangeError::InProgress(e)) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "membership change in progress; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(ChangeError::InProgress(e)) => {
+                    tracing::warn!(error = %e, "membership change still blocked by another one");
+                    return Err(ClusterError::Timeout);
+                }
+                Err(ChangeError::Other(e)) => return Err(e),
+                Ok(()) => break,
+            }
+        }
+        let s = self.status();
+        Ok(s.voters.into_iter().chain(s.learners).collect())
+    }
+
+    async fn change_once(&self, request: &AdminRequest) -> Result<(), ChangeError> {
+        let raft = self.raft();
+        let refuse = |e: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                ChangeError::Other(ClusterError::NotLeader { leader: f.leader_node.as_ref().map(|n| n.addr.clone()) })
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(p))) => {
+                ChangeError::InProgress(p.to_string())
+            }
+            other => ChangeError::Other(ClusterError::Refused(other.to_string())),
+        };
+        match request {
+            AdminRequest::Add { id, addr, learner_only } => {
+                let status = self.status();
+                if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
+                    tracing::info!(id, %addr, "adding a learner");
+                    raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
+                }
+                if !learner_only && !self.status().voters.contains_key(id) {
+                    tracing::info!(id, "promoting the learner to voter");
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
+                        .await
+                        .map_err(refuse)?;
+                }
+            }
+            AdminRequest::Remove { id } => {
+                let status = self.status();
+                let change = if status.voters.contains_key(id) {
+                    ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+                } else if status.learners.contains_key(id) {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
+                } else {
+                    return Err(ChangeError::Other(ClusterError::Refused(format!("node {id} is not a member"))));
+                };
+                tracing::info!(id, "removing a member");
+                raft.change_membership(change, false).await.map_err(refuse)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When this node leads and the membership records another peer address for it (a
+/// single node started without a peer listener, restarted with one to grow the
+/// cluster), records the advertised address, so that new members can reach it.
+async fn update_own_address(node: Node, addr: String) {
+    let id = node.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut metrics = node.raft().metrics();
+    while Instant::now() < deadline {
+        let (leading, recorded) = {
+            let m = metrics.borrow();
+            let recorded = m.membership_config.membership().get_node(&id).map(|n| n.addr.clone());
+            (m.current_leader == Some(id), recorded)
+        };
+        if recorded.as_deref() == Some(addr.as_str()) {
+            return;
+        }
+        if leading && recorded.is_some() {
+            let change = ChangeMembers::SetNodes(BTreeMap::from([(id, PeerNode::new(addr.clone()))]));
+            match node.raft().change_membership(change, false).await {
+                Ok(_) => tracing::info!(id, %addr, "recorded this node's new peer address"),
+                Err(e) => tracing::warn!(error = %e, "cannot record this node's peer address"),
+            }
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), metrics.changed()).await;
+    }
+}
+
+/// Asks `via` (any member; hints lead to the leader) to add this node as a learner,
+/// until it succeeds.
+async fn join_cluster(node: Node, via: String, addr: String) {
+    let mut target = via;
+    let request = AdminRequest::Add { id: node.id(), addr, learner_only: true };
+    loop {
+        let answer: Result<AdminAnswer, PeerError> =
+            node.peers().call(&target, PATH_ADMIN, &request, Duration::from_secs(60)).await;
+        match answer {
+            Ok(Ok(members)) => {
+                tracing::info!(?members, "joined the cluster as a learner");
+                return;
+            }
+            Ok(Err(WireAdminError::NotLeader { leader: Some(leader) })) => target = leader,
+            Ok(Err(e)) => tracing::warn!(error = ?e, "join refused; retrying"),
+            Err(e) => tracing::warn!(error = %e, "join failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

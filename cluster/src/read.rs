@@ -1,0 +1,86 @@
+//! Reads: the one read path. A caller first passes the read barrier
+//! ([`Node::consistent_reader`]), then takes a [`StoreView`] from the [`StoreReader`]
+//! and renders from it. Taking the view holds the store's lock only while one `Arc` per
+//! group is cloned; the render holds no lock at all, so `apply` (on the Raft worker, with
+//! the heartbeats) never waits for a page of a million series to be written.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::config::ReadConsistency;
+use crate::error::ClusterError;
+use crate::node::Node;
+use crate::retry::{Attempt, Leader};
+use crate::transport::{ReadIndexAnswer, PATH_READ_INDEX};
+use model::{GroupStore, StoreView};
+
+/// Takes views of the store once the read barrier is passed. Cheap to clone; it exposes
+/// only [`StoreReader::view`], so no caller can hold the store's lock.
+#[derive(Clone)]
+pub struct StoreReader {
+    store: Arc<RwLock<GroupStore>>,
+}
+
+impl StoreReader {
+    /// The groups as they are now (including everything applied when the barrier
+    /// passed). Blocks while an apply is changing the store in memory: call it off the
+    /// async workers, where the render runs.
+    pub fn view(&self) -> StoreView {
+        self.store.read().unwrap_or_else(|poisoned| poisoned.into_inner()).view()
+    }
+}
+
+impl Node {
+    /// Passes the read barrier: with linearizable consistency, the views taken from the
+    /// reader include every command whose `propose` returned before this call, on any
+    /// node (a follower asks the leader for its read index and waits until it has applied
+    /// that far); with local consistency, whatever this node applied.
+    pub async fn consistent_reader(&self) -> Result<StoreReader, ClusterError> {
+        if self.read_consistency() == ReadConsistency::Linearizable {
+            self.read_barrier().await?;
+        }
+        Ok(StoreReader { store: self.store() })
+    }
+
+    /// Waits until this node has applied everything committed before the call. Retries
+    /// until the propose timeout when the leader cannot confirm the read index (killed,
+    /// or deposed): a read during a failover waits for the new leader.
+    async fn read_barrier(&self) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.propose_timeout();
+        let index = self
+            .with_leader(deadline, |leader: Leader| async move {
+                let found = if leader.local {
+                    self.leader_read_index().await
+                } else {
+                    match self
+                        .peers()
+                        .call::<_, ReadIndexAnswer>(&leader.addr, PATH_READ_INDEX, &(), leader.remaining)
+                        .await
+                    {
+                        Ok(answer) => answer,
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
+                match found {
+                    Ok(index) => Attempt::Done(Ok(index)),
+                    Err(e) => Attempt::Retry(format!("read index not confirmed: {e}")),
+                }
+            })
+            .await?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.raft().wait(Some(remaining)).applied_index_at_least(Some(index), "consistent read").await.map_err(
+            |e| {
+                tracing::debug!(error = %e, "a consistent read timed out waiting for the apply");
+                ClusterError::Timeout
+            },
+        )?;
+        Ok(())
+    }
+
+    /// On the leader: the index a consistent read must have applied (confirms leadership
+    /// with a quorum first).
+    pub(crate) async fn leader_read_index(&self) -> ReadIndexAnswer {
+        let (read_log_id, _) = self.raft().get_read_log_id().await.map_err(|e| e.to_string())?;
+        Ok(read_log_id.map(|l| l.index).unwrap_or(0))
+    }
+}

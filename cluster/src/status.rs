@@ -1,0 +1,176 @@
+//! What a node says about itself: its role and progress ([`NodeStatus`]), whether it is
+//! ready, and what became of the commands proposed through it ([`ProposalStats`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use serde::{Deserialize, Serialize};
+
+use crate::config::NodeId;
+use crate::error::ClusterError;
+use crate::node::Node;
+
+/// Role and progress of this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node_id: NodeId,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Last entry removed from the log (compacted into a snapshot); 0 if none.
+    pub purged_index: u64,
+    /// Voters and learners with their peer addresses.
+    pub voters: BTreeMap<NodeId, String>,
+    pub learners: BTreeMap<NodeId, String>,
+    /// On a leader: time since a majority of voters last acknowledged it (openraft's
+    /// `millis_since_quorum_ack`); `None` elsewhere.
+    pub millis_since_quorum_ack: Option<u64>,
+    /// What the log and the state take in the node's database: RocksDB's live SST files
+    /// plus its memtables.
+    pub storage_bytes: u64,
+    /// Size of the last snapshot this node serialized for a peer; 0 if none yet.
+    pub snapshot_bytes: u64,
+}
+
+/// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
+pub const PROPOSAL_DURATION_BOUNDS: [f64; 12] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// What happened to the commands proposed through this node since it started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProposalStats {
+    /// Batches this node sent to the leader (as a follower), including failed attempts.
+    pub forwarded_batches: u64,
+    /// Commands answered with an error: no leader took them (`unavailable`), not confirmed
+    /// in time (`timeout`), this node failed (`storage`).
+    pub failed_unavailable: u64,
+    pub failed_timeout: u64,
+    pub failed_storage: u64,
+    /// Time from proposing a command to its outcome, per bucket of
+    /// [`PROPOSAL_DURATION_BOUNDS`] (not cumulative), with the sum and count of all.
+    pub duration_buckets: [u64; PROPOSAL_DURATION_BOUNDS.len()],
+    pub duration_sum: f64,
+    pub duration_count: u64,
+}
+
+impl ProposalStats {
+    fn observe(&mut self, seconds: f64, result: Result<(), &ClusterError>) {
+        if let Some(i) = PROPOSAL_DURATION_BOUNDS.iter().position(|b| seconds <= *b) {
+            self.duration_buckets[i] += 1;
+        }
+        self.duration_sum += seconds;
+        self.duration_count += 1;
+        match result {
+            Ok(()) => {}
+            Err(ClusterError::NoLeader | ClusterError::NotLeader { .. } | ClusterError::Refused(_)) => {
+                self.failed_unavailable += 1
+            }
+            Err(ClusterError::Timeout) => self.failed_timeout += 1,
+            Err(ClusterError::Internal(_)) => self.failed_storage += 1,
+        }
+    }
+}
+
+/// Every role [`NodeStatus::role`] can name (metrics expose each, 0 or 1, so that alerts
+/// can count leaders across nodes).
+pub const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
+
+/// How far behind its own log a node may be and still call itself ready.
+pub const READY_MAX_LAG: u64 = 100;
+
+impl Node {
+    /// What happened to the commands proposed through this node (see [`ProposalStats`]).
+    pub fn proposal_stats(&self) -> ProposalStats {
+        self.stats().lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn observe_proposal(&self, took: Duration, result: Result<(), &ClusterError>) {
+        if let Ok(mut stats) = self.stats().lock() {
+            stats.observe(took.as_secs_f64(), result);
+        }
+    }
+
+    pub(crate) fn count_forwarded_batch(&self) {
+        if let Ok(mut stats) = self.stats().lock() {
+            stats.forwarded_batches += 1;
+        }
+    }
+
+    /// Status of this node, from its Raft metrics.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let mut voter_map = BTreeMap::new();
+        let mut learners = BTreeMap::new();
+        for (id, node) in membership.nodes() {
+            if voters.contains(id) {
+                voter_map.insert(*id, node.addr.clone());
+            } else {
+                learners.insert(*id, node.addr.clone());
+            }
+        }
+        let role = ROLES[match m.state {
+            ServerState::Leader => 0,
+            ServerState::Follower => 1,
+            ServerState::Candidate => 2,
+            ServerState::Learner => 3,
+            ServerState::Shutdown => 4,
+        }];
+        NodeStatus {
+            node_id: self.id(),
+            role: role.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
+            voters: voter_map,
+            learners,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+            storage_bytes: self.storage_bytes(),
+            snapshot_bytes: self.snapshot_bytes(),
+        }
+    }
+
+    /// Ready: a leader is known and this node has applied its log up to
+    /// [`READY_MAX_LAG`] entries. The error says why not.
+    pub fn ready(&self) -> Result<(), String> {
+        let s = self.status();
+        if s.leader.is_none() {
+            return Err("no leader known".into());
+        }
+        // Openraft 0.9 keeps a leader that lost its majority a leader (it has no
+        // check-quorum step-down): it would stay "ready" while every push it takes times
+        // out. Such a leader is not ready once no majority has answered it for a lease.
+        if s.leader == Some(self.id()) && s.voters.len() > 1 {
+            let lease = self.leader_lease().as_millis() as u64;
+            match s.millis_since_quorum_ack {
+                Some(ms) if ms <= lease => {}
+                Some(ms) => return Err(format!("leader without a majority: none has answered for {ms} ms")),
+                None => return Err("leader without a majority yet".into()),
+            }
+        }
+        let lag = s.last_log_index.saturating_sub(s.applied_index);
+        if lag > READY_MAX_LAG {
+            return Err(format!("{lag} log entries not applied yet"));
+        }
+        Ok(())
+    }
+
+    /// Waits until [`Node::ready`] holds.
+    pub async fn wait_ready(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        let mut metrics = self.raft().metrics();
+        loop {
+            let state = self.ready();
+            if state.is_ok() || Instant::now() >= deadline {
+                return state;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await;
+        }
+    }
+}

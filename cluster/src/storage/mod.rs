@@ -1,0 +1,120 @@
+//! A node's storage: one RocksDB database with four column families.
+//!
+//! - [`log`]: the Raft log and vote (`raft_log`, `raft_meta`);
+//! - [`state_machine`]: the groups and what was applied (`sm_groups`, `sm_meta`);
+//! - [`recovery`]: checkpoints and force-new-cluster, on a node's database.
+//!
+//! Durability contract (the rule Raft systems most often break): the vote, appended
+//! entries, truncation, purge and every apply are written with `sync = true` and only
+//! then reported done to openraft. RocksDB calls block, so they run on the blocking
+//! thread pool, off the async workers that send heartbeats.
+
+// openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+use rocksdb::{WriteOptions, DB};
+
+use crate::config::{Faults, NodeId};
+use crate::raft_types::StorageError;
+
+pub mod log;
+pub mod recovery;
+pub mod state_machine;
+
+/// How writes that must survive power loss are made: fsynced, unless the test-only fault
+/// [`Faults::skip_fsync`] is on. A value handed to each store, never a global.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durability {
+    sync: bool,
+}
+
+impl Durability {
+    /// Every write fsynced (the only production setting).
+    pub const SYNCED: Durability = Durability { sync: true };
+
+    pub fn new(faults: Faults) -> Self {
+        if faults.skip_fsync {
+            tracing::warn!("--debug.unsafe-skip-fsync: writes are not fsynced; a power loss loses them");
+        }
+        Durability { sync: !faults.skip_fsync }
+    }
+
+    /// Options of every write that must survive power loss: the WAL is fsynced before
+    /// the write returns.
+    pub fn write_options(self) -> WriteOptions {
+        let mut o = WriteOptions::default();
+        o.set_sync(self.sync);
+        o
+    }
+}
+
+pub(crate) fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::error(e.to_string())) }
+}
+
+/// Runs a blocking RocksDB operation off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(io_error(ErrorSubject::Store, ErrorVerb::Write, e)))
+}
+
+/// Size of one memtable of each column family (see [`open_db`]).
+const MEMTABLE_BYTES: usize = 8 << 20;
+
+/// Opens (creating if needed) the node's database with its four column families.
+pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
+    let mut options = rocksdb::Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // Every CF's memtables are memory the node holds on top of its in-memory store:
+    // RocksDB's default (64 MiB, up to two per CF) made them most of a node's growth
+    // while it filled to a million series. The log is purged soon after it is written
+    // and the groups are read back only at start-up, so small memtables cost little.
+    let cf_options = || {
+        let mut o = rocksdb::Options::default();
+        o.set_write_buffer_size(MEMTABLE_BYTES);
+        o
+    };
+    let cfs = [log::CF_LOG, log::CF_META, state_machine::CF_GROUPS, state_machine::CF_SM_META]
+        .into_iter()
+        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options()));
+    Ok(Arc::new(DB::open_cf_descriptors(&options, path, cfs)?))
+}
+
+#[cfg(test)]
+mod suite {
+    use std::sync::RwLock;
+
+    use openraft::testing::{StoreBuilder, Suite};
+    use tempfile::TempDir;
+
+    use super::log::LogStore;
+    use super::state_machine::StateMachine;
+    use super::*;
+    use crate::raft_types::TypeConfig;
+    use model::GroupStore;
+
+    struct RocksBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RocksBuilder {
+        async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
+            let dir = TempDir::new().expect("temp dir");
+            let db = open_db(dir.path()).expect("open RocksDB");
+            let store = Arc::new(RwLock::new(GroupStore::new()));
+            let sm = StateMachine::open(db.clone(), store, Durability::SYNCED)?;
+            Ok((dir, LogStore::new(db, Durability::SYNCED), sm))
+        }
+    }
+
+    /// openraft's own storage test suite against the RocksDB log store and state machine.
+    #[test]
+    fn openraft_storage_suite() {
+        if let Err(e) = Suite::test_all(RocksBuilder) {
+            panic!("storage suite failed: {e}");
+        }
+    }
+}

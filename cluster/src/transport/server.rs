@@ -1,0 +1,97 @@
+//! The peer listener: its routes call a [`PeerService`]. With a [`PeerSecret`], every
+//! request must carry it, and the listener refuses (401, before decoding anything) a
+//! request without it: a process that is not a member cannot append entries, vote,
+//! install a snapshot, forward proposals or ask to join. The secret authenticates; it
+//! does not encrypt: keep peer traffic on a private network.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{
+    AdminRequest, PeerSecret, PeerService, PATH_ADMIN, PATH_APPEND, PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT,
+    PATH_VOTE,
+};
+use crate::codec;
+use crate::config::NodeId;
+use crate::raft_types::{EncodedCommand, TypeConfig};
+
+fn reply<T: Serialize>(value: &T) -> (StatusCode, Bytes) {
+    match codec::encode(value) {
+        Ok(b) => (StatusCode::OK, Bytes::from(b)),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Bytes::from(e.to_string())),
+    }
+}
+
+fn request<T: DeserializeOwned>(body: &Bytes) -> Result<T, (StatusCode, Bytes)> {
+    codec::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, Bytes::from(e.to_string())))
+}
+
+/// Decodes a request, runs `handle`, encodes its answer.
+async fn serve<Req, Resp, Fut>(body: &Bytes, handle: impl FnOnce(Req) -> Fut) -> (StatusCode, Bytes)
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: std::future::Future<Output = Resp>,
+{
+    match request::<Req>(body) {
+        Ok(req) => reply(&handle(req).await),
+        Err(e) => e,
+    }
+}
+
+async fn append<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |req: AppendEntriesRequest<TypeConfig>| async move { node.append_entries(req).await }).await
+}
+
+async fn vote<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |req: VoteRequest<NodeId>| async move { node.vote(req).await }).await
+}
+
+async fn snapshot<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |req: InstallSnapshotRequest<TypeConfig>| async move { node.install_snapshot(req).await }).await
+}
+
+async fn propose<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |commands: Vec<EncodedCommand>| async move { node.propose_forwarded(commands).await }).await
+}
+
+async fn read_index<S: PeerService>(State(node): State<S>) -> (StatusCode, Bytes) {
+    reply(&node.read_index().await)
+}
+
+async fn admin<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |req: AdminRequest| async move { node.change_membership(req).await }).await
+}
+
+/// Refuses a request without the secret before anything of it is read.
+async fn authenticate(State(secret): State<Option<PeerSecret>>, request: Request, next: Next) -> Response {
+    match secret {
+        Some(secret) if !secret.admits(request.headers().get(header::AUTHORIZATION)) => {
+            tracing::warn!(path = %request.uri().path(), "peer request without the cluster secret refused");
+            (StatusCode::UNAUTHORIZED, "peer request without the cluster secret\n").into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// The peer listener's routes; with a secret, only requests that carry it reach them.
+pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Router {
+    Router::new()
+        .route(PATH_APPEND, post(append::<S>))
+        .route(PATH_VOTE, post(vote::<S>))
+        .route(PATH_SNAPSHOT, post(snapshot::<S>))
+        .route(PATH_PROPOSE, post(propose::<S>))
+        .route(PATH_READ_INDEX, post(read_index::<S>))
+        .route(PATH_ADMIN, post(admin::<S>))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(node)
+        .layer(axum::middleware::from_fn_with_state(secret, authenticate))
+}

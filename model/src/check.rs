@@ -1,0 +1,247 @@
+//! The whole consistency check of a push, in one place: what a push must satisfy by
+//! itself ([`intrinsic`]: timestamps, names, label names, value types, duplicate series
+//! within the push), the completion of its labels ([`sanitize`]), and its judgement
+//! against the store it is applied to ([`GroupStore::check_push`]: types, the server's
+//! own families, suffix collisions, series another group already exposes). Messages
+//! follow upstream's wording; they are part of the replicated outcome, so they must be
+//! the same on every node.
+
+use std::collections::HashSet;
+
+use crate::go_format::metric_debug;
+use crate::group::{Group, PUSH_FAILURE_TIME_NAME, PUSH_TIME_NAME};
+use crate::grouping_key::GroupingKey;
+use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
+use crate::store::GroupStore;
+
+/// Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+/// Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Label names starting with `__` are reserved for Prometheus itself.
+pub fn is_reserved_label_name(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+/// The checks a push must pass whatever the store holds. `families` must already
+/// carry the grouping labels (see [`sanitize`]).
+pub fn intrinsic(families: &PushedFamilies) -> Result<(), String> {
+    if families.values().flat_map(|f| &f.metrics).any(|m| m.timestamp_ms.is_some()) {
+        return Err("pushed metrics must not have timestamps".to_string());
+    }
+    for family in families.values() {
+        let name = family.name.as_str();
+        if !is_valid_metric_name(name) {
+            return Err(format!("collected metric family has an invalid name: {name:?}"));
+        }
+        let mut seen: HashSet<&[LabelPair]> = HashSet::with_capacity(family.metrics.len());
+        for m in &family.metrics {
+            let problem = |what: String| format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m));
+            if !m.value.fits(family.metric_type) {
+                return Err(problem(format!("is not a {}", family.metric_type.upper_name())));
+            }
+            for (i, label) in m.labels.iter().enumerate() {
+                if i > 0 && m.labels[i - 1].name == label.name {
+                    return Err(problem(format!("has two or more labels with the same name: {}", label.name)));
+                }
+                if !is_valid_label_name(&label.name) || is_reserved_label_name(&label.name) {
+                    return Err(problem(format!("has a label with an invalid name: {}", label.name)));
+                }
+                if family.metric_type == MetricType::Summary && label.name == "quantile" {
+                    return Err(problem("must not have an explicit \"quantile\" label".to_string()));
+                }
+                if matches!(family.metric_type, MetricType::Histogram | MetricType::GaugeHistogram)
+                    && label.name == "le"
+                {
+                    return Err(problem("must not have an explicit \"le\" label".to_string()));
+                }
+            }
+            if !seen.insert(m.labels.as_slice()) {
+                return Err(problem("was collected before with the same name and label values".to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl GroupStore {
+    /// The judgement of a push (families already sanitized) against the current state.
+    /// Returns upstream's message for the first problem found.
+    pub(crate) fn check_push(&self, key: &GroupingKey, families: &PushedFamilies, replace: bool) -> Result<(), String> {
+        intrinsic(families)?;
+        let current = self.group(key);
+        // Type of `name` after the push, anywhere in the store or in the server itself.
+        let type_after = |name: &str| -> Option<MetricType> {
+            if let Some(f) = families.get(name) {
+                return Some(f.metric_type);
+            }
+            if !replace {
+                if let Some(f) = current.and_then(|g| g.families.get(name)) {
+                    return Some(f.family.metric_type);
+                }
+            }
+            if name == PUSH_TIME_NAME || name == PUSH_FAILURE_TIME_NAME {
+                return Some(MetricType::Gauge);
+            }
+            self.type_elsewhere(key, name).or_else(|| self.own_family(name).map(|o| o.metric_type))
+        };
+        for family in families.values() {
+            let name = family.name.as_str();
+            if let Some(own) = self.own_family(name) {
+                let help = family.help.as_deref().unwrap_or("");
+                if own.help_must_match && help != own.help {
+                    return Err(format!(
+                        "gathered metric family {name} has help {help:?} but should have {:?}",
+                        own.help
+                    ));
+                }
+                if own.metric_type != family.metric_type {
+                    return Err(format!(
+                        "gathered metric family {name} has type {} but should have {}",
+                        family.metric_type.upper_name(),
+                        own.metric_type.upper_name()
+                    ));
+                }
+            }
+            if let Some(other) = self.type_elsewhere(key, name) {
+                if other != family.metric_type {
+                    return Err(self.type_conflict_message(key, name, family.metric_type));
+                }
+            }
+            check_suffix_collisions(family, &type_after)?;
+        }
+        self.check_duplicates_across_groups(key, families, replace)
+    }
+
+    fn type_conflict_message(&self, key: &GroupingKey, name: &str, wanted: MetricType) -> String {
+        let example = self
+            .groups
+            .values()
+            .filter(|g| g.key != *key)
+            .find_map(|g| g.families.get(name))
+            .and_then(|f| f.family.metrics.first());
+        match example {
+            Some(m) => format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), wanted.upper_name()),
+            None => format!("gathered metric family {name} has inconsistent types"),
+        }
+    }
+
+    /// Series of the pushed group (after the push) that another compatible group
+    /// already exposes.
+    fn check_duplicates_across_groups(
+        &self,
+        key: &GroupingKey,
+        families: &PushedFamilies,
+        replace: bool,
+    ) -> Result<(), String> {
+        let current = self.group(key);
+        let timestamps = Group::new(key.clone(), UnixNanos::default()).timestamp_families();
+        for other in self.compatible_groups(key).filter(|g| g.key != *key) {
+            let other_timestamps = other.timestamp_families();
+            for (theirs, _) in &other_timestamps {
+                for (mine, _) in &timestamps {
+                    if mine.name == theirs.name && mine.metrics[0].labels == theirs.metrics[0].labels {
+                        return Err(duplicate_message(&mine.name, &mine.metrics[0]));
+                    }
+                }
+            }
+            for (name, theirs) in &other.families {
+                let mine: Option<&MetricFamily> = families.get(name).or_else(|| {
+                    (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
+                });
+                let Some(mine) = mine else { continue };
+                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| m.labels.as_slice()).collect();
+                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(m.labels.as_slice())) {
+                    return Err(duplicate_message(name, m));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn duplicate_message(name: &str, m: &Metric) -> String {
+    format!(
+        "collected metric {name:?} {{ {}}} was collected before with the same name and label values",
+        metric_debug(m)
+    )
+}
+
+/// Upstream's `checkSuffixCollisions`: a summary `m` owns `m_sum` and `m_count`, a
+/// histogram also `m_bucket`; no other family may use those names.
+fn check_suffix_collisions(
+    family: &MetricFamily,
+    type_after: &dyn Fn(&str) -> Option<MetricType>,
+) -> Result<(), String> {
+    let name = family.name.as_str();
+    let owned: &[&str] = match family.metric_type {
+        MetricType::Summary => &["_count", "_sum"],
+        MetricType::Histogram | MetricType::GaugeHistogram => &["_count", "_sum", "_bucket"],
+        _ => &[],
+    };
+    for suffix in owned {
+        let derived = format!("{name}{suffix}");
+        if type_after(&derived).is_some() {
+            let what = if *suffix == "_bucket" { "histogram" } else { "histogram or summary" };
+            return Err(format!(
+                "collected {what} named {name:?} collides with previously collected metric named {derived:?}"
+            ));
+        }
+    }
+    for (suffix, owners) in [
+        ("_count", &[MetricType::Summary, MetricType::Histogram, MetricType::GaugeHistogram][..]),
+        ("_sum", &[MetricType::Summary, MetricType::Histogram, MetricType::GaugeHistogram][..]),
+        ("_bucket", &[MetricType::Histogram, MetricType::GaugeHistogram][..]),
+    ] {
+        let Some(base) = name.strip_suffix(suffix) else { continue };
+        if let Some(t) = type_after(base).filter(|t| owners.contains(t)) {
+            let what = if t == MetricType::Summary { "summary" } else { "histogram" };
+            return Err(format!(
+                "collected metric named {name:?} collides with previously collected {what} named {base:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's `sanitizeLabels`: every series gets the grouping labels (overriding
+/// same-named labels from the body) and `instance=""` if it has no instance; labels
+/// are sorted by name. Families named like the two timestamp families are dropped:
+/// the server owns those.
+pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
+    families
+        .into_iter()
+        .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
+        .map(|(name, mut family)| {
+            for metric in &mut family.metrics {
+                // Exactly the room the completed labels need: a million stored series
+                // would otherwise carry a million half-empty label vectors.
+                let has = |labels: &[LabelPair], name: &str| labels.iter().any(|l| l.name == name);
+                let missing = key.labels().keys().filter(|k| !has(&metric.labels, k)).count()
+                    + usize::from(!key.labels().contains_key("instance") && !has(&metric.labels, "instance"));
+                metric.labels.reserve_exact(missing);
+                for (k, v) in key.labels() {
+                    match metric.labels.iter_mut().find(|l| l.name == *k) {
+                        Some(l) => l.value = v.as_str().into(),
+                        None => metric.labels.push(LabelPair::new(k.as_str(), v.as_str())),
+                    }
+                }
+                if !metric.labels.iter().any(|l| l.name == "instance") {
+                    metric.labels.push(LabelPair::new("instance", ""));
+                }
+                metric.labels.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            (name, family)
+        })
+        .collect()
+}

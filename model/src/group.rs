@@ -1,0 +1,145 @@
+//! Groups: the stored families of one grouping key and the group's two timestamps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::grouping_key::GroupingKey;
+use crate::metric::{Metric, MetricFamily, MetricType, UnixNanos, Value};
+
+/// Name of the per-group family holding the last successful push time.
+pub const PUSH_TIME_NAME: &str = "push_time_seconds";
+/// Help of [`PUSH_TIME_NAME`], as upstream writes it.
+pub const PUSH_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway succeeded.";
+/// Name of the per-group family holding the last failed push time.
+pub const PUSH_FAILURE_TIME_NAME: &str = "push_failure_time_seconds";
+/// Help of [`PUSH_FAILURE_TIME_NAME`], as upstream writes it.
+pub const PUSH_FAILURE_TIME_HELP: &str = "Last Unix time when changing this group in the Pushgateway failed.";
+
+/// A stored family with the time of the push that last wrote it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredFamily {
+    pub family: MetricFamily,
+    pub pushed_at: UnixNanos,
+    /// The family's series in exposition order, computed on first use (see
+    /// [`StoredFamily::sorted_metrics`]); not stored, not compared.
+    #[serde(skip)]
+    exposition_order: Derived<Vec<u32>>,
+    /// The text of those series, rendered on first use (see [`StoredFamily::series_text`]);
+    /// not stored, not compared.
+    #[serde(skip)]
+    series_text: Derived<SeriesText>,
+}
+
+impl StoredFamily {
+    pub fn new(family: MetricFamily, pushed_at: UnixNanos) -> Self {
+        StoredFamily { family, pushed_at, exposition_order: Derived::default(), series_text: Derived::default() }
+    }
+
+    /// The family's series sorted as a scrape exposes them ([`Metric::exposition_cmp`]),
+    /// while the family itself keeps the pushed order (the JSON API shows that order).
+    /// Sorted once per push, so that a scrape merging many groups finds every group's
+    /// series already in order.
+    pub fn sorted_metrics(&self) -> impl Iterator<Item = &Metric> {
+        let order = self.exposition_order.0.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.family.metrics.len() as u32).collect();
+            order.sort_by(|a, b| self.family.metrics[*a as usize].exposition_cmp(&self.family.metrics[*b as usize]));
+            order
+        });
+        order.iter().map(|i| &self.family.metrics[*i as usize])
+    }
+
+    /// The exposition text of [`StoredFamily::sorted_metrics`], rendered by `render` on
+    /// first use and kept while the family is unchanged (a push replaces the family, and
+    /// the cache with it). A scrape of a large store then copies text instead of
+    /// formatting every number again. `render` must be the same function on every call:
+    /// the format is the caller's, this crate does not know it.
+    pub fn series_text(&self, render: impl FnOnce(&StoredFamily) -> SeriesText) -> &SeriesText {
+        self.series_text.0.get_or_init(|| render(self))
+    }
+}
+
+/// The text of a family's series in exposition order, in one buffer.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesText(Box<str>);
+
+impl SeriesText {
+    pub fn new(text: String) -> Self {
+        SeriesText(text.into_boxed_str())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value derived from its owner and cached there: equal whatever it holds, so the
+/// owner's equality ignores it.
+#[derive(Clone, Default)]
+struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Derived(cached)" } else { "Derived(empty)" })
+    }
+}
+
+/// One group: its pushed families (labels already completed with the grouping labels)
+/// and its two timestamps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: GroupingKey,
+    pub families: BTreeMap<String, StoredFamily>,
+    /// Last successful change; never when the group was created by a failed push.
+    pub push_time: UnixNanos,
+    /// Last failed push; never when no push failed.
+    pub push_failure_time: UnixNanos,
+    /// When the group was created (used as the JSON `time_stamp` of a timestamp family
+    /// that was never set).
+    pub created_at: UnixNanos,
+}
+
+impl Group {
+    pub fn new(key: GroupingKey, created_at: UnixNanos) -> Self {
+        Group {
+            key,
+            families: BTreeMap::new(),
+            push_time: UnixNanos::default(),
+            push_failure_time: UnixNanos::default(),
+            created_at,
+        }
+    }
+
+    /// As upstream: the last push succeeded unless a failure is newer than it.
+    pub fn last_push_successful(&self) -> bool {
+        self.push_failure_time <= self.push_time
+    }
+
+    /// The two timestamp families of this group, as they are exposed.
+    pub fn timestamp_families(&self) -> [(MetricFamily, UnixNanos); 2] {
+        let gauge = |name: &str, help: &str, t: UnixNanos| MetricFamily {
+            name: name.to_string(),
+            help: Some(help.to_string()),
+            metric_type: MetricType::Gauge,
+            metrics: vec![Metric {
+                labels: self.key.series_labels(),
+                value: Value::Gauge(t.as_seconds()),
+                timestamp_ms: None,
+            }],
+        };
+        let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };
+        [
+            (
+                gauge(PUSH_FAILURE_TIME_NAME, PUSH_FAILURE_TIME_HELP, self.push_failure_time),
+                stamp(self.push_failure_time),
+            ),
+            (gauge(PUSH_TIME_NAME, PUSH_TIME_HELP, self.push_time), stamp(self.push_time)),
+        ]
+    }
+}

@@ -1,0 +1,42 @@
+//! The pure core of the Pushgateway: what a group is, what a push may contain, and the
+//! one function that changes the stored groups.
+//!
+//! Layout:
+//! - [`metric`]: metric families as pushed (types, labels, values, series, time);
+//! - [`grouping_key`]: the labels in the URL that name a group;
+//! - [`group`]: a stored group and its two timestamp families;
+//! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
+//! - [`check`]: the whole consistency check of a push;
+//! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
+//! - [`own_families`]: the server's own families, pinned data the check depends on;
+//! - [`go_format`]: Go-compatible float formatting and quoting, for renderers and messages.
+//!
+//! ```text
+//! HTTP side: parse key + body ─► Command::Push { key, families, replace, time }
+//!     ─► (replication) ─► GroupStore::apply ─► check ─► Outcome::{Pushed | Rejected}
+//! ```
+//!
+//! No I/O, no clock, no environment: the same commands give the same state and the same
+//! outcomes on every node, at every restart. Every input of a verdict is either in the
+//! command or pinned here as data ([`own_families::OWN_FAMILIES`]).
+
+pub mod check;
+pub mod command;
+pub mod go_format;
+pub mod group;
+pub mod grouping_key;
+pub mod metric;
+pub mod own_families;
+pub mod store;
+
+pub use command::{Command, Outcome};
+pub use group::{
+    Group, SeriesText, StoredFamily, PUSH_FAILURE_TIME_HELP, PUSH_FAILURE_TIME_NAME, PUSH_TIME_HELP, PUSH_TIME_NAME,
+};
+pub use grouping_key::GroupingKey;
+pub use metric::{
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue,
+    UnixNanos, Value,
+};
+pub use own_families::OwnFamily;
+pub use store::{GroupStore, StoreView};

@@ -1,0 +1,167 @@
+//! The families the server exposes about itself (`process_*`, `pushgateway_*`), as data.
+//!
+//! Pushes are judged against this list inside `apply`: a pushed family of one of these
+//! names must have the listed type, and for the HTTP families the listed help. So the
+//! list is an input of the replicated verdict, exactly as the log is: two builds with
+//! different lists could judge the same entry differently and diverge. It is therefore
+//! fixed here, pinned by a test (a hash of every name, type and help), and changing it
+//! is a change of the replicated format (docs/decisions/0007): it may only take effect
+//! once every voter runs a build that knows the new list (the cluster version).
+//!
+//! The server's own-metrics code takes names, types and help from here, never the other
+//! way round.
+
+use crate::metric::MetricType;
+
+/// One family the server exposes about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnFamily {
+    pub name: &'static str,
+    pub metric_type: MetricType,
+    pub help: &'static str,
+    /// Whether a pushed family of this name must carry exactly this help. Upstream
+    /// demands it for the families it does not know at start-up (its HTTP metrics); for
+    /// the others the server's help replaces a pushed one when exposed.
+    pub help_must_match: bool,
+}
+
+const fn own(name: &'static str, metric_type: MetricType, help: &'static str) -> OwnFamily {
+    OwnFamily { name, metric_type, help, help_must_match: false }
+}
+
+const fn http(name: &'static str, metric_type: MetricType, help: &'static str) -> OwnFamily {
+    OwnFamily { name, metric_type, help, help_must_match: true }
+}
+
+use MetricType::{Counter, Gauge, Histogram, Summary};
+
+/// Every own family, sorted by name (looked up by binary search).
+pub const OWN_FAMILIES: &[OwnFamily] = &[
+    own("process_cpu_seconds_total", Counter, "Total user and system CPU time spent in seconds."),
+    own("process_max_fds", Gauge, "Maximum number of open file descriptors."),
+    own("process_open_fds", Gauge, "Number of open file descriptors."),
+    own("process_resident_memory_bytes", Gauge, "Resident memory size in bytes."),
+    own("process_start_time_seconds", Gauge, "Start time of the process since unix epoch in seconds."),
+    own("process_threads", Gauge, "Number of OS threads in the process."),
+    own("process_virtual_memory_bytes", Gauge, "Virtual memory size in bytes."),
+    own(
+        "pushgateway_build_info",
+        Gauge,
+        "A metric with a constant '1' value labeled by version, revision, branch, and rustversion from which pushgateway was built.",
+    ),
+    own("pushgateway_cluster_applied_index", Gauge, "Index of the last entry this node has applied."),
+    own("pushgateway_cluster_apply_lag_entries", Gauge, "Entries in this node's log not yet applied."),
+    own(
+        "pushgateway_cluster_failed_proposals_total",
+        Counter,
+        "Commands proposed through this node that failed: unavailable (no leader took them, 503), timeout (not confirmed in time, 504), storage.",
+    ),
+    own(
+        "pushgateway_cluster_forwarded_batches_total",
+        Counter,
+        "Batches of commands this node forwarded to the leader, including failed attempts.",
+    ),
+    own("pushgateway_cluster_has_leader", Gauge, "1 if this node knows a leader, else 0."),
+    own("pushgateway_cluster_last_log_index", Gauge, "Index of the last entry in this node's Raft log."),
+    own("pushgateway_cluster_leader_id", Gauge, "Node id of the leader this node knows, -1 if none."),
+    own("pushgateway_cluster_learners", Gauge, "Non-voting members in this node's view of the membership."),
+    own("pushgateway_cluster_log_entries", Gauge, "Entries in this node's Raft log (not yet compacted)."),
+    own(
+        "pushgateway_cluster_proposal_duration_seconds",
+        Histogram,
+        "Time from proposing a command through this node to its outcome (committed and applied, or failed).",
+    ),
+    own("pushgateway_cluster_role", Gauge, "1 for this node's current Raft role, 0 for the others."),
+    own(
+        "pushgateway_cluster_snapshot_bytes",
+        Gauge,
+        "Bytes of the last snapshot this node serialized for a peer behind its log; 0 if none yet.",
+    ),
+    own(
+        "pushgateway_cluster_storage_bytes",
+        Gauge,
+        "Bytes the log and the state take in this node's database (live SST files and memtables).",
+    ),
+    own("pushgateway_cluster_term", Gauge, "This node's current Raft term."),
+    own("pushgateway_cluster_voters", Gauge, "Voting members in this node's view of the membership."),
+    http("pushgateway_http_push_duration_seconds", Summary, "HTTP request duration for pushes to the Pushgateway."),
+    http("pushgateway_http_push_size_bytes", Summary, "HTTP request size for pushes to the Pushgateway."),
+    http(
+        "pushgateway_http_requests_total",
+        Counter,
+        "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
+    ),
+];
+
+/// The own family of this name, if any.
+pub fn own_family(name: &str) -> Option<&'static OwnFamily> {
+    find(OWN_FAMILIES, name)
+}
+
+/// The family of this name in a list sorted by name.
+pub(crate) fn find<'a>(list: &'a [OwnFamily], name: &str) -> Option<&'a OwnFamily> {
+    list.binary_search_by(|f| f.name.cmp(name)).ok().map(|i| &list[i])
+}
+
+/// FNV-1a (64 bits) over every name, type and help flag and help of `list`, each field
+/// followed by a 0 byte: the pin of the list (see the module docs).
+pub fn fingerprint(list: &[OwnFamily]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes.iter().chain([0u8].iter()) {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for f in list {
+        eat(f.name.as_bytes());
+        eat(f.metric_type.upper_name().as_bytes());
+        eat(&[u8::from(f.help_must_match)]);
+        eat(f.help.as_bytes());
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pin. If this fails, the list changed: that is a change of the replicated
+    /// format (nodes of the old and the new list judge pushes differently). Do not just
+    /// update the number: follow docs/decisions/0007 (a new list takes effect only once
+    /// every voter knows it).
+    #[test]
+    fn the_own_family_list_is_pinned() {
+        assert_eq!(OWN_FAMILIES.len(), 26);
+        assert_eq!(fingerprint(OWN_FAMILIES), PINNED, "fingerprint {:#018x}", fingerprint(OWN_FAMILIES));
+    }
+
+    const PINNED: u64 = 0xb408_071d_67b6_e3dd;
+
+    #[test]
+    fn the_fingerprint_sees_every_field() {
+        let base = fingerprint(OWN_FAMILIES);
+        let mut changed = OWN_FAMILIES.to_vec();
+        changed[3].help = "other";
+        assert_ne!(fingerprint(&changed), base, "help");
+        let mut changed = OWN_FAMILIES.to_vec();
+        changed[3].metric_type = MetricType::Counter;
+        assert_ne!(fingerprint(&changed), base, "type");
+        let mut changed = OWN_FAMILIES.to_vec();
+        changed[3].help_must_match = true;
+        assert_ne!(fingerprint(&changed), base, "help must match");
+        let mut changed = OWN_FAMILIES.to_vec();
+        changed[3].name = "process_open_fdz";
+        assert_ne!(fingerprint(&changed), base, "name");
+        assert_ne!(fingerprint(&OWN_FAMILIES[1..]), base, "one family fewer");
+    }
+
+    #[test]
+    fn sorted_and_found() {
+        assert!(OWN_FAMILIES.windows(2).all(|w| w[0].name < w[1].name), "sorted by name, no duplicates");
+        for f in OWN_FAMILIES {
+            assert_eq!(own_family(f.name), Some(f));
+        }
+        assert_eq!(own_family("some_pushed_metric"), None);
+    }
+}

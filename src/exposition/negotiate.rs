@@ -1,0 +1,106 @@
+//! Content negotiation of a scrape (`expfmt.Negotiate`) and the media-type parsing a
+//! push's `Content-Type` uses too.
+
+/// Exposition formats a scrape can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScrapeFormat {
+    Text,
+    ProtoDelimited,
+    ProtoText,
+    ProtoCompactText,
+}
+
+impl ScrapeFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ScrapeFormat::Text => "text/plain; version=0.0.4; charset=utf-8",
+            ScrapeFormat::ProtoDelimited => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
+            ScrapeFormat::ProtoText => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text"
+            }
+            ScrapeFormat::ProtoCompactText => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=compact-text"
+            }
+        }
+    }
+}
+
+/// A media type with lower-cased type and parameter names (Go's `mime.ParseMediaType`).
+pub fn parse_media_type(value: &str) -> (String, Vec<(String, String)>) {
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let params = parts
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
+        })
+        .collect();
+    (media, params)
+}
+
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A media range of an `Accept` header: quality, media type, parameters.
+type MediaRange = (f64, String, Vec<(String, String)>);
+
+/// `expfmt.Negotiate`: the first acceptable format by descending quality.
+pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
+    let mut ranges: Vec<MediaRange> = accept
+        .unwrap_or("")
+        .split(',')
+        .map(|r| {
+            let (media, params) = parse_media_type(r);
+            let q = param(&params, "q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
+            (q, media, params)
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    for (_, media, params) in &ranges {
+        if media == "application/vnd.google.protobuf"
+            && param(params, "proto") == Some("io.prometheus.client.MetricFamily")
+        {
+            match param(params, "encoding") {
+                Some("delimited") => return ScrapeFormat::ProtoDelimited,
+                Some("text") => return ScrapeFormat::ProtoText,
+                Some("compact-text") => return ScrapeFormat::ProtoCompactText,
+                _ => {}
+            }
+        }
+        if media == "text/plain" && matches!(param(params, "version"), None | Some("0.0.4")) {
+            return ScrapeFormat::Text;
+        }
+    }
+    ScrapeFormat::Text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_cases() {
+        let cases = [
+            ("none", None, ScrapeFormat::Text),
+            ("protobuf", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::ProtoDelimited),
+            (
+                "prometheus prefers protobuf",
+                Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1"),
+                ScrapeFormat::ProtoDelimited,
+            ),
+            (
+                "openmetrics falls back to text",
+                Some("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                ScrapeFormat::Text,
+            ),
+            ("text over protobuf by q", Some("text/plain;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5"), ScrapeFormat::Text),
+            ("compact text", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text"), ScrapeFormat::ProtoCompactText),
+        ];
+        for (name, accept, want) in cases {
+            assert_eq!(negotiate(accept), want, "case {name}");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The JSON API's handlers (`/api/v1/status`, `/api/v1/metrics`, `/api/v1/cluster`) and
+//! the readiness check; the documents themselves are built in [`crate::api`].
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+
+use super::answers::{json, plain};
+use super::scrape::render_view;
+use super::AppState;
+use crate::error::HttpError;
+
+fn cluster_json(state: &AppState) -> serde_json::Value {
+    serde_json::to_value(state.node.status()).unwrap_or_default()
+}
+
+/// 200 once a leader is known and this node has applied its log (see `Node::ready`).
+pub(super) async fn ready(state: &AppState) -> Result<Response<Body>, HttpError> {
+    state.node.ready().map_err(HttpError::NotReady)?;
+    Ok(plain(StatusCode::OK, "OK"))
+}
+
+/// `GET /api/v1/status`.
+pub(super) fn status(state: &AppState) -> Response<Body> {
+    json(crate::api::status_document(&state.config.flag_map(), state.started, cluster_json(state)))
+}
+
+/// `GET /api/v1/metrics`.
+pub(super) async fn metrics(state: &AppState) -> Result<Response<Body>, HttpError> {
+    render_view(state, crate::api::metrics_document).await.map(json)
+}
+
+/// `GET /api/v1/cluster`.
+pub(super) fn cluster(state: &AppState) -> Response<Body> {
+    json(serde_json::to_vec(&cluster_json(state)).unwrap_or_default())
+}

@@ -1,0 +1,79 @@
+//! The HTTP side of the server, in rooms that follow a request:
+//!
+//! - [`pipeline`]: authentication, the body (size limit, `Content-Encoding`, read once),
+//!   routing with the one route table, and the endpoint → handler switch;
+//! - [`push`]: pushes and deletes (grouping key + body → `Command` → `Node::propose`);
+//! - [`scrape`]: `/metrics`, and the one read path every page of the store uses;
+//! - [`api`]: the JSON API (`/api/v1/status`, `/api/v1/metrics`, `/api/v1/cluster`);
+//! - [`admin`]: wipe, membership changes and checkpoints;
+//! - [`ui`]: the status page, its static files, the pprof page;
+//! - [`answers`]: building responses as upstream's stack answers (Go's `http.Error`,
+//!   redirects, CORS), and the one use of the error → status table.
+//!
+//! Handlers only parse and submit; the store decides (see the `model` crate).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+
+use cluster::Node;
+use model::UnixNanos;
+
+use crate::config::Config;
+use crate::routes::RouteTable;
+use crate::self_metrics::SelfMetrics;
+use crate::web_config::{LiveWebConfig, WebConfig};
+
+mod admin;
+mod answers;
+mod api;
+mod pipeline;
+mod push;
+mod scrape;
+mod ui;
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub routes: Arc<RouteTable>,
+    pub node: Node,
+    pub metrics: Arc<SelfMetrics>,
+    pub started: UnixNanos,
+    /// Notified when `/-/quit` asks the server to stop.
+    pub quit: Arc<tokio::sync::Notify>,
+    /// `--web.config.file`: basic authentication and answer headers.
+    pub web: Arc<LiveWebConfig>,
+}
+
+impl AppState {
+    /// Without `--web.config.file` (see [`AppState::with_web_config`]).
+    pub fn new(config: Config, node: Node) -> Self {
+        AppState {
+            routes: Arc::new(RouteTable::new(&config)),
+            config: Arc::new(config),
+            node,
+            metrics: Arc::new(SelfMetrics::new()),
+            started: now(),
+            quit: Arc::new(tokio::sync::Notify::new()),
+            web: Arc::new(LiveWebConfig::new("", WebConfig::none())),
+        }
+    }
+
+    pub fn with_web_config(self, web: Arc<LiveWebConfig>) -> Self {
+        AppState { web, ..self }
+    }
+}
+
+/// The wall clock, read once per request by the node that accepts it.
+pub fn now() -> UnixNanos {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    UnixNanos(d.as_nanos() as i64)
+}
+
+/// The application: every request goes through [`pipeline::dispatch`], which consults the one
+/// route table.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(pipeline::dispatch).with_state(state)
+}

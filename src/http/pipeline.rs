@@ -1,0 +1,166 @@
+//! The request pipeline: credentials first (every path, as upstream), then the body
+//! (read once, whatever the route, up to the size limit), then the route table, then the
+//! endpoint's handler. The body's `Content-Encoding` is read here, once, and a gzip
+//! header checked here, once, before any handler (as upstream's gzip wrapper does).
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use super::answers::{empty, error_response, http_error, plain, redirect, with_cors};
+use super::{admin, api, push, scrape, ui, AppState};
+use crate::body::{self, BodyEncoding};
+use crate::error::HttpError;
+use crate::routes::{Endpoint, Params, Routed};
+
+/// Checks the request's credentials (every path, as upstream: the UI, the API, the
+/// health checks and `/metrics`), then routes it; adds the configured headers to the
+/// answer. A refused request's body is not read, so nothing of it is stored.
+pub(super) async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
+    let access = state.web.current().access.clone();
+    let mut response = if access.authorized(request.headers()).await {
+        route(&state, request).await
+    } else {
+        error_response(&HttpError::Unauthorized)
+    };
+    access.add_headers(response.headers_mut());
+    response
+}
+
+/// Routes one request and runs its handler. The body is read first, whatever the
+/// route: answering before reading it would make the connection reset under the client.
+async fn route(state: &AppState, request: Request) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(state, body).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let request = axum::http::Request::from_parts(parts, body);
+    let method = request.method().clone();
+    let Some(path) = decode_path(request.uri().path()) else {
+        return plain(StatusCode::BAD_REQUEST, "400 Bad Request");
+    };
+    let query = request.uri().query().map(str::to_string);
+    match state.routes.route(&method, &path) {
+        Routed::Redirect { location, status } => redirect(&method, &location, query.as_deref(), status),
+        Routed::NotFound => http_error(StatusCode::NOT_FOUND, "404 page not found"),
+        Routed::MethodNotAllowed { allow } => {
+            let mut r = http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            r
+        }
+        Routed::Options { allow } => {
+            let mut r = empty(StatusCode::OK);
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            r
+        }
+        Routed::Matched { endpoint, params, api } => {
+            let response = matched(state, endpoint, params, api, request).await;
+            if endpoint != Endpoint::Scrape {
+                state.metrics.observe_request(response.status().as_u16(), endpoint.metric_name(), method.as_str());
+            }
+            response
+        }
+    }
+}
+
+/// Reads a request body up to the configured limit (413 beyond it).
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HttpError> {
+    let limit = state.config.push_max_body_bytes;
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(HttpError::BodyTooLarge(limit)),
+        Err(e) => Err(HttpError::Encoding(e.to_string())),
+    }
+}
+
+/// Percent-decodes a request path; `None` if an escape is malformed.
+fn decode_path(raw: &str) -> Option<Vec<u8>> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+async fn matched(
+    state: &AppState,
+    endpoint: Endpoint,
+    params: Params,
+    api: bool,
+    request: axum::http::Request<Bytes>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
+    // Upstream's gzip wrapper covers every non-API route and reads the gzip header
+    // before routing to the handler.
+    if !api && encoding == BodyEncoding::Gzip {
+        if let Some(e) = body::gzip_header_error(&body) {
+            return error_response(&e);
+        }
+    }
+    let result = match endpoint {
+        Endpoint::Healthy => Ok(plain(StatusCode::OK, "OK")),
+        Endpoint::Ready => api::ready(state).await,
+        Endpoint::Scrape => scrape::scrape(state, &headers).await,
+        Endpoint::Push { replace, job_base64 } => {
+            let started = Instant::now();
+            let size = body.len();
+            let r = push::push(state, &params, job_base64, replace, encoding, &headers, &body).await;
+            let method = if replace { "put" } else { "post" };
+            state.metrics.observe_push(method, started.elapsed().as_secs_f64(), size);
+            r
+        }
+        Endpoint::Delete { job_base64 } => push::delete(state, &params, job_base64).await,
+        Endpoint::ApiWipe => admin::wipe(state).await,
+        Endpoint::Static => Ok(ui::static_file(&params.rest)),
+        Endpoint::StatusPage => ui::status_page(state).await,
+        Endpoint::Pprof => Ok(ui::pprof()),
+        Endpoint::Quit => {
+            state.quit.notify_one();
+            Ok(plain(StatusCode::OK, "Requesting termination... Goodbye!"))
+        }
+        Endpoint::QuitForbidden => Ok(plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.")),
+        Endpoint::QuitWrongMethod => Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "Only POST or PUT requests allowed.")),
+        Endpoint::ApiStatus => Ok(api::status(state)),
+        Endpoint::ApiMetrics => api::metrics(state).await,
+        Endpoint::ApiOptions => Ok(with_cors(empty(StatusCode::OK))),
+        Endpoint::ApiCluster => Ok(api::cluster(state)),
+        Endpoint::ApiClusterAdd => admin::cluster_add(state, &body).await,
+        Endpoint::ApiClusterRemove => admin::cluster_remove(state, &body).await,
+        Endpoint::ApiClusterCheckpoint => admin::cluster_checkpoint(state, &body).await,
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_decoding() {
+        assert_eq!(decode_path("/a%20b").unwrap(), b"/a b");
+        assert_eq!(decode_path("/%FF").unwrap(), b"/\xff");
+        assert!(decode_path("/%zz").is_none());
+        assert!(decode_path("/%2").is_none());
+    }
+}

@@ -1,0 +1,72 @@
+//! `/metrics`, and the one read path every page of the store goes through
+//! ([`render_view`]).
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+
+use model::StoreView;
+
+use super::answers::empty;
+use super::AppState;
+use crate::error::HttpError;
+use crate::exposition::negotiate::{negotiate, ScrapeFormat};
+use crate::exposition::render;
+
+/// The one read path of every page of the store (`/metrics`' view, the JSON API, the
+/// status page): pass the read barrier, then take a view and render it in one hop to
+/// the blocking pool. The store's lock is held only while the view is taken, never
+/// while `render` runs, so applies (and the pushes waiting on them) do not wait for it.
+pub(super) async fn render_view<R: Send + 'static>(
+    state: &AppState,
+    render: impl FnOnce(&StoreView) -> R + Send + 'static,
+) -> Result<R, HttpError> {
+    let reader = state.node.consistent_reader().await.map_err(HttpError::Read)?;
+    tokio::task::spawn_blocking(move || render(&reader.view()))
+        .await
+        .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))
+}
+
+fn gzip_accepted(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |part| {
+            let part = part.trim();
+            part == "gzip" || part.starts_with("gzip;")
+        },
+    )
+}
+
+/// Renders (and compresses) a scrape on the blocking pool, from a view of the store that
+/// holds no lock: a scrape of a million series takes long enough to starve the async
+/// workers, and holding the lock meanwhile would stall every apply.
+pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
+    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
+    let gzip = gzip_accepted(headers);
+    let (body, gzipped) = render_view(state, move |view| {
+        let timestamps = render::timestamp_families(view);
+        let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
+        let families = render::gather(view, &timestamps, &own, prepare);
+        let body = match format {
+            ScrapeFormat::Text => render::render_text(&families),
+            ScrapeFormat::ProtoDelimited => render::render_protobuf(&families),
+            ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false),
+            ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true),
+        };
+        if gzip {
+            use std::io::Write;
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            if let Ok(compressed) = encoder.write_all(&body).and_then(|_| encoder.finish()) {
+                return (compressed, true);
+            }
+        }
+        (body, false)
+    })
+    .await?;
+    let mut r = empty(StatusCode::OK);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if gzipped {
+        r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    *r.body_mut() = Body::from(body);
+    Ok(r)
+}
