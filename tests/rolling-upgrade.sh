@@ -9,13 +9,17 @@
 #
 # The earlier commit is built in a git worktree with the same cargo command as this one
 # (`cargo build --workspace --all-targets`: another selection of targets resolves other
-# features and rebuilds RocksDB). Both builds write $CARGO_TARGET_DIR/debug/pushgateway,
-# so this build's binary must be copied aside first; the next cargo build rebuilds it.
+# features and rebuilds RocksDB), in a target directory of its own: cargo tells a path
+# crate's artifacts by name and source times, not by location, so sharing this build's
+# directory would let either checkout take the other's artifacts for its own. The first
+# time, that directory is seeded with a copy of this build's dependencies, so RocksDB's
+# C++ (same version, same profile) is not compiled a second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_commit="${1:?usage: $0 <earlier commit> <binary of this build>}"
 new_src="${2:?usage: $0 <earlier commit> <binary of this build>}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pushgateway-target}"
+main_target="${CARGO_TARGET_DIR:-$HOME/.cache/pushgateway-target}"
+old_target="${UPGRADE_TARGET_DIR:-$HOME/.cache/pushgateway-upgrade-target}"
 export WEB_BASE="${UPGRADE_WEB_BASE:-29490}" PEER_BASE="${UPGRADE_PEER_BASE:-29590}"
 work="$(mktemp -d)"
 cluster="$work/cluster"
@@ -24,18 +28,23 @@ cleanup() {
   deploy/local/cluster.sh stop "$cluster" >/dev/null 2>&1 || true
   git worktree remove --force "$work/old-src" >/dev/null 2>&1 || true
   rm -rf "$work"
-  # Cargo tells a path crate's artifacts by name, version and source times, not by
-  # location: the earlier commit's, built last, would pass for this checkout's in the next
-  # build. Newer source times make that build compile this checkout again.
-  find src cluster jepsen bench tests -name '*.rs' -exec touch {} +
 }
 trap cleanup EXIT
 
 cp "$new_src" "$work/pushgateway-new"
 echo "building $old_commit"
 git worktree add --detach "$work/old-src" "$old_commit" >/dev/null
-(cd "$work/old-src" && cargo build --workspace --all-targets)
-cp "$CARGO_TARGET_DIR/debug/pushgateway" "$work/pushgateway-old"
+if [ ! -d "$old_target/debug" ] && [ -d "$main_target/debug/deps" ]; then
+  echo "seeding $old_target with this build's dependencies"
+  mkdir -p "$old_target/debug.partial"
+  cp -a "$main_target/debug/.fingerprint" "$main_target/debug/build" "$main_target/debug/deps" "$old_target/debug.partial/"
+  mv "$old_target/debug.partial" "$old_target/debug"
+fi
+# The earlier commit's Cargo.toml may lack this one's profile settings for build scripts;
+# the same settings from the environment keep RocksDB's build hash, and so its artifacts.
+(cd "$work/old-src" && CARGO_TARGET_DIR="$old_target" CARGO_PROFILE_DEV_BUILD_OVERRIDE_DEBUG=false \
+  cargo build --workspace --all-targets)
+cp "$old_target/debug/pushgateway" "$work/pushgateway-old"
 git worktree remove --force "$work/old-src"
 
 PUSHGATEWAY_BIN="$work/pushgateway-old" deploy/local/cluster.sh start "$cluster" >/dev/null
