@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use cluster::{ClusterConfig, Faults, ReadConsistency};
+use model::PushLimits;
 
 /// Flags of the server. Bad values and unsupported combinations are refused at
 /// start-up with exit code 2.
@@ -78,6 +79,31 @@ pub struct Config {
     /// bodies get 413. Default 64 MiB.
     #[arg(long = "push.max-body-bytes", env = "PUSHGATEWAY_PUSH_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub push_max_body_bytes: usize,
+
+    /// Most labels in a grouping key (the URL), `job` included; more: 400.
+    #[arg(long = "push.max-grouping-labels", env = "PUSHGATEWAY_PUSH_MAX_GROUPING_LABELS", default_value_t = PushLimits::DEFAULT.grouping_labels)]
+    pub push_max_grouping_labels: usize,
+
+    /// Most labels on one pushed series, before the grouping labels are added; more: 400.
+    #[arg(long = "push.max-labels-per-series", env = "PUSHGATEWAY_PUSH_MAX_LABELS_PER_SERIES", default_value_t = PushLimits::DEFAULT.labels_per_series)]
+    pub push_max_labels_per_series: usize,
+
+    /// Most bytes in a label name or metric name, in the body or the URL; more: 400.
+    #[arg(long = "push.max-label-name-bytes", env = "PUSHGATEWAY_PUSH_MAX_LABEL_NAME_BYTES", default_value_t = PushLimits::DEFAULT.label_name_bytes)]
+    pub push_max_label_name_bytes: usize,
+
+    /// Most bytes in a label value, in the body or the URL; more: 400.
+    #[arg(long = "push.max-label-value-bytes", env = "PUSHGATEWAY_PUSH_MAX_LABEL_VALUE_BYTES", default_value_t = PushLimits::DEFAULT.label_value_bytes)]
+    pub push_max_label_value_bytes: usize,
+
+    /// Most series in one push; more: 400.
+    #[arg(long = "push.max-series", env = "PUSHGATEWAY_PUSH_MAX_SERIES", default_value_t = PushLimits::DEFAULT.series)]
+    pub push_max_series: usize,
+
+    /// Most label pairs in one push once every series carries the grouping labels and
+    /// `instance` (what the group will hold); more: 400.
+    #[arg(long = "push.max-label-pairs", env = "PUSHGATEWAY_PUSH_MAX_LABEL_PAIRS", default_value_t = PushLimits::DEFAULT.label_pairs)]
+    pub push_max_label_pairs: usize,
 
     /// Data directory of this node. Default `data/`, or `<--persistence.file>.d` when
     /// only `--persistence.file` is given (so an upstream unit file keeps its data where
@@ -189,6 +215,9 @@ impl Config {
         if self.push_max_body_bytes == 0 {
             return Err("--push.max-body-bytes must be positive".into());
         }
+        if let Some(problem) = self.push_limits().above_ceiling() {
+            return Err(problem);
+        }
         let web_listen = self.web_listen_address.iter().map(|a| go_listen_address(a)).collect::<Result<Vec<_>, _>>()?;
         let members = self.initial_members()?;
         let clustered = !members.is_empty() || !self.cluster_join.is_empty();
@@ -232,6 +261,18 @@ impl Config {
             faults: Faults { skip_fsync: self.debug_unsafe_skip_fsync },
         };
         Ok(Settings { web_listen, peer_listen, cluster })
+    }
+
+    /// The limits of one push, from the `--push.max-*` flags.
+    pub fn push_limits(&self) -> PushLimits {
+        PushLimits {
+            grouping_labels: self.push_max_grouping_labels,
+            labels_per_series: self.push_max_labels_per_series,
+            label_name_bytes: self.push_max_label_name_bytes,
+            label_value_bytes: self.push_max_label_value_bytes,
+            series: self.push_max_series,
+            label_pairs: self.push_max_label_pairs,
+        }
     }
 
     /// The peer secret from `--cluster.secret-file` (`None` when the flag is empty).
@@ -287,6 +328,12 @@ impl Config {
             ("persistence.interval", format_go_duration(self.persistence_interval)),
             ("push.disable-consistency-check", self.push_disable_consistency_check.to_string()),
             ("push.max-body-bytes", self.push_max_body_bytes.to_string()),
+            ("push.max-grouping-labels", self.push_max_grouping_labels.to_string()),
+            ("push.max-labels-per-series", self.push_max_labels_per_series.to_string()),
+            ("push.max-label-name-bytes", self.push_max_label_name_bytes.to_string()),
+            ("push.max-label-value-bytes", self.push_max_label_value_bytes.to_string()),
+            ("push.max-series", self.push_max_series.to_string()),
+            ("push.max-label-pairs", self.push_max_label_pairs.to_string()),
             ("storage.path", self.effective_storage_path()),
             ("cluster.node-id", self.cluster_node_id.to_string()),
             ("cluster.listen-address", self.cluster_listen_address.clone()),

@@ -23,6 +23,9 @@ pub enum HttpError {
     /// The push was judged inconsistent with the stored groups.
     #[error("pushed metrics are invalid or inconsistent with existing metrics: {0}")]
     Inconsistent(String),
+    /// The push exceeds one of the `--push.max-*` limits; nothing was proposed.
+    #[error("{0}")]
+    Limit(model::LimitExceeded),
     /// The body is larger than `--push.max-body-bytes` (before or after decompression).
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
@@ -57,6 +60,7 @@ impl HttpError {
             | HttpError::Protobuf(_)
             | HttpError::Encoding(_)
             | HttpError::Inconsistent(_)
+            | HttpError::Limit(_)
             | HttpError::BadRequest(_)
             | HttpError::Admin(Refused(_)) => StatusCode::BAD_REQUEST,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -304,3 +304,16 @@ fn the_readme_tls_setup_works_when_copied() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's Limits table lists every push limit with the default and the ceiling the
+/// code has, so the table cannot drift from what the server enforces.
+#[test]
+fn the_readme_lists_every_push_limit_as_enforced() {
+    let readme = read("README.md");
+    let defaults = model::PushLimits::DEFAULT.entries();
+    let ceilings = model::PushLimits::CEILING.entries();
+    for ((flag, _, default), (_, _, ceiling)) in defaults.into_iter().zip(ceilings) {
+        let row = format!("| `--{flag}` | `{default}` | `{ceiling}` |");
+        assert!(readme.contains(&row), "README's Limits table lacks {row}");
+    }
+}

@@ -214,34 +214,101 @@ fn check_suffix_collisions(
     Ok(())
 }
 
-/// Upstream's `sanitizeLabels`: every series gets the grouping labels (overriding
-/// same-named labels from the body) and `instance=""` if it has no instance; labels
-/// are sorted by name. Families named like the two timestamp families are dropped:
-/// the server owns those.
+/// Upstream's `sanitizeLabels`: every series gets the grouping labels (overriding the
+/// first same-named label from the body) and `instance=""` if it has no instance; labels
+/// are sorted by name (stably: repeated names keep their order, for the duplicate check).
+/// Families named like the two timestamp families are dropped: the server owns those.
+///
+/// Linear in the size of the result: each series' labels are sorted and merged with the
+/// grouping labels (already sorted) in one pass, into a vector of exactly that size.
 pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
+    let grouping: Vec<LabelPair> = key.labels().iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
+    let key_has_instance = key.labels().contains_key("instance");
     families
         .into_iter()
         .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
         .map(|(name, mut family)| {
             for metric in &mut family.metrics {
-                // Exactly the room the completed labels need: a million stored series
-                // would otherwise carry a million half-empty label vectors.
-                let has = |labels: &[LabelPair], name: &str| labels.iter().any(|l| l.name == name);
-                let missing = key.labels().keys().filter(|k| !has(&metric.labels, k)).count()
-                    + usize::from(!key.labels().contains_key("instance") && !has(&metric.labels, "instance"));
-                metric.labels.reserve_exact(missing);
-                for (k, v) in key.labels() {
-                    match metric.labels.iter_mut().find(|l| l.name == *k) {
-                        Some(l) => l.value = v.as_str().into(),
-                        None => metric.labels.push(LabelPair::new(k.as_str(), v.as_str())),
-                    }
-                }
-                if !metric.labels.iter().any(|l| l.name == "instance") {
-                    metric.labels.push(LabelPair::new("instance", ""));
-                }
-                metric.labels.sort_by(|a, b| a.name.cmp(&b.name));
+                metric.labels = merge_labels(std::mem::take(&mut metric.labels), &grouping, key_has_instance);
             }
             (name, family)
         })
         .collect()
+}
+
+/// `own` (any order) merged with `grouping` (sorted, unique names), as [`sanitize`] says.
+fn merge_labels(mut own: Vec<LabelPair>, grouping: &[LabelPair], key_has_instance: bool) -> Vec<LabelPair> {
+    own.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::with_capacity(own.len() + grouping.len() + usize::from(!key_has_instance));
+    let mut own = own.into_iter().peekable();
+    let mut grouping = grouping.iter().peekable();
+    loop {
+        match (own.peek(), grouping.peek()) {
+            (Some(a), Some(g)) if a.name < g.name => out.extend(own.next()),
+            (Some(a), Some(g)) if a.name == g.name => {
+                own.next();
+                out.extend(grouping.next().cloned());
+            }
+            (_, Some(_)) => out.extend(grouping.next().cloned()),
+            (Some(_), None) => out.extend(own.next()),
+            (None, None) => break,
+        }
+    }
+    if !key_has_instance {
+        let at = out.partition_point(|l| l.name.as_str() < "instance");
+        if out.get(at).is_none_or(|l| l.name != "instance") {
+            out.insert(at, LabelPair::new("instance", ""));
+        }
+    }
+    out.shrink_to_fit();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Upstream's algorithm as written there: for each grouping label, override the first
+    /// same-named label or append; add `instance=""` if none; sort stably. Quadratic.
+    fn reference(mut labels: Vec<LabelPair>, key: &GroupingKey) -> Vec<LabelPair> {
+        for (k, v) in key.labels() {
+            match labels.iter_mut().find(|l| l.name == *k) {
+                Some(l) => l.value = v.as_str().into(),
+                None => labels.push(LabelPair::new(k.as_str(), v.as_str())),
+            }
+        }
+        if !labels.iter().any(|l| l.name == "instance") {
+            labels.push(LabelPair::new("instance", ""));
+        }
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        labels
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        // A small alphabet, so names repeat and collide with the key's and `instance`.
+        prop_oneof![Just("instance".to_string()), Just("job".to_string()), "[a-d]{1,2}"]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// The linear merge gives exactly what upstream's algorithm gives, with keys and
+        /// series of up to 200 labels and repeated names.
+        #[test]
+        fn merging_matches_upstreams_algorithm(
+            key_labels in prop::collection::btree_map(name(), "[xy]{0,2}", 0..200),
+            own in prop::collection::vec((name(), "[uv]{0,2}"), 0..200),
+        ) {
+            let mut key_labels: BTreeMap<String, String> = key_labels;
+            key_labels.insert("job".into(), "j".into());
+            let key = GroupingKey::new(key_labels);
+            let own: Vec<LabelPair> = own.into_iter().map(|(n, v)| LabelPair::new(n, v)).collect();
+            let expected = reference(own.clone(), &key);
+            let has_instance = key.labels().contains_key("instance");
+            let grouping: Vec<LabelPair> =
+                key.labels().iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
+            prop_assert_eq!(merge_labels(own, &grouping, has_instance), expected);
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`grouping_key`]: the labels in the URL that name a group;
 //! - [`group`]: a stored group and its two timestamp families;
 //! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
+//! - [`limits`]: what one push may carry, judged first and in linear time;
 //! - [`check`]: the whole consistency check of a push;
 //! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
 //! - [`own_families`]: the server's own families, pinned data the check depends on;
@@ -18,13 +19,15 @@
 //!
 //! No I/O, no clock, no environment: the same commands give the same state and the same
 //! outcomes on every node, at every restart. Every input of a verdict is either in the
-//! command or pinned here as data ([`own_families::OWN_FAMILIES`]).
+//! command or pinned here as data ([`own_families::OWN_FAMILIES`],
+//! [`limits::PushLimits::CEILING`]).
 
 pub mod check;
 pub mod command;
 pub mod go_format;
 pub mod group;
 pub mod grouping_key;
+pub mod limits;
 pub mod metric;
 pub mod own_families;
 pub mod store;
@@ -34,6 +37,7 @@ pub use group::{
     Group, SeriesText, StoredFamily, PUSH_FAILURE_TIME_HELP, PUSH_FAILURE_TIME_NAME, PUSH_TIME_HELP, PUSH_TIME_NAME,
 };
 pub use grouping_key::GroupingKey;
+pub use limits::{LimitExceeded, PushLimits};
 pub use metric::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue,
     UnixNanos, Value,

@@ -15,6 +15,7 @@ use crate::check::sanitize;
 use crate::command::{Command, Outcome};
 use crate::group::{Group, StoredFamily};
 use crate::grouping_key::GroupingKey;
+use crate::limits::PushLimits;
 use crate::metric::{MetricType, PushedFamilies, UnixNanos};
 use crate::own_families::{self, OwnFamily, OWN_FAMILIES};
 
@@ -129,16 +130,25 @@ impl GroupStore {
 
     /// Applies one command. This is the only function that changes the store, it reads
     /// no clock and no environment, and the same command sequence gives the same state
-    /// and the same outcomes everywhere.
+    /// and the same outcomes everywhere. Its work is linear in the size of the command
+    /// (after [`PushLimits::CEILING`], judged first) plus what the command collides with.
     pub fn apply(&mut self, command: Command) -> Outcome {
         match command {
-            Command::Push { key, families, replace, time, defect } => match defect {
-                Some(reason) => {
-                    self.record_failure(&key, time);
-                    Outcome::Rejected { reason }
+            Command::Push { key, families, replace, time, defect } => {
+                // First, before any work that could grow faster than the command: a push
+                // over the pinned ceiling is refused alike everywhere, and stores nothing
+                // (not even its failure time: that would store its key).
+                if let Err(exceeded) = PushLimits::CEILING.check(&key, &families) {
+                    return Outcome::Rejected { reason: exceeded.to_string() };
                 }
-                None => self.push(key, families, replace, time),
-            },
+                match defect {
+                    Some(reason) => {
+                        self.record_failure(&key, time);
+                        Outcome::Rejected { reason }
+                    }
+                    None => self.push(key, families, replace, time),
+                }
+            }
             Command::Delete { key } => {
                 self.remove_group(&key);
                 Outcome::Deleted

@@ -7,7 +7,7 @@
 //! HELP may follow samples but TYPE may not, `_sum`/`_count`/`_bucket` samples join
 //! their summary or histogram, families without samples are dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use model::{
@@ -437,6 +437,9 @@ impl<'a> Parser<'a> {
         self.skip_blank_tab_if_current_blank_tab()?;
 
         let mut labels: Vec<LabelPair> = Vec::new();
+        // Label names seen so far, once there are more than a few: a linear scan for
+        // duplicates would make a line with many labels quadratic.
+        let mut seen: HashSet<String> = HashSet::new();
         let mut quantile: Option<f64> = None;
         let mut bucket: Option<f64> = None;
         if self.byte == b'{' {
@@ -456,7 +459,14 @@ impl<'a> Parser<'a> {
                 let special = (metric_type == MetricType::Summary && label == "quantile")
                     || (metric_type == MetricType::Histogram && label == "le");
                 if !special {
-                    if labels.iter().any(|l| l.name == label) {
+                    const SCAN_MAX: usize = 16;
+                    let duplicate = if labels.len() < SCAN_MAX {
+                        labels.iter().any(|l| l.name == label)
+                    } else {
+                        seen.extend(labels[seen.len()..].iter().map(|l| l.name.to_string()));
+                        seen.contains(label.as_str())
+                    };
+                    if duplicate {
                         return Err(self.error(format!("duplicate label names for metric {family_name:?}")));
                     }
                     labels.push(LabelPair::new(label.clone(), String::new()));

@@ -125,7 +125,7 @@ async fn matched(
         Endpoint::Push { replace, job_base64 } => {
             let started = Instant::now();
             let size = body.len();
-            let r = push::push(state, &params, job_base64, replace, encoding, &headers, &body).await;
+            let r = push::push(state, &params, job_base64, replace, encoding, &headers, body.clone()).await;
             let method = if replace { "put" } else { "post" };
             state.metrics.observe_push(method, started.elapsed().as_secs_f64(), size);
             r

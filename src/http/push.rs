@@ -1,10 +1,10 @@
 //! Pushes and deletes: the grouping key from the URL and the families from the body
 //! become a [`Command`], which the node proposes; the answer comes from its outcome.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Response, StatusCode};
 
-use model::{Command, GroupingKey, Outcome};
+use model::{Command, GroupingKey, Outcome, PushLimits, PushedFamilies};
 
 use super::answers::empty;
 use super::{now, AppState};
@@ -31,6 +31,11 @@ fn grouping_key(params: &Params, job_base64: bool) -> Result<GroupingKey, HttpEr
     Ok(parse_grouping_key(&params.job, job_base64, &params.rest)?)
 }
 
+/// Bodies larger than this (or compressed, which may expand up to the body limit) are
+/// decoded, parsed and judged on the blocking pool, not on the async workers that serve
+/// every other request and carry the peer traffic.
+const OFF_WORKERS_BYTES: usize = 64 * 1024;
+
 pub(super) async fn push(
     state: &AppState,
     params: &Params,
@@ -38,15 +43,17 @@ pub(super) async fn push(
     replace: bool,
     encoding: BodyEncoding,
     headers: &HeaderMap,
-    raw: &[u8],
+    raw: Bytes,
 ) -> Result<Response<Body>, HttpError> {
     let key = grouping_key(params, job_base64)?;
-    let body = body::decode(raw, encoding, state.config.push_max_body_bytes)?;
-    let (families, defect) = if is_protobuf_push(headers) {
-        let decoded = protobuf::parse_delimited(&body)?;
-        (decoded.families, decoded.defect)
+    let body = PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes };
+    let limits = state.config.push_limits();
+    let (key, families, defect) = if raw.len() > OFF_WORKERS_BYTES || encoding != BodyEncoding::Identity {
+        tokio::task::spawn_blocking(move || body.judge(key, &raw, limits))
+            .await
+            .map_err(|e| HttpError::NotReady(format!("shutting down: {e}")))??
     } else {
-        (text_parse::parse_text(&body)?, None)
+        body.judge(key, &raw, limits)?
     };
     let time = now();
     if replace && state.config.debug_unsafe_ack_before_commit {
@@ -59,6 +66,35 @@ pub(super) async fn push(
         _ if unchecked => Ok(empty(StatusCode::ACCEPTED)),
         Outcome::Rejected { reason } => Err(HttpError::Inconsistent(reason)),
         _ => Ok(empty(StatusCode::OK)),
+    }
+}
+
+/// How to read a push body.
+#[derive(Clone, Copy)]
+struct PushBody {
+    protobuf: bool,
+    encoding: BodyEncoding,
+    max_bytes: usize,
+}
+
+impl PushBody {
+    /// Decodes and parses `raw`, then judges the push against `limits`: linear work,
+    /// all of it before anything is proposed.
+    fn judge(
+        self,
+        key: GroupingKey,
+        raw: &[u8],
+        limits: PushLimits,
+    ) -> Result<(GroupingKey, PushedFamilies, Option<String>), HttpError> {
+        let body = body::decode(raw, self.encoding, self.max_bytes)?;
+        let (families, defect) = if self.protobuf {
+            let decoded = protobuf::parse_delimited(&body)?;
+            (decoded.families, decoded.defect)
+        } else {
+            (text_parse::parse_text(&body)?, None)
+        };
+        limits.check(&key, &families).map_err(HttpError::Limit)?;
+        Ok((key, families, defect))
     }
 }
 

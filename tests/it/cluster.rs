@@ -12,17 +12,17 @@ use crate::harness::{free_port, Server};
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn exclusive() -> MutexGuard<'static, ()> {
+pub(crate) fn exclusive() -> MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn story(step: &str) {
+pub(crate) fn story(step: &str) {
     eprintln!("== {step}");
 }
 
 /// A cluster of real processes; node `i` has id `i + 1`.
-struct Cluster {
-    nodes: Vec<Server>,
+pub(crate) struct Cluster {
+    pub(crate) nodes: Vec<Server>,
     peers: Vec<String>,
     extra: Vec<String>,
 }
@@ -35,7 +35,7 @@ fn timing_unless_overridden(extra: &[String]) -> Vec<String> {
 }
 
 impl Cluster {
-    fn start(n: usize, extra: &[&str]) -> Cluster {
+    pub(crate) fn start(n: usize, extra: &[&str]) -> Cluster {
         let peers: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -70,7 +70,7 @@ impl Cluster {
     }
 
     /// Index of the leader, as the running nodes agree on it.
-    fn leader(&self) -> usize {
+    pub(crate) fn leader(&self) -> usize {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let leaders: BTreeSet<u64> = self
@@ -98,7 +98,7 @@ impl Cluster {
     }
 
     /// Pushed series of every running node; asserts they are identical.
-    fn identical_pushed_lines(&self) -> Vec<String> {
+    pub(crate) fn identical_pushed_lines(&self) -> Vec<String> {
         let running: Vec<&Server> = self.nodes.iter().filter(|n| n.is_running()).collect();
         let lines = |node: &Server| {
             let mut got = None;

@@ -4,6 +4,7 @@
 mod cluster;
 mod handlers;
 mod harness;
+mod hostile;
 mod reads;
 mod security;
 mod single_node;

@@ -397,3 +397,73 @@ mod properties {
         }
     }
 }
+
+/// The poison pill of a replicated log: a push whose merged size is the product of its
+/// dimensions (many grouping labels times many series). Fed to `apply` directly, as an
+/// older node or a peer could have put it in the log, it is refused before any work,
+/// with the same outcome on every store, and stores nothing, not even a failure time.
+#[test]
+fn a_push_over_the_ceiling_is_refused_first_and_alike_everywhere() {
+    let ceiling = PushLimits::CEILING;
+    let mut labels: Vec<(String, String)> =
+        (0..ceiling.grouping_labels).map(|i| (format!("l{i:04}"), "v".to_string())).collect();
+    labels.push(("job".into(), "poison".into()));
+    let wide = GroupingKey::new(labels.into_iter().collect());
+    let series: Vec<(&[(&str, &str)], f64)> = vec![(&[], 1.0); 2000];
+    let poison = vec![family("a", MetricType::Untyped, &series)];
+    let mut stores = [GroupStore::new(), GroupStore::new()];
+    let outcomes: Vec<Outcome> = stores.iter_mut().map(|s| push(s, &wide, poison.clone(), true, 1)).collect();
+    assert_eq!(outcomes[0], outcomes[1]);
+    let Outcome::Rejected { reason } = &outcomes[0] else { panic!("stored: {outcomes:?}") };
+    assert!(reason.contains("--push.max-grouping-labels"), "{reason}");
+    assert!(stores.iter().all(GroupStore::is_empty), "a refusal over a limit stores nothing");
+
+    // Every other limit, each over the ceiling by one.
+    let k = key(&[("job", "j")]);
+    let name = "n".repeat(ceiling.label_name_bytes + 1);
+    let value = "v".repeat(ceiling.label_value_bytes + 1);
+    let cases: Vec<(&str, Vec<MetricFamily>)> = vec![
+        ("--push.max-label-name-bytes", vec![family("a", MetricType::Untyped, &[(&[(name.as_str(), "v")], 1.0)])]),
+        ("--push.max-label-value-bytes", vec![family("a", MetricType::Untyped, &[(&[("n", value.as_str())], 1.0)])]),
+    ];
+    for (flag, families) in cases {
+        let mut store = GroupStore::new();
+        match push(&mut store, &k, families, true, 1) {
+            Outcome::Rejected { reason } => assert!(reason.contains(flag), "{flag}: {reason}"),
+            other => panic!("{flag}: {other:?}"),
+        }
+        assert!(store.is_empty(), "{flag}");
+    }
+}
+
+/// Sanitizing merges the grouping labels in: the first same-named body label takes the
+/// key's value, a repeated one stays (and is refused as upstream refuses it), a body
+/// `instance` is kept when the key has none, `instance=""` is added when neither has one.
+#[test]
+fn grouping_labels_are_merged_as_upstream_does() {
+    let k = key(&[("job", "j"), ("b", "key")]);
+    let merged = |labels: &[(&str, &str)]| -> Vec<(String, String)> {
+        let f = family("m", MetricType::Untyped, &[(labels, 1.0)]);
+        let families: PushedFamilies = BTreeMap::from([("m".to_string(), f)]);
+        let out = sanitize(families, &k);
+        out["m"].metrics[0].labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
+    };
+    let pairs = |p: &[(&str, &str)]| p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        merged(&[("z", "1"), ("a", "2")]),
+        pairs(&[("a", "2"), ("b", "key"), ("instance", ""), ("job", "j"), ("z", "1")])
+    );
+    assert_eq!(merged(&[("b", "body"), ("instance", "i")]), pairs(&[("b", "key"), ("instance", "i"), ("job", "j")]));
+    assert_eq!(
+        merged(&[("b", "first"), ("c", "x"), ("b", "second")]),
+        pairs(&[("b", "key"), ("b", "second"), ("c", "x"), ("instance", ""), ("job", "j")])
+    );
+    let mut store = GroupStore::new();
+    let repeated = family("m", MetricType::Untyped, &[(&[("b", "1"), ("b", "2")], 1.0)]);
+    match push(&mut store, &k, vec![repeated], true, 1) {
+        Outcome::Rejected { reason } => {
+            assert!(reason.contains("two or more labels with the same name: b"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -199,3 +199,16 @@ mod properties {
         }
     }
 }
+
+/// A line with 50,000 labels parses in linear time (the duplicate check would otherwise
+/// compare every label with every earlier one), and a duplicate at its very end is found.
+#[test]
+fn many_labels_on_one_line_and_a_late_duplicate() {
+    let labels: Vec<String> = (0..50_000).map(|i| format!("l{i}=\"v\"")).collect();
+    let line = format!("m{{{}}} 1\n", labels.join(","));
+    let families = parse_text(line.as_bytes()).unwrap();
+    assert_eq!(families["m"].metrics[0].labels.len(), 50_000);
+    let duplicate = format!("m{{{},l7=\"w\"}} 1\n", labels.join(","));
+    let err = parse_text(duplicate.as_bytes()).unwrap_err().to_string();
+    assert!(err.contains("duplicate label names"), "{err}");
+}
