@@ -15,19 +15,26 @@ with open(path, encoding="utf-8") as fh:
         if line.strip():
             r = json.loads(line)
             names = [re.sub(r"(?<!^)(?=[A-Z])", "-", n).lower() for n in r["nemeses"]]
-            rows[",".join(names) or "none"].append(r)
+            workload = r.get("workload", "normal")
+            rows[(",".join(names) or "none", workload)].append(r)
 
-print("| nemeses | runs | seconds each | ops attempted | acknowledged writes | unknown | lost | linearizability violations | max recovery after heal (ms) | verdicts | reproduce (first seed) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for nemeses, runs in sorted(rows.items()):
+print("| nemeses | workload | runs | seconds each | ops attempted | acknowledged writes | write availability (lowest run) | unknown | lost | linearizability violations | max recovery after heal (ms) | hostile pushes sent / refused 4xx / wrongly answered / stored | verdicts | reproduce (first seed) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for (nemeses, workload), runs in sorted(rows.items()):
     violations = sum(1 for r in runs if r["linearizable"] != "Valid")
     recoveries = [r["recovery_ms_max"] for r in runs if r.get("recovery_ms_max") is not None]
     verdicts = defaultdict(int)
     for r in runs:
         verdicts[r["verdict"]] += 1
-    print("| %s | %d | %s | %d | %d | %d | %d | %d | %s | %s | `%s` |" % (
-        nemeses, len(runs), "/".join(sorted({str(r["duration_s"]) for r in runs})),
+    availability = [r["availability"] for r in runs if r.get("availability") is not None]
+    poisons = [r["poison"] for r in runs if r.get("poison")]
+    hostile = "%d / %d / %d / %d" % (
+        sum(p["sent"] for p in poisons), sum(p["refused"] for p in poisons),
+        sum(len(p["wrong"]) for p in poisons), sum(len(p["stored"]) for p in poisons)) if poisons else "-"
+    print("| %s | %s | %d | %s | %d | %d | %s | %d | %d | %d | %s | %s | %s | `%s` |" % (
+        nemeses, workload, len(runs), "/".join(sorted({str(r["duration_s"]) for r in runs})),
         sum(r["attempted"] for r in runs), sum(r["acknowledged_writes"] for r in runs),
+        "%.2f" % min(availability) if availability else "-",
         sum(r["unknown"] for r in runs), sum(len(r["lost"]) for r in runs), violations,
-        max(recoveries) if recoveries else "-",
+        max(recoveries) if recoveries else "-", hostile,
         ", ".join("%d %s" % (n, v) for v, n in sorted(verdicts.items())), runs[0]["command"]))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use cluster::{ClusterConfig, Faults, ReadConsistency};
-use model::PushLimits;
+use model::{PushLimits, StoreQuotas};
 
 /// Flags of the server. Bad values and unsupported combinations are refused at
 /// start-up with exit code 2.
@@ -60,6 +60,22 @@ pub struct Config {
     #[arg(long = "web.enable-admin-api", env = "PUSHGATEWAY_WEB_ENABLE_ADMIN_API", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub web_enable_admin_api: bool,
 
+    /// How long a request head may take, from when the server starts waiting for it: on
+    /// a new connection, and between requests on a kept-alive one (so it is also the idle
+    /// timeout). Past it the connection is closed. Default 30s.
+    #[arg(long = "web.header-read-timeout", env = "PUSHGATEWAY_WEB_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_go_duration)]
+    pub web_header_read_timeout: Duration,
+
+    /// The longest pause while a request body arrives; past it the request is answered
+    /// 408 and the connection closed. Default 30s.
+    #[arg(long = "web.body-read-timeout", env = "PUSHGATEWAY_WEB_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_go_duration)]
+    pub web_body_read_timeout: Duration,
+
+    /// Most connections each web listener serves at once; one more is answered 503 and
+    /// closed. Default 4096.
+    #[arg(long = "web.max-connections", env = "PUSHGATEWAY_WEB_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub web_max_connections: usize,
+
     /// Upstream's persistence file. Accepted so an upstream unit file starts unchanged;
     /// an empty value is valid. See the README for what it does here.
     #[arg(long = "persistence.file", env = "PUSHGATEWAY_PERSISTENCE_FILE", default_value = "")]
@@ -105,6 +121,24 @@ pub struct Config {
     #[arg(long = "push.max-label-pairs", env = "PUSHGATEWAY_PUSH_MAX_LABEL_PAIRS", default_value_t = PushLimits::DEFAULT.label_pairs)]
     pub push_max_label_pairs: usize,
 
+    /// Most groups the store keeps; a push that would create more: 507.
+    #[arg(long = "store.max-groups", env = "PUSHGATEWAY_STORE_MAX_GROUPS", default_value_t = StoreQuotas::DEFAULT.groups)]
+    pub store_max_groups: u64,
+
+    /// Most series the store keeps; a push that would add more: 507.
+    #[arg(long = "store.max-series", env = "PUSHGATEWAY_STORE_MAX_SERIES", default_value_t = StoreQuotas::DEFAULT.series)]
+    pub store_max_series: u64,
+
+    /// Most bytes the store keeps, as it counts them (label and help text, 8 bytes per
+    /// number, fixed costs per group, family and series); a push that would add more: 507.
+    #[arg(long = "store.max-bytes", env = "PUSHGATEWAY_STORE_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.bytes)]
+    pub store_max_bytes: u64,
+
+    /// The directory `POST /api/v1/admin/cluster/checkpoint` may write into (its path
+    /// relative to it, or absolute below it); empty: checkpoints are refused.
+    #[arg(long = "storage.checkpoint-dir", env = "PUSHGATEWAY_STORAGE_CHECKPOINT_DIR", default_value = "")]
+    pub storage_checkpoint_dir: String,
+
     /// Data directory of this node. Default `data/`, or `<--persistence.file>.d` when
     /// only `--persistence.file` is given (so an upstream unit file keeps its data where
     /// upstream kept it).
@@ -140,6 +174,11 @@ pub struct Config {
     /// Peer address of an existing member: join the cluster as a learner through it.
     #[arg(long = "cluster.join", env = "PUSHGATEWAY_CLUSTER_JOIN", default_value = "")]
     pub cluster_join: String,
+
+    /// Most connections the peer listener serves at once (timeouts as the web
+    /// listener's defaults); one more is answered 503 and closed. Default 256.
+    #[arg(long = "cluster.max-connections", env = "PUSHGATEWAY_CLUSTER_MAX_CONNECTIONS", default_value_t = cluster::PEER_LIMITS.max_connections)]
+    pub cluster_max_connections: usize,
 
     /// Raft heartbeat interval; also the time a replication RPC may take. Default 250ms.
     #[arg(long = "cluster.heartbeat-interval", env = "PUSHGATEWAY_CLUSTER_HEARTBEAT_INTERVAL", default_value = "250ms", value_parser = parse_go_duration)]
@@ -218,6 +257,9 @@ impl Config {
         if let Some(problem) = self.push_limits().above_ceiling() {
             return Err(problem);
         }
+        if let Some((flag, _, _)) = self.store_quotas().entries().into_iter().find(|(_, _, quota)| *quota == 0) {
+            return Err(format!("--{flag} must be at least 1"));
+        }
         let web_listen = self.web_listen_address.iter().map(|a| go_listen_address(a)).collect::<Result<Vec<_>, _>>()?;
         let members = self.initial_members()?;
         let clustered = !members.is_empty() || !self.cluster_join.is_empty();
@@ -239,6 +281,12 @@ impl Config {
         if self.cluster_snapshot_logs == 0 {
             return Err("--cluster.snapshot-logs must be positive".into());
         }
+        if self.web_max_connections == 0 || self.cluster_max_connections == 0 {
+            return Err("--web.max-connections and --cluster.max-connections must be at least 1".into());
+        }
+        if self.web_header_read_timeout.is_zero() || self.web_body_read_timeout.is_zero() {
+            return Err("--web.header-read-timeout and --web.body-read-timeout must be positive".into());
+        }
         if self.cluster_heartbeat_interval * 2 >= self.cluster_election_timeout {
             return Err("--cluster.election-timeout must be more than twice --cluster.heartbeat-interval".into());
         }
@@ -258,6 +306,7 @@ impl Config {
             },
             snapshot_logs: self.cluster_snapshot_logs,
             peer_secret: self.cluster_secret()?,
+            peer_limits: serve::Limits { max_connections: self.cluster_max_connections, ..cluster::PEER_LIMITS },
             faults: Faults { skip_fsync: self.debug_unsafe_skip_fsync },
         };
         Ok(Settings { web_listen, peer_listen, cluster })
@@ -273,6 +322,22 @@ impl Config {
             series: self.push_max_series,
             label_pairs: self.push_max_label_pairs,
         }
+    }
+
+    /// The bounds of each web listener, from the `--web.*-timeout` and
+    /// `--web.max-connections` flags.
+    pub fn web_limits(&self) -> serve::Limits {
+        serve::Limits {
+            header_read_timeout: self.web_header_read_timeout,
+            body_read_timeout: self.web_body_read_timeout,
+            max_connections: self.web_max_connections,
+            max_connections_flag: "web.max-connections",
+        }
+    }
+
+    /// The quotas of the whole store, from the `--store.max-*` flags.
+    pub fn store_quotas(&self) -> StoreQuotas {
+        StoreQuotas { groups: self.store_max_groups, series: self.store_max_series, bytes: self.store_max_bytes }
     }
 
     /// The peer secret from `--cluster.secret-file` (`None` when the flag is empty).
@@ -334,7 +399,11 @@ impl Config {
             ("push.max-label-value-bytes", self.push_max_label_value_bytes.to_string()),
             ("push.max-series", self.push_max_series.to_string()),
             ("push.max-label-pairs", self.push_max_label_pairs.to_string()),
+            ("store.max-groups", self.store_max_groups.to_string()),
+            ("store.max-series", self.store_max_series.to_string()),
+            ("store.max-bytes", self.store_max_bytes.to_string()),
             ("storage.path", self.effective_storage_path()),
+            ("storage.checkpoint-dir", self.storage_checkpoint_dir.clone()),
             ("cluster.node-id", self.cluster_node_id.to_string()),
             ("cluster.listen-address", self.cluster_listen_address.clone()),
             ("cluster.advertise-address", self.cluster_advertise_address.clone()),
@@ -346,9 +415,13 @@ impl Config {
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
             ("cluster.read-consistency", self.cluster_read_consistency.name().to_string()),
             ("cluster.snapshot-logs", self.cluster_snapshot_logs.to_string()),
+            ("cluster.max-connections", self.cluster_max_connections.to_string()),
             ("web.config.file", self.web_config_file.clone()),
             ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.web_enable_lifecycle.to_string()),
+            ("web.header-read-timeout", format_go_duration(self.web_header_read_timeout)),
+            ("web.body-read-timeout", format_go_duration(self.web_body_read_timeout)),
+            ("web.max-connections", self.web_max_connections.to_string()),
             ("web.external-url", self.web_external_url.clone()),
             ("web.listen-address", self.web_listen_address.join(",")),
             ("web.local-assets", self.web_local_assets.clone()),

@@ -26,6 +26,13 @@ pub enum HttpError {
     /// The push exceeds one of the `--push.max-*` limits; nothing was proposed.
     #[error("{0}")]
     Limit(model::LimitExceeded),
+    /// Storing the push would grow the store beyond a `--store.max-*` quota; nothing was
+    /// stored (the group's failure time was, if the group exists).
+    #[error("{0}")]
+    Quota(model::QuotaExceeded),
+    /// The client stopped sending the body (`--web.body-read-timeout`).
+    #[error("{0}")]
+    BodyTimeout(String),
     /// The body is larger than `--push.max-body-bytes` (before or after decompression).
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
@@ -41,6 +48,9 @@ pub enum HttpError {
     /// A request to the admin API that is not understood.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// An admin call whose body is not declared JSON.
+    #[error("the request body must be JSON, sent with Content-Type: application/json")]
+    NotJson,
     /// The node is not ready to serve (no leader, or far behind).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -65,6 +75,13 @@ impl HttpError {
             | HttpError::Admin(Refused(_)) => StatusCode::BAD_REQUEST,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            HttpError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // The store is full, not the request wrong: 507 says exactly that, every
+            // client reports it as a failed push with the body, and unlike 429 or 503 no
+            // client or proxy retries it on its own (a retry cannot succeed until groups
+            // are deleted or the quota raised). See docs/decisions/0010.
+            HttpError::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
             // Certainly not applied: retrying is safe.
             HttpError::Propose(NoLeader | NotLeader { .. } | Refused(_)) => StatusCode::SERVICE_UNAVAILABLE,
             // Proposed but not confirmed: it may still be applied.

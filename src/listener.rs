@@ -33,9 +33,12 @@ pub struct TlsListener {
 impl TlsListener {
     /// Each connection is served with the TLS configuration current when it arrives (see
     /// [`LiveWebConfig`]): a rotated certificate is used from the next connection on.
-    pub fn new(tcp: TcpListener, web: Arc<LiveWebConfig>) -> std::io::Result<Self> {
+    /// At most `max_handshakes` handshakes run at once; a connection beyond is closed at
+    /// once (the served connections are capped by the server, see `serve::serve`).
+    pub fn new(tcp: TcpListener, web: Arc<LiveWebConfig>, max_handshakes: usize) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(max_handshakes));
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -51,9 +54,15 @@ impl TlsListener {
                 let Some(tls) = web.current().tls.clone() else {
                     continue;
                 };
+                let Ok(handshaking) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes at once: connection closed");
+                    continue;
+                };
                 let (acceptor, tx) = (TlsAcceptor::from(tls), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&acceptor, stream)).await {
+                    let handshaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&acceptor, stream)).await;
+                    drop(handshaking);
+                    match handshaken {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }

@@ -48,6 +48,8 @@ async fn run(
     web: WebConfig,
     cluster_runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
+    let limits = config.web_limits();
+    raise_open_file_limit(limits.max_connections * settings.web_listen.len() + config.cluster_max_connections);
     // Both listeners are bound before anything starts: a port in use stops start-up at
     // once, and the node learns the peer listener's address (port 0 included) from it.
     let peer_listener = match settings.peer_listen {
@@ -77,8 +79,8 @@ async fn run(
             let _ = stop.recv().await;
         };
         if tls {
-            let listener = TlsListener::new(listener, web.clone())?;
-            servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
+            let listener = TlsListener::new(listener, web.clone(), limits.max_connections)?;
+            servers.spawn(serve::serve(listener, app, limits, stopped));
         } else {
             // TCP_NODELAY: answers are written as soon as they are ready, not held back by
             // Nagle's algorithm until the client acknowledges the previous segment (the TLS
@@ -86,33 +88,58 @@ async fn run(
             let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            servers.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
+            servers.spawn(serve::serve(listener, app, limits, stopped));
         }
     }
     while let Some(result) = servers.join_next().await {
-        result.context("server task failed")?.context("server failed")?;
+        result.context("server task failed")?;
     }
     tracing::info!("HTTP server stopped");
     node.shutdown().await;
     Ok(())
 }
 
+/// Raises the soft limit of open files to the hard limit, as Go's runtime does at start:
+/// every connection and every RocksDB file takes a descriptor. Warns when the limit leaves
+/// too little room for `connections` (the listeners' caps) beside the database.
+fn raise_open_file_limit(connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let wanted = connections as u64 + 1024;
+            if limit < wanted {
+                tracing::warn!(
+                    limit,
+                    wanted,
+                    "the open-file limit is below the connection caps plus room for the database: raise it (LimitNOFILE=, ulimit -n) or lower --web.max-connections"
+                );
+            } else {
+                tracing::debug!(limit, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 /// `pushgateway cluster ...`: one HTTP call to a node's API, its JSON answer printed.
 async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
+    // The admin calls take JSON, declared as such (the server refuses anything else).
+    let admin = |server: &str, call: &str, body: serde_json::Value| {
+        client
+            .post(format!("{server}/api/v1/admin/cluster/{call}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+    };
     let response = match &command {
         ClusterCommand::Status { server } => client.get(format!("{server}/api/v1/cluster")).send().await?,
         ClusterCommand::Add { server, id, address, learner_only } => {
-            let body = serde_json::json!({ "id": id, "address": address, "learner_only": learner_only });
-            client.post(format!("{server}/api/v1/admin/cluster/add")).body(body.to_string()).send().await?
+            admin(server, "add", serde_json::json!({ "id": id, "address": address, "learner_only": learner_only }))
+                .await?
         }
-        ClusterCommand::Remove { server, id } => {
-            let body = serde_json::json!({ "id": id });
-            client.post(format!("{server}/api/v1/admin/cluster/remove")).body(body.to_string()).send().await?
-        }
+        ClusterCommand::Remove { server, id } => admin(server, "remove", serde_json::json!({ "id": id })).await?,
         ClusterCommand::Checkpoint { server, path } => {
-            let body = serde_json::json!({ "path": path });
-            client.post(format!("{server}/api/v1/admin/cluster/checkpoint")).body(body.to_string()).send().await?
+            admin(server, "checkpoint", serde_json::json!({ "path": path })).await?
         }
         ClusterCommand::ForceNewCluster { storage_path, id, address } => {
             let done = cluster::force_new_cluster(std::path::Path::new(storage_path), *id, address)

@@ -3,14 +3,15 @@
 //! the cluster (`pushgateway_cluster_*`). They describe this process, so they differ from
 //! node to node, as they do upstream. Their names, types and help come from the pinned
 //! list in `model::own_families` (pushes are judged against it); a family missing there
-//! is a bug the tests catch.
+//! is a bug the tests catch. The exception are the [`PROVISIONAL`] families, exposed
+//! before they may enter that list.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use cluster::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
 use model::own_families::own_family;
-use model::{Bucket, LabelPair, Metric, MetricFamily, Value};
+use model::{Bucket, LabelPair, Metric, MetricFamily, MetricType, OwnFamily, StoreQuotas, Usage, Value};
 use prometheus::core::Collector;
 
 const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
@@ -28,6 +29,56 @@ const CLUSTER_SNAPSHOT_BYTES: &str = "pushgateway_cluster_snapshot_bytes";
 const CLUSTER_FORWARDED: &str = "pushgateway_cluster_forwarded_batches_total";
 const CLUSTER_FAILED: &str = "pushgateway_cluster_failed_proposals_total";
 const CLUSTER_PROPOSAL_DURATION: &str = "pushgateway_cluster_proposal_duration_seconds";
+
+const STORE_USAGE: &str = "pushgateway_store_usage";
+const STORE_QUOTA: &str = "pushgateway_store_quota";
+
+/// Own families that are not in the pinned list of `model::own_families`: adding them
+/// there would change what `apply` decides (docs/decisions/0007), which waits for the
+/// cluster version. Until then pushes of these names are judged as any other, and a
+/// pushed family of one of these names takes the place of the server's own in scrapes
+/// ([`crate::exposition::render::gather`]), so a scrape never holds two families of one
+/// name.
+pub const PROVISIONAL: &[OwnFamily] = &[
+    OwnFamily {
+        name: STORE_QUOTA,
+        metric_type: MetricType::Gauge,
+        help: "Quota of the store per resource (groups, series, bytes), from the --store.max-* flags of this node.",
+        help_must_match: false,
+    },
+    OwnFamily {
+        name: STORE_USAGE,
+        metric_type: MetricType::Gauge,
+        help: "What the store holds per resource (groups, series, bytes), as counted against the quotas; the same on every node at the same applied index.",
+        help_must_match: false,
+    },
+];
+
+/// The store's usage and quotas per resource: `pushgateway_store_usage{resource}` and
+/// `pushgateway_store_quota{resource}`, so that `usage / quota` is the fill ratio.
+pub fn store_families(usage: Usage, quotas: &StoreQuotas) -> Vec<MetricFamily> {
+    let used = [usage.groups, usage.series, usage.bytes];
+    let per_resource = |values: [u64; 3]| -> Vec<Metric> {
+        quotas
+            .entries()
+            .iter()
+            .zip(values)
+            .map(|((_, what, _), v)| Metric {
+                labels: vec![LabelPair::new("resource", *what)],
+                value: Value::Gauge(v as f64),
+                timestamp_ms: None,
+            })
+            .collect()
+    };
+    let limits = quotas.entries().map(|(_, _, quota)| quota);
+    [(STORE_QUOTA, per_resource(limits)), (STORE_USAGE, per_resource(used))]
+        .into_iter()
+        .map(|(name, metrics)| {
+            let own = PROVISIONAL.iter().find(|f| f.name == name).expect("a provisional family");
+            MetricFamily { name: name.into(), help: Some(own.help.into()), metric_type: own.metric_type, metrics }
+        })
+        .collect()
+}
 
 #[derive(Default, Clone, Copy)]
 struct SumCount {

@@ -138,6 +138,11 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// asks). Upstream re-reads it for every request. A file that no longer loads is logged
 /// and the last good configuration kept; TLS cannot be switched on or off without a
 /// restart (the listeners are made at start-up).
+///
+/// A file rewritten in place (truncated, then written) passes through states that load
+/// but mean something else: empty, it means "no authentication". So a change is taken
+/// only once the files have stayed unchanged from one look to the next (a second apart),
+/// and a reload never switches basic authentication off: that needs a restart, like TLS.
 pub struct LiveWebConfig {
     path: String,
     live: RwLock<Live>,
@@ -147,12 +152,14 @@ struct Live {
     config: Arc<WebConfig>,
     stamps: Vec<Option<SystemTime>>,
     checked: Instant,
+    /// Changed stamps seen at the last look, taken if the next look sees them again.
+    settling: Option<Vec<Option<SystemTime>>>,
 }
 
 impl LiveWebConfig {
     /// `config` as loaded from `path` (empty: nothing to watch).
     pub fn new(path: &str, config: WebConfig) -> Self {
-        let live = Live { stamps: config.stamps(), config: Arc::new(config), checked: Instant::now() };
+        let live = Live { stamps: config.stamps(), config: Arc::new(config), checked: Instant::now(), settling: None };
         LiveWebConfig { path: path.to_string(), live: RwLock::new(live) }
     }
 
@@ -171,14 +178,25 @@ impl LiveWebConfig {
         live.checked = Instant::now();
         let stamps = live.config.stamps();
         if stamps == live.stamps {
+            live.settling = None;
+            return live.config.clone();
+        }
+        if live.settling.as_ref() != Some(&stamps) {
+            // Changed since the last look: maybe still being written. Look again later.
+            live.settling = Some(stamps);
             return live.config.clone();
         }
         // Remembered before loading: a broken file is reported once, not every second.
+        live.settling = None;
         live.stamps = stamps;
         match WebConfig::load(&self.path) {
             Ok(new) if new.tls.is_some() != live.config.tls.is_some() => tracing::error!(
                 path = %self.path,
                 "--web.config.file changed whether TLS is on; that needs a restart: keeping the previous configuration"
+            ),
+            Ok(new) if new.access.users.is_empty() && !live.config.access.users.is_empty() => tracing::error!(
+                path = %self.path,
+                "--web.config.file no longer lists basic_auth_users; switching authentication off needs a restart: keeping the previous configuration"
             ),
             Ok(new) => {
                 tracing::info!(path = %self.path, "--web.config.file or a file it names changed: reloaded");
@@ -333,6 +351,12 @@ pub struct Access {
     verified: Mutex<HashSet<(String, String)>>,
 }
 
+/// Password checks (bcrypt) running at once, process-wide: one per core. Requests beyond
+/// wait (each on a connection, which the listeners cap), verified pairs do not.
+static PASSWORD_CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 /// Pairs kept in [`Access::verified`] before it is emptied.
 const MAX_VERIFIED: usize = 1024;
 
@@ -375,6 +399,11 @@ impl Access {
         if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&pair) {
             return true;
         }
+        // Bounded: a flood of requests with made-up passwords must not take every thread
+        // of the blocking pool (scrapes render there) or every core.
+        let Ok(_checking) = PASSWORD_CHECKS.acquire().await else {
+            return false;
+        };
         let access = self.clone();
         tokio::task::spawn_blocking(move || {
             let (hash, known) = match access.users.get(&pair.0) {
@@ -427,6 +456,38 @@ mod tests {
         assert!(c.access.users.is_empty());
         let c = WebConfig::parse("tls_server_config: {}\n").expect("valid");
         assert!(c.tls.is_none());
+    }
+
+    /// A file rewritten in place: its intermediate states are not taken at once, and an
+    /// empty one (or any without users) never switches authentication off.
+    #[test]
+    fn a_file_rewritten_in_place_never_switches_authentication_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        let users = |names: &[&str]| -> String {
+            let hash = bcrypt::hash("pw", 4).unwrap();
+            let lines: String = names.iter().map(|n| format!("  {n}: {hash}\n")).collect();
+            format!("basic_auth_users:\n{lines}")
+        };
+        std::fs::write(&path, users(&["alice"])).unwrap();
+        let file = path.display().to_string();
+        let live = LiveWebConfig::new(&file, WebConfig::load(&file).unwrap());
+        let names = |live: &LiveWebConfig| live.current().access.users.keys().cloned().collect::<Vec<_>>();
+        let after_a_look = |live: &LiveWebConfig| {
+            std::thread::sleep(RECHECK + Duration::from_millis(100));
+            names(live)
+        };
+
+        // Truncated, as a rewrite in place begins: still alice, at every look.
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(after_a_look(&live), ["alice"], "a change is not taken at the first look");
+        assert_eq!(after_a_look(&live), ["alice"], "no users: authentication stays on");
+        assert_eq!(after_a_look(&live), ["alice"]);
+
+        // The new content, once it stays: taken at the second look.
+        std::fs::write(&path, users(&["bob", "carol"])).unwrap();
+        assert_eq!(after_a_look(&live), ["alice"]);
+        assert_eq!(after_a_look(&live), ["bob", "carol"]);
     }
 
     #[test]

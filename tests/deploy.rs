@@ -227,7 +227,11 @@ fn alert_rules_parse_and_name_existing_jobs() {
     }
     assert!(count >= 5);
     // Every metric an alert names is one the binary exposes (or Prometheus's own `up`).
-    let own: Vec<&str> = model::own_families::OWN_FAMILIES.iter().map(|f| f.name).collect();
+    let own: Vec<&str> = model::own_families::OWN_FAMILIES
+        .iter()
+        .chain(pushgateway::self_metrics::PROVISIONAL)
+        .map(|f| f.name)
+        .collect();
     for group in rules["groups"].as_array().expect("groups") {
         for rule in group["rules"].as_array().expect("rules") {
             let expr = rule["expr"].as_str().expect("expr");
@@ -315,5 +319,9 @@ fn the_readme_lists_every_push_limit_as_enforced() {
     for ((flag, _, default), (_, _, ceiling)) in defaults.into_iter().zip(ceilings) {
         let row = format!("| `--{flag}` | `{default}` | `{ceiling}` |");
         assert!(readme.contains(&row), "README's Limits table lacks {row}");
+    }
+    for (flag, _, default) in model::StoreQuotas::DEFAULT.entries() {
+        let row = format!("| `--{flag}` | `{default}` |");
+        assert!(readme.contains(&row), "README's Quotas table lacks {row}");
     }
 }

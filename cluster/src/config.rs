@@ -26,6 +26,15 @@ pub struct Faults {
     pub skip_fsync: bool,
 }
 
+/// The peer listener's bounds by default: peers keep a few connections each and send
+/// continuously (heartbeats), so a small cap and the web listener's timeouts fit.
+pub const PEER_LIMITS: serve::Limits = serve::Limits {
+    header_read_timeout: std::time::Duration::from_secs(30),
+    body_read_timeout: std::time::Duration::from_secs(30),
+    max_connections: 256,
+    max_connections_flag: "cluster.max-connections",
+};
+
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -49,6 +58,8 @@ pub struct ClusterConfig {
     /// The secret every peer request must carry; `None`: peer traffic is not
     /// authenticated.
     pub peer_secret: Option<String>,
+    /// Timeouts and the connection cap of the peer listener.
+    pub peer_limits: serve::Limits,
     /// Test-only faults; all off by default.
     pub faults: Faults,
 }
@@ -68,6 +79,7 @@ impl ClusterConfig {
             read_consistency: ReadConsistency::Linearizable,
             snapshot_logs: 1000,
             peer_secret: None,
+            peer_limits: PEER_LIMITS,
             faults: Faults::default(),
         }
     }

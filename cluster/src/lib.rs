@@ -39,7 +39,7 @@ mod status;
 mod storage;
 mod transport;
 
-pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency};
+pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};
 pub use node::Node;
 pub use read::StoreReader;

@@ -131,11 +131,8 @@ impl Node {
             let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            let server = tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "peer listener stopped");
-                }
-            });
+            // Served until the node shuts down (which aborts this task).
+            let server = tokio::spawn(serve::serve(listener, app, config.peer_limits, std::future::pending()));
             *node.inner.peer_server.lock().expect("peer server lock") = Some(server);
         }
         node.bootstrap(&config, advertise).await?;
@@ -180,6 +177,10 @@ impl Node {
 
     pub(crate) fn store(&self) -> Arc<RwLock<GroupStore>> {
         self.inner.store.clone()
+    }
+
+    pub(crate) fn inner_store(&self) -> &RwLock<GroupStore> {
+        &self.inner.store
     }
 
     pub(crate) fn stats(&self) -> &Mutex<ProposalStats> {

@@ -12,7 +12,7 @@ use crate::error::ClusterError;
 use crate::node::Node;
 use crate::retry::{Attempt, Leader};
 use crate::transport::{ReadIndexAnswer, PATH_READ_INDEX};
-use model::{GroupStore, StoreView};
+use model::{GroupStore, GroupingKey, PushedFamilies, QuotaExceeded, StoreQuotas, StoreView};
 
 /// Takes views of the store once the read barrier is passed. Cheap to clone; it exposes
 /// only [`StoreReader::view`], so no caller can hold the store's lock.
@@ -31,6 +31,23 @@ impl StoreReader {
 }
 
 impl Node {
+    /// Judges a push against the store's quotas as this node has applied it so far
+    /// ([`GroupStore::judge_quota`]), before the push is proposed. Holds the store's read
+    /// lock for time linear in the push; blocks while an apply changes the store.
+    pub fn judge_quota(
+        &self,
+        key: &GroupingKey,
+        families: &PushedFamilies,
+        replace: bool,
+        quotas: &StoreQuotas,
+    ) -> Result<(), QuotaExceeded> {
+        self.read_store().judge_quota(key, families, replace, quotas)
+    }
+
+    fn read_store(&self) -> std::sync::RwLockReadGuard<'_, GroupStore> {
+        self.inner_store().read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Passes the read barrier: with linearizable consistency, the views taken from the
     /// reader include every command whose `propose` returned before this call, on any
     /// node (a follower asks the leader for its read index and waits until it has applied

@@ -220,7 +220,12 @@ impl ClusterUnderTest {
         let mut last = String::new();
         while Instant::now() < deadline {
             for node in self.nodes.iter().filter(|n| n.running() && !n.paused && !n.args.is_empty()) {
-                match client.post(format!("{}{path}", node.base())).body(body.to_string()).send() {
+                match client
+                    .post(format!("{}{path}", node.base()))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string())
+                    .send()
+                {
                     Ok(r) if r.status().is_success() => return Ok(()),
                     Ok(r) => last = format!("{}: {}", r.status(), r.text().unwrap_or_default()),
                     Err(e) => last = e.to_string(),

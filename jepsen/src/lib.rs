@@ -12,5 +12,6 @@ pub mod history;
 pub mod lazyfs;
 pub mod nemesis;
 pub mod netns;
+pub mod poison;
 pub mod services;
 pub mod workload;

@@ -24,6 +24,7 @@ use jepsen::cluster::ClusterUnderTest;
 use jepsen::history::{Action, GroupState, Op, Outcome};
 use jepsen::nemesis::{self, FaultEvent, Nemesis};
 use jepsen::netns;
+use jepsen::poison::{self, PoisonStats, PoisonSummary};
 use jepsen::workload::{self, Workload};
 
 /// Options of a run.
@@ -66,14 +67,32 @@ struct Options {
     /// Append the run's summary to this file (JSON lines).
     #[arg(long)]
     record: Option<PathBuf>,
+    /// `normal`, or `poison`: the normal clients plus `--poisoners` clients sending
+    /// hostile pushes (see `src/poison.rs`).
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Normal)]
+    workload: WorkloadKind,
+    /// Clients sending hostile pushes with `--workload poison`.
+    #[arg(long, default_value_t = 2)]
+    poisoners: usize,
     /// Extra flag for every node (repeatable), e.g. a test-only fault.
     #[arg(long = "server-flag", allow_hyphen_values = true)]
     server_flags: Vec<String>,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum WorkloadKind {
+    Normal,
+    Poison,
+}
+
 /// What a run found.
 #[derive(Serialize)]
 struct Summary {
+    workload: WorkloadKind,
+    /// With `--workload poison`: what became of the hostile pushes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poison: Option<PoisonSummary>,
     seed: u64,
     nodes: usize,
     duration_s: u64,
@@ -106,6 +125,12 @@ fn jepsen_lines(http: &reqwest::blocking::Client, base: &str) -> Option<Vec<Stri
         return None;
     }
     Some(resp.text().ok()?.lines().filter(|l| l.contains("job=\"jepsen\"")).map(str::to_string).collect())
+}
+
+/// The `job="poison"` series a node serves (there must be none).
+fn poison_lines(http: &reqwest::blocking::Client, base: &str) -> Vec<String> {
+    let text = http.get(format!("{base}/metrics")).send().and_then(|r| r.text()).unwrap_or_default();
+    text.lines().filter(|l| l.contains("job=\"poison\"")).map(str::to_string).collect()
 }
 
 /// Set in the re-executed harness that runs inside the hub namespace: `prefix:net`.
@@ -194,7 +219,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         o.interval,
         o.seed,
         nemesis_names(&nemeses)
-    ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>();
+    ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>()
+        + if o.workload == WorkloadKind::Poison { " --workload poison" } else { "" };
     let log = Log::open(&dir.join("harness.log"))?;
     log.say(&format!("run directory {}; {command}", dir.display()));
     // The loaded-machine timing with the server's default propose timeout (a push that
@@ -202,6 +228,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     // --server-flag naming a timing flag replaces the default.
     let mut timing = testkit::cluster_timing("5s", &o.server_flags);
     timing.extend(o.server_flags.iter().cloned());
+    let poisoned = o.workload == WorkloadKind::Poison;
+    if poisoned && !o.server_flags.iter().any(|f| f.starts_with("--web.body-read-timeout")) {
+        // Stalled bodies are answered within the run, not after the default 30 s.
+        timing.push("--web.body-read-timeout=2s".to_string());
+    }
     let net = std::env::var(INSIDE_ENV).ok().and_then(|v| {
         let (prefix, net) = v.split_once(':')?;
         Some(netns::Network { prefix: prefix.to_string(), net: net.parse().ok()? })
@@ -217,13 +248,20 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         keys: o.keys,
         rate: o.rate,
     });
-    let clients: Vec<_> = (0..o.clients)
+    let mut clients: Vec<_> = (0..o.clients)
         .map(|i| {
             let w = w.clone();
             let seed = o.seed;
             std::thread::spawn(move || workload::run_client(w, i, seed))
         })
         .collect();
+    let poison = Arc::new(PoisonStats::default());
+    if poisoned {
+        clients.extend((0..o.poisoners).map(|i| {
+            let (w, poison, seed) = (w.clone(), poison.clone(), o.seed);
+            std::thread::spawn(move || poison::run_poisoner(w, poison, i, seed))
+        }));
+    }
 
     // Faults, on the seed's schedule, until the duration is over.
     let mut rng = SmallRng::seed_from_u64(o.seed);
@@ -280,6 +318,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     let doc: serde_json::Value =
         serde_json::from_str(&http.get(format!("{}/api/v1/metrics", live[0])).send()?.text()?)?;
     let complete_ms = w.now_ms();
+    let poison = poisoned.then(|| {
+        let stored: Vec<String> =
+            live.iter().flat_map(|b| poison_lines(&http, b).into_iter().map(move |l| format!("{b}: {l}"))).collect();
+        poison.summary(stored)
+    });
     for key in 0..o.keys {
         let observed = workload::observe(&doc, key);
         final_state.insert(key, observed);
@@ -317,12 +360,15 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
                 .min()
         })
         .max();
-    let verdict = match (&linearizable, lost.is_empty() && panics.is_empty() && converged_ms.is_some()) {
+    let poison_held = poison.as_ref().is_none_or(|p| p.wrong.is_empty() && p.stored.is_empty());
+    let verdict = match (&linearizable, lost.is_empty() && panics.is_empty() && converged_ms.is_some() && poison_held) {
         (Verdict::Invalid(_), _) | (_, false) => "invalid",
         (Verdict::Unknown(_), true) => "unknown",
         (Verdict::Valid, true) => "valid",
     };
     let summary = Summary {
+        workload: o.workload,
+        poison,
         seed: o.seed,
         nodes: o.nodes,
         duration_s: o.duration,
@@ -350,6 +396,18 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     if let Some(record) = &o.record {
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(record)?;
         writeln!(f, "{}", serde_json::to_string(&summary)?)?;
+    }
+    if let Some(p) = &summary.poison {
+        log.say(&format!(
+            "poison: {} sent, {} refused, {} unanswered (node down), {} wrongly answered {:?}, {} stored {:?}",
+            p.sent,
+            p.refused,
+            p.unanswered,
+            p.wrong.len(),
+            p.wrong,
+            p.stored.len(),
+            p.stored
+        ));
     }
     log.say(&format!(
         "verdict {}: {} ops, {} acknowledged writes, {} unknown, {} lost, linearizable {:?}, converged in {:?} ms, \

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grouping_key::GroupingKey;
 use crate::metric::{Metric, MetricFamily, MetricType, UnixNanos, Value};
+use crate::quota::Usage;
 
 /// Name of the per-group family holding the last successful push time.
 pub const PUSH_TIME_NAME: &str = "push_time_seconds";
@@ -29,11 +30,26 @@ pub struct StoredFamily {
     /// not stored, not compared.
     #[serde(skip)]
     series_text: Derived<SeriesText>,
+    /// What the family counts against the store's quotas ([`Usage::of_family`]).
+    #[serde(skip)]
+    usage: Derived<Usage>,
 }
 
 impl StoredFamily {
     pub fn new(family: MetricFamily, pushed_at: UnixNanos) -> Self {
-        StoredFamily { family, pushed_at, exposition_order: Derived::default(), series_text: Derived::default() }
+        StoredFamily {
+            family,
+            pushed_at,
+            exposition_order: Derived::default(),
+            series_text: Derived::default(),
+            usage: Derived::default(),
+        }
+    }
+
+    /// What the family counts against the store's quotas: computed once (linear in the
+    /// family), then kept with it.
+    pub fn usage(&self) -> Usage {
+        *self.usage.0.get_or_init(|| Usage::of_family(&self.family, 0))
     }
 
     /// The family's series sorted as a scrape exposes them ([`Metric::exposition_cmp`]),

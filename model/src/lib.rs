@@ -8,6 +8,7 @@
 //! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
 //! - [`limits`]: what one push may carry, judged first and in linear time;
 //! - [`check`]: the whole consistency check of a push;
+//! - [`quota`]: what the store holds ([`Usage`], counted by `apply`) and its quotas;
 //! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
 //! - [`own_families`]: the server's own families, pinned data the check depends on;
 //! - [`go_format`]: Go-compatible float formatting and quoting, for renderers and messages.
@@ -30,6 +31,7 @@ pub mod grouping_key;
 pub mod limits;
 pub mod metric;
 pub mod own_families;
+pub mod quota;
 pub mod store;
 
 pub use command::{Command, Outcome};
@@ -43,4 +45,5 @@ pub use metric::{
     UnixNanos, Value,
 };
 pub use own_families::OwnFamily;
+pub use quota::{QuotaExceeded, StoreQuotas, Usage};
 pub use store::{GroupStore, StoreView};

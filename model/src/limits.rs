@@ -40,11 +40,19 @@ pub struct LimitExceeded {
     pub what: &'static str,
     pub allowed: usize,
     pub found: usize,
+    /// Whether counting stopped at `found` (a parser refuses a body as soon as it is
+    /// over, without reading the rest): then the push carries at least that many.
+    pub counting_stopped: bool,
 }
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "push refused: {} {} exceeds the limit of {} (--{})", self.what, self.found, self.allowed, self.flag)
+        let more = if self.counting_stopped { " or more" } else { "" };
+        write!(
+            f,
+            "push refused: {} {}{more} exceeds the limit of {} (--{})",
+            self.what, self.found, self.allowed, self.flag
+        )
     }
 }
 
@@ -107,7 +115,7 @@ impl PushLimits {
     pub fn check(&self, key: &GroupingKey, families: &PushedFamilies) -> Result<(), LimitExceeded> {
         let exceeded = |index: usize, allowed: usize, found: usize| {
             let (flag, what, _) = self.entries()[index];
-            Err(LimitExceeded { flag, what, allowed, found })
+            Err(LimitExceeded { flag, what, allowed, found, counting_stopped: false })
         };
         let key_labels = key.labels();
         if key_labels.len() > self.grouping_labels {
@@ -223,5 +231,47 @@ mod tests {
         assert_eq!(flag(&key(1), &long_name), Some("push.max-label-name-bytes"));
         let message = limits.check(&key(3), &families(1, 1)).unwrap_err().to_string();
         assert_eq!(message, "push refused: grouping labels 4 exceeds the limit of 3 (--push.max-grouping-labels)");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// At large dimensions (up to the ceiling and past it), the single-pass check
+        /// refuses exactly the pushes a plain count of every dimension finds over a limit.
+        #[test]
+        fn the_verdict_is_the_plain_count(
+            grouping in 1usize..1_500,
+            series in 0usize..2_500,
+            labels in 0usize..250,
+            value_bytes in 0usize..2_000,
+        ) {
+            let limits = PushLimits {
+                grouping_labels: 1_000,
+                labels_per_series: 200,
+                label_name_bytes: 64,
+                label_value_bytes: 1_000,
+                series: 2_000,
+                label_pairs: 300_000,
+            };
+            let key = key(grouping - 1);
+            // One long value, on the first label of the last series: the rest are short.
+            let value = |s: usize, l: usize| if s + 1 == series && l == 0 { "v".repeat(value_bytes) } else { "v".into() };
+            let metrics = (0..series)
+                .map(|s| Metric {
+                    labels: (0..labels).map(|l| LabelPair::new(format!("n{l}"), value(s, l))).collect(),
+                    value: Value::Untyped(1.0),
+                    timestamp_ms: None,
+                })
+                .collect();
+            let family = MetricFamily { name: "m".into(), help: None, metric_type: MetricType::Untyped, metrics };
+            let pushed = BTreeMap::from([("m".to_string(), family)]);
+            // Every series carries the key's labels and `instance` once stored.
+            let pairs = series * (labels + grouping + 1);
+            let over = grouping > limits.grouping_labels
+                || series > limits.series
+                || (series > 0 && labels > limits.labels_per_series)
+                || (series > 0 && labels > 0 && value_bytes > limits.label_value_bytes)
+                || pairs > limits.label_pairs;
+            proptest::prop_assert_eq!(limits.check(&key, &pushed).is_err(), over);
+        }
     }
 }

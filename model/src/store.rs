@@ -18,6 +18,7 @@ use crate::grouping_key::GroupingKey;
 use crate::limits::PushLimits;
 use crate::metric::{MetricType, PushedFamilies, UnixNanos};
 use crate::own_families::{self, OwnFamily, OWN_FAMILIES};
+use crate::quota::{QuotaExceeded, StoreQuotas, Usage};
 
 /// How many groups hold a family name, and its type (the same in all of them: the
 /// store refuses a push that would make it differ).
@@ -42,6 +43,8 @@ pub struct GroupStore {
     shapes: BTreeMap<String, BTreeMap<Vec<String>, BTreeSet<GroupingKey>>>,
     /// The server's own families, sorted by name: [`OWN_FAMILIES`] (tests use others).
     pub(crate) own: &'static [OwnFamily],
+    /// What the groups count against the quotas, kept up to date by every change.
+    usage: Usage,
 }
 
 impl Default for GroupStore {
@@ -59,6 +62,7 @@ impl Default for GroupStore {
 pub struct StoreView {
     groups: Vec<Arc<Group>>,
     own: &'static [OwnFamily],
+    usage: Usage,
 }
 
 impl StoreView {
@@ -81,6 +85,11 @@ impl StoreView {
     pub fn len(&self) -> usize {
         self.groups.len()
     }
+
+    /// What the groups count against the quotas ([`GroupStore::usage`]).
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
 }
 
 impl GroupStore {
@@ -93,7 +102,13 @@ impl GroupStore {
     /// the judgement itself; the server always uses [`GroupStore::new`].
     #[doc(hidden)]
     pub fn with_own_families(own: &'static [OwnFamily]) -> Self {
-        GroupStore { groups: BTreeMap::new(), families: BTreeMap::new(), shapes: BTreeMap::new(), own }
+        GroupStore {
+            groups: BTreeMap::new(),
+            families: BTreeMap::new(),
+            shapes: BTreeMap::new(),
+            own,
+            usage: Usage::default(),
+        }
     }
 
     /// Every group in grouping-key order.
@@ -108,7 +123,7 @@ impl GroupStore {
 
     /// The groups as they are now, to read without the store's lock (see [`StoreView`]).
     pub fn view(&self) -> StoreView {
-        StoreView { groups: self.shared_groups(), own: self.own }
+        StoreView { groups: self.shared_groups(), own: self.own, usage: self.usage }
     }
 
     pub fn group(&self, key: &GroupingKey) -> Option<&Group> {
@@ -121,6 +136,43 @@ impl GroupStore {
 
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// What the store holds, as counted against the quotas: the same on every node at
+    /// the same applied index.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Judges a push against `quotas` before it is proposed: refused if storing it would
+    /// grow the groups, series or bytes beyond a quota. Replaced families (all of the
+    /// group's for `replace`, else those of the pushed names) are counted as gone, so
+    /// pushes that replace what is there pass at a full store. Linear in the push and
+    /// the replaced families (whose usage is kept with them).
+    pub fn judge_quota(
+        &self,
+        key: &GroupingKey,
+        families: &PushedFamilies,
+        replace: bool,
+        quotas: &StoreQuotas,
+    ) -> Result<(), QuotaExceeded> {
+        let before = self.usage;
+        let mut after = before;
+        let group = self.group(key);
+        match group {
+            None => after += Usage::of_group(key),
+            Some(group) => {
+                for (name, stored) in &group.families {
+                    if replace || families.contains_key(name) {
+                        after = after.without(stored.usage());
+                    }
+                }
+            }
+        }
+        for family in families.values() {
+            after += Usage::of_pushed(family, key);
+        }
+        quotas.check(before, after, group.is_some())
     }
 
     /// The server's own family of this name, if any.
@@ -158,6 +210,7 @@ impl GroupStore {
                 self.groups.clear();
                 self.families.clear();
                 self.shapes.clear();
+                self.usage = Usage::default();
                 Outcome::Wiped { groups }
             }
         }
@@ -168,9 +221,12 @@ impl GroupStore {
         self.groups.clear();
         self.families.clear();
         self.shapes.clear();
+        self.usage = Usage::default();
         for group in groups {
+            self.usage += Usage::of_group(&group.key);
             for (name, stored) in &group.families {
                 self.index_add(name, stored.family.metric_type);
+                self.usage += stored.usage();
             }
             self.shape_add(&group.key);
             self.groups.insert(group.key.clone(), Arc::new(group));
@@ -186,18 +242,26 @@ impl GroupStore {
         let group = self.group_entry(&key, time);
         let mut removed: Vec<String> = Vec::new();
         let mut added: Vec<(String, MetricType)> = Vec::new();
+        let (mut gone, mut new) = (Usage::default(), Usage::default());
         if replace {
-            removed.extend(group.families.keys().cloned());
-            group.families.clear();
+            for (name, stored) in std::mem::take(&mut group.families) {
+                gone += stored.usage();
+                removed.push(name);
+            }
         }
         for (name, family) in families {
             let metric_type = family.metric_type;
-            if let Some(old) = group.families.insert(name.clone(), StoredFamily::new(family, time)) {
+            let stored = StoredFamily::new(family, time);
+            new += stored.usage();
+            if let Some(old) = group.families.insert(name.clone(), stored) {
+                gone += old.usage();
                 removed.push(old.family.name);
             }
             added.push((name, metric_type));
         }
         group.push_time = time;
+        self.usage = self.usage.without(gone);
+        self.usage += new;
         for name in removed {
             self.index_remove(&name);
         }
@@ -225,8 +289,10 @@ impl GroupStore {
 
     fn remove_group(&mut self, key: &GroupingKey) {
         if let Some(group) = self.groups.remove(key) {
-            for name in group.families.keys() {
+            self.usage = self.usage.without(Usage::of_group(key));
+            for (name, stored) in &group.families {
                 self.index_remove(name);
+                self.usage = self.usage.without(stored.usage());
             }
             self.shape_remove(key);
         }
@@ -252,6 +318,7 @@ impl GroupStore {
     fn group_entry(&mut self, key: &GroupingKey, time: UnixNanos) -> &mut Group {
         if !self.groups.contains_key(key) {
             self.shape_add(key);
+            self.usage += Usage::of_group(key);
         }
         Arc::make_mut(self.groups.entry(key.clone()).or_insert_with(|| Arc::new(Group::new(key.clone(), time))))
     }

@@ -9,7 +9,8 @@ use bytes::Buf;
 use prost::Message;
 
 use model::{
-    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
+    SummaryValue, Value,
 };
 
 #[derive(Clone, PartialEq, Message)]
@@ -117,6 +118,10 @@ pub enum ProtobufError {
     InvalidUtf8,
     #[error("proto: unknown metric type {0}")]
     UnknownType(i32),
+    /// More series, or a series with more labels, than a push may carry: found by
+    /// scanning the wire format before decoding, so nothing of such a body is built.
+    #[error("{0}")]
+    Limit(model::LimitExceeded),
 }
 
 /// A decoded push: the families, and the first problem that makes the push invalid
@@ -129,9 +134,18 @@ pub struct DecodedPush {
 }
 
 /// Decodes a stream of length-delimited families. A later family with the same name
-/// replaces an earlier one.
-pub fn parse_delimited(mut input: &[u8]) -> Result<DecodedPush, ProtobufError> {
+/// replaces an earlier one. Bounded by [`PushLimits::CEILING`].
+pub fn parse_delimited(input: &[u8]) -> Result<DecodedPush, ProtobufError> {
+    parse_delimited_within(input, &PushLimits::CEILING)
+}
+
+/// Like [`parse_delimited`], refusing the body when its families hold more series in all,
+/// or a series more labels, than `limits` allow. Each family's message is scanned for
+/// that before it is decoded (counting fields, allocating nothing): a few bytes on the
+/// wire can otherwise become a hundred times as many in memory.
+pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<DecodedPush, ProtobufError> {
     let mut out = DecodedPush::default();
+    let mut series = 0usize;
     while input.has_remaining() {
         let len = prost::encoding::decode_varint(&mut input).map_err(|_| ProtobufError::UnexpectedEof)?;
         let len = usize::try_from(len).map_err(|_| ProtobufError::UnexpectedEof)?;
@@ -140,6 +154,7 @@ pub fn parse_delimited(mut input: &[u8]) -> Result<DecodedPush, ProtobufError> {
         }
         let (message, rest) = input.split_at(len);
         input = rest;
+        count_within(message, limits, &mut series)?;
         let pb = PbMetricFamily::decode(message).map_err(|e| {
             if e.to_string().contains("buffer underflow") {
                 ProtobufError::UnexpectedEof
@@ -151,6 +166,64 @@ pub fn parse_delimited(mut input: &[u8]) -> Result<DecodedPush, ProtobufError> {
         out.families.insert(family.name.clone(), family);
     }
     Ok(out)
+}
+
+/// Counts the metrics (field 4) of one encoded family into `series`, and the labels
+/// (field 1) of each, against `limits`. Linear in the message; a malformed message is
+/// left for the decoder to report.
+fn count_within(family: &[u8], limits: &PushLimits, series: &mut usize) -> Result<(), ProtobufError> {
+    let exceeded = |index: usize, found: usize| {
+        let (flag, what, allowed) = limits.entries()[index];
+        ProtobufError::Limit(model::LimitExceeded { flag, what, allowed, found, counting_stopped: true })
+    };
+    for (field, metric) in fields(family) {
+        if field != 4 {
+            continue;
+        }
+        *series += 1;
+        if *series > limits.series {
+            return Err(exceeded(4, *series));
+        }
+        let labels = fields(metric).filter(|(field, _)| *field == 1).count();
+        if labels > limits.labels_per_series {
+            return Err(exceeded(1, labels));
+        }
+    }
+    Ok(())
+}
+
+/// The length-delimited fields of a message, as (field number, contents); other wire
+/// types are skipped. Stops at the first malformed field.
+fn fields(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    std::iter::from_fn(move || loop {
+        if message.is_empty() {
+            return None;
+        }
+        let key = prost::encoding::decode_varint(&mut message).ok()?;
+        let (field, wire_type) = ((key >> 3) as u32, key & 7);
+        let skip = match wire_type {
+            0 => {
+                prost::encoding::decode_varint(&mut message).ok()?;
+                continue;
+            }
+            1 => 8,
+            5 => 4,
+            2 => {
+                let len = usize::try_from(prost::encoding::decode_varint(&mut message).ok()?).ok()?;
+                if len > message.len() {
+                    return None;
+                }
+                let (contents, rest) = message.split_at(len);
+                message = rest;
+                return Some((field, contents));
+            }
+            _ => return None,
+        };
+        if skip > message.len() {
+            return None;
+        }
+        message = &message[skip..];
+    })
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {
@@ -297,6 +370,39 @@ mod tests {
             f.encode_length_delimited(&mut out).unwrap();
         }
         out
+    }
+
+    /// The scan before decoding counts what prost would build: every metric of every
+    /// family against the series limit, every label of a metric against the label limit.
+    #[test]
+    fn bodies_over_the_limits_are_refused_before_decoding() {
+        let limits = PushLimits { series: 10, labels_per_series: 3, ..PushLimits::DEFAULT };
+        let label = || PbLabelPair { name: Some(b"l".to_vec()), value: Some(b"v".to_vec()) };
+        let metric = |labels: usize| PbMetric {
+            label: (0..labels).map(|_| label()).collect(),
+            gauge: Some(PbGauge { value: Some(1.0) }),
+            timestamp_ms: Some(5),
+            ..Default::default()
+        };
+        let family = |name: &str, metrics: usize, labels: usize| PbMetricFamily {
+            name: Some(name.as_bytes().to_vec()),
+            help: Some(b"h".to_vec()),
+            r#type: Some(1),
+            metric: (0..metrics).map(|_| metric(labels)).collect(),
+        };
+        let fits = delimited(&[family("a", 6, 3), family("b", 4, 0)]);
+        assert_eq!(parse_delimited_within(&fits, &limits).unwrap().families.len(), 2);
+        let Err(ProtobufError::Limit(e)) =
+            parse_delimited_within(&delimited(&[family("a", 6, 0), family("b", 5, 0)]), &limits)
+        else {
+            panic!("eleven series across two families were not refused")
+        };
+        assert_eq!((e.flag, e.found), ("push.max-series", 11));
+        let Err(ProtobufError::Limit(e)) = parse_delimited_within(&delimited(&[family("a", 1, 4)]), &limits) else {
+            panic!("four labels were not refused")
+        };
+        assert_eq!((e.flag, e.found), ("push.max-labels-per-series", 4));
+        assert!(e.to_string().contains("(--push.max-labels-per-series)"), "{e}");
     }
 
     #[test]

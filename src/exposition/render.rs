@@ -76,7 +76,13 @@ pub fn gather<'a>(
         entry.runs.push(Run { start: entry.metrics.len(), sorted, text });
         entry.metrics.extend(metrics);
     };
-    for family in own {
+    // Own families outside the pinned list (see `self_metrics::PROVISIONAL`) are
+    // judged like any name when pushed, so a pushed family of such a name takes their
+    // place: one family per name, of the pushed type.
+    let (pinned, provisional): (Vec<&MetricFamily>, Vec<&MetricFamily>) =
+        own.iter().partition(|f| store.own_family(&f.name).is_some());
+    let mut pushed_provisional = vec![false; provisional.len()];
+    for family in pinned {
         add(family, &mut family.metrics.iter(), false, None, None);
     }
     for group in store.groups() {
@@ -84,6 +90,14 @@ pub fn gather<'a>(
             let own_help = store.own_family(&stored.family.name).map(|o| o.help);
             let text = (prepare == Prepare::Text).then(|| stored.series_text(render_series_text).as_str());
             add(&stored.family, &mut stored.sorted_metrics(), true, text, own_help);
+            if let Some(i) = provisional.iter().position(|f| f.name == stored.family.name) {
+                pushed_provisional[i] = true;
+            }
+        }
+    }
+    for (family, pushed) in provisional.into_iter().zip(pushed_provisional) {
+        if !pushed {
+            add(family, &mut family.metrics.iter(), false, None, None);
         }
     }
     for family in timestamps {
@@ -303,6 +317,32 @@ mod tests {
             String::from_utf8(render_text(&families)).expect("utf-8")
         };
         (render(Prepare::Text), render(Prepare::Series))
+    }
+
+    /// A provisional own family (not in the pinned list, so pushes of its name are
+    /// judged as any other) yields to a pushed family of its name, whatever its type.
+    #[test]
+    fn a_pushed_family_takes_the_place_of_a_provisional_own_family() {
+        let mut store = GroupStore::new();
+        push(&mut store, &[("job", "j")], "plain 1\n");
+        let quotas = model::StoreQuotas::DEFAULT;
+        let render = |store: &GroupStore| {
+            let view = store.view();
+            let own = crate::self_metrics::store_families(view.usage(), &quotas);
+            let timestamps = timestamp_families(&view);
+            String::from_utf8(render_text(&gather(&view, &timestamps, &own, Prepare::Series))).expect("utf-8")
+        };
+        let before = render(&store);
+        assert!(before.contains("# TYPE pushgateway_store_usage gauge\n"), "{before}");
+        assert!(before.contains("pushgateway_store_usage{resource=\"groups\"} 1\n"), "{before}");
+        assert!(before.contains("pushgateway_store_quota{resource=\"series\"} 1e+07\n"), "{before}");
+
+        push(&mut store, &[("job", "k")], "# TYPE pushgateway_store_usage counter\npushgateway_store_usage 5\n");
+        let after = render(&store);
+        assert_eq!(after.matches("# TYPE pushgateway_store_usage").count(), 1, "{after}");
+        assert!(after.contains("# TYPE pushgateway_store_usage counter\n"), "{after}");
+        assert!(!after.contains("resource=\"groups\"} 2"), "the own series are gone: {after}");
+        assert!(after.contains("pushgateway_store_quota{resource=\"groups\"}"), "the other stays: {after}");
     }
 
     #[test]

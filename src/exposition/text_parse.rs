@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use model::{
-    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue, Value,
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
+    SummaryValue, Value,
 };
 
 /// Why a body is not valid text format.
@@ -21,6 +22,9 @@ pub enum TextParseError {
     Line { line: usize, message: String },
     /// A sample of a family whose type cannot hold samples in this format.
     UnexpectedType { name: String },
+    /// The body holds more series, or a line more labels, than a push may carry: found
+    /// while parsing, so such a body is refused before it is all in memory.
+    Limit(model::LimitExceeded),
 }
 
 impl fmt::Display for TextParseError {
@@ -28,15 +32,32 @@ impl fmt::Display for TextParseError {
         match self {
             TextParseError::Line { line, message } => write!(f, "text format parsing error in line {line}: {message}"),
             TextParseError::UnexpectedType { name } => write!(f, "unexpected type for metric name {name:?}"),
+            TextParseError::Limit(exceeded) => exceeded.fmt(f),
         }
     }
 }
 
 impl std::error::Error for TextParseError {}
 
-/// Parses a whole body. Families are keyed by name.
+/// Parses a whole body. Families are keyed by name. Bounded by [`PushLimits::CEILING`].
 pub fn parse_text(input: &[u8]) -> Result<PushedFamilies, TextParseError> {
-    let mut p = Parser { input, pos: 0, byte: 0, line: 0, families: Vec::new(), by_name: HashMap::new() };
+    parse_text_within(input, &PushLimits::CEILING)
+}
+
+/// Parses a whole body, refusing it as soon as it holds more series, or a line more
+/// labels, than `limits` allow: what the parser keeps stays within the limits whatever
+/// the body's size. (The other limits are judged on the parsed push.)
+pub fn parse_text_within(input: &[u8], limits: &PushLimits) -> Result<PushedFamilies, TextParseError> {
+    let mut p = Parser {
+        input,
+        pos: 0,
+        byte: 0,
+        line: 0,
+        families: Vec::new(),
+        by_name: HashMap::new(),
+        limits: *limits,
+        series: 0,
+    };
     p.run()?;
     Ok(p.families
         .into_iter()
@@ -70,6 +91,9 @@ struct Parser<'a> {
     line: usize,
     families: Vec<Building>,
     by_name: HashMap<String, usize>,
+    limits: PushLimits,
+    /// Series created so far.
+    series: usize,
 }
 
 /// End of input where more was needed; becomes "unexpected end of input stream".
@@ -215,6 +239,13 @@ pub fn go_float_to_u64(v: f64) -> u64 {
 }
 
 impl<'a> Parser<'a> {
+    /// The limit of `flag` exceeded, by a count that parsing stopped at.
+    fn limit(&self, flag: &'static str, found: usize) -> Stop {
+        let (flag, what, allowed) =
+            self.limits.entries().into_iter().find(|(f, _, _)| *f == flag).expect("a limit of PushLimits");
+        Stop::Err(TextParseError::Limit(model::LimitExceeded { flag, what, allowed, found, counting_stopped: true }))
+    }
+
     fn error(&self, message: impl Into<String>) -> Stop {
         Stop::Err(TextParseError::Line { line: self.line, message: message.into() })
     }
@@ -469,6 +500,9 @@ impl<'a> Parser<'a> {
                     if duplicate {
                         return Err(self.error(format!("duplicate label names for metric {family_name:?}")));
                     }
+                    if labels.len() == self.limits.labels_per_series {
+                        return Err(self.limit(PushLimits::FLAGS[1], labels.len() + 1));
+                    }
                     labels.push(LabelPair::new(label.clone(), String::new()));
                 }
                 self.skip_blank_tab_if_current_blank_tab()?;
@@ -517,6 +551,11 @@ impl<'a> Parser<'a> {
             match family.series_index.get(&key) {
                 Some(&i) => i,
                 None => {
+                    self.series += 1;
+                    if self.series > self.limits.series {
+                        return Err(self.limit(PushLimits::FLAGS[4], self.series));
+                    }
+                    let family = &mut self.families[index];
                     family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
                     let i = family.family.metrics.len() - 1;
                     family.series_index.insert(key, i);
@@ -524,6 +563,11 @@ impl<'a> Parser<'a> {
                 }
             }
         } else {
+            self.series += 1;
+            if self.series > self.limits.series {
+                return Err(self.limit(PushLimits::FLAGS[4], self.series));
+            }
+            let family = &mut self.families[index];
             family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
             family.family.metrics.len() - 1
         };

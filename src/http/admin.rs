@@ -1,6 +1,8 @@
 //! The admin API: wipe (`--web.enable-admin-api`, as upstream), membership changes and
 //! checkpoints (this server's additions, behind the same flag).
 
+use std::path::PathBuf;
+
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 
@@ -51,9 +53,41 @@ pub(super) async fn cluster_remove(state: &AppState, body: &[u8]) -> Result<Resp
 
 pub(super) async fn cluster_checkpoint(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
     let req: CheckpointRequest = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
-    state.node.checkpoint(req.path.clone().into()).await.map_err(HttpError::Admin)?;
-    let answer = serde_json::json!({ "status": "success", "data": { "path": req.path } });
+    let path = confined(&state.config.storage_checkpoint_dir, &req.path)?;
+    state.node.checkpoint(path.clone()).await.map_err(HttpError::Admin)?;
+    let answer = serde_json::json!({ "status": "success", "data": { "path": path.display().to_string() } });
     Ok(json(serde_json::to_vec(&answer).unwrap_or_default()))
+}
+
+/// The directory a checkpoint may be written to: `requested` (relative to `dir`, or
+/// absolute) must name a new entry of `dir` or of a directory below it, symbolic links
+/// resolved, and contain no `..`. An admin call can then never write the database over
+/// a path the operator did not set aside (`--storage.checkpoint-dir`; empty: no
+/// checkpoints).
+fn confined(dir: &str, requested: &str) -> Result<PathBuf, HttpError> {
+    use std::path::{Component, Path};
+    let refuse = |why: String| Err(HttpError::BadRequest(format!("checkpoint path {requested:?}: {why}")));
+    if dir.is_empty() {
+        return refuse("checkpoints are off: start the node with --storage.checkpoint-dir=<directory>".into());
+    }
+    let wanted = Path::new(requested);
+    if requested.is_empty() || wanted.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+        return refuse("must be a plain path without '.' or '..'".into());
+    }
+    let root = std::fs::canonicalize(dir)
+        .map_err(|e| HttpError::BadRequest(format!("--storage.checkpoint-dir {dir:?}: {e}")))?;
+    let target = if wanted.is_absolute() { wanted.to_path_buf() } else { Path::new(dir).join(wanted) };
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return refuse("names no directory".into());
+    };
+    let parent = match std::fs::canonicalize(parent) {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("{}: {e}", parent.display())),
+    };
+    if !parent.starts_with(&root) {
+        return refuse(format!("outside --storage.checkpoint-dir ({})", root.display()));
+    }
+    Ok(parent.join(name))
 }
 
 /// `PUT /api/v1/admin/wipe`: every group deleted, answered once applied.

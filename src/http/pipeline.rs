@@ -78,6 +78,7 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HttpError> {
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(HttpError::BodyTooLarge(limit)),
+        Err(e) if serve::is_body_timeout(e.as_ref()) => Err(HttpError::BodyTimeout(e.to_string())),
         Err(e) => Err(HttpError::Encoding(e.to_string())),
     }
 }
@@ -99,6 +100,14 @@ fn decode_path(raw: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Whether the request says its body is JSON. The admin POSTs demand it: a web page can
+/// send a form or plain text to any address without asking (a CORS-simple request), but
+/// not JSON, so a page a member of staff opens cannot change the membership.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    crate::exposition::negotiate::parse_media_type(ct).0 == "application/json"
 }
 
 async fn matched(
@@ -145,6 +154,9 @@ async fn matched(
         Endpoint::ApiMetrics => api::metrics(state).await,
         Endpoint::ApiOptions => Ok(with_cors(empty(StatusCode::OK))),
         Endpoint::ApiCluster => Ok(api::cluster(state)),
+        Endpoint::ApiClusterAdd | Endpoint::ApiClusterRemove | Endpoint::ApiClusterCheckpoint if !is_json(&headers) => {
+            Err(HttpError::NotJson)
+        }
         Endpoint::ApiClusterAdd => admin::cluster_add(state, &body).await,
         Endpoint::ApiClusterRemove => admin::cluster_remove(state, &body).await,
         Endpoint::ApiClusterCheckpoint => admin::cluster_checkpoint(state, &body).await,

@@ -4,7 +4,8 @@
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Response, StatusCode};
 
-use model::{Command, GroupingKey, Outcome, PushLimits, PushedFamilies};
+use cluster::Node;
+use model::{Command, GroupingKey, Outcome, PushLimits, PushedFamilies, QuotaExceeded, StoreQuotas};
 
 use super::answers::empty;
 use super::{now, AppState};
@@ -47,15 +48,31 @@ pub(super) async fn push(
 ) -> Result<Response<Body>, HttpError> {
     let key = grouping_key(params, job_base64)?;
     let body = PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes };
-    let limits = state.config.push_limits();
-    let (key, families, defect) = if raw.len() > OFF_WORKERS_BYTES || encoding != BodyEncoding::Identity {
-        tokio::task::spawn_blocking(move || body.judge(key, &raw, limits))
+    let judge = Judge { limits: state.config.push_limits(), quotas: state.config.store_quotas(), replace };
+    let node = state.node.clone();
+    let (key, families, defect, quota) = if raw.len() > OFF_WORKERS_BYTES || encoding != BodyEncoding::Identity {
+        tokio::task::spawn_blocking(move || judge.push(&node, body, key, &raw))
             .await
             .map_err(|e| HttpError::NotReady(format!("shutting down: {e}")))??
     } else {
-        body.judge(key, &raw, limits)?
+        judge.push(&node, body, key, &raw)?
     };
     let time = now();
+    if let Err(exceeded) = quota {
+        if exceeded.group_exists {
+            // Recorded as upstream records a failed push: the group's failure time. A
+            // group that does not exist is not created for it (that would store more).
+            let record = Command::Push {
+                key,
+                families: PushedFamilies::new(),
+                replace: false,
+                time,
+                defect: Some(exceeded.to_string()),
+            };
+            propose(state, record).await?;
+        }
+        return Err(HttpError::Quota(exceeded));
+    }
     if replace && state.config.debug_unsafe_ack_before_commit {
         tracing::warn!("--debug.unsafe-ack-before-commit: acknowledging a push that is not replicated");
         return Ok(empty(StatusCode::OK));
@@ -66,6 +83,28 @@ pub(super) async fn push(
         _ if unchecked => Ok(empty(StatusCode::ACCEPTED)),
         Outcome::Rejected { reason } => Err(HttpError::Inconsistent(reason)),
         _ => Ok(empty(StatusCode::OK)),
+    }
+}
+
+/// What a push is judged against before anything is proposed.
+#[derive(Clone, Copy)]
+struct Judge {
+    limits: PushLimits,
+    quotas: StoreQuotas,
+    replace: bool,
+}
+
+/// A push as judged: its key, families and decoding defect, and whether it fits the
+/// store's quotas.
+type Judged = (GroupingKey, PushedFamilies, Option<String>, Result<(), QuotaExceeded>);
+
+impl Judge {
+    /// Reads the body and judges it against the limits (an error) and the quotas on this
+    /// node's store (the verdict is returned: a refused push may still be recorded).
+    fn push(self, node: &Node, body: PushBody, key: GroupingKey, raw: &[u8]) -> Result<Judged, HttpError> {
+        let (key, families, defect) = body.judge(key, raw, self.limits)?;
+        let quota = node.judge_quota(&key, &families, self.replace, &self.quotas);
+        Ok((key, families, defect, quota))
     }
 }
 
@@ -88,10 +127,10 @@ impl PushBody {
     ) -> Result<(GroupingKey, PushedFamilies, Option<String>), HttpError> {
         let body = body::decode(raw, self.encoding, self.max_bytes)?;
         let (families, defect) = if self.protobuf {
-            let decoded = protobuf::parse_delimited(&body)?;
+            let decoded = protobuf::parse_delimited_within(&body, &limits)?;
             (decoded.families, decoded.defect)
         } else {
-            (text_parse::parse_text(&body)?, None)
+            (text_parse::parse_text_within(&body, &limits)?, None)
         };
         limits.check(&key, &families).map_err(HttpError::Limit)?;
         Ok((key, families, defect))

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::error::HttpError;
 use crate::exposition::negotiate::{negotiate, ScrapeFormat};
 use crate::exposition::render;
+use crate::self_metrics;
 
 /// The one read path of every page of the store (`/metrics`' view, the JSON API, the
 /// status page): pass the read barrier, then take a view and render it in one hop to
@@ -40,9 +41,11 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 /// workers, and holding the lock meanwhile would stall every apply.
 pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
+    let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
+    let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
     let (body, gzipped) = render_view(state, move |view| {
+        own.extend(self_metrics::store_families(view.usage(), &quotas));
         let timestamps = render::timestamp_families(view);
         let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
         let families = render::gather(view, &timestamps, &own, prepare);

@@ -16,6 +16,7 @@
 //! processes.
 
 mod address;
+pub mod hostile;
 mod log;
 mod net;
 mod process;

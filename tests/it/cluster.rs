@@ -16,6 +16,9 @@ pub(crate) fn exclusive() -> MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The header every admin call needs.
+pub(crate) const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
+
 pub(crate) fn story(step: &str) {
     eprintln!("== {step}");
 }
@@ -298,7 +301,7 @@ fn nodes_are_added_and_removed_while_pushes_flow() {
     assert_eq!(voters.keys().cloned().collect::<Vec<_>>(), ["1", "2", "3", "4"]);
 
     story("node 3 is removed through the admin API, then stopped");
-    let (code, body) = c.nodes[0].request("POST", "/api/v1/admin/cluster/remove", &[], br#"{"id":3}"#.to_vec());
+    let (code, body) = c.nodes[0].request("POST", "/api/v1/admin/cluster/remove", JSON, br#"{"id":3}"#.to_vec());
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
     c.nodes[2].signal_and_wait("TERM");
     std::thread::sleep(Duration::from_millis(500));
@@ -373,7 +376,7 @@ fn a_single_node_grows_into_a_cluster() {
         args.extend(timing_unless_overridden(&[]));
         nodes.push(Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap())));
         let body = format!("{{\"id\":{id},\"address\":\"{peer}\"}}");
-        let (code, answer) = nodes[0].request("POST", "/api/v1/admin/cluster/add", &[], body.into_bytes());
+        let (code, answer) = nodes[0].request("POST", "/api/v1/admin/cluster/add", JSON, body.into_bytes());
         assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
     }
     let c = Cluster { nodes, peers: vec![peer1], extra: vec![] };
@@ -398,7 +401,7 @@ fn a_dead_node_is_replaced_by_a_new_id() {
     let (node4, peer4) = start_joiner(4, &c.peers[leader], &[]);
     c.nodes.push(node4);
     let body = format!("{{\"id\":4,\"address\":\"{peer4}\"}}");
-    let (code, answer) = c.nodes[leader].request("POST", "/api/v1/admin/cluster/add", &[], body.into_bytes());
+    let (code, answer) = c.nodes[leader].request("POST", "/api/v1/admin/cluster/add", JSON, body.into_bytes());
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
     let dead_id = (dead + 1).to_string();
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
@@ -599,10 +602,11 @@ fn after_losing_a_majority_a_survivor_is_forced_into_a_new_cluster_and_grows_aga
 #[test]
 fn a_checkpoint_restores_into_a_new_cluster_with_what_it_held() {
     let _one = exclusive();
-    let c = Cluster::start(3, &[]);
-    assert_eq!(c.nodes[0].put("/metrics/job/kept", "k 1\n").0, 200);
     let backups = tempfile::tempdir().unwrap();
     let backup = backups.path().join("backup-1");
+    let confined = format!("--storage.checkpoint-dir={}", backups.path().display());
+    let c = Cluster::start(3, &[&confined]);
+    assert_eq!(c.nodes[0].put("/metrics/job/kept", "k 1\n").0, 200);
 
     story("a checkpoint of a follower while pushes go on, then a later push");
     let follower = (c.leader() + 1) % 3;

@@ -6,8 +6,9 @@
 //! Bounds here are liveness bounds, not speed: before the limits existed, the first
 //! request stalled the whole cluster for about two minutes on this machine.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
+
+use testkit::hostile::{attacks, Attack};
 
 use crate::cluster::{exclusive, story, Cluster};
 
@@ -17,101 +18,172 @@ fn send(c: &Cluster, i: usize, path: &str, headers: &[(&str, &str)], body: Vec<u
     (code, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-/// One delimited protobuf family named `m` with `n` empty metrics (two bytes each).
-fn protobuf_empty_metrics(n: usize) -> Vec<u8> {
-    let mut family = vec![0x0a, 0x01, b'm'];
-    for _ in 0..n {
-        family.extend_from_slice(&[0x22, 0x00]);
-    }
-    let mut out = Vec::new();
-    let mut len = family.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend(family);
-    out
-}
-
-/// One hostile request: what it is, where it goes, its headers and body, and the flag
-/// its refusal must name.
-struct Attack<'a> {
-    what: &'a str,
-    path: String,
-    headers: Vec<(&'a str, &'a str)>,
-    body: Vec<u8>,
-    flag: &'a str,
-}
-
 #[test]
 fn oversized_and_pathological_pushes_are_refused_and_stall_nothing() {
     let _one = exclusive();
     let c = Cluster::start(3, &[]);
     let leader = c.leader();
     let other = (leader + 1) % 3;
-    let wide_key: String = (0..1000).map(|i| format!("/l{i}/v")).collect();
-    let lines_a: String = "a 1\n".repeat(2000);
-    let many_labels: String = {
-        let labels: Vec<String> = (0..50_000).map(|i| format!("l{i}=\"v\"")).collect();
-        format!("m{{{}}} 1\n", labels.join(","))
-    };
-    let long_value = format!("m{{l=\"{}\"}} 1\n", "v".repeat(100_000));
-    let protobuf = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-    let attacks: Vec<Attack> = vec![
-        Attack {
-            what: "1,000 grouping labels and a gzip body of 2,000 series",
-            path: format!("/metrics/job/poison{wide_key}"),
-            headers: vec![("Content-Encoding", "gzip")],
-            body: gzip(lines_a.as_bytes()),
-            flag: "--push.max-grouping-labels",
-        },
-        Attack {
-            what: "a sample line with 50,000 labels",
-            path: "/metrics/job/poison".to_string(),
-            headers: vec![],
-            body: many_labels.into_bytes(),
-            flag: "--push.max-labels-per-series",
-        },
-        Attack {
-            what: "a protobuf push of 1,000,000 empty metrics",
-            path: "/metrics/job/poison".to_string(),
-            headers: vec![("Content-Type", protobuf)],
-            body: protobuf_empty_metrics(1_000_000),
-            flag: "--push.max-series",
-        },
-        Attack {
-            what: "a label value of 100,000 bytes",
-            path: "/metrics/job/poison".to_string(),
-            headers: vec![],
-            body: long_value.into_bytes(),
-            flag: "--push.max-label-value-bytes",
-        },
-    ];
-    for (n, Attack { what, path, headers, body, flag }) in attacks.into_iter().enumerate() {
+    for (n, attack) in attacks().into_iter().enumerate() {
+        let Attack { what, path, headers, body, flag } = &attack;
         story(what);
-        for i in 0..3 {
+        // The attack through every node at once, and meanwhile a normal push.
+        let (code, text, took) = std::thread::scope(|scope| {
+            let attacks: Vec<_> = (0..3)
+                .map(|i| {
+                    let c = &c;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        (send(c, i, path, headers, body.clone()), started.elapsed())
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(20));
             let started = Instant::now();
-            let (code, text) = send(&c, i, &path, &headers, body.clone());
-            assert_eq!(code, 400, "{what} through node {i}: {text}");
-            assert!(text.contains(flag), "{what}: the message names {flag}: {text}");
-            eprintln!("   node {i}: 400 after {:.2} s", started.elapsed().as_secs_f64());
-        }
-        let started = Instant::now();
-        let (code, text) = send(&c, other, &format!("/metrics/job/normal/n/{n}"), &[], b"normal 1\n".to_vec());
-        assert_eq!(code, 200, "a normal push after {what}: {text}");
-        let took = started.elapsed();
-        eprintln!("   a normal push through node {other}: {:.2} s", took.as_secs_f64());
-        assert!(took < Duration::from_secs(10), "a normal push took {took:?} after {what}");
+            let (code, text) = send(&c, other, &format!("/metrics/job/normal/n/{n}"), &[], b"normal 1\n".to_vec());
+            let took = started.elapsed();
+            for (i, attack) in attacks.into_iter().enumerate() {
+                let ((code, text), after) = attack.join().expect("attack thread");
+                assert_eq!(code, 400, "{what} through node {i}: {text}");
+                assert!(text.contains(flag), "{what}: the message names {flag}: {text}");
+                eprintln!("   node {i}: 400 after {:.2} s", after.as_secs_f64());
+            }
+            (code, text, took)
+        });
+        assert_eq!(code, 200, "a normal push while {what}: {text}");
+        eprintln!("   a normal push through node {other} meanwhile: {:.2} s", took.as_secs_f64());
+        assert!(took < Duration::from_secs(10), "a normal push took {took:?} while {what}");
     }
     story("nothing of the refused pushes is stored, on any node");
     let lines = c.identical_pushed_lines();
     assert!(lines.iter().all(|l| !l.contains("poison")), "{lines:?}");
-    assert_eq!(lines.iter().filter(|l| l.starts_with("normal{")).count(), 4, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("normal{")).count(), attacks().len(), "{lines:?}");
+    story("memory stayed bounded on every node");
+    for node in &c.nodes {
+        let peak = peak_rss_bytes(node.pid());
+        eprintln!("   node pid {}: peak resident memory {} MiB", node.pid(), peak >> 20);
+        assert!(peak < 1 << 30, "peak resident memory {peak} bytes");
+    }
+}
+
+/// The process's peak resident memory (`VmHWM`), in bytes.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number") * 1024
+}
+
+/// The scrape line of `series` (name and labels as rendered) on `node`, as a number.
+fn sample(c: &Cluster, node: usize, series: &str) -> Option<f64> {
+    let (code, body) = c.nodes[node].get("/metrics");
+    assert_eq!(code, 200, "{body}");
+    body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn a_full_store_refuses_growth_alike_on_every_node_and_keeps_serving() {
+    let _one = exclusive();
+    let c = Cluster::start(3, &["--store.max-groups=12", "--store.max-series=40"]);
+    c.leader();
+    story("twelve groups, pushed through every node in turn, fill the group quota");
+    for g in 0..12 {
+        let (code, text) = send(&c, g % 3, &format!("/metrics/job/fill/g/{g}"), &[], b"m 1\n".to_vec());
+        assert_eq!(code, 200, "group {g}: {text}");
+    }
+    story("a thirteenth group is refused with 507 through every node, naming the quota");
+    for i in 0..3 {
+        let (code, text) = send(&c, i, "/metrics/job/fill/g/new", &[], b"m 1\n".to_vec());
+        assert_eq!(code, 507, "through node {i}: {text}");
+        assert!(text.contains("--store.max-groups") && text.contains("would hold 13 groups"), "{text}");
+    }
+    story("the groups already there are still replaced");
+    let (code, text) = send(&c, 1, "/metrics/job/fill/g/0", &[], b"m 2\n".to_vec());
+    assert_eq!(code, 200, "{text}");
+    story("growing a group past the series quota is refused and recorded as a failed push");
+    let wide: String = (0..40).map(|i| format!("m{{s=\"{i}\"}} 1\n")).collect();
+    let (code, text) = send(&c, 2, "/metrics/job/fill/g/1", &[], wide.into_bytes());
+    assert_eq!(code, 507, "{text}");
+    assert!(text.contains("--store.max-series") && text.contains("would hold 51 series"), "{text}");
+    let lines = c.identical_pushed_lines();
+    assert!(lines.iter().all(|l| !l.contains("g=\"new\"") && !l.contains("s=\"")), "{lines:?}");
+    let failed = |l: &&String| l.starts_with("push_failure_time_seconds{g=\"1\",") && !l.ends_with(" 0");
+    assert_eq!(lines.iter().filter(failed).count(), 1, "the failure is recorded: {lines:?}");
+    story("every node reports the same usage against the same quotas");
+    for i in 0..3 {
+        assert_eq!(sample(&c, i, "pushgateway_store_usage{resource=\"groups\"}"), Some(12.0));
+        assert_eq!(sample(&c, i, "pushgateway_store_usage{resource=\"series\"}"), Some(12.0));
+        assert_eq!(sample(&c, i, "pushgateway_store_quota{resource=\"groups\"}"), Some(12.0));
+    }
+    story("deleting a group makes room for another");
+    let (code, text) = c.nodes[0].request("DELETE", "/metrics/job/fill/g/5", &[], vec![]);
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&text));
+    let (code, text) = send(&c, 0, "/metrics/job/fill/g/new", &[], b"m 1\n".to_vec());
+    assert_eq!(code, 200, "{text}");
+}
+
+/// Reads what the server sends until it closes the connection (or `within` passes).
+fn until_closed(stream: &mut std::net::TcpStream, within: Duration) -> String {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn clients_that_hold_connections_are_cut_off_and_refused_alike_on_every_node() {
+    use std::io::Write;
+    let _one = exclusive();
+    let c =
+        Cluster::start(3, &["--web.max-connections=6", "--web.header-read-timeout=2s", "--web.body-read-timeout=2s"]);
+    c.leader();
+    let addr = |i: usize| c.nodes[i].base.trim_start_matches("http://").to_string();
+    let connect = |i: usize| std::net::TcpStream::connect(addr(i)).expect("connect");
+
+    story("a body promised and never sent is answered 408 on every node, and nothing is stored");
+    let stalled: Vec<_> = (0..3)
+        .map(|i| {
+            let mut s = connect(i);
+            let head = "PUT /metrics/job/poison HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nstalled 1\n";
+            s.write_all(head.as_bytes()).expect("write");
+            (i, s, Instant::now())
+        })
+        .collect();
+    for (i, mut s, started) in stalled {
+        let answer = until_closed(&mut s, Duration::from_secs(30));
+        assert!(answer.starts_with("HTTP/1.1 408"), "node {i}: {answer}");
+        eprintln!("   node {i}: 408 after {:.1} s", started.elapsed().as_secs_f64());
+    }
+
+    story("a head sent a byte at a time is cut off");
+    let mut slow = connect(0);
+    let started = Instant::now();
+    for byte in b"PUT /metrics/job/poison HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n" {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = until_closed(&mut slow, Duration::from_secs(30));
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(20), "cut off after {:?}", started.elapsed());
+
+    story("six silent connections fill node 0's cap: a seventh is refused with 503, node 1 serves on");
+    let held: Vec<_> = (0..6).map(|_| connect(0)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut seventh = connect(0);
+    let answer = until_closed(&mut seventh, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("(--web.max-connections)"), "{answer}");
+    let (code, text) = send(&c, 1, "/metrics/job/normal", &[], b"normal 1\n".to_vec());
+    assert_eq!(code, 200, "{text}");
+
+    story("the silent connections are closed by the header timeout, and node 0 serves again");
+    for mut s in held {
+        until_closed(&mut s, Duration::from_secs(30));
+    }
+    let (code, text) = send(&c, 0, "/metrics/job/normal", &[], b"normal 2\n".to_vec());
+    assert_eq!(code, 200, "{text}");
+    let lines = c.identical_pushed_lines();
+    assert!(lines.iter().all(|l| !l.contains("poison")), "{lines:?}");
 }

@@ -224,3 +224,60 @@ fn users_and_certificates_rotate_without_a_restart_and_a_broken_file_keeps_the_l
     server.wait_for(Duration::from_secs(20), "the new certificate", || status("new-ca.crt", "bob:pw") == 200);
     assert_eq!(status("ca.crt", "bob:pw"), 0, "the old CA no longer verifies the server");
 }
+
+/// The admin calls a web page could otherwise reach: a POST without a JSON content type
+/// (what a page can send anywhere without asking) is refused before it is read, and a
+/// checkpoint is only ever written below `--storage.checkpoint-dir`.
+#[test]
+fn admin_calls_need_json_and_checkpoints_stay_in_their_directory() {
+    let backups = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let confined = format!("--storage.checkpoint-dir={}", backups.path().display());
+    let server = Server::start(&["--web.enable-admin-api", &confined]);
+    let json = &[("Content-Type", "application/json")];
+    let post = |headers: &[(&str, &str)], path: &str| {
+        let body = serde_json::json!({ "path": path }).to_string().into_bytes();
+        let (code, answer) = server.request("POST", "/api/v1/admin/cluster/checkpoint", headers, body);
+        (code, String::from_utf8_lossy(&answer).into_owned())
+    };
+
+    for form in
+        [vec![], vec![("Content-Type", "text/plain")], vec![("Content-Type", "application/x-www-form-urlencoded")]]
+    {
+        let (code, answer) = post(&form, "by-a-page");
+        assert_eq!(code, 415, "{form:?}: {answer}");
+        assert!(answer.contains("Content-Type: application/json"), "{answer}");
+    }
+    assert!(!backups.path().join("by-a-page").exists());
+
+    let escape = outside.path().join("stolen").display().to_string();
+    let sneaky = format!("{}/../x", backups.path().display());
+    for path in [escape.as_str(), "../x", sneaky.as_str(), "", "/"] {
+        let (code, answer) = post(json, path);
+        assert_eq!(code, 400, "{path}: {answer}");
+        assert!(answer.contains("checkpoint path"), "{answer}");
+    }
+    assert!(!outside.path().join("stolen").exists());
+
+    let (code, answer) = post(json, "nightly");
+    assert_eq!(code, 200, "{answer}");
+    assert!(backups.path().join("nightly/db/CURRENT").exists(), "a RocksDB checkpoint");
+    let inside = backups.path().join("weekly").display().to_string();
+    assert_eq!(post(json, &inside).0, 200);
+    let (code, answer) = post(&[("Content-Type", "application/json; charset=utf-8")], "again");
+    assert_eq!(code, 200, "parameters of the media type are fine: {answer}");
+}
+
+#[test]
+fn checkpoints_are_off_without_a_directory() {
+    let server = Server::start(&["--web.enable-admin-api"]);
+    let (code, answer) = server.request(
+        "POST",
+        "/api/v1/admin/cluster/checkpoint",
+        &[("Content-Type", "application/json")],
+        br#"{"path":"/tmp/anywhere"}"#.to_vec(),
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("--storage.checkpoint-dir"), "{answer}");
+}

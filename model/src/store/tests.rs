@@ -395,6 +395,20 @@ mod properties {
                 }
             }
         }
+
+        /// The usage kept up to date by every command is what counting the store from
+        /// scratch gives (as a snapshot install does), whatever the commands were.
+        #[test]
+        fn usage_is_kept_exactly(commands in proptest::collection::vec(command(), 0..40)) {
+            let mut store = GroupStore::with_own_families(own());
+            for c in commands {
+                store.apply(c);
+                let mut counted = GroupStore::with_own_families(own());
+                counted.replace_groups(store.groups().cloned());
+                prop_assert_eq!(store.usage(), counted.usage());
+                prop_assert_eq!(store.usage().groups, store.len() as u64);
+            }
+        }
     }
 }
 
@@ -466,4 +480,41 @@ fn grouping_labels_are_merged_as_upstream_does() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Quotas are judged against what the push would add, net of what it replaces: at a
+/// full store new groups and growth are refused, replacing what is there is not.
+#[test]
+fn quotas_refuse_growth_and_let_replacements_through() {
+    let mut store = GroupStore::with_own_families(own());
+    let a = key(&[("job", "a")]);
+    let two = |v: f64| vec![family("m", MetricType::Gauge, &[(&[("x", "1")], v), (&[("x", "2")], v)])];
+    assert_eq!(push(&mut store, &a, two(1.0), true, 1), Outcome::Pushed);
+    let usage = store.usage();
+    assert_eq!((usage.groups, usage.series), (1, 2));
+    let full = StoreQuotas { groups: 1, series: 2, bytes: usage.bytes };
+    let families = |f: Vec<MetricFamily>| -> PushedFamilies { f.into_iter().map(|f| (f.name.clone(), f)).collect() };
+
+    // The same push again (PUT or POST) neither grows nor is refused.
+    assert_eq!(store.judge_quota(&a, &families(two(2.0)), true, &full), Ok(()));
+    assert_eq!(store.judge_quota(&a, &families(two(2.0)), false, &full), Ok(()));
+    // A new group is one group too many.
+    let b = key(&[("job", "b")]);
+    let refused = store.judge_quota(&b, &families(two(1.0)), true, &full).unwrap_err();
+    assert_eq!((refused.flag, refused.would_hold, refused.group_exists), ("store.max-groups", 2, false));
+    // A third series in the existing group.
+    let three = vec![family("n", MetricType::Gauge, &[(&[], 1.0)])];
+    let refused = store.judge_quota(&a, &families(three.clone()), false, &full).unwrap_err();
+    assert_eq!((refused.flag, refused.would_hold, refused.group_exists), ("store.max-series", 3, true));
+    // ... which fits once it replaces the group's two (PUT).
+    assert_eq!(store.judge_quota(&a, &families(three), true, &full), Ok(()));
+    // Longer label values grow the bytes only.
+    let longer = vec![family("m", MetricType::Gauge, &[(&[("x", "111")], 1.0), (&[("x", "2")], 1.0)])];
+    assert_eq!(store.judge_quota(&a, &families(longer), true, &full).unwrap_err().flag, "store.max-bytes");
+    // What was judged is what apply counts: pushing the judged replacement keeps usage.
+    assert_eq!(push(&mut store, &a, two(3.0), false, 2), Outcome::Pushed);
+    assert_eq!(store.usage(), usage);
+    // Deleting gives everything back.
+    store.apply(Command::Delete { key: a });
+    assert_eq!(store.usage(), Usage::default());
 }

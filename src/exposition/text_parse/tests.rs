@@ -206,9 +206,39 @@ mod properties {
 fn many_labels_on_one_line_and_a_late_duplicate() {
     let labels: Vec<String> = (0..50_000).map(|i| format!("l{i}=\"v\"")).collect();
     let line = format!("m{{{}}} 1\n", labels.join(","));
-    let families = parse_text(line.as_bytes()).unwrap();
+    // Beyond every limit a push may have: the parser itself must stay linear.
+    let unbounded = PushLimits { labels_per_series: usize::MAX, ..PushLimits::CEILING };
+    let families = parse_text_within(line.as_bytes(), &unbounded).unwrap();
     assert_eq!(families["m"].metrics[0].labels.len(), 50_000);
     let duplicate = format!("m{{{},l7=\"w\"}} 1\n", labels.join(","));
-    let err = parse_text(duplicate.as_bytes()).unwrap_err().to_string();
+    let err = parse_text_within(duplicate.as_bytes(), &unbounded).unwrap_err().to_string();
     assert!(err.contains("duplicate label names"), "{err}");
+}
+
+/// Over a limit, parsing stops there: the series and labels of a body never all reach
+/// memory, and the refusal names the flag.
+#[test]
+fn parsing_stops_at_the_series_and_label_limits() {
+    let limits = PushLimits { series: 10, labels_per_series: 4, ..PushLimits::DEFAULT };
+    assert_eq!(parse_text_within("a 1\n".repeat(10).as_bytes(), &limits).map(|f| f["a"].metrics.len()), Ok(10));
+    let Err(TextParseError::Limit(e)) = parse_text_within("a 1\n".repeat(1_000).as_bytes(), &limits) else {
+        panic!("not refused")
+    };
+    assert_eq!((e.flag, e.found, e.counting_stopped), ("push.max-series", 11, true));
+    assert!(e.to_string().contains("series 11 or more exceeds the limit of 10 (--push.max-series)"), "{e}");
+    // Quantile lines join their series: 10 summaries of 3 quantiles each fit.
+    let summaries: String = (0..10)
+        .map(|i| {
+            format!("s{{i=\"{i}\",quantile=\"0.5\"}} 1\ns{{i=\"{i}\",quantile=\"0.9\"}} 1\ns_sum{{i=\"{i}\"}} 1\n")
+        })
+        .collect();
+    let body = format!("# TYPE s summary\n{summaries}");
+    assert_eq!(parse_text_within(body.as_bytes(), &limits).map(|f| f["s"].metrics.len()), Ok(10));
+
+    assert!(parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\"} 1\n", &limits).is_ok());
+    let Err(TextParseError::Limit(e)) = parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\",e=\"1\"} 1\n", &limits)
+    else {
+        panic!("not refused")
+    };
+    assert_eq!((e.flag, e.found), ("push.max-labels-per-series", 5));
 }
