@@ -171,6 +171,12 @@ pub struct Config {
     #[arg(long = "cluster.secret-file", env = "PUSHGATEWAY_CLUSTER_SECRET_FILE", default_value = "")]
     pub cluster_secret_file: String,
 
+    /// Serve a peer listener that other machines can reach without a secret. Anyone who
+    /// reaches it can then wipe the store or join as a voter: only for tests on networks
+    /// nobody else reaches. Default off (start-up refuses such a listener).
+    #[arg(long = "cluster.insecure-no-secret", env = "PUSHGATEWAY_CLUSTER_INSECURE_NO_SECRET", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub cluster_insecure_no_secret: bool,
+
     /// Peer address of an existing member: join the cluster as a learner through it.
     #[arg(long = "cluster.join", env = "PUSHGATEWAY_CLUSTER_JOIN", default_value = "")]
     pub cluster_join: String,
@@ -278,6 +284,16 @@ impl Config {
                 Some(listen.parse::<SocketAddr>().map_err(|e| format!("--cluster.listen-address {listen:?}: {e}"))?)
             }
         };
+        if let Some(listen) = peer_listen {
+            if !listen.ip().is_loopback() && self.cluster_secret_file.is_empty() && !self.cluster_insecure_no_secret {
+                return Err(format!(
+                    "--cluster.listen-address {listen} can be reached from other machines, and without \
+                     --cluster.secret-file anyone who reaches it can change the cluster: give every member the \
+                     same secret (openssl rand -hex 32 > FILE; --cluster.secret-file=FILE), or, on a network \
+                     nobody else reaches, --cluster.insecure-no-secret"
+                ));
+            }
+        }
         if self.cluster_snapshot_logs == 0 {
             return Err("--cluster.snapshot-logs must be positive".into());
         }
@@ -410,6 +426,7 @@ impl Config {
             ("cluster.initial-members", self.cluster_initial_members.clone()),
             ("cluster.join", self.cluster_join.clone()),
             ("cluster.secret-file", self.cluster_secret_file.clone()),
+            ("cluster.insecure-no-secret", self.cluster_insecure_no_secret.to_string()),
             ("cluster.heartbeat-interval", format_go_duration(self.cluster_heartbeat_interval)),
             ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
@@ -632,6 +649,30 @@ mod tests {
         assert!(secret("0123456789\u{e9}abcdef0123").is_err(), "not ASCII");
         let none = Config::try_parse_from(["pushgateway"]).unwrap();
         assert_eq!(none.cluster_secret(), Ok(None));
+    }
+
+    /// A peer listener other machines can reach needs the secret, or the explicit
+    /// insecure flag; one on loopback does not.
+    #[test]
+    fn a_reachable_peer_listener_needs_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
+        let validate = |extra: &[&str]| {
+            let mut argv = vec!["pushgateway".to_string(), "--cluster.initial-members=1=10.0.0.1:9092".to_string()];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            Config::try_parse_from(argv).unwrap().validate().map(|_| ())
+        };
+        let refused = validate(&["--cluster.listen-address=0.0.0.0:9092"]).unwrap_err();
+        assert!(
+            refused.contains("--cluster.secret-file") && refused.contains("--cluster.insecure-no-secret"),
+            "{refused}"
+        );
+        assert!(validate(&["--cluster.listen-address=10.0.0.1:9092"]).is_err());
+        let with_secret = format!("--cluster.secret-file={}", secret.display());
+        assert_eq!(validate(&["--cluster.listen-address=0.0.0.0:9092", &with_secret]), Ok(()));
+        assert_eq!(validate(&["--cluster.listen-address=0.0.0.0:9092", "--cluster.insecure-no-secret"]), Ok(()));
+        assert_eq!(validate(&["--cluster.listen-address=127.0.0.1:9092"]), Ok(()));
     }
 
     #[test]

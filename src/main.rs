@@ -24,19 +24,28 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn shutdown_signal(quit: std::sync::Arc<tokio::sync::Notify>) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Waits for SIGTERM, SIGINT or `/-/quit`. The signal handlers are installed before this
+/// returns its future, not when the future first runs: a signal that comes right after
+/// the listeners are announced must not meet the default action (death without a
+/// graceful stop).
+fn shutdown_signal(quit: std::sync::Arc<tokio::sync::Notify>) -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async fn wait(signal: Option<&mut tokio::signal::unix::Signal>) {
+        match signal {
+            Some(s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT; exiting gracefully"),
-        _ = term => tracing::info!("received SIGTERM; exiting gracefully"),
-        _ = quit.notified() => tracing::warn!("received termination request via web service; exiting gracefully"),
+    }
+    async move {
+        tokio::select! {
+            _ = wait(interrupt.as_mut()) => tracing::info!("received SIGINT; exiting gracefully"),
+            _ = wait(term.as_mut()) => tracing::info!("received SIGTERM; exiting gracefully"),
+            _ = quit.notified() => tracing::warn!("received termination request via web service; exiting gracefully"),
+        }
     }
 }
 
@@ -165,8 +174,9 @@ async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
 fn tokio_util_like_broadcast(quit: std::sync::Arc<tokio::sync::Notify>) -> tokio::sync::broadcast::Sender<()> {
     let (tx, _) = tokio::sync::broadcast::channel(1);
     let sender = tx.clone();
+    let signalled = shutdown_signal(quit);
     tokio::spawn(async move {
-        shutdown_signal(quit).await;
+        signalled.await;
         let _ = sender.send(());
     });
     tx
@@ -242,7 +252,9 @@ fn main() -> ExitCode {
             }
         };
     let result = runtime.block_on(run(config, settings, web, cluster_runtime.handle().clone()));
-    cluster_runtime.shutdown_background();
+    // The node's tasks end (and release the database) before the process exits.
+    cluster_runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    drop(runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

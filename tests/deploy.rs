@@ -95,6 +95,8 @@ fn compose_nodes_form_one_cluster_behind_the_load_balancer() {
         assert_eq!(config.web_listen_address, vec![":9091".to_string()], "compose {name}");
         assert!(config.cluster_advertise_address.starts_with(&format!("{name}:")), "compose {name}");
         assert!(service["volumes"].as_array().is_some(), "compose {name} keeps its data in a volume");
+        assert!(!config.cluster_secret_file.is_empty(), "compose {name}: peer traffic carries the secret");
+        assert!(!config.cluster_insecure_no_secret, "compose {name}");
         nodes.insert(config.cluster_node_id, config);
         node_services.push(name.to_string());
     }

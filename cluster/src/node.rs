@@ -46,6 +46,9 @@ struct Inner {
     leader_lease: Duration,
     /// See [`StateMachine::snapshot_bytes`].
     snapshot_bytes: Arc<AtomicU64>,
+    /// The snapshot being received from the leader and how many of its bytes have come
+    /// (see [`Node::check_snapshot_chunk`]).
+    receiving: Mutex<Option<(String, u64)>>,
 }
 
 /// A handle to this node; cheap to clone.
@@ -114,6 +117,7 @@ impl Node {
                 db,
                 leader_lease: config.election_timeout.1,
                 snapshot_bytes,
+                receiving: Mutex::new(None),
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
@@ -153,7 +157,7 @@ impl Node {
             .map_err(ClusterError::Internal)
     }
 
-    /// Stops Raft and the peer listener.
+    /// Stops Raft, the peer listener and the database's background work.
     pub async fn shutdown(&self) {
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
@@ -161,6 +165,11 @@ impl Node {
         if let Some(server) = self.inner.peer_server.lock().expect("peer server lock").take() {
             server.abort();
         }
+        // RocksDB's flushes and compactions run on its own threads: stopped and waited
+        // for here, so that a process that exits next does not tear down the mutexes they
+        // hold (an abort, "pthread lock: Invalid argument", seen on SIGTERM).
+        let db = self.inner.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.cancel_all_background_work(true)).await;
     }
 
     pub(crate) fn raft(&self) -> &Raft {
@@ -212,6 +221,47 @@ impl Node {
     }
 }
 
+impl Node {
+    /// A snapshot chunk must start where the snapshot begins or within what has come of
+    /// it: openraft writes a chunk at its offset into a buffer in memory, so an offset of
+    /// 2^60 would be an allocation of that size. Anything else is answered as openraft
+    /// answers a chunk of another snapshot (a mismatch, from which the leader restarts
+    /// the transfer at the offset given).
+    fn check_snapshot_chunk(
+        &self,
+        request: &InstallSnapshotRequest<TypeConfig>,
+    ) -> Result<(), openraft::error::SnapshotMismatch> {
+        let id = &request.meta.snapshot_id;
+        let mut receiving = self.inner.receiving.lock().unwrap_or_else(|e| e.into_inner());
+        let received = match receiving.as_ref() {
+            Some((current, received)) if current == id => *received,
+            _ => 0,
+        };
+        match chunk_fits(received, request.offset, request.data.len()) {
+            Ok(now) => *receiving = Some((id.clone(), now)),
+            Err(expected) => {
+                let segment = |offset| openraft::SnapshotSegmentId { id: id.clone(), offset };
+                return Err(openraft::error::SnapshotMismatch {
+                    expect: segment(expected),
+                    got: segment(request.offset),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a chunk of `len` bytes at `offset` may be written when `received` bytes of
+/// the snapshot have come: it must start at 0 (a new or restarted transfer) or within
+/// what came. Ok: the bytes received after it; Err: the offset the sender must use.
+fn chunk_fits(received: u64, offset: u64, len: usize) -> Result<u64, u64> {
+    if offset > received {
+        return Err(received);
+    }
+    let end = offset.saturating_add(len as u64);
+    Ok(if offset == 0 { end } else { end.max(received) })
+}
+
 impl PeerService for Node {
     async fn append_entries(
         &self,
@@ -228,6 +278,8 @@ impl PeerService for Node {
         &self,
         request: InstallSnapshotRequest<TypeConfig>,
     ) -> Result<InstallSnapshotResponse<NodeId>, RaftError<InstallSnapshotError>> {
+        self.check_snapshot_chunk(&request)
+            .map_err(|mismatch| RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)))?;
         self.raft().install_snapshot(request).await
     }
 
@@ -241,5 +293,20 @@ impl PeerService for Node {
 
     async fn change_membership(&self, request: AdminRequest) -> AdminAnswer {
         self.change_membership_as_leader(&request).await.map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_fits;
+
+    #[test]
+    fn snapshot_chunks_start_at_zero_or_within_what_came() {
+        assert_eq!(chunk_fits(0, 0, 100), Ok(100));
+        assert_eq!(chunk_fits(100, 100, 50), Ok(150), "the next chunk");
+        assert_eq!(chunk_fits(150, 100, 50), Ok(150), "a chunk sent again");
+        assert_eq!(chunk_fits(150, 0, 10), Ok(10), "a restarted transfer");
+        assert_eq!(chunk_fits(150, 151, 10), Err(150), "a gap");
+        assert_eq!(chunk_fits(0, 1 << 60, 1), Err(0), "the allocation of 2^60 bytes");
     }
 }

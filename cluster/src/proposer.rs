@@ -71,6 +71,17 @@ impl Node {
         if leader != Some(self.id()) {
             return Err(WireProposeError::Unavailable(format!("not the leader (leader: {leader:?})")));
         }
+        // Only commands this build can apply reach the log: one that does not decode
+        // would stop every node's apply, at every restart. (Certainly not applied: the
+        // answer that lets a same-build follower retry elsewhere.)
+        for command in &commands {
+            if let Err(e) = command.decode() {
+                tracing::warn!(error = %e, "a forwarded command that does not decode was refused");
+                return Err(WireProposeError::Unavailable(format!(
+                    "the leader cannot decode a forwarded command: {e}"
+                )));
+            }
+        }
         self.enqueue(commands).await.map_err(WireProposeError::from)
     }
 

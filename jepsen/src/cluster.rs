@@ -171,6 +171,7 @@ impl ClusterUnderTest {
             format!("--storage.path={}", dir.join("data").display()),
             format!("--cluster.node-id={id}"),
             format!("--cluster.listen-address={peer}"),
+            format!("--cluster.secret-file={}", secret_file(root)?.display()),
             "--web.enable-admin-api".to_string(),
         ];
         args.extend(timing.iter().cloned());
@@ -290,4 +291,15 @@ impl Drop for ClusterUnderTest {
     fn drop(&mut self) {
         self.stop_all();
     }
+}
+
+/// The run's peer secret, as a deployment has one: every node of the run (the ones a
+/// membership change adds too) reads the same file, made at the first call.
+fn secret_file(root: &Path) -> anyhow::Result<PathBuf> {
+    let path = root.join("cluster-secret");
+    if !path.exists() {
+        let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        std::fs::write(&path, secret + "\n")?;
+    }
+    Ok(path)
 }

@@ -26,7 +26,7 @@ pub(crate) fn story(step: &str) {
 /// A cluster of real processes; node `i` has id `i + 1`.
 pub(crate) struct Cluster {
     pub(crate) nodes: Vec<Server>,
-    peers: Vec<String>,
+    pub(crate) peers: Vec<String>,
     extra: Vec<String>,
 }
 

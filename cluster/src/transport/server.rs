@@ -82,16 +82,26 @@ async fn authenticate(State(secret): State<Option<PeerSecret>>, request: Request
     }
 }
 
+/// The largest body of the routes that carry entries, snapshot chunks or forwarded
+/// commands (a batch of pushes, each up to the push body limit, encoded).
+pub const MAX_BULK_BODY: usize = 1024 * 1024 * 1024;
+/// The largest body of the routes that carry a few numbers (votes, read index,
+/// membership changes).
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+
 /// The peer listener's routes; with a secret, only requests that carry it reach them.
+/// Every body is capped per route (413 beyond) and decoded with what it may claim bounded
+/// by its size (`codec::decode`): a few bytes announcing a huge length are a 400.
 pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Router {
+    let small = || DefaultBodyLimit::max(MAX_SMALL_BODY);
     Router::new()
         .route(PATH_APPEND, post(append::<S>))
-        .route(PATH_VOTE, post(vote::<S>))
+        .route(PATH_VOTE, post(vote::<S>).layer(small()))
         .route(PATH_SNAPSHOT, post(snapshot::<S>))
         .route(PATH_PROPOSE, post(propose::<S>))
-        .route(PATH_READ_INDEX, post(read_index::<S>))
-        .route(PATH_ADMIN, post(admin::<S>))
-        .layer(DefaultBodyLimit::disable())
+        .route(PATH_READ_INDEX, post(read_index::<S>).layer(small()))
+        .route(PATH_ADMIN, post(admin::<S>).layer(small()))
+        .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         .with_state(node)
         .layer(axum::middleware::from_fn_with_state(secret, authenticate))
 }
