@@ -75,7 +75,37 @@ impl Node {
         addr: String,
         learner_only: bool,
     ) -> Result<BTreeMap<NodeId, String>, ClusterError> {
+        self.wait_until_joined(id, &addr).await?;
         self.admin(AdminRequest::Add { id, addr, learner_only }).await
+    }
+
+    /// Adding only promotes a node that joined by itself: one started with
+    /// `--cluster.join`, whose join request carried the cluster's secret, and which is a
+    /// learner at `addr` in this node's view. An address nobody vouched for is never
+    /// contacted, so `cluster add` cannot make the leader send the secret, or entries, to
+    /// whatever address it is given. Waits a little for the join to arrive (the node may
+    /// just have started).
+    async fn wait_until_joined(&self, id: NodeId, addr: &str) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.propose_timeout() * 2;
+        loop {
+            let status = self.status();
+            match status.voters.get(&id).or(status.learners.get(&id)) {
+                Some(joined) if joined == addr => return Ok(()),
+                Some(joined) => {
+                    return Err(ClusterError::Refused(format!(
+                        "node {id} joined with the peer address {joined}, not {addr}"
+                    )))
+                }
+                None if Instant::now() >= deadline => {
+                    return Err(ClusterError::Refused(format!(
+                        "node {id} at {addr} has not joined the cluster: start it with --cluster.join=<a member's \
+                         peer address> and the cluster's --cluster.secret-file first; adding only promotes a node \
+                         that joined"
+                    )))
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Removes a node from the cluster; routed to the leader. Returns the members

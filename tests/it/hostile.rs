@@ -237,3 +237,25 @@ fn malformed_peer_requests_are_refused_and_change_nothing() {
     let lines = c.identical_pushed_lines();
     assert!(lines.iter().any(|l| l.starts_with("after{")), "{lines:?}");
 }
+
+/// `cluster add` promotes a node that joined by itself (with the secret); an address
+/// that never joined is refused and never contacted.
+#[test]
+fn adding_a_node_that_never_joined_is_refused() {
+    let _one = exclusive();
+    let c = Cluster::start(3, &["--cluster.propose-timeout=2s"]);
+    let leader = c.leader();
+    // A listener that records whether anyone connects to it.
+    let bait = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bait.set_nonblocking(true).unwrap();
+    let address = bait.local_addr().unwrap().to_string();
+    let body = format!("{{\"id\":9,\"address\":\"{address}\"}}");
+    let (code, answer) =
+        c.nodes[(leader + 1) % 3].request("POST", "/api/v1/admin/cluster/add", crate::cluster::JSON, body.into_bytes());
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("has not joined") && answer.contains("--cluster.join"), "{answer}");
+    assert!(bait.accept().is_err(), "the refused address was contacted");
+    let members = c.nodes[leader].get("/api/v1/cluster").1;
+    assert!(!members.contains(&address), "{members}");
+}
