@@ -73,7 +73,7 @@ impl Node {
         let store = Arc::new(RwLock::new(GroupStore::new()));
         let state_machine =
             StateMachine::open(db.clone(), store.clone(), durability).map_err(|e| storage_err(e.to_string()))?;
-        let log = LogStore::new(db.clone(), durability);
+        let log = LogStore::new(db.clone(), durability).guarding_purges_with(state_machine.durable_applied());
         let snapshot_bytes = state_machine.snapshot_bytes();
 
         let heartbeat = config.heartbeat.as_millis() as u64;

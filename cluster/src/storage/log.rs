@@ -30,11 +30,23 @@ fn index_key(index: u64) -> [u8; 8] {
 pub struct LogStore {
     db: Arc<DB>,
     durability: Durability,
+    /// With a state machine: how far its applied state is on disk. A purge waits for
+    /// it to cover what is purged (see [`StateMachine::durable_applied`]).
+    ///
+    /// [`StateMachine::durable_applied`]: super::state_machine::StateMachine::durable_applied
+    durable_applied: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl LogStore {
     pub fn new(db: Arc<DB>, durability: Durability) -> Self {
-        LogStore { db, durability }
+        LogStore { db, durability, durable_applied: None }
+    }
+
+    /// Purges only what the state machine has on disk: a purge of entries its state does
+    /// not hold yet (a received snapshot still being installed) waits until it does.
+    pub fn guarding_purges_with(mut self, durable_applied: tokio::sync::watch::Receiver<u64>) -> Self {
+        self.durable_applied = Some(durable_applied);
+        self
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -156,6 +168,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        if let Some(durable) = self.durable_applied.as_mut() {
+            let covered = durable.wait_for(|index| *index >= log_id.index);
+            if tokio::time::timeout(std::time::Duration::from_secs(5), covered).await.is_err() {
+                tracing::warn!(upto = %log_id, "purge waits for the state machine to persist what it covers");
+                let _ = durable.wait_for(|index| *index >= log_id.index).await;
+            }
+        }
         let bytes = codec::encode(&log_id).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         let db = self.db.clone();
         let sync = self.durability.write_options();

@@ -110,6 +110,31 @@ mod suite {
         }
     }
 
+    /// A purge of entries the state machine does not hold on disk yet (a received
+    /// snapshot still being installed) waits until it does, then purges.
+    #[tokio::test]
+    async fn a_purge_waits_until_the_state_it_drops_is_on_disk() {
+        use openraft::storage::RaftLogStorage;
+        let dir = TempDir::new().expect("temp dir");
+        let db = open_db(dir.path()).expect("open RocksDB");
+        let (durable, durable_applied) = tokio::sync::watch::channel(0u64);
+        let mut log = LogStore::new(db, Durability::SYNCED).guarding_purges_with(durable_applied);
+        let upto = crate::raft_types::LogId::new(openraft::CommittedLeaderId::new(1, 1), 5);
+        let purge = tokio::spawn(async move { log.purge(upto).await.map(|()| log) });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!purge.is_finished(), "purged before anything was on disk");
+        durable.send_replace(4);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!purge.is_finished(), "purged past what was on disk");
+        durable.send_replace(5);
+        let log = tokio::time::timeout(std::time::Duration::from_secs(10), purge)
+            .await
+            .expect("the purge ends once the state is on disk")
+            .expect("task")
+            .expect("purge");
+        assert_eq!(log.log_state().expect("log state").last_purged_log_id, Some(upto));
+    }
+
     /// openraft's own storage test suite against the RocksDB log store and state machine.
     #[test]
     fn openraft_storage_suite() {

@@ -43,6 +43,9 @@ pub struct StateMachine {
     /// Bytes of the last snapshot serialized for a peer (see [`StateMachine::snapshot_bytes`]).
     snapshot_bytes: Arc<AtomicU64>,
     durability: Durability,
+    /// The index of the last applied entry whose state is on disk (see
+    /// [`StateMachine::durable_applied`]).
+    durable: tokio::sync::watch::Sender<u64>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -84,7 +87,16 @@ impl StateMachine {
             membership: membership.unwrap_or_default(),
             snapshot_bytes: Arc::default(),
             durability,
+            durable: tokio::sync::watch::Sender::new(applied.map_or(0, |id| id.index)),
         })
+    }
+
+    /// The index up to which applied state is on disk, as it advances: a synced apply
+    /// batch or an installed snapshot moves it. The log store waits for it before it
+    /// purges (openraft 0.9 purges the log a received snapshot covers without waiting for
+    /// the snapshot to be installed; a crash in between would lose both).
+    pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.subscribe()
     }
 
     /// Size of the last snapshot this node serialized (for a peer behind the purged log),
@@ -199,6 +211,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // the same WAL) lost an acknowledged push under the power-loss nemesis when every
         // node lost power at once: see docs/decisions/0004.
         blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        self.durable.send_replace(self.applied.map_or(0, |id| id.index));
         Ok(responses)
     }
 
@@ -232,6 +245,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let db = self.db.clone();
         let sync = self.durability.write_options();
         blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        self.durable.send_replace(meta.last_log_id.map_or(0, |id| id.index));
         tracing::info!(snapshot = %meta.snapshot_id, groups = groups.len(), "installed a snapshot");
         self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_groups(groups);
         self.applied = meta.last_log_id;
