@@ -500,6 +500,15 @@ fn peers_without_the_cluster_secret_cannot_vote_append_or_join() {
     };
     assert_eq!(vote(None), 401);
     assert_eq!(vote(Some("Bearer fedcba9876543210fedcba9876543210")), 401);
+    for route in ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/propose", "/raft/read-index", "/raft/admin"] {
+        for authorization in [None, Some("Bearer fedcba9876543210fedcba9876543210"), Some("Basic Zm9vOmJhcg==")] {
+            let mut request = http.post(format!("http://{}{route}", c.peers[0])).body(vec![0xfd; 11]);
+            if let Some(a) = authorization {
+                request = request.header("authorization", a);
+            }
+            assert_eq!(request.send().unwrap().status().as_u16(), 401, "{route} with {authorization:?}");
+        }
+    }
     assert_eq!(
         vote(Some("Bearer 0123456789abcdef0123456789abcdef")),
         400,
