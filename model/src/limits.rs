@@ -101,6 +101,13 @@ impl PushLimits {
         ]
     }
 
+    /// Limit `index` (in [`PushLimits::FLAGS`] order) exceeded by a count that stopped at
+    /// `found`: what a parser reports when it refuses a body without reading the rest.
+    pub fn stopped_at(&self, index: usize, found: usize) -> LimitExceeded {
+        let (flag, what, allowed) = self.entries()[index];
+        LimitExceeded { flag, what, allowed, found, counting_stopped: true }
+    }
+
     /// The first limit that is above the ceiling, as a message for start-up.
     pub fn above_ceiling(&self) -> Option<String> {
         let ceiling = Self::CEILING.entries();

@@ -172,10 +172,7 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
 /// (field 1) of each, against `limits`. Linear in the message; a malformed message is
 /// left for the decoder to report.
 fn count_within(family: &[u8], limits: &PushLimits, series: &mut usize) -> Result<(), ProtobufError> {
-    let exceeded = |index: usize, found: usize| {
-        let (flag, what, allowed) = limits.entries()[index];
-        ProtobufError::Limit(model::LimitExceeded { flag, what, allowed, found, counting_stopped: true })
-    };
+    let exceeded = |index: usize, found: usize| ProtobufError::Limit(limits.stopped_at(index, found));
     for (field, metric) in fields(family) {
         if field != 4 {
             continue;

@@ -58,50 +58,29 @@ pub fn gather<'a>(
     prepare: Prepare,
 ) -> Vec<ExposedFamily<'a>> {
     let mut by_name: BTreeMap<&'a str, ExposedFamily<'a>> = BTreeMap::new();
-    let mut add = |family: &'a MetricFamily,
-                   metrics: &mut dyn Iterator<Item = &'a Metric>,
-                   sorted: bool,
-                   text: Option<&'a str>,
-                   help_override: Option<&'a str>| {
-        let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
-            name: &family.name,
-            help: help_override.or(family.help.as_deref()),
-            metric_type: family.metric_type,
-            metrics: Vec::new(),
-            runs: Vec::new(),
-        });
-        if entry.help.is_none() {
-            entry.help = family.help.as_deref();
-        }
-        entry.runs.push(Run { start: entry.metrics.len(), sorted, text });
-        entry.metrics.extend(metrics);
-    };
     // Own families outside the pinned list (see `self_metrics::PROVISIONAL`) are
     // judged like any name when pushed, so a pushed family of such a name takes their
-    // place: one family per name, of the pushed type.
+    // place: one family per name, of the pushed type. They are added after the groups,
+    // where a lookup tells whether a group pushed the name.
     let (pinned, provisional): (Vec<&MetricFamily>, Vec<&MetricFamily>) =
         own.iter().partition(|f| store.own_family(&f.name).is_some());
-    let mut pushed_provisional = vec![false; provisional.len()];
     for family in pinned {
-        add(family, &mut family.metrics.iter(), false, None, None);
+        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
     }
     for group in store.groups() {
         for stored in group.families.values() {
             let own_help = store.own_family(&stored.family.name).map(|o| o.help);
             let text = (prepare == Prepare::Text).then(|| stored.series_text(render_series_text).as_str());
-            add(&stored.family, &mut stored.sorted_metrics(), true, text, own_help);
-            if let Some(i) = provisional.iter().position(|f| f.name == stored.family.name) {
-                pushed_provisional[i] = true;
-            }
+            add(&mut by_name, &stored.family, &mut stored.sorted_metrics(), true, text, own_help);
         }
     }
-    for (family, pushed) in provisional.into_iter().zip(pushed_provisional) {
-        if !pushed {
-            add(family, &mut family.metrics.iter(), false, None, None);
+    for family in provisional {
+        if !by_name.contains_key(family.name.as_str()) {
+            add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
         }
     }
     for family in timestamps {
-        add(family, &mut family.metrics.iter(), false, None, None);
+        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
     }
     let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
     for family in &mut out {
@@ -112,6 +91,30 @@ pub fn gather<'a>(
         }
     }
     out
+}
+
+/// Adds a source's series to the family of its name (created on first use, with the
+/// help of the first source that has one, or `help_override`).
+fn add<'a>(
+    by_name: &mut BTreeMap<&'a str, ExposedFamily<'a>>,
+    family: &'a MetricFamily,
+    metrics: &mut dyn Iterator<Item = &'a Metric>,
+    sorted: bool,
+    text: Option<&'a str>,
+    help_override: Option<&'a str>,
+) {
+    let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
+        name: &family.name,
+        help: help_override.or(family.help.as_deref()),
+        metric_type: family.metric_type,
+        metrics: Vec::new(),
+        runs: Vec::new(),
+    });
+    if entry.help.is_none() {
+        entry.help = family.help.as_deref();
+    }
+    entry.runs.push(Run { start: entry.metrics.len(), sorted, text });
+    entry.metrics.extend(metrics);
 }
 
 impl ExposedFamily<'_> {

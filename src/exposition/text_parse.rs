@@ -239,11 +239,18 @@ pub fn go_float_to_u64(v: f64) -> u64 {
 }
 
 impl<'a> Parser<'a> {
-    /// The limit of `flag` exceeded, by a count that parsing stopped at.
-    fn limit(&self, flag: &'static str, found: usize) -> Stop {
-        let (flag, what, allowed) =
-            self.limits.entries().into_iter().find(|(f, _, _)| *f == flag).expect("a limit of PushLimits");
-        Stop::Err(TextParseError::Limit(model::LimitExceeded { flag, what, allowed, found, counting_stopped: true }))
+    /// Limit `index` of [`PushLimits::FLAGS`] exceeded, by a count that parsing stopped at.
+    fn limit(&self, index: usize, found: usize) -> Stop {
+        Stop::Err(TextParseError::Limit(self.limits.stopped_at(index, found)))
+    }
+
+    /// Counts a new series, refusing the body once it holds more than a push may.
+    fn count_series(&mut self) -> Step<()> {
+        self.series += 1;
+        if self.series > self.limits.series {
+            return Err(self.limit(4, self.series));
+        }
+        Ok(())
     }
 
     fn error(&self, message: impl Into<String>) -> Stop {
@@ -501,7 +508,7 @@ impl<'a> Parser<'a> {
                         return Err(self.error(format!("duplicate label names for metric {family_name:?}")));
                     }
                     if labels.len() == self.limits.labels_per_series {
-                        return Err(self.limit(PushLimits::FLAGS[1], labels.len() + 1));
+                        return Err(self.limit(1, labels.len() + 1));
                     }
                     labels.push(LabelPair::new(label.clone(), String::new()));
                 }
@@ -551,10 +558,7 @@ impl<'a> Parser<'a> {
             match family.series_index.get(&key) {
                 Some(&i) => i,
                 None => {
-                    self.series += 1;
-                    if self.series > self.limits.series {
-                        return Err(self.limit(PushLimits::FLAGS[4], self.series));
-                    }
+                    self.count_series()?;
                     let family = &mut self.families[index];
                     family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
                     let i = family.family.metrics.len() - 1;
@@ -563,10 +567,7 @@ impl<'a> Parser<'a> {
                 }
             }
         } else {
-            self.series += 1;
-            if self.series > self.limits.series {
-                return Err(self.limit(PushLimits::FLAGS[4], self.series));
-            }
+            self.count_series()?;
             let family = &mut self.families[index];
             family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
             family.family.metrics.len() - 1
