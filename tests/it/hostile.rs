@@ -211,7 +211,13 @@ fn malformed_peer_requests_are_refused_and_change_nothing() {
         ("1 MiB of 0xff", vec![0xff; 1 << 20]),
     ];
     let routes = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/propose", "/raft/admin"];
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    // A connection per request: a body refused before it is read closes its connection,
+    // which a pooled client could otherwise pick up for the next request.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     for (i, peer) in c.peers.iter().enumerate() {
         for route in routes {
             for (what, body) in &bodies {
