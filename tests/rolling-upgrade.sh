@@ -81,8 +81,10 @@ done
 touch "$work/stop"
 wait "$pusher"
 
-seqs() { curl -fsS "$(web "$1")/metrics" | sed -n 's/^upgrade_seq{.*seq="\([0-9]*\)".*/\1/p' | sort -n; }
-sort -n "$work/acked" >"$work/acked.sorted"
+# Sorted as text, the order comm needs (numerically sorted input makes comm fail as
+# soon as a node still lacks a push).
+seqs() { curl -fsS "$(web "$1")/metrics" | sed -n 's/^upgrade_seq{.*seq="\([0-9]*\)".*/\1/p' | sort; }
+sort "$work/acked" >"$work/acked.sorted"
 acked=$(wc -l <"$work/acked.sorted")
 [ "$acked" -gt 50 ] || { echo "too few pushes acknowledged: $acked"; exit 1; }
 for i in 1 2 3; do
