@@ -22,6 +22,16 @@ const MIB: usize = 1024 * KIB;
 /// Decodes one value that must take all of `bytes`, with what it may allocate bounded
 /// (see the module's comment).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, read) = decode_prefix(bytes)?;
+    if read != bytes.len() {
+        return Err(CodecError(format!("{} trailing bytes", bytes.len() - read)));
+    }
+    Ok(value)
+}
+
+/// Decodes one value at the start of `bytes`, bounded as [`decode`]; returns it and how
+/// many bytes it took.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
     let config = bincode::config::standard();
     let n = bytes.len();
     if n <= 4 * KIB {
@@ -39,12 +49,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     }
 }
 
-fn within<T: DeserializeOwned, C: bincode::config::Config>(bytes: &[u8], config: C) -> Result<T, CodecError> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| CodecError(e.to_string()))?;
-    if read != bytes.len() {
-        return Err(CodecError(format!("{} trailing bytes", bytes.len() - read)));
-    }
-    Ok(value)
+fn within<T: DeserializeOwned, C: bincode::config::Config>(bytes: &[u8], config: C) -> Result<(T, usize), CodecError> {
+    bincode::serde::decode_from_slice(bytes, config).map_err(|e| CodecError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! - `membership`: bootstrap, join, add and remove;
 //! - `status`: role, progress, readiness, proposal statistics;
 //! - `retry`: the one leader-retry policy of proposals, reads and membership changes;
+//! - `version`: the cluster version (what every member understands, raised by the leader);
 //! - `transport`: peer traffic (`client`, `server` calling a `PeerService`);
 //! - `storage`: the Raft log, the state machine and recovery, in RocksDB;
 //! - `raft_types`, `codec`: openraft's type configuration and the bincode encoding.
@@ -38,6 +39,7 @@ mod retry;
 mod status;
 mod storage;
 mod transport;
+mod version;
 
 pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};

@@ -179,8 +179,10 @@ impl Node {
         };
         match request {
             AdminRequest::Add { id, addr, learner_only } => {
+                let _gate = self.format_gate().lock().await;
                 let status = self.status();
                 if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
+                    self.check_joining_format(*id, addr).await.map_err(ChangeError::Other)?;
                     tracing::info!(id, %addr, "adding a learner");
                     raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
                 }

@@ -49,6 +49,9 @@ struct Inner {
     /// The snapshot being received from the leader and how many of its bytes have come
     /// (see [`Node::check_snapshot_chunk`]).
     receiving: Mutex<Option<(String, u64)>>,
+    /// Held on the leader while it raises the cluster version or adds a member (see
+    /// [`crate::version`]).
+    format_gate: tokio::sync::Mutex<()>,
 }
 
 /// A handle to this node; cheap to clone.
@@ -118,9 +121,11 @@ impl Node {
                 leader_lease: config.election_timeout.1,
                 snapshot_bytes,
                 receiving: Mutex::new(None),
+                format_gate: tokio::sync::Mutex::new(()),
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
+        tokio::spawn(crate::version::keep(node.clone()));
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {
@@ -190,6 +195,10 @@ impl Node {
 
     pub(crate) fn inner_store(&self) -> &RwLock<GroupStore> {
         &self.inner.store
+    }
+
+    pub(crate) fn format_gate(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.format_gate
     }
 
     pub(crate) fn stats(&self) -> &Mutex<ProposalStats> {
@@ -293,6 +302,10 @@ impl PeerService for Node {
 
     async fn change_membership(&self, request: AdminRequest) -> AdminAnswer {
         self.change_membership_as_leader(&request).await.map_err(Into::into)
+    }
+
+    fn supported_format(&self) -> model::FormatVersion {
+        model::version::SUPPORTED
     }
 }
 

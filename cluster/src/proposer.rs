@@ -74,13 +74,16 @@ impl Node {
         // Only commands this build can apply reach the log: one that does not decode
         // would stop every node's apply, at every restart. (Certainly not applied: the
         // answer that lets a same-build follower retry elsewhere.)
+        // A version switch is only ever proposed by the leader itself, once it asked every
+        // member (crate::version), never taken from a peer.
         for command in &commands {
-            if let Err(e) = command.decode() {
-                tracing::warn!(error = %e, "a forwarded command that does not decode was refused");
-                return Err(WireProposeError::Unavailable(format!(
-                    "the leader cannot decode a forwarded command: {e}"
-                )));
-            }
+            let refused = match command.decode() {
+                Ok(Command::SetVersion { .. }) => "a forwarded version switch".to_string(),
+                Ok(_) => continue,
+                Err(e) => format!("the leader cannot decode a forwarded command: {e}"),
+            };
+            tracing::warn!(reason = %refused, "a forwarded batch was refused");
+            return Err(WireProposeError::Unavailable(refused));
         }
         self.enqueue(commands).await.map_err(WireProposeError::from)
     }
@@ -114,7 +117,7 @@ impl Node {
         .await
     }
 
-    async fn propose_as_leader_within(
+    pub(crate) async fn propose_as_leader_within(
         &self,
         commands: Vec<EncodedCommand>,
         within: Duration,

@@ -33,6 +33,15 @@ pub struct NodeStatus {
     pub storage_bytes: u64,
     /// Size of the last snapshot this node serialized for a peer; 0 if none yet.
     pub snapshot_bytes: u64,
+    /// The replicated-format version in force here, and the highest this build
+    /// understands (`model::version`).
+    #[serde(default)]
+    pub format_version: u32,
+    #[serde(default)]
+    pub format_supported: u32,
+    /// Why Raft stopped on this node (an entry it cannot apply, a storage failure), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
@@ -133,6 +142,9 @@ impl Node {
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             storage_bytes: self.storage_bytes(),
             snapshot_bytes: self.snapshot_bytes(),
+            format_version: self.format_version(),
+            format_supported: model::version::SUPPORTED,
+            stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }
 
@@ -140,6 +152,9 @@ impl Node {
     /// [`READY_MAX_LAG`] entries. The error says why not.
     pub fn ready(&self) -> Result<(), String> {
         let s = self.status();
+        if let Some(why) = s.stopped {
+            return Err(format!("raft stopped on this node: {why}"));
+        }
         if s.leader.is_none() {
             return Err("no leader known".into());
         }

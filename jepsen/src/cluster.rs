@@ -18,6 +18,8 @@ pub struct NodeProc {
     pub dir: PathBuf,
     /// Command prefix (`ip netns exec <ns>`) when the node runs in its own namespace.
     launcher: Vec<String>,
+    /// The server binary this node runs (an earlier build until it is upgraded).
+    pub binary: PathBuf,
     args: Vec<String>,
     /// The process since its first start (restarts reuse it: same arguments, same log).
     process: Option<Process>,
@@ -35,19 +37,25 @@ impl NodeProc {
         self.process.as_ref().is_some_and(Process::is_running)
     }
 
+    /// The program and its arguments: the binary, behind the launcher if there is one.
+    fn command(&self) -> (PathBuf, Vec<String>) {
+        let binary = self.binary.display().to_string();
+        let (program, mut args) = match self.launcher.split_first() {
+            Some((program, rest)) => (PathBuf::from(program), rest.iter().cloned().chain([binary]).collect()),
+            None => (self.binary.clone(), Vec::new()),
+        };
+        args.extend(self.args.iter().cloned());
+        (program, args)
+    }
+
     /// Starts the node (again); its stdout and stderr go to `node.log` in its directory.
-    fn spawn(&mut self, binary: &Path) -> anyhow::Result<()> {
+    fn spawn(&mut self) -> anyhow::Result<()> {
         match &mut self.process {
             Some(process) => process.restart()?,
             None => {
-                let spec = match self.launcher.split_first() {
-                    Some((program, rest)) => {
-                        Spec::new(program).args(rest.iter().cloned()).arg(binary.display().to_string())
-                    }
-                    None => Spec::new(binary),
-                };
-                let spec = spec
-                    .args(self.args.iter().cloned())
+                let (program, args) = self.command();
+                let spec = Spec::new(program)
+                    .args(args)
                     .env("RUST_LOG", "info")
                     .log_file(self.dir.join("node.log"))
                     .label(format!("node {}", self.id));
@@ -88,13 +96,38 @@ impl NodeProc {
         self.signal("CONT");
         self.paused = false;
     }
+
+    /// An upgrade, as an operator does it: SIGTERM, wait for the exit, start `binary` on
+    /// the same data and flags.
+    pub fn upgrade(&mut self, binary: &Path) -> anyhow::Result<()> {
+        if self.paused {
+            self.resume();
+        }
+        if let Some(process) = &mut self.process {
+            if process.is_running() {
+                process.signal("TERM")?;
+                if process.wait_exit(Duration::from_secs(60)).is_err() {
+                    process.kill();
+                }
+            }
+        }
+        self.binary = binary.to_path_buf();
+        let (program, args) = self.command();
+        match &mut self.process {
+            Some(process) => process.restart_program(program, args)?,
+            None => self.spawn()?,
+        }
+        self.paused = false;
+        Ok(())
+    }
 }
 
 /// The cluster under test.
 pub struct ClusterUnderTest {
     pub nodes: Vec<NodeProc>,
     pub net: Option<Network>,
-    binary: PathBuf,
+    /// The build under test: what nodes are upgraded to and what added nodes run.
+    pub binary: PathBuf,
     root: PathBuf,
     timing: Vec<String>,
     next_id: u64,
@@ -102,8 +135,12 @@ pub struct ClusterUnderTest {
 }
 
 impl ClusterUnderTest {
+    /// Starts `n` nodes running `first` (the build under test, `binary`, or an earlier
+    /// build that the mixed-version nemesis upgrades).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         binary: &Path,
+        first: &Path,
         root: &Path,
         n: usize,
         timing: &[String],
@@ -126,7 +163,7 @@ impl ClusterUnderTest {
         for (i, peer) in peers.iter().enumerate() {
             let id = i as u64 + 1;
             let extra = vec![format!("--cluster.initial-members={}", members.join(","))];
-            nodes.push(Self::node(root, id, peer.clone(), timing, extra, net.as_ref(), lazy_disks)?);
+            nodes.push(Self::node(root, id, first, peer.clone(), timing, extra, net.as_ref(), lazy_disks)?);
         }
         let mut cluster = ClusterUnderTest {
             nodes,
@@ -138,15 +175,17 @@ impl ClusterUnderTest {
             lazy_disks,
         };
         for node in &mut cluster.nodes {
-            node.spawn(binary)?;
+            node.spawn()?;
         }
         cluster.wait_ready(Duration::from_secs(120))?;
         Ok(cluster)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn node(
         root: &Path,
         id: u64,
+        binary: &Path,
         peer: String,
         timing: &[String],
         extra: Vec<String>,
@@ -176,12 +215,23 @@ impl ClusterUnderTest {
         ];
         args.extend(timing.iter().cloned());
         args.extend(extra);
-        Ok(NodeProc { id, web, peer, dir, launcher, args, process: None, paused: false, disk })
+        let binary = binary.to_path_buf();
+        Ok(NodeProc { id, web, peer, dir, launcher, binary, args, process: None, paused: false, disk })
     }
 
     pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        self.nodes[index].spawn()
+    }
+
+    /// Upgrades node `index` to the build under test.
+    pub fn upgrade(&mut self, index: usize) -> anyhow::Result<()> {
         let binary = self.binary.clone();
-        self.nodes[index].spawn(&binary)
+        self.nodes[index].upgrade(&binary)
+    }
+
+    /// Members still running an earlier build.
+    pub fn not_upgraded(&self) -> Vec<usize> {
+        self.members().into_iter().filter(|i| self.nodes[*i].binary != self.binary).collect()
     }
 
     /// Waits until every running, unpaused node answers `/-/ready` with 200, all within
@@ -254,9 +304,17 @@ impl ClusterUnderTest {
             None => format!("127.0.0.1:{}", free_port()?),
         };
         let extra = vec![format!("--cluster.join={}", self.nodes[via].peer)];
-        let mut node =
-            Self::node(&self.root, id, peer.clone(), &self.timing, extra, self.net.as_ref(), self.lazy_disks)?;
-        node.spawn(&self.binary)?;
+        let mut node = Self::node(
+            &self.root,
+            id,
+            &self.binary,
+            peer.clone(),
+            &self.timing,
+            extra,
+            self.net.as_ref(),
+            self.lazy_disks,
+        )?;
+        node.spawn()?;
         self.nodes.push(node);
         self.admin("/api/v1/admin/cluster/add", &serde_json::json!({ "id": id, "address": peer }))?;
         Ok(self.nodes.len() - 1)

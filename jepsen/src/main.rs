@@ -61,6 +61,10 @@ struct Options {
     /// The server binary. Default: $CARGO_TARGET_DIR/debug/pushgateway or target/debug/pushgateway.
     #[arg(long)]
     binary: Option<PathBuf>,
+    /// An earlier build (see tests/old-build.sh) the nodes start on, for the
+    /// `mixed-version` nemesis, which upgrades them to `--binary` during the run.
+    #[arg(long)]
+    old_binary: Option<PathBuf>,
     /// Directory for run directories.
     #[arg(long, default_value = "jepsen/runs")]
     out: PathBuf,
@@ -110,6 +114,12 @@ struct Summary {
     faults: Vec<FaultEvent>,
     availability: f64,
     recovery_ms_max: Option<u64>,
+    /// The earlier build the nodes started on (the mixed-version nemesis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_binary: Option<String>,
+    /// The replicated-format version each member reports at the end (once every member
+    /// runs the build under test, it must be the highest that build understands).
+    format_versions: BTreeMap<u64, Option<u64>>,
     verdict: &'static str,
 }
 
@@ -131,6 +141,38 @@ fn jepsen_lines(http: &reqwest::blocking::Client, base: &str) -> Option<Vec<Stri
 fn poison_lines(http: &reqwest::blocking::Client, base: &str) -> Vec<String> {
     let text = http.get(format!("{base}/metrics")).send().and_then(|r| r.text()).unwrap_or_default();
     text.lines().filter(|l| l.contains("job=\"poison\"")).map(str::to_string).collect()
+}
+
+/// The replicated-format version each member reports, once all of them report the
+/// highest their build understands (what the leader raises it to within seconds), or
+/// as they are after 30 s. `None` for a member that does not say (an earlier build).
+/// Whether they settled so.
+fn settled_format_versions(
+    http: &reqwest::blocking::Client,
+    cluster: &ClusterUnderTest,
+) -> (BTreeMap<u64, Option<u64>>, bool) {
+    let look = || -> BTreeMap<u64, (Option<u64>, Option<u64>)> {
+        cluster
+            .members()
+            .into_iter()
+            .map(|i| {
+                let node = &cluster.nodes[i];
+                let text = http.get(format!("{}/api/v1/cluster", node.base())).send().and_then(|r| r.text());
+                let status: serde_json::Value =
+                    text.ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+                (node.id, (status["format_version"].as_u64(), status["format_supported"].as_u64()))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = look();
+        let settled = seen.values().all(|(version, supported)| version.is_some() && version == supported);
+        if settled || Instant::now() >= deadline {
+            return (seen.into_iter().map(|(id, (version, _))| (id, version)).collect(), settled);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Set in the re-executed harness that runs inside the hub namespace: `prefix:net`.
@@ -206,6 +248,12 @@ fn nemesis_names(nemeses: &[Nemesis]) -> String {
 fn run(o: &Options) -> anyhow::Result<Summary> {
     let nemeses: Vec<Nemesis> = if o.no_nemesis { Vec::new() } else { o.nemesis.clone() };
     let binary = o.binary.clone().unwrap_or_else(default_binary);
+    let mixed = nemeses.contains(&Nemesis::MixedVersion);
+    let first = match (&o.old_binary, mixed) {
+        (Some(old), true) => old.clone(),
+        (None, true) => anyhow::bail!("the mixed-version nemesis needs --old-binary"),
+        (_, false) => binary.clone(),
+    };
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let dir = o.out.join(format!("{stamp}-seed{}", o.seed));
     std::fs::create_dir_all(&dir)?;
@@ -220,6 +268,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         o.seed,
         nemesis_names(&nemeses)
     ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>()
+        + &o.old_binary.iter().filter(|_| mixed).map(|b| format!(" --old-binary {}", b.display())).collect::<String>()
         + if o.workload == WorkloadKind::Poison { " --workload poison" } else { "" };
     let log = Log::open(&dir.join("harness.log"))?;
     log.say(&format!("run directory {}; {command}", dir.display()));
@@ -238,7 +287,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         Some(netns::Network { prefix: prefix.to_string(), net: net.parse().ok()? })
     });
     let lazy_disks = nemeses.contains(&Nemesis::LazyFs);
-    let mut cluster = ClusterUnderTest::start(&binary, &dir, o.nodes, &timing, net, lazy_disks)?;
+    let mut cluster = ClusterUnderTest::start(&binary, &first, &dir, o.nodes, &timing, net, lazy_disks)?;
     let w = Arc::new(Workload {
         start: Instant::now(),
         nodes: RwLock::new(cluster.nodes.iter().map(|n| n.base()).collect()),
@@ -266,15 +315,37 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     // Faults, on the seed's schedule, until the duration is over.
     let mut rng = SmallRng::seed_from_u64(o.seed);
     let mut faults = Vec::new();
-    let end = Instant::now() + Duration::from_secs(o.duration);
+    let begin = Instant::now();
+    let end = begin + Duration::from_secs(o.duration);
     let interval = Duration::from_secs(o.interval.max(2));
+    let drawn: Vec<Nemesis> = nemeses.iter().copied().filter(|n| *n != Nemesis::MixedVersion).collect();
+    let mut upgrades: Vec<Duration> =
+        if mixed { nemesis::upgrade_times(o.nodes, Duration::from_secs(o.duration)) } else { Vec::new() };
+    // The upgrades due by now, between faults: a node that a fault has down is left for
+    // the next look.
+    let mut upgrade_due = |cluster: &mut ClusterUnderTest, rng: &mut SmallRng, faults: &mut Vec<FaultEvent>| {
+        while upgrades.first().is_some_and(|t| begin.elapsed() >= *t) {
+            let start_ms = w.now_ms();
+            match nemesis::upgrade_one(cluster, rng)? {
+                Some(node_id) => {
+                    upgrades.remove(0);
+                    *w.nodes.write().expect("nodes") = cluster.nodes.iter().map(|n| n.base()).collect();
+                    log.say(&format!("{start_ms:>7} ms  MixedVersion node {node_id} upgraded to the build under test"));
+                    faults.push(FaultEvent { nemesis: Nemesis::MixedVersion, node_id, start_ms, heal_ms: w.now_ms() });
+                }
+                None => break,
+            }
+        }
+        anyhow::Ok(())
+    };
     while Instant::now() < end {
         let (fault_for, quiet_for) = nemesis::timings(&mut rng, interval);
         std::thread::sleep(quiet_for.min(end.saturating_duration_since(Instant::now())));
+        upgrade_due(&mut cluster, &mut rng, &mut faults)?;
         if Instant::now() >= end {
             break;
         }
-        let Some(&kind) = nemeses.choose(&mut rng) else { continue };
+        let Some(&kind) = drawn.choose(&mut rng) else { continue };
         let start_ms = w.now_ms();
         let nemesis::Injected { active, node_id, note } = nemesis::inject(kind, &mut cluster, &mut rng)?;
         *w.nodes.write().expect("nodes") = cluster.nodes.iter().map(|n| n.base()).collect();
@@ -282,6 +353,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         std::thread::sleep(fault_for);
         nemesis::heal(active, &mut cluster)?;
         faults.push(FaultEvent { nemesis: kind, node_id, start_ms, heal_ms: w.now_ms() });
+        upgrade_due(&mut cluster, &mut rng, &mut faults)?;
     }
     w.stop.store(true, Ordering::SeqCst);
     for c in clients {
@@ -310,6 +382,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    let (format_versions, settled) = settled_format_versions(&http, &cluster);
 
     // Final state, as a last read of every key (from the first live node).
     let mut history = std::mem::take(&mut *w.history.lock().expect("history"));
@@ -361,7 +435,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         })
         .max();
     let poison_held = poison.as_ref().is_none_or(|p| p.wrong.is_empty() && p.stored.is_empty());
-    let verdict = match (&linearizable, lost.is_empty() && panics.is_empty() && converged_ms.is_some() && poison_held) {
+    if !settled {
+        log.say(&format!("the members did not settle on their build's replicated-format version: {format_versions:?}"));
+    }
+    let held = lost.is_empty() && panics.is_empty() && converged_ms.is_some() && poison_held && settled;
+    let verdict = match (&linearizable, held) {
         (Verdict::Invalid(_), _) | (_, false) => "invalid",
         (Verdict::Unknown(_), true) => "unknown",
         (Verdict::Valid, true) => "valid",
@@ -386,6 +464,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         faults,
         availability,
         recovery_ms_max,
+        old_binary: o.old_binary.as_ref().filter(|_| mixed).map(|b| b.display().to_string()),
+        format_versions,
         verdict,
     };
     let mut file = std::fs::File::create(dir.join("history.jsonl"))?;

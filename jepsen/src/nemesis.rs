@@ -32,6 +32,32 @@ pub enum Nemesis {
     #[value(name = "lazyfs")]
     #[serde(rename = "lazyfs")]
     LazyFs,
+    /// Start every node on an earlier build (`--old-binary`) and upgrade them one at a
+    /// time to the build under test (SIGTERM, the new binary on the same data and flags),
+    /// spread over the first part of the run, so that the cluster runs two builds under
+    /// the other faults and switches its replicated format during the run. Not drawn at
+    /// random: the upgrades follow their own schedule ([`upgrade_times`]).
+    MixedVersion,
+}
+
+/// When the mixed-version nemesis upgrades the `n` nodes of a run of `duration`: node k
+/// at k / (n + 2) of it, so the last upgrade is done with 2 / (n + 2) of the run left to
+/// run after the format switch.
+pub fn upgrade_times(n: usize, duration: Duration) -> Vec<Duration> {
+    (1..=n).map(|k| duration * k as u32 / (n as u32 + 2)).collect()
+}
+
+/// Upgrades one running member still on the earlier build, if there is one; returns its
+/// id.
+pub fn upgrade_one(cluster: &mut ClusterUnderTest, rng: &mut SmallRng) -> anyhow::Result<Option<u64>> {
+    let candidates: Vec<usize> = cluster
+        .not_upgraded()
+        .into_iter()
+        .filter(|i| cluster.nodes[*i].running() && !cluster.nodes[*i].paused)
+        .collect();
+    let Some(&target) = candidates.choose(rng) else { return Ok(None) };
+    cluster.upgrade(target)?;
+    Ok(Some(cluster.nodes[target].id))
 }
 
 /// One fault, as recorded.
@@ -107,6 +133,7 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
             cluster.nodes[random].pause();
             (Active::Paused(random), cluster.nodes[random].id)
         }
+        Nemesis::MixedVersion => (Active::None, 0),
         Nemesis::Membership => {
             let leader = cluster.leader();
             let followers: Vec<usize> = live.iter().copied().filter(|i| Some(*i) != leader).collect();

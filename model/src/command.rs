@@ -4,9 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::grouping_key::GroupingKey;
 use crate::metric::{PushedFamilies, UnixNanos};
+use crate::version::FormatVersion;
 
 /// A mutation of the group store. Commands carry everything `apply` needs, the time
 /// included, so applying the same sequence on any node gives the same state.
+///
+/// The encoding is the replicated format: variants are only ever added at the end, and a
+/// new one only under a new [`crate::version`] (older builds cannot decode it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// A push: `PUT` (replace every family of the group) or `POST` (replace only the
@@ -26,6 +30,11 @@ pub enum Command {
     Delete { key: GroupingKey },
     /// Delete every group.
     Wipe,
+    /// From this entry on, judge by the rules of replicated-format `version`
+    /// ([`crate::version`]). Proposed by the leader only once every member understands
+    /// it; a lower version than the one in force changes nothing. New in version 2: a
+    /// build of version 1 cannot decode it, which is why it is never proposed before.
+    SetVersion { version: FormatVersion },
 }
 
 /// What applying a command did; the HTTP answer is derived from it.
@@ -40,4 +49,6 @@ pub enum Outcome {
     Deleted,
     /// Every group is gone; how many there were.
     Wiped { groups: usize },
+    /// The replicated-format version in force after a [`Command::SetVersion`].
+    VersionSet { version: FormatVersion },
 }

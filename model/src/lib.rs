@@ -11,6 +11,7 @@
 //! - [`quota`]: what the store holds ([`Usage`], counted by `apply`) and its quotas;
 //! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
 //! - [`own_families`]: the server's own families, pinned data the check depends on;
+//! - [`version`]: the replicated format's version, which gates new commands and rules;
 //! - [`go_format`]: Go-compatible float formatting and quoting, for renderers and messages.
 //!
 //! ```text
@@ -33,6 +34,7 @@ pub mod metric;
 pub mod own_families;
 pub mod quota;
 pub mod store;
+pub mod version;
 
 pub use command::{Command, Outcome};
 pub use group::{
@@ -47,3 +49,4 @@ pub use metric::{
 pub use own_families::OwnFamily;
 pub use quota::{QuotaExceeded, StoreQuotas, Usage};
 pub use store::{GroupStore, StoreView};
+pub use version::FormatVersion;

@@ -19,6 +19,7 @@ use crate::limits::PushLimits;
 use crate::metric::{MetricType, PushedFamilies, UnixNanos};
 use crate::own_families::{self, OwnFamily, OWN_FAMILIES};
 use crate::quota::{QuotaExceeded, StoreQuotas, Usage};
+use crate::version::{self, FormatVersion};
 
 /// How many groups hold a family name, and its type (the same in all of them: the
 /// store refuses a push that would make it differ).
@@ -45,6 +46,8 @@ pub struct GroupStore {
     pub(crate) own: &'static [OwnFamily],
     /// What the groups count against the quotas, kept up to date by every change.
     usage: Usage,
+    /// The replicated-format version in force ([`crate::version`]): how `apply` judges.
+    version: FormatVersion,
 }
 
 impl Default for GroupStore {
@@ -108,7 +111,13 @@ impl GroupStore {
             shapes: BTreeMap::new(),
             own,
             usage: Usage::default(),
+            version: version::V1,
         }
+    }
+
+    /// The replicated-format version in force: [`version::V1`] until an entry set another.
+    pub fn version(&self) -> FormatVersion {
+        self.version
     }
 
     /// Every group in grouping-key order.
@@ -183,15 +192,24 @@ impl GroupStore {
     /// Applies one command. This is the only function that changes the store, it reads
     /// no clock and no environment, and the same command sequence gives the same state
     /// and the same outcomes everywhere. Its work is linear in the size of the command
-    /// (after [`PushLimits::CEILING`], judged first) plus what the command collides with.
+    /// (after [`PushLimits::CEILING`], judged first from version 2) plus what the command
+    /// collides with.
+    ///
+    /// The caller must not pass a [`Command::SetVersion`] above [`version::SUPPORTED`]
+    /// (see [`version::unsupported`]): it has to stop applying instead. Passed anyway, it
+    /// changes nothing.
     pub fn apply(&mut self, command: Command) -> Outcome {
         match command {
             Command::Push { key, families, replace, time, defect } => {
                 // First, before any work that could grow faster than the command: a push
                 // over the pinned ceiling is refused alike everywhere, and stores nothing
-                // (not even its failure time: that would store its key).
-                if let Err(exceeded) = PushLimits::CEILING.check(&key, &families) {
-                    return Outcome::Rejected { reason: exceeded.to_string() };
+                // (not even its failure time: that would store its key). A rule of
+                // version 2: builds of version 1 apply such an entry, so before the
+                // switch this one must too.
+                if self.version >= version::V2 {
+                    if let Err(exceeded) = PushLimits::CEILING.check(&key, &families) {
+                        return Outcome::Rejected { reason: exceeded.to_string() };
+                    }
                 }
                 match defect {
                     Some(reason) => {
@@ -213,10 +231,23 @@ impl GroupStore {
                 self.usage = Usage::default();
                 Outcome::Wiped { groups }
             }
+            Command::SetVersion { version } => {
+                if version <= version::SUPPORTED {
+                    self.version = self.version.max(version);
+                }
+                Outcome::VersionSet { version: self.version }
+            }
         }
     }
 
-    /// Replaces the whole content of the store (used when a snapshot is installed).
+    /// Replaces the whole content of the store and the version in force (when a snapshot
+    /// is installed, or the store is loaded from disk).
+    pub fn replace_all(&mut self, groups: impl IntoIterator<Item = Group>, version: FormatVersion) {
+        self.version = version;
+        self.replace_groups(groups);
+    }
+
+    /// Replaces the groups of the store, keeping the version in force.
     pub fn replace_groups(&mut self, groups: impl IntoIterator<Item = Group>) {
         self.groups.clear();
         self.families.clear();

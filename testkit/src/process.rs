@@ -190,6 +190,15 @@ impl Process {
         self.spawn()
     }
 
+    /// [`Process::restart`] of another program (an upgrade), kept for later restarts.
+    pub fn restart_program(&mut self, program: impl Into<PathBuf>, args: Vec<String>) -> anyhow::Result<()> {
+        if self.is_running() {
+            bail!("restart of {}, which is running", self.label);
+        }
+        self.spec.program = program.into();
+        self.restart_with_args(args)
+    }
+
     /// [`Process::restart`] with other arguments, kept for later restarts.
     pub fn restart_with_args(&mut self, args: Vec<String>) -> anyhow::Result<()> {
         if self.is_running() {

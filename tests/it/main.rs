@@ -8,3 +8,4 @@ mod hostile;
 mod reads;
 mod security;
 mod single_node;
+mod version;

@@ -22,12 +22,15 @@ use rocksdb::{IteratorMode, WriteBatch, DB};
 use super::{blocking, io_error, Durability};
 use crate::codec;
 use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use model::version::{self, FormatVersion};
 use model::{Command, Group, GroupStore, Outcome};
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
 const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
+/// The replicated-format version in force (`model::version`); absent means version 1.
+const KEY_VERSION: &[u8] = b"format_version";
 /// Where earlier versions persisted their last snapshot; deleted on open.
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 /// Upper bound of all group keys (canonical keys start with UTF-8, never 0xFF).
@@ -60,6 +63,42 @@ pub(crate) fn read_applied(db: &DB) -> Result<Option<LogId>, StorageError> {
     Ok(applied.map_err(|e| sm_err(ErrorVerb::Read, e))?.flatten())
 }
 
+/// A snapshot's data: the groups, followed from format version 2 on by the version in
+/// force. Builds before the cluster version send and expect the groups alone; a version
+/// above 1 is only in force once every member understands it, so none of them is ever
+/// sent the longer form.
+fn encode_snapshot(groups: &[&Group], version: FormatVersion) -> Result<Vec<u8>, codec::CodecError> {
+    let mut data = codec::encode(&groups)?;
+    if version > version::V1 {
+        data.extend(codec::encode(&version)?);
+    }
+    Ok(data)
+}
+
+/// The groups and the version of a snapshot's data (see [`encode_snapshot`]).
+fn decode_snapshot(data: &[u8]) -> Result<(Vec<Group>, FormatVersion), codec::CodecError> {
+    let (groups, read) = codec::decode_prefix::<Vec<Group>>(data)?;
+    let version = match &data[read..] {
+        [] => version::V1,
+        rest => codec::decode::<FormatVersion>(rest)?,
+    };
+    Ok((groups, version))
+}
+
+/// The version stored in `db`'s state-machine meta, refused if this build does not
+/// understand it.
+fn read_version(db: &DB) -> Result<FormatVersion, StorageError> {
+    let meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+    let raw = db.get_cf(meta, KEY_VERSION).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+    let version =
+        raw.map(|b| codec::decode::<FormatVersion>(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+    let version = version.unwrap_or(version::V1);
+    match version::unsupported(version) {
+        Some(why) => Err(sm_err(ErrorVerb::Read, format!("this data directory was written by a newer build: {why}"))),
+        None => Ok(version),
+    }
+}
+
 impl StateMachine {
     /// Loads the state last written to `db` into `store`.
     pub fn open(db: Arc<DB>, store: Arc<RwLock<GroupStore>>, durability: Durability) -> Result<Self, StorageError> {
@@ -69,7 +108,8 @@ impl StateMachine {
             let (_, value) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;
             groups.push(codec::decode::<Group>(&value).map_err(|e| sm_err(ErrorVerb::Read, e))?);
         }
-        store.write().map_err(|e| sm_err(ErrorVerb::Read, e))?.replace_groups(groups);
+        let version = read_version(&db)?;
+        store.write().map_err(|e| sm_err(ErrorVerb::Read, e))?.replace_all(groups, version);
         let meta = db.cf_handle(CF_SM_META).expect("sm_meta column family");
         let read = |key: &[u8]| -> Result<Option<Vec<u8>>, StorageError> {
             db.get_cf(meta, key).map_err(|e| sm_err(ErrorVerb::Read, e))
@@ -118,16 +158,48 @@ impl StateMachine {
     /// state-machine task (no apply can interleave, so they match the meta), then
     /// serialized off the async workers (at a million series this takes a while).
     async fn current_snapshot(&self) -> Result<Snapshot, StorageError> {
-        let groups = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?.shared_groups();
+        let (groups, version) = {
+            let store = self.store.read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            (store.shared_groups(), store.version())
+        };
         let meta = self.snapshot_meta();
         let data = blocking(move || {
             let groups: Vec<&Group> = groups.iter().map(Arc::as_ref).collect();
-            codec::encode(&groups).map_err(|e| sm_err(ErrorVerb::Read, e))
+            encode_snapshot(&groups, version).map_err(|e| sm_err(ErrorVerb::Read, e))
         })
         .await?;
         self.snapshot_bytes.store(data.len() as u64, Ordering::Relaxed);
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
+}
+
+/// What an applied command changes on disk besides `last_applied`.
+enum Touched {
+    Group(model::GroupingKey),
+    All,
+    Version,
+}
+
+/// The command of an entry, if this build can apply it. An entry it cannot decode (a
+/// command of a newer build) or one that switches to a version it does not know stops
+/// applying, with the reason: skipping it, or judging it by older rules, would make this
+/// node's state differ from the others' for good. Raft stops on this node, which no
+/// longer reports ready; the others go on.
+fn applicable(encoded: &crate::raft_types::EncodedCommand, index: u64) -> Result<Command, StorageError> {
+    let why = match encoded.decode() {
+        Ok(Command::SetVersion { version }) => match version::unsupported(version) {
+            Some(why) => why,
+            None => return Ok(Command::SetVersion { version }),
+        },
+        Ok(command) => return Ok(command),
+        Err(e) => format!(
+            "this build cannot decode a command ({e}): a newer build proposed it, which should only happen once \
+             every member reported a build that understands it; it stops applying rather than skip it: run the \
+             cluster's newer build on this node"
+        ),
+    };
+    tracing::error!(index, "cannot apply entry {index}: {why}");
+    Err(sm_err(ErrorVerb::Read, format!("entry {index}: {why}")))
 }
 
 /// What openraft 0.9 builds every `--cluster.snapshot-logs` entries so that it may purge
@@ -181,21 +253,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     EntryPayload::Normal(proposal) => {
                         for encoded in &proposal.commands {
-                            let command = encoded.decode().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                            let command = applicable(encoded, entry.log_id.index)?;
                             let touched = match &command {
-                                Command::Push { key, .. } | Command::Delete { key } => Some(key.clone()),
-                                Command::Wipe => None,
+                                Command::Push { key, .. } | Command::Delete { key } => Touched::Group(key.clone()),
+                                Command::Wipe => Touched::All,
+                                Command::SetVersion { .. } => Touched::Version,
                             };
                             outcomes.push(store.apply(command));
                             match touched {
-                                Some(key) => match store.group(&key) {
+                                Touched::Group(key) => match store.group(&key) {
                                     Some(group) => {
                                         let bytes = codec::encode(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
                                         batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
                                     }
                                     None => batch.delete_cf(groups_cf, key.canonical_bytes()),
                                 },
-                                None => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
+                                Touched::All => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
+                                Touched::Version => {
+                                    let bytes =
+                                        codec::encode(&store.version()).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                                    batch.put_cf(meta_cf, KEY_VERSION, bytes);
+                                    tracing::info!(version = store.version(), "replicated format version in force");
+                                }
                             }
                         }
                     }
@@ -229,7 +308,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
-        let groups: Vec<Group> = codec::decode(&data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let (groups, version) = decode_snapshot(&data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        if let Some(why) = version::unsupported(version) {
+            tracing::error!("{why}");
+            return Err(sm_err(ErrorVerb::Read, why));
+        }
         let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
         let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
         let mut batch = WriteBatch::default();
@@ -242,12 +325,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.put_cf(meta_cf, KEY_APPLIED, applied);
         let membership = codec::encode(&meta.last_membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, membership);
+        batch.put_cf(meta_cf, KEY_VERSION, codec::encode(&version).map_err(|e| sm_err(ErrorVerb::Write, e))?);
         let db = self.db.clone();
         let sync = self.durability.write_options();
         blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         self.durable.send_replace(meta.last_log_id.map_or(0, |id| id.index));
         tracing::info!(snapshot = %meta.snapshot_id, groups = groups.len(), "installed a snapshot");
-        self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_groups(groups);
+        self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_all(groups, version);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())
@@ -260,5 +344,47 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(None);
         }
         Ok(Some(self.current_snapshot().await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft_types::EncodedCommand;
+    use model::GroupingKey;
+
+    fn group(job: &str) -> Group {
+        let key = GroupingKey::new([("job".to_string(), job.to_string())].into_iter().collect());
+        Group::new(key, model::UnixNanos(1))
+    }
+
+    /// Version 1 snapshots are the groups alone, as builds before the cluster version
+    /// send and read them; later versions append the version, and both read back.
+    #[test]
+    fn snapshots_carry_the_version_from_version_2_on() {
+        let groups = [group("a"), group("b")];
+        let refs: Vec<&Group> = groups.iter().collect();
+        let v1 = encode_snapshot(&refs, version::V1).unwrap();
+        assert_eq!(v1, codec::encode(&refs).unwrap(), "the earlier format, byte for byte");
+        assert_eq!(decode_snapshot(&v1).unwrap(), (groups.to_vec(), version::V1));
+        let v2 = encode_snapshot(&refs, version::V2).unwrap();
+        assert_eq!(decode_snapshot(&v2).unwrap(), (groups.to_vec(), version::V2));
+        assert!(decode_snapshot(&[&v1[..], &[0xfd][..]].concat()).is_err(), "a truncated version is refused");
+    }
+
+    /// An entry this build cannot decode, or one switching to a version it does not know,
+    /// stops applying with a reason; everything else is applied.
+    #[test]
+    fn entries_of_a_newer_build_stop_applying_with_the_reason() {
+        let encoded = |c: &Command| EncodedCommand::encode(c).unwrap();
+        assert!(applicable(&encoded(&Command::Wipe), 5).is_ok());
+        assert!(applicable(&encoded(&Command::SetVersion { version: version::SUPPORTED }), 5).is_ok());
+        let unknown_version = applicable(&encoded(&Command::SetVersion { version: version::SUPPORTED + 1 }), 7);
+        let message = unknown_version.unwrap_err().to_string();
+        assert!(message.contains("entry 7") && message.contains("stops applying"), "{message}");
+        // A command variant after the last one this build knows.
+        let unknown_command = applicable(&EncodedCommand(vec![200, 1]), 8);
+        let message = unknown_command.unwrap_err().to_string();
+        assert!(message.contains("entry 8") && message.contains("cannot decode"), "{message}");
     }
 }

@@ -30,6 +30,9 @@ pub enum PeerError {
     NoAnswer(String, String),
     #[error("peer {0} answered badly: {1}")]
     Bad(String, String),
+    /// Answered with a status other than 200 (404: a route an older build lacks).
+    #[error("peer {0} answered with status {1}")]
+    Status(String, u16),
 }
 
 /// The shared HTTP client for peer traffic.
@@ -78,7 +81,7 @@ impl PeerClient {
             tracing::error!(peer = addr, "peer refused this node's --cluster.secret-file");
         }
         if response.status() != StatusCode::OK {
-            return Err(PeerError::Bad(addr.into(), format!("status {}", response.status())));
+            return Err(PeerError::Status(addr.into(), response.status().as_u16()));
         }
         let bytes = response.bytes().await.map_err(|e| PeerError::NoAnswer(addr.into(), e.to_string()))?;
         codec::decode(&bytes).map_err(|e| PeerError::Bad(addr.into(), e.to_string()))

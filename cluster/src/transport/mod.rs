@@ -39,6 +39,9 @@ pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 pub const PATH_PROPOSE: &str = "/raft/propose";
 pub const PATH_READ_INDEX: &str = "/raft/read-index";
 pub const PATH_ADMIN: &str = "/raft/admin";
+/// What replicated-format version this node understands (`model::version`); new with the
+/// cluster version, so older builds answer 404.
+pub const PATH_VERSION: &str = "/raft/version";
 
 /// The secret shared by the members, sent as `Authorization: Bearer <secret>`.
 #[derive(Clone)]
@@ -170,6 +173,9 @@ pub trait PeerService: Clone + Send + Sync + 'static {
 
     /// On the leader: a membership change.
     fn change_membership(&self, request: AdminRequest) -> impl Future<Output = AdminAnswer> + Send;
+
+    /// The highest replicated-format version this build understands.
+    fn supported_format(&self) -> model::FormatVersion;
 }
 
 #[cfg(test)]

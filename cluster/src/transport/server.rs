@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{
     AdminRequest, PeerSecret, PeerService, PATH_ADMIN, PATH_APPEND, PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT,
-    PATH_VOTE,
+    PATH_VERSION, PATH_VOTE,
 };
 use crate::codec;
 use crate::config::NodeId;
@@ -71,6 +71,10 @@ async fn admin<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCod
     serve(&body, |req: AdminRequest| async move { node.change_membership(req).await }).await
 }
 
+async fn version<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |(): ()| async move { node.supported_format() }).await
+}
+
 /// Refuses a request without the secret before anything of it is read.
 async fn authenticate(State(secret): State<Option<PeerSecret>>, request: Request, next: Next) -> Response {
     match secret {
@@ -101,6 +105,7 @@ pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Route
         .route(PATH_PROPOSE, post(propose::<S>))
         .route(PATH_READ_INDEX, post(read_index::<S>).layer(small()))
         .route(PATH_ADMIN, post(admin::<S>).layer(small()))
+        .route(PATH_VERSION, post(version::<S>).layer(small()))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         .with_state(node)
         .layer(axum::middleware::from_fn_with_state(secret, authenticate))

@@ -387,7 +387,7 @@ fn run(o: &Options) -> anyhow::Result<bool> {
     {
         // The server's own timing, not testkit's loaded-machine one: this run shows the
         // failover users get.
-        let cluster = ClusterUnderTest::start(&binary, &dir.join("ours"), 3, &[], None, false)?;
+        let cluster = ClusterUnderTest::start(&binary, &binary, &dir.join("ours"), 3, &[], None, false)?;
         let mut ours = Ours(cluster);
         reports.push(scenario("this project, 3 nodes", &mut ours, &dir.join("ours"), o)?);
     }

@@ -333,6 +333,7 @@ mod properties {
             match op {
                 0 => Command::Delete { key: k },
                 1 => Command::Wipe,
+                2 => Command::SetVersion { version: 1 + u32::from(replace) },
                 _ => {
                     let labels: Vec<(&str, &str)> = series.into_iter().collect();
                     let f = family(name, t, &[(&labels, 1.0)]);
@@ -412,6 +413,13 @@ mod properties {
     }
 }
 
+/// A store at replicated-format version 2 (where `apply` judges the ceiling).
+fn store_v2() -> GroupStore {
+    let mut store = GroupStore::new();
+    assert_eq!(store.apply(Command::SetVersion { version: version::V2 }), Outcome::VersionSet { version: 2 });
+    store
+}
+
 /// The poison pill of a replicated log: a push whose merged size is the product of its
 /// dimensions (many grouping labels times many series). Fed to `apply` directly, as an
 /// older node or a peer could have put it in the log, it is refused before any work,
@@ -425,7 +433,7 @@ fn a_push_over_the_ceiling_is_refused_first_and_alike_everywhere() {
     let wide = GroupingKey::new(labels.into_iter().collect());
     let series: Vec<(&[(&str, &str)], f64)> = vec![(&[], 1.0); 2000];
     let poison = vec![family("a", MetricType::Untyped, &series)];
-    let mut stores = [GroupStore::new(), GroupStore::new()];
+    let mut stores = [store_v2(), store_v2()];
     let outcomes: Vec<Outcome> = stores.iter_mut().map(|s| push(s, &wide, poison.clone(), true, 1)).collect();
     assert_eq!(outcomes[0], outcomes[1]);
     let Outcome::Rejected { reason } = &outcomes[0] else { panic!("stored: {outcomes:?}") };
@@ -441,13 +449,40 @@ fn a_push_over_the_ceiling_is_refused_first_and_alike_everywhere() {
         ("--push.max-label-value-bytes", vec![family("a", MetricType::Untyped, &[(&[("n", value.as_str())], 1.0)])]),
     ];
     for (flag, families) in cases {
-        let mut store = GroupStore::new();
-        match push(&mut store, &k, families, true, 1) {
+        let mut store = store_v2();
+        match push(&mut store, &k, families.clone(), true, 1) {
             Outcome::Rejected { reason } => assert!(reason.contains(flag), "{flag}: {reason}"),
             other => panic!("{flag}: {other:?}"),
         }
         assert!(store.is_empty(), "{flag}");
+        // Version 1 is the rule of the builds before the cluster version: they apply
+        // such an entry, so a store at version 1 must too, or two builds would diverge.
+        let mut v1 = GroupStore::new();
+        assert_eq!(push(&mut v1, &k, families, true, 1), Outcome::Pushed, "{flag} at version 1");
     }
+}
+
+/// The version in force only rises, changes nothing but the rules, and a version this
+/// build does not know changes nothing at all (the caller stops before, see
+/// `version::unsupported`).
+#[test]
+fn the_version_only_rises_and_unknown_versions_change_nothing() {
+    let mut store = GroupStore::new();
+    assert_eq!(store.version(), version::V1);
+    let k = key(&[("job", "j")]);
+    assert_eq!(push(&mut store, &k, vec![family("a", MetricType::Gauge, &[(&[], 1.0)])], true, 1), Outcome::Pushed);
+    let before: Vec<Group> = store.groups().cloned().collect();
+    assert_eq!(store.apply(Command::SetVersion { version: 2 }), Outcome::VersionSet { version: 2 });
+    assert_eq!(store.apply(Command::SetVersion { version: 1 }), Outcome::VersionSet { version: 2 }, "never down");
+    assert_eq!(
+        store.apply(Command::SetVersion { version: version::SUPPORTED + 1 }),
+        Outcome::VersionSet { version: 2 }
+    );
+    assert_eq!(store.version(), 2);
+    assert_eq!(store.groups().cloned().collect::<Vec<_>>(), before, "the groups are untouched");
+    assert!(version::unsupported(version::SUPPORTED).is_none());
+    let message = version::unsupported(version::SUPPORTED + 1).expect("unknown");
+    assert!(message.contains("stops applying"), "{message}");
 }
 
 /// Sanitizing merges the grouping labels in: the first same-named body label takes the

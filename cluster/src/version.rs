@@ -1,0 +1,103 @@
+//! The cluster version (`model::version`) on the cluster's side: every member says what
+//! it understands on the peer route `/raft/version`, and the leader raises the version
+//! in force, by a log entry, to the highest that every member understands.
+//!
+//! Builds from before the cluster version answer that route 404: they understand
+//! version 1. A member that cannot be asked holds the version where it is, so a node
+//! that is down during an upgrade is never skipped. A node asking to join is asked
+//! first, and refused if it understands less than the version in force. Raising the
+//! version and adding a member exclude each other on the leader (one lock), so a member
+//! cannot be added between the question and the switch.
+
+use std::time::Duration;
+
+use model::version::{self, FormatVersion};
+use model::{Command, Outcome};
+
+use crate::error::ClusterError;
+use crate::node::Node;
+use crate::raft_types::EncodedCommand;
+use crate::transport::client::PeerError;
+use crate::transport::PATH_VERSION;
+
+/// How often the leader looks whether the version can rise.
+const PERIOD: Duration = Duration::from_secs(2);
+/// How long a member has to answer what it understands.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Node {
+    /// The replicated-format version in force on this node (as applied so far).
+    pub fn format_version(&self) -> FormatVersion {
+        self.inner_store().read().map(|s| s.version()).unwrap_or(version::V1)
+    }
+
+    /// What the member at `addr` understands: 404 from a build before the cluster version
+    /// is version 1.
+    pub(crate) async fn member_format(&self, addr: &str) -> Result<FormatVersion, PeerError> {
+        match self.peers().call::<(), FormatVersion>(addr, PATH_VERSION, &(), ASK_TIMEOUT).await {
+            Err(PeerError::Status(_, 404)) => Ok(version::V1),
+            other => other,
+        }
+    }
+
+    /// Refuses to add the node at `addr` if it does not understand the version in force.
+    /// Called on the leader with the version lock held.
+    pub(crate) async fn check_joining_format(&self, id: u64, addr: &str) -> Result<(), ClusterError> {
+        let current = self.format_version();
+        let theirs = self.member_format(addr).await.map_err(|e| {
+            ClusterError::Refused(format!("cannot ask node {id} at {addr} which replicated format it understands: {e}"))
+        })?;
+        if theirs < current {
+            return Err(ClusterError::Refused(format!(
+                "node {id} at {addr} runs a build that understands replicated format version {theirs}, and the \
+                 cluster is at version {current}: run this cluster's build (or a newer one) on it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One look, on the leader: the lowest version the members understand, if every
+    /// member answered and it is above the version in force, is proposed.
+    async fn raise_format_once(&self) -> Result<Option<FormatVersion>, String> {
+        let _gate = self.format_gate().lock().await;
+        let current = self.format_version();
+        let status = self.status();
+        if status.leader != Some(self.id()) || current >= version::SUPPORTED {
+            return Ok(None);
+        }
+        let mut lowest = version::SUPPORTED;
+        for (id, addr) in status.voters.iter().chain(&status.learners) {
+            if *id == self.id() {
+                continue;
+            }
+            let theirs = self.member_format(addr).await.map_err(|e| format!("node {id}: {e}"))?;
+            lowest = lowest.min(theirs);
+        }
+        if lowest <= current {
+            return Ok(None);
+        }
+        // Proposed here, never forwarded: the question was asked as this leader.
+        let command = EncodedCommand::encode(&Command::SetVersion { version: lowest }).map_err(|e| e.to_string())?;
+        match self.propose_as_leader_within(vec![command], self.propose_timeout()).await.as_deref() {
+            Ok([Outcome::VersionSet { version }]) => Ok(Some(*version)),
+            Ok(other) => Err(format!("unexpected outcome {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The leader's side of the cluster version: every [`PERIOD`], while this build
+/// understands more than the version in force, raises it as far as every member allows.
+pub(crate) async fn keep(node: Node) {
+    loop {
+        tokio::time::sleep(PERIOD).await;
+        if node.format_version() >= version::SUPPORTED {
+            return;
+        }
+        match node.raise_format_once().await {
+            Ok(Some(v)) => tracing::info!(version = v, "raised the cluster's replicated format version"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "the cluster's replicated format version stays"),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The replicated format's version: what the entries of the log may contain and how
+//! `apply` judges them, as one number that every node of a cluster agrees on.
+//!
+//! A rolling upgrade runs two builds side by side, and `apply` must decide every entry
+//! alike on both. So a new command, or a changed rule of the verdict, is only used once
+//! the cluster's version says so, and the cluster's version is itself state, changed by
+//! a log entry ([`crate::Command::SetVersion`]) that the leader proposes only once every
+//! member reports a build that understands it (etcd's cluster version is the model).
+//! An entry is judged by the version in force where it stands in the log, so a replay
+//! after a restart decides as the first apply did.
+//!
+//! Versions only rise. A node that meets an entry above what it understands must stop
+//! applying (see [`unsupported`]), never skip it or judge it by older rules.
+
+/// A replicated-format version.
+pub type FormatVersion = u32;
+
+/// The format of builds from before the cluster version: commands `Push`, `Delete` and
+/// `Wipe`; the pinned ceiling is judged before proposing, not in `apply`; own families
+/// [`crate::own_families::OWN_FAMILIES`]. A store that never saw a version entry is at 1.
+pub const V1: FormatVersion = 1;
+
+/// Adds `SetVersion` (the switch itself) and judges every push against the pinned
+/// [`crate::PushLimits::CEILING`] first in `apply`, so an entry no build would propose
+/// (a peer's, or an older build's) cannot cost more than linear time on any node.
+pub const V2: FormatVersion = 2;
+
+/// The highest version this build understands.
+pub const SUPPORTED: FormatVersion = V2;
+
+/// Why this build cannot go on applying: an entry sets a version it does not know.
+/// The message says what to do about it.
+pub fn unsupported(version: FormatVersion) -> Option<String> {
+    (version > SUPPORTED).then(|| {
+        format!(
+            "the cluster switched to replicated format version {version}, and this build understands up to \
+             {SUPPORTED}: it stops applying rather than judge entries by older rules; run the cluster's newer \
+             build on this node"
+        )
+    })
+}

@@ -1,0 +1,93 @@
+//! The cluster version: the leader raises the replicated-format version once every member
+//! understands it, never from a peer's say-so, and a node that understands less is not
+//! let in afterwards.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::cluster::{exclusive, story, Cluster};
+
+/// The replicated-format version in force on node `i`, as it reports it.
+fn format_version(c: &Cluster, i: usize) -> Option<u64> {
+    let (code, body) = c.nodes[i].get("/api/v1/cluster");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["format_version"].as_u64()
+}
+
+/// A peer listener of a build from before the cluster version: every route it lacks is
+/// a 404, as `/raft/version` is there.
+fn old_build_peer() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    address
+}
+
+/// A raw peer request, with the body in bincode as a peer sends it; the answer's bytes
+/// as text (the messages in it are readable).
+fn peer_post(peer: &str, route: &str, body: Vec<u8>) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let answer = client.post(format!("http://{peer}{route}")).body(body).send().unwrap();
+    (answer.status().as_u16(), String::from_utf8_lossy(&answer.bytes().unwrap()).into_owned())
+}
+
+#[test]
+fn the_leader_raises_the_version_once_every_member_understands_it() {
+    let _one = exclusive();
+    story("three nodes of this build: the version rises from 1 to 2 by itself");
+    let mut c = Cluster::start(3, &[]);
+    for i in 0..3 {
+        c.nodes[i].wait_for(Duration::from_secs(60), "format version 2", || format_version(&c, i) == Some(2));
+    }
+    let (code, body) = c.nodes[0].put("/metrics/job/after_switch", "v 1\n");
+    assert_eq!(code, 200, "{body}");
+
+    story("each member answers what it understands on the peer route");
+    let (code, body) = peer_post(&c.peers[1], "/raft/version", Vec::new());
+    assert_eq!((code, body.as_bytes()), (200, &[2u8][..]), "bincode of version 2");
+
+    story("a version switch forwarded by a peer is refused, whatever version it names");
+    let leader = c.leader();
+    // Vec<EncodedCommand> of one command, SetVersion (variant 3) { version }.
+    for version in [2u8, 3, 9] {
+        let (code, body) = peer_post(&c.peers[leader], "/raft/propose", vec![1, 2, 3, version]);
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("a forwarded version switch"), "version {version}: {body}");
+    }
+    for i in 0..3 {
+        assert_eq!(format_version(&c, i), Some(2), "node {}", i + 1);
+    }
+
+    story("a node that understands only version 1 asks to join: refused, and never a member");
+    let old = old_build_peer();
+    // AdminRequest::Add (variant 0) { id: 9, addr, learner_only: true }.
+    let mut add = vec![0u8, 9, old.len() as u8];
+    add.extend_from_slice(old.as_bytes());
+    add.push(1);
+    let (code, body) = peer_post(&c.peers[leader], "/raft/admin", add);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("understands replicated format version 1, and the cluster is at version 2"), "{body}");
+    let (_, status) = c.nodes[leader].get("/api/v1/cluster");
+    assert!(!status.contains(&old), "the old build became a member: {status}");
+
+    story("the version in force survives a restart of every node");
+    for node in &mut c.nodes {
+        node.signal_and_wait("TERM");
+    }
+    for node in &mut c.nodes {
+        node.restart();
+    }
+    for i in 0..3 {
+        c.nodes[i].wait_for(Duration::from_secs(90), "ready", || c.nodes[i].get("/-/ready").0 == 200);
+        assert_eq!(format_version(&c, i), Some(2), "node {} after its restart", i + 1);
+    }
+    assert!(c.identical_pushed_lines().iter().any(|l| l.starts_with("v{")));
+}
