@@ -69,36 +69,53 @@ async fn run(
     };
     let mut web_listeners = Vec::new();
     for addr in settings.web_listen {
-        web_listeners
-            .push(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?);
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
+        tracing::info!(tls = web.tls.is_some(), address = %listener.local_addr()?, "listening");
+        web_listeners.push(listener);
     }
-    let node = cluster_runtime.spawn(Node::start(settings.cluster, peer_listener)).await??;
-    tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
-    let tls = web.tls.is_some();
     let web = Arc::new(LiveWebConfig::new(&config.web_config_file, web));
-    let state = AppState::new(config, node.clone()).with_web_config(web.clone());
+    let quit = Arc::new(tokio::sync::Notify::new());
+    let stop = tokio_util_like_broadcast(quit.clone());
+
+    // While the node starts (it may wait for its peers to say who it is, see
+    // `cluster::Node::start`), the web listeners say so: healthy, not ready.
+    let (starting_done, starting_stop) = tokio::sync::broadcast::channel::<()>(1);
+    let mut starting = tokio::task::JoinSet::new();
+    for listener in &web_listeners {
+        let mut done = starting_stop.resubscribe();
+        let mut signalled = stop.subscribe();
+        let stopped = async move {
+            tokio::select! {
+                _ = done.recv() => {}
+                _ = signalled.recv() => {}
+            }
+        };
+        starting.spawn(serve_web(listener.try_clone()?, starting_router(), web.clone(), limits, stopped)?);
+    }
+    let mut signalled = stop.subscribe();
+    let node = tokio::select! {
+        node = cluster_runtime.spawn(Node::start(settings.cluster, peer_listener)) => node??,
+        _ = signalled.recv() => {
+            tracing::info!("stopped while the node was starting");
+            while starting.join_next().await.is_some() {}
+            return Ok(());
+        }
+    };
+    let _ = starting_done.send(());
+    while starting.join_next().await.is_some() {}
+    tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
+
+    let mut state = AppState::new(config, node.clone()).with_web_config(web.clone());
+    state.quit = quit;
     let app = router(state.clone());
     let mut servers = tokio::task::JoinSet::new();
-    let stop = tokio_util_like_broadcast(state.quit.clone());
     for listener in web_listeners {
-        tracing::info!(tls, address = %listener.local_addr()?, "listening");
-        let app = app.clone();
         let mut stop = stop.subscribe();
         let stopped = async move {
             let _ = stop.recv().await;
         };
-        if tls {
-            let listener = TlsListener::new(listener, web.clone(), limits.max_connections)?;
-            servers.spawn(serve::serve(listener, app, limits, stopped));
-        } else {
-            // TCP_NODELAY: answers are written as soon as they are ready, not held back by
-            // Nagle's algorithm until the client acknowledges the previous segment (the TLS
-            // listener sets it too).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            servers.spawn(serve::serve(listener, app, limits, stopped));
-        }
+        servers.spawn(serve_web(listener, app.clone(), web.clone(), limits, stopped)?);
     }
     while let Some(result) = servers.join_next().await {
         result.context("server task failed")?;
@@ -106,6 +123,44 @@ async fn run(
     tracing::info!("HTTP server stopped");
     node.shutdown().await;
     Ok(())
+}
+
+/// Serves `app` on `listener` (with TLS when the web config has it) until `stopped`.
+fn serve_web(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    web: Arc<LiveWebConfig>,
+    limits: serve::Limits,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(async move {
+        if web.current().tls.is_some() {
+            match TlsListener::new(listener, web.clone(), limits.max_connections) {
+                Ok(listener) => serve::serve(listener, app, limits, stopped).await,
+                Err(e) => tracing::error!(error = %e, "cannot serve TLS"),
+            }
+        } else {
+            // TCP_NODELAY: answers are written as soon as they are ready, not held back by
+            // Nagle's algorithm until the client acknowledges the previous segment (the TLS
+            // listener sets it too).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            serve::serve(listener, app, limits, stopped).await
+        }
+    })
+}
+
+/// What the web listeners answer while the node starts: `/-/healthy` 200, the rest 503.
+fn starting_router() -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new().route("/-/healthy", axum::routing::get(|| async { "OK" })).fallback(|| async {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: the node is starting (finding out its identity from its peers)\n",
+        )
+    })
 }
 
 /// Raises the soft limit of open files to the hard limit, as Go's runtime does at start:

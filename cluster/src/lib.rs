@@ -13,7 +13,8 @@
 //! - `node`: the handle, start and shutdown;
 //! - `proposer`: group commit (one log entry for many concurrent pushes);
 //! - `read`: the read barrier and views of the store;
-//! - `membership`: bootstrap, join, add and remove;
+//! - `identity`: the node's incarnation, and finding out at start whether it lost its data;
+//! - `membership`: bootstrap, join, add, remove and rejoin;
 //! - `status`: role, progress, readiness, proposal statistics;
 //! - `retry`: the one leader-retry policy of proposals, reads and membership changes;
 //! - `version`: the cluster version (what every member understands, raised by the leader);
@@ -30,6 +31,7 @@
 mod codec;
 mod config;
 mod error;
+mod identity;
 mod membership;
 mod node;
 mod proposer;
@@ -43,6 +45,7 @@ mod version;
 
 pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};
+pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
 pub use read::StoreReader;
 pub use status::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};

@@ -9,6 +9,7 @@ use openraft::ChangeMembers;
 
 use crate::config::{ClusterConfig, NodeId};
 use crate::error::{ClusterError, StartError};
+use crate::identity::{incarnation_of, node_of, Start};
 use crate::node::Node;
 use crate::raft_types::PeerNode;
 use crate::retry::{Attempt, Leader};
@@ -25,12 +26,39 @@ impl Node {
     /// Bootstraps a fresh cluster, idempotently (a restarted node initializes nothing):
     /// with `initial_members` the lowest id initializes; with `join` the node asks to be
     /// added; with neither it is a one-member cluster.
-    pub(crate) async fn bootstrap(&self, config: &ClusterConfig, advertise: Option<String>) -> Result<(), StartError> {
+    pub(crate) async fn bootstrap(
+        &self,
+        config: &ClusterConfig,
+        advertise: Option<String>,
+        start: Start,
+    ) -> Result<(), StartError> {
         let raft = self.raft();
         let initialized = raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+        let own_address = || {
+            advertise.clone().ok_or_else(|| {
+                StartError::Config(
+                    "a node that joins needs --cluster.listen-address (or --cluster.advertise-address)".into(),
+                )
+            })
+        };
         if initialized {
             tracing::info!(node = self.id(), "restarting an initialized node: nothing to bootstrap");
-        } else if !config.initial_members.is_empty() {
+        } else if let Start::Lost { replaces, via, incarnation } = &start {
+            tracing::warn!(
+                node = config.node_id,
+                incarnation,
+                ?replaces,
+                "this node lost its data: it rejoins under a new incarnation, in the place of the lost one"
+            );
+            let addr = own_address()?;
+            let request = AdminRequest::Rejoin { id: self.id(), addr: addr.clone(), replaces: replaces.clone() };
+            tokio::spawn(ask_to_join(self.clone(), via.clone(), addr, request));
+        } else if let Start::Join { via } = &start {
+            tracing::info!(node = self.id(), ?via, "a cluster that does not list this node exists: asking to join");
+            let addr = own_address()?;
+            let request = AdminRequest::Add { id: self.id(), addr: addr.clone(), learner_only: true };
+            tokio::spawn(ask_to_join(self.clone(), via.clone(), addr, request));
+        } else if !config.initial_members.is_empty() && self.id() == config.node_id {
             if !config.initial_members.contains_key(&config.node_id) {
                 return Err(StartError::Config(format!(
                     "--cluster.initial-members does not contain this node's id {}",
@@ -50,7 +78,8 @@ impl Node {
             let Some(addr) = advertise.clone() else {
                 return Err(StartError::Config("--cluster.join needs --cluster.listen-address".into()));
             };
-            tokio::spawn(join_cluster(self.clone(), join.clone(), addr));
+            let request = AdminRequest::Add { id: self.id(), addr: addr.clone(), learner_only: true };
+            tokio::spawn(ask_to_join(self.clone(), vec![join.clone()], addr, request));
         } else {
             let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.clone().unwrap_or_default()))]);
             raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
@@ -193,6 +222,39 @@ impl Node {
                         .map_err(refuse)?;
                 }
             }
+            AdminRequest::Rejoin { id, addr, replaces } => {
+                let _gate = self.format_gate().lock().await;
+                if let Some(bad) =
+                    replaces.iter().find(|r| node_of(**r) != node_of(*id) || incarnation_of(**r) >= incarnation_of(*id))
+                {
+                    return Err(ChangeError::Other(ClusterError::Refused(format!(
+                        "{id} cannot replace {bad}: only an earlier incarnation of the same node id"
+                    ))));
+                }
+                let status = self.status();
+                if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
+                    self.check_joining_format(*id, addr).await.map_err(ChangeError::Other)?;
+                    tracing::info!(id, %addr, ?replaces, "a node that lost its data rejoins: adding it as a learner");
+                    // Blocking: returns once the learner caught up with the log.
+                    raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
+                }
+                let status = self.status();
+                let stale_voters: BTreeSet<NodeId> =
+                    replaces.iter().copied().filter(|r| status.voters.contains_key(r)).collect();
+                if !stale_voters.is_empty() {
+                    let mut voters: BTreeSet<NodeId> = status.voters.keys().copied().collect();
+                    voters.retain(|v| !stale_voters.contains(v));
+                    voters.insert(*id);
+                    tracing::info!(id, ?stale_voters, "the new incarnation takes the lost one's place as a voter");
+                    raft.change_membership(ChangeMembers::ReplaceAllVoters(voters), false).await.map_err(refuse)?;
+                }
+                let status = self.status();
+                let stale: BTreeSet<NodeId> =
+                    replaces.iter().copied().filter(|r| status.learners.contains_key(r)).collect();
+                if !stale.is_empty() {
+                    raft.change_membership(ChangeMembers::RemoveNodes(stale), false).await.map_err(refuse)?;
+                }
+            }
             AdminRequest::Remove { id } => {
                 let status = self.status();
                 let change = if status.voters.contains_key(id) {
@@ -238,21 +300,30 @@ async fn update_own_address(node: Node, addr: String) {
     }
 }
 
-/// Asks `via` (any member; hints lead to the leader) to add this node as a learner,
-/// until it succeeds.
-async fn join_cluster(node: Node, via: String, addr: String) {
-    let mut target = via;
-    let request = AdminRequest::Add { id: node.id(), addr, learner_only: true };
+/// Asks the members at `via` in turn (any member; a hint leads to the leader) to add
+/// this node, at `own` (`Add` as a learner, or `Rejoin`), until one does. A hint naming
+/// this node's own address (it may be the address of the incarnation it replaces, which
+/// a member still takes for the leader) is not followed.
+async fn ask_to_join(node: Node, via: Vec<String>, own: String, request: AdminRequest) {
+    let mut turn = 0;
+    let mut hint: Option<String> = None;
     loop {
+        let target = hint.take().unwrap_or_else(|| {
+            turn += 1;
+            via[(turn - 1) % via.len()].clone()
+        });
         let answer: Result<AdminAnswer, PeerError> =
             node.peers().call(&target, PATH_ADMIN, &request, Duration::from_secs(60)).await;
         match answer {
             Ok(Ok(members)) => {
-                tracing::info!(?members, "joined the cluster as a learner");
+                tracing::info!(?members, "joined the cluster");
                 return;
             }
-            Ok(Err(WireAdminError::NotLeader { leader: Some(leader) })) => target = leader,
-            Ok(Err(e)) => tracing::warn!(error = ?e, "join refused; retrying"),
+            Ok(Err(WireAdminError::NotLeader { leader: Some(leader) })) if leader != own => {
+                hint = Some(leader);
+                continue;
+            }
+            Ok(Err(e)) => tracing::warn!(error = ?e, %target, "join refused; retrying"),
             Err(e) => tracing::warn!(error = %e, "join failed; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{ClusterConfig, NodeId, ReadConsistency};
 use crate::error::{ClusterError, StartError};
+use crate::identity::{self, IdentityAnswer};
 use crate::proposer::{self, Pending};
 use crate::raft_types::{EncodedCommand, Raft, RaftError, TypeConfig};
 use crate::status::ProposalStats;
@@ -25,7 +26,7 @@ use crate::storage::log::LogStore;
 use crate::storage::state_machine::StateMachine;
 use crate::storage::{open_db, recovery, Durability};
 use crate::transport::client::{NetworkFactory, PeerClient};
-use crate::transport::server::peer_router;
+use crate::transport::server::{peer_router, resolving_router};
 use crate::transport::{AdminAnswer, AdminRequest, PeerSecret, PeerService, ProposeAnswer, ReadIndexAnswer};
 use model::GroupStore;
 
@@ -70,6 +71,13 @@ impl Node {
         peer_listener: Option<std::net::TcpListener>,
     ) -> Result<Node, StartError> {
         let storage_err = |e: String| StartError::Storage(config.data_dir.clone(), e);
+        if config.node_id > identity::MAX_NODE_ID {
+            return Err(StartError::Config(format!(
+                "--cluster.node-id={} is above {}: the bits above are the node's incarnation",
+                config.node_id,
+                identity::MAX_NODE_ID
+            )));
+        }
         let durability = Durability::new(config.faults);
         std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(e.to_string()))?;
         let db = open_db(&config.data_dir.join("db")).map_err(|e| storage_err(e.to_string()))?;
@@ -77,6 +85,7 @@ impl Node {
         let state_machine =
             StateMachine::open(db.clone(), store.clone(), durability).map_err(|e| storage_err(e.to_string()))?;
         let log = LogStore::new(db.clone(), durability).guarding_purges_with(state_machine.durable_applied());
+        let has_state = log.has_state().map_err(|e| storage_err(e.to_string()))?;
         let snapshot_bytes = state_machine.snapshot_bytes();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
@@ -95,20 +104,41 @@ impl Node {
         .map_err(|e| StartError::Config(e.to_string()))?;
         let secret = config.peer_secret.clone().map(PeerSecret::new);
         let peers = PeerClient::new(secret.clone());
-        let raft = Raft::new(
-            config.node_id,
-            Arc::new(raft_config),
-            NetworkFactory { client: peers.clone() },
-            log,
-            state_machine,
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        // Who this node is: its identity file, or its peers' word (see `identity`), while
+        // the peer listener says only that this node holds no cluster yet.
+        let peer_listener = match peer_listener {
+            Some(listener) => Some(PeerListener::new(listener)?),
+            None => None,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let adopted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let resolving = match &peer_listener {
+            Some(l) => {
+                let app = resolving_router(config.node_id, secret.clone(), adopted.clone());
+                Some(l.serve_until(app, config.peer_limits, async move {
+                    let _ = stopped.await;
+                })?)
+            }
+            None => None,
+        };
+        let start = identity::resolve(&config, &peers, has_state, &adopted).await;
+        let _ = stop.send(());
+        if let Some(server) = resolving {
+            let _ = server.await;
+        }
+        let start = start?;
+        let raft_id = identity::raft_id(config.node_id, start.incarnation());
+
+        let raft =
+            Raft::new(raft_id, Arc::new(raft_config), NetworkFactory { client: peers.clone() }, log, state_machine)
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (queue, pending) = mpsc::channel(proposer::QUEUE_DEPTH);
         let node = Node {
             inner: Arc::new(Inner {
-                id: config.node_id,
+                id: raft_id,
                 raft,
                 store,
                 peers,
@@ -129,22 +159,13 @@ impl Node {
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {
-            let local = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
-            advertise = advertise.or_else(|| Some(local.to_string()));
-            listener.set_nonblocking(true).map_err(|e| StartError::Listen(e.to_string()))?;
-            let listener =
-                tokio::net::TcpListener::from_std(listener).map_err(|e| StartError::Listen(e.to_string()))?;
-            let app = peer_router(node.clone(), secret);
-            // TCP_NODELAY on both ends of peer traffic (the client sets it too): an
-            // append's answer must not wait for the delayed acknowledgement of the last.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
+            advertise = advertise.or_else(|| Some(listener.local.to_string()));
             // Served until the node shuts down (which aborts this task).
-            let server = tokio::spawn(serve::serve(listener, app, config.peer_limits, std::future::pending()));
+            let server =
+                listener.serve_until(peer_router(node.clone(), secret), config.peer_limits, std::future::pending())?;
             *node.inner.peer_server.lock().expect("peer server lock") = Some(server);
         }
-        node.bootstrap(&config, advertise).await?;
+        node.bootstrap(&config, advertise, start).await?;
         Ok(node)
     }
 
@@ -230,6 +251,39 @@ impl Node {
     }
 }
 
+/// The peer listener, bound before the node starts (so its address, port 0 included, is
+/// known): served first while the node finds out its identity, then by the node.
+struct PeerListener {
+    listener: std::net::TcpListener,
+    local: std::net::SocketAddr,
+}
+
+impl PeerListener {
+    fn new(listener: std::net::TcpListener) -> Result<Self, StartError> {
+        let local = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
+        listener.set_nonblocking(true).map_err(|e| StartError::Listen(e.to_string()))?;
+        Ok(PeerListener { listener, local })
+    }
+
+    /// Serves `app` on (a handle to) the listener until `shutdown` completes; the task
+    /// ends once the open connections finished their requests.
+    fn serve_until(
+        &self,
+        app: axum::Router,
+        limits: serve::Limits,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, StartError> {
+        let listen = |e: std::io::Error| StartError::Listen(e.to_string());
+        let listener = tokio::net::TcpListener::from_std(self.listener.try_clone().map_err(listen)?).map_err(listen)?;
+        // TCP_NODELAY on both ends of peer traffic (the client sets it too): an append's
+        // answer must not wait for the delayed acknowledgement of the last.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        Ok(tokio::spawn(serve::serve(listener, app, limits, shutdown)))
+    }
+}
+
 impl Node {
     /// A snapshot chunk must start where the snapshot begins or within what has come of
     /// it: openraft writes a chunk at its offset into a buffer in memory, so an offset of
@@ -306,6 +360,20 @@ impl PeerService for Node {
 
     fn supported_format(&self) -> model::FormatVersion {
         model::version::SUPPORTED
+    }
+
+    fn raft_id(&self) -> NodeId {
+        self.id()
+    }
+
+    async fn identity(&self) -> IdentityAnswer {
+        let initialized = self.raft().is_initialized().await.unwrap_or(false);
+        let status = self.status();
+        IdentityAnswer {
+            raft_id: self.id(),
+            initialized,
+            members: status.voters.into_iter().chain(status.learners).collect(),
+        }
     }
 }
 

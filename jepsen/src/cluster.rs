@@ -87,6 +87,24 @@ impl NodeProc {
         self.disk.as_ref().map_or(0, |mount| mount.disk.lose_unsynced())
     }
 
+    /// Empties the data directory of a stopped node (what is inside it: it may be a
+    /// mount); returns how many entries went.
+    pub fn wipe(&mut self) -> anyhow::Result<usize> {
+        anyhow::ensure!(!self.running(), "wipe of node {}, which is running", self.id);
+        let data = self.dir.join("data");
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&data)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     pub fn pause(&mut self) {
         self.signal("STOP");
         self.paused = true;
@@ -256,8 +274,9 @@ impl ClusterUnderTest {
             else {
                 continue;
             };
+            // A Raft id is the node id plus its incarnation above 2^32.
             if let Some(id) = status["leader"].as_u64() {
-                return self.nodes.iter().position(|n| n.id == id && n.running());
+                return self.nodes.iter().position(|n| n.id == id & 0xffff_ffff && n.running());
             }
         }
         None

@@ -5,7 +5,7 @@
 //! cargo run -p jepsen -- --nodes 3 --duration 60 --nemesis kill,pause --seed 7
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,6 +120,10 @@ struct Summary {
     /// The replicated-format version each member reports at the end (once every member
     /// runs the build under test, it must be the highest that build understands).
     format_versions: BTreeMap<u64, Option<u64>>,
+    /// Terms in which the nodes were seen leading, polled every 200 ms, and those in
+    /// which more than one node said it led (a split brain: must be none).
+    terms_seen: usize,
+    two_leader_terms: Vec<u64>,
     verdict: &'static str,
 }
 
@@ -141,6 +145,25 @@ fn jepsen_lines(http: &reqwest::blocking::Client, base: &str) -> Option<Vec<Stri
 fn poison_lines(http: &reqwest::blocking::Client, base: &str) -> Vec<String> {
     let text = http.get(format!("{base}/metrics")).send().and_then(|r| r.text()).unwrap_or_default();
     text.lines().filter(|l| l.contains("job=\"poison\"")).map(str::to_string).collect()
+}
+
+/// Polls every node's `/api/v1/cluster` until the run stops, recording for each term the
+/// Raft ids of the nodes that said they led in it.
+fn watch_leaders(w: &Workload, leaders: &Mutex<BTreeMap<u64, BTreeSet<u64>>>) {
+    let Ok(http) = reqwest::blocking::Client::builder().timeout(Duration::from_millis(500)).build() else { return };
+    while !w.stop.load(Ordering::SeqCst) {
+        let nodes = w.nodes.read().expect("nodes").clone();
+        for base in nodes {
+            let Ok(text) = http.get(format!("{base}/api/v1/cluster")).send().and_then(|r| r.text()) else { continue };
+            let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if let (Some("leader"), Some(term), Some(id)) =
+                (status["role"].as_str(), status["term"].as_u64(), status["node_id"].as_u64())
+            {
+                leaders.lock().expect("leaders").entry(term).or_default().insert(id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The replicated-format version each member reports, once all of them report the
@@ -304,6 +327,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
             std::thread::spawn(move || workload::run_client(w, i, seed))
         })
         .collect();
+    let leaders: Arc<Mutex<BTreeMap<u64, BTreeSet<u64>>>> = Arc::default();
+    let watcher = {
+        let (w, leaders) = (w.clone(), leaders.clone());
+        std::thread::spawn(move || watch_leaders(&w, &leaders))
+    };
     let poison = Arc::new(PoisonStats::default());
     if poisoned {
         clients.extend((0..o.poisoners).map(|i| {
@@ -358,6 +386,12 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     w.stop.store(true, Ordering::SeqCst);
     for c in clients {
         let _ = c.join();
+    }
+    let _ = watcher.join();
+    let leaders = std::mem::take(&mut *leaders.lock().expect("leaders"));
+    let two_leader_terms: Vec<u64> = leaders.iter().filter(|(_, ids)| ids.len() > 1).map(|(term, _)| *term).collect();
+    if !two_leader_terms.is_empty() {
+        log.say(&format!("more than one leader in a term: {leaders:?}"));
     }
 
     // Heal everything and let the cluster converge.
@@ -438,7 +472,12 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
     if !settled {
         log.say(&format!("the members did not settle on their build's replicated-format version: {format_versions:?}"));
     }
-    let held = lost.is_empty() && panics.is_empty() && converged_ms.is_some() && poison_held && settled;
+    let held = lost.is_empty()
+        && panics.is_empty()
+        && converged_ms.is_some()
+        && poison_held
+        && settled
+        && two_leader_terms.is_empty();
     let verdict = match (&linearizable, held) {
         (Verdict::Invalid(_), _) | (_, false) => "invalid",
         (Verdict::Unknown(_), true) => "unknown",
@@ -466,6 +505,8 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         recovery_ms_max,
         old_binary: o.old_binary.as_ref().filter(|_| mixed).map(|b| b.display().to_string()),
         format_versions,
+        terms_seen: leaders.len(),
+        two_leader_terms,
         verdict,
     };
     let mut file = std::fs::File::create(dir.join("history.jsonl"))?;

@@ -38,6 +38,10 @@ pub enum Nemesis {
     /// the other faults and switches its replicated format during the run. Not drawn at
     /// random: the upgrades follow their own schedule ([`upgrade_times`]).
     MixedVersion,
+    /// SIGKILL a node, wipe its data directory, restart it after a while with the same
+    /// flags, as a recreated volume does (half the time the lowest id, the one that
+    /// initialized the cluster). It must rejoin by itself under a new incarnation.
+    Amnesia,
 }
 
 /// When the mixed-version nemesis upgrades the `n` nodes of a run of `duration`: node k
@@ -134,6 +138,14 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
             (Active::Paused(random), cluster.nodes[random].id)
         }
         Nemesis::MixedVersion => (Active::None, 0),
+        Nemesis::Amnesia => {
+            let lowest = live.iter().copied().min_by_key(|i| cluster.nodes[*i].id).unwrap_or(random);
+            let target = if rng.gen_bool(0.5) { lowest } else { random };
+            cluster.nodes[target].kill();
+            let removed = cluster.nodes[target].wipe()?;
+            note = format!("(data directory wiped: {removed} entries)");
+            (Active::Killed(target), cluster.nodes[target].id)
+        }
         Nemesis::Membership => {
             let leader = cluster.leader();
             let followers: Vec<usize> = live.iter().copied().filter(|i| Some(*i) != leader).collect();

@@ -60,13 +60,24 @@ impl Cluster {
         cluster
     }
 
+    /// Stops every node (SIGTERM), starts them all again, waits until all are ready.
+    pub(crate) fn restart_all(&mut self) {
+        for node in &mut self.nodes {
+            node.signal_and_wait("TERM");
+        }
+        for node in &mut self.nodes {
+            node.restart();
+        }
+        self.wait_all_ready();
+    }
+
     fn wait_all_ready(&self) {
         for node in self.nodes.iter().filter(|n| n.is_running()) {
             node.wait_for(Duration::from_secs(90), "node ready", || node.get("/-/ready").0 == 200);
         }
     }
 
-    fn status(&self, i: usize) -> serde_json::Value {
+    pub(crate) fn status(&self, i: usize) -> serde_json::Value {
         let (code, body) = self.nodes[i].get("/api/v1/cluster");
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).unwrap()
@@ -500,7 +511,8 @@ fn peers_without_the_cluster_secret_cannot_vote_append_or_join() {
     };
     assert_eq!(vote(None), 401);
     assert_eq!(vote(Some("Bearer fedcba9876543210fedcba9876543210")), 401);
-    for route in ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/propose", "/raft/read-index", "/raft/admin"] {
+    let routes = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/propose", "/raft/read-index", "/raft/admin"];
+    for route in routes.into_iter().chain(["/raft/version", "/raft/identity", "/raft/adopt"]) {
         for authorization in [None, Some("Bearer fedcba9876543210fedcba9876543210"), Some("Basic Zm9vOmJhcg==")] {
             let mut request = http.post(format!("http://{}{route}", c.peers[0])).body(vec![0xfd; 11]);
             if let Some(a) = authorization {
@@ -526,7 +538,9 @@ fn peers_without_the_cluster_secret_cannot_vote_append_or_join() {
     ];
     args.extend(timing_unless_overridden(&[]));
     let mut stranger = Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()));
-    stranger.wait_for(Duration::from_secs(60), "the join refused", || stranger.log().contains("join failed"));
+    stranger.wait_for(Duration::from_secs(60), "the join refused", || {
+        stranger.log().contains("peer refused this node's --cluster.secret-file")
+    });
     let learners = c.status(0)["learners"].clone();
     assert!(learners.as_object().is_none_or(|l| l.is_empty()), "a stranger became a learner: {learners}");
     stranger.signal_and_wait("TERM");

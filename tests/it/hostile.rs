@@ -210,7 +210,16 @@ fn malformed_peer_requests_are_refused_and_change_nothing() {
         ("nothing", Vec::new()),
         ("1 MiB of 0xff", vec![0xff; 1 << 20]),
     ];
-    let routes = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/propose", "/raft/admin"];
+    let routes = [
+        "/raft/append",
+        "/raft/vote",
+        "/raft/snapshot",
+        "/raft/propose",
+        "/raft/admin",
+        "/raft/version",
+        "/raft/identity",
+        "/raft/adopt",
+    ];
     // A connection per request: a body refused before it is read closes its connection,
     // which a pooled client could otherwise pick up for the next request.
     let client = reqwest::blocking::Client::builder()
@@ -221,6 +230,10 @@ fn malformed_peer_requests_are_refused_and_change_nothing() {
     for (i, peer) in c.peers.iter().enumerate() {
         for route in routes {
             for (what, body) in &bodies {
+                // An empty body is the whole of a valid question on these routes.
+                if body.is_empty() && ["/raft/version", "/raft/identity", "/raft/adopt"].contains(&route) {
+                    continue;
+                }
                 let answer = client.post(format!("http://{peer}{route}")).body(body.clone()).send();
                 let status = match answer {
                     Ok(r) => r.status().as_u16(),

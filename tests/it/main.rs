@@ -5,6 +5,7 @@ mod cluster;
 mod handlers;
 mod harness;
 mod hostile;
+mod identity;
 mod reads;
 mod security;
 mod single_node;

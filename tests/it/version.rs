@@ -79,14 +79,8 @@ fn the_leader_raises_the_version_once_every_member_understands_it() {
     assert!(!status.contains(&old), "the old build became a member: {status}");
 
     story("the version in force survives a restart of every node");
-    for node in &mut c.nodes {
-        node.signal_and_wait("TERM");
-    }
-    for node in &mut c.nodes {
-        node.restart();
-    }
+    c.restart_all();
     for i in 0..3 {
-        c.nodes[i].wait_for(Duration::from_secs(90), "ready", || c.nodes[i].get("/-/ready").0 == 200);
         assert_eq!(format_version(&c, i), Some(2), "node {} after its restart", i + 1);
     }
     assert!(c.identical_pushed_lines().iter().any(|l| l.starts_with("v{")));

@@ -57,6 +57,12 @@ impl LogStore {
 
     /// The last purged and the last log id (the last entry's, else the last purged);
     /// also read by [`crate::recovery`] on a stopped node.
+    /// Whether this database holds any Raft state: a vote, or a log (even purged).
+    pub(crate) fn has_state(&self) -> Result<bool, StorageError> {
+        let vote: Option<Vote<NodeId>> = self.meta(KEY_VOTE)?;
+        Ok(vote.is_some() || self.log_state()?.last_log_id.is_some())
+    }
+
     pub(crate) fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.meta(KEY_LAST_PURGED)?;
         let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");

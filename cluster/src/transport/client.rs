@@ -14,7 +14,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{PeerSecret, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
+use super::{PeerSecret, HEADER_TARGET, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::codec;
 use crate::config::NodeId;
 use crate::raft_types::{PeerNode, RaftError, RpcError, TypeConfig};
@@ -65,8 +65,23 @@ impl PeerClient {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, PeerError> {
+        self.call_to(addr, None, path, request, timeout).await
+    }
+
+    /// [`PeerClient::call`], naming the Raft id the request is meant for (Raft RPCs).
+    pub async fn call_to<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        target: Option<NodeId>,
+        path: &str,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError> {
         let body = codec::encode(request).map_err(|e| PeerError::Bad(addr.into(), e.to_string()))?;
         let mut post = self.http.post(format!("http://{addr}{path}")).timeout(timeout).body(body);
+        if let Some(target) = target {
+            post = post.header(HEADER_TARGET, target);
+        }
         if let Some(secret) = &self.secret {
             post = post.header(header::AUTHORIZATION, secret.clone());
         }
@@ -116,9 +131,14 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let answer: Result<Resp, RaftError<E>> =
-            self.client.call(&self.addr, path, &req, option.hard_ttl()).await.map_err(|e| match e {
-                PeerError::Unreachable(..) => RpcError::Unreachable(Unreachable::new(&e)),
+        let answer: Result<Resp, RaftError<E>> = self
+            .client
+            .call_to(&self.addr, Some(self.target), path, &req, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                // 409: the address serves another incarnation now (see HEADER_TARGET): as
+                // good as unreachable, so that openraft backs off instead of retrying at once.
+                PeerError::Unreachable(..) | PeerError::Status(_, 409) => RpcError::Unreachable(Unreachable::new(&e)),
                 _ => RpcError::Network(NetworkError::new(&e)),
             })?;
         answer.map_err(|e| RpcError::RemoteError(RemoteError::new(self.target, e)))

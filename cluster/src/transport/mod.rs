@@ -42,6 +42,17 @@ pub const PATH_ADMIN: &str = "/raft/admin";
 /// What replicated-format version this node understands (`model::version`); new with the
 /// cluster version, so older builds answer 404.
 pub const PATH_VERSION: &str = "/raft/version";
+/// Who this node is and which cluster it holds ([`crate::identity::IdentityAnswer`]);
+/// answered from the start, also while the node finds out its own identity.
+pub const PATH_IDENTITY: &str = "/raft/identity";
+/// Asked by the lowest initial member of a new cluster of each other member before it
+/// initializes: "be incarnation 0 of it". Answered with an [`crate::identity::IdentityAnswer`]
+/// whose `initialized` is false if the node takes it (see `identity::ask`).
+pub const PATH_ADOPT: &str = "/raft/adopt";
+/// The Raft id a Raft RPC is meant for. A node refuses (409) a request meant for another
+/// id: an earlier incarnation of it that lost its data must never vote or acknowledge
+/// again. Builds before incarnations do not send it.
+pub const HEADER_TARGET: &str = "x-pushgateway-raft-target";
 
 /// The secret shared by the members, sent as `Authorization: Bearer <secret>`.
 #[derive(Clone)]
@@ -74,6 +85,10 @@ pub enum AdminRequest {
     Add { id: NodeId, addr: String, learner_only: bool },
     /// Remove `id` from the cluster.
     Remove { id: NodeId },
+    /// A node that lost its data rejoins as `id` (a new incarnation, see
+    /// [`crate::identity`]) at `addr`: as a learner, then, once caught up, in the place
+    /// of the earlier incarnations `replaces` (a voter if one of them was), in one change.
+    Rejoin { id: NodeId, addr: String, replaces: Vec<NodeId> },
 }
 
 /// Why a forwarded batch failed, as it travels (variant order and payloads fixed).
@@ -176,6 +191,12 @@ pub trait PeerService: Clone + Send + Sync + 'static {
 
     /// The highest replicated-format version this build understands.
     fn supported_format(&self) -> model::FormatVersion;
+
+    /// This node's Raft id (requests meant for another are refused).
+    fn raft_id(&self) -> NodeId;
+
+    /// Who this node is and which cluster it holds.
+    fn identity(&self) -> impl Future<Output = crate::identity::IdentityAnswer> + Send;
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -16,12 +16,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AdminRequest, PeerSecret, PeerService, PATH_ADMIN, PATH_APPEND, PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT,
-    PATH_VERSION, PATH_VOTE,
+    AdminRequest, PeerSecret, PeerService, HEADER_TARGET, PATH_ADMIN, PATH_ADOPT, PATH_APPEND, PATH_IDENTITY,
+    PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT, PATH_VERSION, PATH_VOTE,
 };
 use crate::codec;
 use crate::config::NodeId;
+use crate::identity::IdentityAnswer;
 use crate::raft_types::{EncodedCommand, TypeConfig};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 fn reply<T: Serialize>(value: &T) -> (StatusCode, Bytes) {
     match codec::encode(value) {
@@ -47,16 +50,44 @@ where
     }
 }
 
-async fn append<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+/// Refuses a Raft RPC meant for another Raft id (see [`HEADER_TARGET`]); one without the
+/// header (an earlier build's) is taken.
+fn meant_for(me: NodeId, headers: &HeaderMap) -> Result<(), (StatusCode, Bytes)> {
+    let target = headers.get(HEADER_TARGET).map(|v| v.to_str().ok().and_then(|v| v.parse::<NodeId>().ok()));
+    match target {
+        None => Ok(()),
+        Some(Some(target)) if target == me => Ok(()),
+        Some(target) => {
+            tracing::debug!(?target, me, "a Raft request meant for another incarnation refused");
+            let message = format!("this node is {me}, not {target:?}: an earlier incarnation that lost its data\n");
+            Err((StatusCode::CONFLICT, Bytes::from(message)))
+        }
+    }
+}
+
+async fn append<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
+    if let Err(refused) = meant_for(node.raft_id(), &headers) {
+        return refused;
+    }
     serve(&body, |req: AppendEntriesRequest<TypeConfig>| async move { node.append_entries(req).await }).await
 }
 
-async fn vote<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+async fn vote<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
+    if let Err(refused) = meant_for(node.raft_id(), &headers) {
+        return refused;
+    }
     serve(&body, |req: VoteRequest<NodeId>| async move { node.vote(req).await }).await
 }
 
-async fn snapshot<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+async fn snapshot<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
+    if let Err(refused) = meant_for(node.raft_id(), &headers) {
+        return refused;
+    }
     serve(&body, |req: InstallSnapshotRequest<TypeConfig>| async move { node.install_snapshot(req).await }).await
+}
+
+async fn identity<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |(): ()| async move { node.identity().await }).await
 }
 
 async fn propose<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
@@ -106,7 +137,38 @@ pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Route
         .route(PATH_READ_INDEX, post(read_index::<S>).layer(small()))
         .route(PATH_ADMIN, post(admin::<S>).layer(small()))
         .route(PATH_VERSION, post(version::<S>).layer(small()))
+        .route(PATH_IDENTITY, post(identity::<S>).layer(small()))
+        // A node past finding out its identity takes an adoption as long as it holds no
+        // cluster, which is what its identity answer says.
+        .route(PATH_ADOPT, post(identity::<S>).layer(small()))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY))
         .with_state(node)
+        .layer(axum::middleware::from_fn_with_state(secret, authenticate))
+}
+
+/// The peer listener while the node finds out its identity ([`crate::identity`]): it
+/// holds no cluster yet, says so on `/raft/identity`, takes an adoption on `/raft/adopt`
+/// (setting `adopted`), and answers everything else 503. Served so that new members
+/// starting together can hear from each other.
+pub fn resolving_router(node: NodeId, secret: Option<PeerSecret>, adopted: Arc<AtomicBool>) -> Router {
+    let answer = IdentityAnswer { raft_id: node, initialized: false, members: Default::default() };
+    let adoption = answer.clone();
+    Router::new()
+        .route(
+            PATH_IDENTITY,
+            post(move |body: Bytes| async move { serve(&body, |(): ()| async move { answer }).await }),
+        )
+        .route(
+            PATH_ADOPT,
+            post(move |body: Bytes| async move {
+                serve(&body, |(): ()| async move {
+                    adopted.store(true, Ordering::SeqCst);
+                    adoption
+                })
+                .await
+            }),
+        )
+        .fallback(|| async { (StatusCode::SERVICE_UNAVAILABLE, "this node is finding out its identity\n") })
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         .layer(axum::middleware::from_fn_with_state(secret, authenticate))
 }
