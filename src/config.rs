@@ -145,8 +145,8 @@ pub struct Config {
     #[arg(long = "storage.path", env = "PUSHGATEWAY_STORAGE_PATH", default_value = "")]
     pub storage_path: String,
 
-    /// This node's id in the cluster: a number, never reused (a node that lost its data
-    /// rejoins under a new id). Default 1.
+    /// This node's id in the cluster: a number below 2^32. A node that lost its data
+    /// keeps it and rejoins under a new incarnation by itself. Default 1.
     #[arg(long = "cluster.node-id", env = "PUSHGATEWAY_CLUSTER_NODE_ID", default_value_t = 1)]
     pub cluster_node_id: u64,
 

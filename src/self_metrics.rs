@@ -3,15 +3,17 @@
 //! the cluster (`pushgateway_cluster_*`). They describe this process, so they differ from
 //! node to node, as they do upstream. Their names, types and help come from the pinned
 //! list in `model::own_families` (pushes are judged against it); a family missing there
-//! is a bug the tests catch. The exception are the [`PROVISIONAL`] families, exposed
-//! before they may enter that list.
+//! is a bug the tests catch. The store's usage and quotas (`pushgateway_store_*`) are
+//! judged only from replicated-format version 2 on (`model::own_families::ADDED_IN_V2`);
+//! before, a pushed family of their name takes their place in scrapes
+//! ([`crate::exposition::render::gather`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use cluster::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
 use model::own_families::own_family;
-use model::{Bucket, LabelPair, Metric, MetricFamily, MetricType, OwnFamily, StoreQuotas, Usage, Value};
+use model::{Bucket, LabelPair, Metric, MetricFamily, StoreQuotas, Usage, Value};
 use prometheus::core::Collector;
 
 const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
@@ -33,27 +35,6 @@ const CLUSTER_PROPOSAL_DURATION: &str = "pushgateway_cluster_proposal_duration_s
 const STORE_USAGE: &str = "pushgateway_store_usage";
 const STORE_QUOTA: &str = "pushgateway_store_quota";
 
-/// Own families that are not in the pinned list of `model::own_families`: adding them
-/// there would change what `apply` decides (docs/decisions/0007), which waits for the
-/// cluster version. Until then pushes of these names are judged as any other, and a
-/// pushed family of one of these names takes the place of the server's own in scrapes
-/// ([`crate::exposition::render::gather`]), so a scrape never holds two families of one
-/// name.
-pub const PROVISIONAL: &[OwnFamily] = &[
-    OwnFamily {
-        name: STORE_QUOTA,
-        metric_type: MetricType::Gauge,
-        help: "Quota of the store per resource (groups, series, bytes), from the --store.max-* flags of this node.",
-        help_must_match: false,
-    },
-    OwnFamily {
-        name: STORE_USAGE,
-        metric_type: MetricType::Gauge,
-        help: "What the store holds per resource (groups, series, bytes), as counted against the quotas; the same on every node at the same applied index.",
-        help_must_match: false,
-    },
-];
-
 /// The store's usage and quotas per resource: `pushgateway_store_usage{resource}` and
 /// `pushgateway_store_quota{resource}`, so that `usage / quota` is the fill ratio.
 pub fn store_families(usage: Usage, quotas: &StoreQuotas) -> Vec<MetricFamily> {
@@ -74,7 +55,7 @@ pub fn store_families(usage: Usage, quotas: &StoreQuotas) -> Vec<MetricFamily> {
     [(STORE_QUOTA, per_resource(limits)), (STORE_USAGE, per_resource(used))]
         .into_iter()
         .map(|(name, metrics)| {
-            let own = PROVISIONAL.iter().find(|f| f.name == name).expect("a provisional family");
+            let own = own_family(name).expect("an own family of model::own_families::ADDED_IN_V2");
             MetricFamily { name: name.into(), help: Some(own.help.into()), metric_type: own.metric_type, metrics }
         })
         .collect()

@@ -5,7 +5,7 @@
 # pushing through every node. Every acknowledged push, before and during the upgrade,
 # must be on every node at the end, and the nodes must hold identical groups.
 #
-#   tests/rolling-upgrade.sh <earlier commit> <this build's binary>
+#   tests/rolling-upgrade.sh <earlier commit> <this build's binary> [<earlier build's binary>]
 #
 # The earlier commit is built by tests/old-build.sh. When it predates the cluster version
 # (docs/decisions/0012), the upgrade also crosses a change of the replicated format: the
@@ -26,7 +26,11 @@ cleanup() {
 trap cleanup EXIT
 
 cp "$new_src" "$work/pushgateway-new"
-tests/old-build.sh "$old_commit" "$work/pushgateway-old"
+if [ -n "${3:-}" ]; then
+  cp "$3" "$work/pushgateway-old"
+else
+  tests/old-build.sh "$old_commit" "$work/pushgateway-old"
+fi
 
 PUSHGATEWAY_BIN="$work/pushgateway-old" deploy/local/cluster.sh start "$cluster" >/dev/null
 web() { echo "http://127.0.0.1:$((WEB_BASE + $1))"; }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Node ids are numbers, never reused: a node that lost its data rejoins under a new id.
+/// Node ids are numbers. The configured one (`--cluster.node-id`) is below 2^32; the Raft
+/// id of a node adds its incarnation times 2^32 (see `identity`).
 pub type NodeId = u64;
 
 /// How reads are made consistent.

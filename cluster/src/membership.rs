@@ -307,7 +307,19 @@ async fn update_own_address(node: Node, addr: String) {
 async fn ask_to_join(node: Node, via: Vec<String>, own: String, request: AdminRequest) {
     let mut turn = 0;
     let mut hint: Option<String> = None;
+    let started = Instant::now();
+    let mut said = false;
     loop {
+        if !said && started.elapsed() > Duration::from_secs(60) && matches!(request, AdminRequest::Rejoin { .. }) {
+            tracing::error!(
+                ?via,
+                "this node has not been taken back for a minute: it keeps asking. If a majority of the members lost \
+                 their data, no quorum is left to take it back: stop every node, run `pushgateway cluster \
+                 force-new-cluster` on the survivor with the most data and add the others back as that section says \
+                 (docs/OPERATIONS.md, \"Lose a majority\")"
+            );
+            said = true;
+        }
         let target = hint.take().unwrap_or_else(|| {
             turn += 1;
             via[(turn - 1) % via.len()].clone()

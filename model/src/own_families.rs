@@ -8,10 +8,14 @@
 //! is a change of the replicated format (docs/decisions/0007): it may only take effect
 //! once every voter runs a build that knows the new list (the cluster version).
 //!
+//! Version 2 adds [`ADDED_IN_V2`]: [`OwnFamilies::at`] gives the lists in force at a
+//! version, and the store judges by the lists of the version in force.
+//!
 //! The server's own-metrics code takes names, types and help from here, never the other
 //! way round.
 
 use crate::metric::MetricType;
+use crate::version::FormatVersion;
 
 /// One family the server exposes about itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,9 +97,54 @@ pub const OWN_FAMILIES: &[OwnFamily] = &[
     ),
 ];
 
-/// The own family of this name, if any.
+/// Own families added by replicated-format version 2 ([`crate::version::V2`]): the store's
+/// usage and quotas. Before the switch they are exposed but not judged: a pushed family of
+/// one of these names is judged as any other, and takes their place in scrapes.
+pub const ADDED_IN_V2: &[OwnFamily] = &[
+    own(
+        "pushgateway_store_quota",
+        Gauge,
+        "Quota of the store per resource (groups, series, bytes), from the --store.max-* flags of this node.",
+    ),
+    own(
+        "pushgateway_store_usage",
+        Gauge,
+        "What the store holds per resource (groups, series, bytes), as counted against the quotas; the same on every node at the same applied index.",
+    ),
+];
+
+/// The own families pushes are judged against at one replicated-format version: pinned
+/// lists, each sorted by name.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnFamilies {
+    lists: [&'static [OwnFamily]; 2],
+}
+
+impl OwnFamilies {
+    /// The lists of `version`: [`OWN_FAMILIES`], plus [`ADDED_IN_V2`] from version 2.
+    pub const fn at(version: FormatVersion) -> Self {
+        if version >= crate::version::V2 {
+            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2] }
+        } else {
+            OwnFamilies { lists: [OWN_FAMILIES, &[]] }
+        }
+    }
+
+    /// One list of its own (tests of the judgement).
+    pub const fn only(list: &'static [OwnFamily]) -> Self {
+        OwnFamilies { lists: [list, &[]] }
+    }
+
+    /// The own family of this name, if any.
+    pub fn find(&self, name: &str) -> Option<&'static OwnFamily> {
+        self.lists.iter().find_map(|list| find(list, name))
+    }
+}
+
+/// The own family of this name that this build exposes (of the highest version it knows),
+/// if any: where the server takes the names, types and help of what it exposes.
 pub fn own_family(name: &str) -> Option<&'static OwnFamily> {
-    find(OWN_FAMILIES, name)
+    OwnFamilies::at(crate::version::SUPPORTED).find(name)
 }
 
 /// The family of this name in a list sorted by name.
@@ -137,6 +186,20 @@ mod tests {
     }
 
     const PINNED: u64 = 0xb408_071d_67b6_e3dd;
+
+    /// The pin of version 2's additions: the same rule as above.
+    #[test]
+    fn the_families_added_in_version_2_are_pinned() {
+        assert_eq!(ADDED_IN_V2.len(), 2);
+        assert_eq!(fingerprint(ADDED_IN_V2), PINNED_V2, "fingerprint {:#018x}", fingerprint(ADDED_IN_V2));
+        assert!(ADDED_IN_V2.windows(2).all(|w| w[0].name < w[1].name), "sorted by name");
+        assert!(ADDED_IN_V2.iter().all(|f| find(OWN_FAMILIES, f.name).is_none()), "new names only");
+        assert!(OwnFamilies::at(crate::version::V1).find("pushgateway_store_usage").is_none());
+        assert!(OwnFamilies::at(crate::version::V2).find("pushgateway_store_usage").is_some());
+        assert!(OwnFamilies::at(crate::version::V2).find("process_open_fds").is_some());
+    }
+
+    const PINNED_V2: u64 = 0x10f3_059c_03fd_a768;
 
     #[test]
     fn the_fingerprint_sees_every_field() {

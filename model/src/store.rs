@@ -17,7 +17,7 @@ use crate::group::{Group, StoredFamily};
 use crate::grouping_key::GroupingKey;
 use crate::limits::PushLimits;
 use crate::metric::{MetricType, PushedFamilies, UnixNanos};
-use crate::own_families::{self, OwnFamily, OWN_FAMILIES};
+use crate::own_families::{OwnFamilies, OwnFamily};
 use crate::quota::{QuotaExceeded, StoreQuotas, Usage};
 use crate::version::{self, FormatVersion};
 
@@ -42,8 +42,10 @@ pub struct GroupStore {
     /// different keys of one shape never share a series, so a push is compared only with
     /// the groups of other shapes (see [`GroupStore::compatible_groups`]).
     shapes: BTreeMap<String, BTreeMap<Vec<String>, BTreeSet<GroupingKey>>>,
-    /// The server's own families, sorted by name: [`OWN_FAMILIES`] (tests use others).
-    pub(crate) own: &'static [OwnFamily],
+    /// The server's own families pushes are judged against: those of the version in force
+    /// ([`OwnFamilies::at`]), unless a test fixed others (`own_fixed`).
+    pub(crate) own: OwnFamilies,
+    own_fixed: bool,
     /// What the groups count against the quotas, kept up to date by every change.
     usage: Usage,
     /// The replicated-format version in force ([`crate::version`]): how `apply` judges.
@@ -64,7 +66,7 @@ impl Default for GroupStore {
 #[derive(Clone, Debug)]
 pub struct StoreView {
     groups: Vec<Arc<Group>>,
-    own: &'static [OwnFamily],
+    own: OwnFamilies,
     usage: Usage,
 }
 
@@ -74,9 +76,9 @@ impl StoreView {
         self.groups.iter().map(|g| g.as_ref())
     }
 
-    /// The server's own family of this name, if any.
+    /// The server's own family of this name at the version in force, if any.
     pub fn own_family(&self, name: &str) -> Option<&OwnFamily> {
-        own_families::find(self.own, name)
+        self.own.find(name)
     }
 
     /// Whether there are no groups.
@@ -96,9 +98,10 @@ impl StoreView {
 }
 
 impl GroupStore {
-    /// An empty store, judging pushes against the pinned [`OWN_FAMILIES`].
+    /// An empty store at version 1, judging pushes against the own families of the
+    /// version in force.
     pub fn new() -> Self {
-        GroupStore::with_own_families(OWN_FAMILIES)
+        GroupStore { own: OwnFamilies::at(version::V1), own_fixed: false, ..GroupStore::with_own_families(&[]) }
     }
 
     /// An empty store with another list of own families (sorted by name), for tests of
@@ -109,7 +112,8 @@ impl GroupStore {
             groups: BTreeMap::new(),
             families: BTreeMap::new(),
             shapes: BTreeMap::new(),
-            own,
+            own: OwnFamilies::only(own),
+            own_fixed: true,
             usage: Usage::default(),
             version: version::V1,
         }
@@ -184,9 +188,17 @@ impl GroupStore {
         quotas.check(before, after, group.is_some())
     }
 
-    /// The server's own family of this name, if any.
+    /// The server's own family of this name at the version in force, if any.
     pub fn own_family(&self, name: &str) -> Option<&OwnFamily> {
-        own_families::find(self.own, name)
+        self.own.find(name)
+    }
+
+    /// Sets the version in force, and with it the own families (unless a test fixed them).
+    fn set_version(&mut self, version: FormatVersion) {
+        self.version = version;
+        if !self.own_fixed {
+            self.own = OwnFamilies::at(version);
+        }
     }
 
     /// Applies one command. This is the only function that changes the store, it reads
@@ -233,7 +245,7 @@ impl GroupStore {
             }
             Command::SetVersion { version } => {
                 if version <= version::SUPPORTED {
-                    self.version = self.version.max(version);
+                    self.set_version(self.version.max(version));
                 }
                 Outcome::VersionSet { version: self.version }
             }
@@ -243,7 +255,7 @@ impl GroupStore {
     /// Replaces the whole content of the store and the version in force (when a snapshot
     /// is installed, or the store is loaded from disk).
     pub fn replace_all(&mut self, groups: impl IntoIterator<Item = Group>, version: FormatVersion) {
-        self.version = version;
+        self.set_version(version);
         self.replace_groups(groups);
     }
 

@@ -20,9 +20,10 @@ pub type FormatVersion = u32;
 /// [`crate::own_families::OWN_FAMILIES`]. A store that never saw a version entry is at 1.
 pub const V1: FormatVersion = 1;
 
-/// Adds `SetVersion` (the switch itself) and judges every push against the pinned
+/// Adds `SetVersion` (the switch itself); judges every push against the pinned
 /// [`crate::PushLimits::CEILING`] first in `apply`, so an entry no build would propose
-/// (a peer's, or an older build's) cannot cost more than linear time on any node.
+/// (a peer's, or an older build's) cannot cost more than linear time on any node; and
+/// judges pushes against the own families [`crate::own_families::ADDED_IN_V2`] too.
 pub const V2: FormatVersion = 2;
 
 /// The highest version this build understands.

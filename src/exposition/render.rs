@@ -58,10 +58,10 @@ pub fn gather<'a>(
     prepare: Prepare,
 ) -> Vec<ExposedFamily<'a>> {
     let mut by_name: BTreeMap<&'a str, ExposedFamily<'a>> = BTreeMap::new();
-    // Own families outside the pinned list (see `self_metrics::PROVISIONAL`) are
-    // judged like any name when pushed, so a pushed family of such a name takes their
-    // place: one family per name, of the pushed type. They are added after the groups,
-    // where a lookup tells whether a group pushed the name.
+    // Own families the version in force does not judge (`model::own_families::ADDED_IN_V2`
+    // before version 2) are judged like any name when pushed, so a pushed family of such a
+    // name takes their place: one family per name, of the pushed type. They are added
+    // after the groups, where a lookup tells whether a group pushed the name.
     let (pinned, provisional): (Vec<&MetricFamily>, Vec<&MetricFamily>) =
         own.iter().partition(|f| store.own_family(&f.name).is_some());
     for family in pinned {
@@ -322,8 +322,9 @@ mod tests {
         (render(Prepare::Text), render(Prepare::Series))
     }
 
-    /// A provisional own family (not in the pinned list, so pushes of its name are
-    /// judged as any other) yields to a pushed family of its name, whatever its type.
+    /// An own family the version in force does not judge (the store's usage at version 1,
+    /// so pushes of its name are judged as any other) yields to a pushed family of its
+    /// name, whatever its type.
     #[test]
     fn a_pushed_family_takes_the_place_of_a_provisional_own_family() {
         let mut store = GroupStore::new();

@@ -462,6 +462,26 @@ fn a_push_over_the_ceiling_is_refused_first_and_alike_everywhere() {
     }
 }
 
+/// Version 2 judges pushes against the own families it adds (the store's usage and
+/// quotas); version 1, as the builds before it, judges those names as any other.
+#[test]
+fn version_2_judges_the_store_families_as_own() {
+    let k = key(&[("job", "j")]);
+    let usage = || vec![family("pushgateway_store_usage", MetricType::Counter, &[(&[], 1.0)])];
+    let mut v1 = GroupStore::new();
+    assert_eq!(push(&mut v1, &k, usage(), true, 1), Outcome::Pushed);
+    let mut v2 = store_v2();
+    match push(&mut v2, &k, usage(), true, 1) {
+        Outcome::Rejected { reason } => assert!(reason.contains("pushgateway_store_usage"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let gauge = vec![family("pushgateway_store_usage", MetricType::Gauge, &[(&[], 1.0)])];
+    assert_eq!(push(&mut v2, &k, gauge, true, 1), Outcome::Pushed, "of the listed type it is taken");
+    let mut reloaded = GroupStore::new();
+    reloaded.replace_all(Vec::new(), version::V2);
+    assert!(reloaded.own_family("pushgateway_store_quota").is_some(), "a store loaded at version 2 judges so too");
+}
+
 /// The version in force only rises, changes nothing but the rules, and a version this
 /// build does not know changes nothing at all (the caller stops before, see
 /// `version::unsupported`).
