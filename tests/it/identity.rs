@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::cluster::{exclusive, story, Cluster};
+use crate::harness::{free_port, Server};
 
 const INCARNATION: u64 = 1 << 32;
 
@@ -94,4 +97,40 @@ fn a_node_that_lost_its_data_rejoins_under_a_new_incarnation_by_itself() {
     let lines = c.identical_pushed_lines();
     assert!(lines.iter().any(|l| l.starts_with("v{") && l.contains("job=\"after\"")), "{lines:?}");
     assert_eq!(lines.iter().filter(|l| l.starts_with("v{")).count(), 31);
+}
+
+/// A new cluster is initialized only once every initial member answers: the lowest id,
+/// started alone, serves `/-/healthy` but is not ready and initializes nothing.
+#[test]
+fn a_new_cluster_waits_for_every_initial_member() {
+    let _one = exclusive();
+    let peers: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
+    let args = |i: usize| {
+        let mut args = vec![
+            format!("--cluster.node-id={}", i + 1),
+            format!("--cluster.listen-address={}", peers[i]),
+            format!("--cluster.initial-members={}", members.join(",")),
+        ];
+        args.extend(testkit::cluster_timing("30s", &[]));
+        args
+    };
+    story("node 1 alone: it waits for the others, healthy and not ready");
+    let first = Server::start_node(&args(0), Arc::new(tempfile::tempdir().unwrap()));
+    first.wait_for(Duration::from_secs(30), "the wait said", || first.log().contains("waiting for its peers"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(first.get("/-/healthy").0, 200);
+    let (code, body) = first.get("/-/ready");
+    assert_eq!(code, 503, "{body}");
+    assert!(!first.log().contains("initializing a fresh cluster"), "initialized without its members");
+
+    story("the others start: the cluster forms with all three as incarnation 0");
+    let others: Vec<Server> =
+        (1..3).map(|i| Server::start_node(&args(i), Arc::new(tempfile::tempdir().unwrap()))).collect();
+    for node in std::iter::once(&first).chain(&others) {
+        node.wait_for(Duration::from_secs(90), "ready", || node.get("/-/ready").0 == 200);
+    }
+    let status: serde_json::Value = serde_json::from_str(&first.get("/api/v1/cluster").1).unwrap();
+    let voters: BTreeSet<String> = status["voters"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(voters, BTreeSet::from(["1".to_string(), "2".to_string(), "3".to_string()]));
 }
