@@ -119,6 +119,11 @@ fn read(data_dir: &Path, node: NodeId) -> Result<Option<u32>, String> {
     u32::try_from(incarnation).map(Some).map_err(|_| format!("{}: incarnation {incarnation}", path.display()))
 }
 
+/// The Raft id that node `node` runs under in `data_dir` (its written incarnation, 0 if none).
+pub(crate) fn raft_id_in(data_dir: &Path, node: NodeId) -> Result<NodeId, String> {
+    Ok(raft_id(node, read(data_dir, node)?.unwrap_or(0)))
+}
+
 /// Writes the identity file durably: a temporary file, fsynced, renamed, the directory fsynced.
 fn write(data_dir: &Path, node: NodeId, incarnation: u32) -> Result<(), String> {
     let io = |e: std::io::Error| format!("{}: {e}", data_dir.display());

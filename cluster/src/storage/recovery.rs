@@ -40,8 +40,10 @@ pub struct Recovered {
 }
 
 /// Rewrites the database under `data_dir` (the node must be stopped) so that the node
-/// starts as the only voter, `id` at peer address `addr`, of a new cluster.
+/// starts as the only voter, node `id` (under the incarnation its data directory records)
+/// at peer address `addr`, of a new cluster.
 pub fn force_new_cluster(data_dir: &Path, id: NodeId, addr: &str) -> Result<Recovered, String> {
+    let id = crate::identity::raft_id_in(data_dir, id)?;
     let path = data_dir.join("db");
     if !path.join("CURRENT").exists() {
         return Err(format!("{}: no database here (is this a node's --storage.path?)", data_dir.display()));
