@@ -78,37 +78,10 @@ async fn run(
     let quit = Arc::new(tokio::sync::Notify::new());
     let stop = tokio_util_like_broadcast(quit.clone());
 
-    // While the node starts (it may wait for its peers to say who it is, see
-    // `cluster::Node::start`), the web listeners say so: healthy, not ready.
-    let (starting_done, starting_stop) = tokio::sync::broadcast::channel::<()>(1);
-    let mut starting = tokio::task::JoinSet::new();
-    for listener in &web_listeners {
-        let mut done = starting_stop.resubscribe();
-        let mut signalled = stop.subscribe();
-        let stopped = async move {
-            tokio::select! {
-                _ = done.recv() => {}
-                _ = signalled.recv() => {}
-            }
-        };
-        starting.spawn(serve_web(listener.try_clone()?, starting_router(), web.clone(), limits, stopped)?);
-    }
-    let mut signalled = stop.subscribe();
-    let node = tokio::select! {
-        node = cluster_runtime.spawn(Node::start(settings.cluster, peer_listener)) => node??,
-        _ = signalled.recv() => {
-            tracing::info!("stopped while the node was starting");
-            while starting.join_next().await.is_some() {}
-            return Ok(());
-        }
-    };
-    let _ = starting_done.send(());
-    while starting.join_next().await.is_some() {}
-    tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
-
-    let mut state = AppState::new(config, node.clone()).with_web_config(web.clone());
-    state.quit = quit;
-    let app = router(state.clone());
+    // Served from now on: while the node starts (it may wait for its peers to say who it
+    // is, see `cluster::Node::start`), requests wait for it, up to `STARTING_WAIT`.
+    let (app_tx, app_rx) = tokio::sync::watch::channel::<Option<axum::Router>>(None);
+    let app = waiting_for(app_rx);
     let mut servers = tokio::task::JoinSet::new();
     for listener in web_listeners {
         let mut stop = stop.subscribe();
@@ -117,6 +90,19 @@ async fn run(
         };
         servers.spawn(serve_web(listener, app.clone(), web.clone(), limits, stopped)?);
     }
+    let mut signalled = stop.subscribe();
+    let node = tokio::select! {
+        node = cluster_runtime.spawn(Node::start(settings.cluster, peer_listener)) => node??,
+        _ = signalled.recv() => {
+            tracing::info!("stopped while the node was starting");
+            while servers.join_next().await.is_some() {}
+            return Ok(());
+        }
+    };
+    tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
+    let mut state = AppState::new(config, node.clone()).with_web_config(web.clone());
+    state.quit = quit;
+    let _ = app_tx.send(Some(router(state)));
     while let Some(result) = servers.join_next().await {
         result.context("server task failed")?;
     }
@@ -152,14 +138,43 @@ fn serve_web(
     })
 }
 
-/// What the web listeners answer while the node starts: `/-/healthy` 200, the rest 503.
-fn starting_router() -> axum::Router {
+/// How long a request that comes while the node starts waits for it.
+const STARTING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The web app: `app` once it is there. Before, while the node starts, `/-/healthy`
+/// answers 200 and `/-/ready` 503 at once, and any other request waits for the node up to
+/// [`STARTING_WAIT`], then 503. A node that starts at once (the usual case) is, to clients,
+/// ready as soon as it listens, as upstream is.
+fn waiting_for(app: tokio::sync::watch::Receiver<Option<axum::Router>>) -> axum::Router {
     use axum::http::StatusCode;
-    axum::Router::new().route("/-/healthy", axum::routing::get(|| async { "OK" })).fallback(|| async {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable: the node is starting (finding out its identity from its peers)\n",
-        )
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let mut app = app.clone();
+        async move {
+            let ready = app.borrow().clone();
+            let app = match ready {
+                Some(app) => app,
+                None => {
+                    let path = request.uri().path();
+                    if path.ends_with("/-/healthy") {
+                        return (StatusCode::OK, "OK").into_response();
+                    }
+                    let starting = (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: the node is starting (finding out its identity from its peers)\n",
+                    );
+                    if path.ends_with("/-/ready") {
+                        return starting.into_response();
+                    }
+                    match tokio::time::timeout(STARTING_WAIT, app.wait_for(Option::is_some)).await {
+                        Ok(Ok(app)) => app.clone().expect("set"),
+                        _ => return starting.into_response(),
+                    }
+                }
+            };
+            app.oneshot(request).await.into_response()
+        }
     })
 }
 

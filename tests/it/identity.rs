@@ -125,11 +125,18 @@ fn a_new_cluster_waits_for_every_initial_member() {
     assert!(!first.log().contains("initializing a fresh cluster"), "initialized without its members");
 
     story("the others start: the cluster forms with all three as incarnation 0");
+    story("a push made meanwhile waits for the node instead of failing");
+    let url = format!("{}/metrics/job/early", first.base);
+    let early = std::thread::spawn(move || {
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        http.put(url).body("early 1\n").send().map(|r| r.status().as_u16())
+    });
     let others: Vec<Server> =
         (1..3).map(|i| Server::start_node(&args(i), Arc::new(tempfile::tempdir().unwrap()))).collect();
     for node in std::iter::once(&first).chain(&others) {
         node.wait_for(Duration::from_secs(90), "ready", || node.get("/-/ready").0 == 200);
     }
+    assert_eq!(early.join().unwrap().unwrap(), 200, "the push made while the node started");
     let status: serde_json::Value = serde_json::from_str(&first.get("/api/v1/cluster").1).unwrap();
     let voters: BTreeSet<String> = status["voters"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(voters, BTreeSet::from(["1".to_string(), "2".to_string(), "3".to_string()]));
