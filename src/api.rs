@@ -33,7 +33,7 @@ fn labels_json(m: &Metric) -> Json {
 fn metric_json(m: &Metric) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), labels_json(m));
-    match &m.value {
+    match m.value.classic() {
         Value::Summary(s) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
             let q: Map<String, Json> =

@@ -54,6 +54,10 @@ pub enum HttpError {
     /// The node is not ready to serve (no leader, or far behind).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The push needs a replicated-format version the cluster has not switched to yet
+    /// (an upgrade in progress); nothing was proposed.
+    #[error("{0}")]
+    Upgrading(String),
     /// Basic authentication is configured and the request's credentials are missing or
     /// wrong (upstream's body).
     #[error("Unauthorized")]
@@ -87,9 +91,10 @@ impl HttpError {
             // Proposed but not confirmed: it may still be applied.
             HttpError::Propose(Timeout) => StatusCode::GATEWAY_TIMEOUT,
             HttpError::Propose(Internal(_)) | HttpError::Admin(Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            HttpError::Admin(NoLeader | NotLeader { .. } | Timeout) | HttpError::NotReady(_) | HttpError::Read(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            HttpError::Admin(NoLeader | NotLeader { .. } | Timeout)
+            | HttpError::NotReady(_)
+            | HttpError::Read(_)
+            | HttpError::Upgrading(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

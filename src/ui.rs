@@ -77,7 +77,7 @@ pub fn status_page(store: &StoreView, prefix: &str, node: &NodeStatus, flags: &[
             body.push_str("<ul>");
             for m in &f.metrics {
                 let ls: Vec<String> = m.labels.iter().map(|l| format!("{}=\"{}\"", l.name, l.value)).collect();
-                let v = match &m.value {
+                let v = match m.value.classic() {
                     Value::Summary(s) => format!("count {}, sum {}", s.count, format_g(s.sum)),
                     Value::Histogram(h) => format!("count {}, sum {}", h.count, format_g(h.sum)),
                     other => format_g(other.scalar().unwrap_or(0.0)),

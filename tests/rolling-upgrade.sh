@@ -9,7 +9,7 @@
 #
 # The earlier commit is built by tests/old-build.sh. When it predates the cluster version
 # (docs/decisions/0012), the upgrade also crosses a change of the replicated format: the
-# version in force must stay 1 while any node runs the earlier build, rise to 2 by itself
+# version in force must stay 1 while any node runs the earlier build, rise to this build's by itself
 # once all run this one, and pushes must go on across the switch.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,6 +31,21 @@ impl Node {
         self.inner_store().read().map(|s| s.version()).unwrap_or(version::V1)
     }
 
+    /// Waits until the version in force is at least `version`, for up to `within`;
+    /// whether it is.
+    pub async fn wait_format(&self, version: FormatVersion, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.format_version() >= version {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// What the member at `addr` understands: 404 from a build before the cluster version
     /// is version 1.
     pub(crate) async fn member_format(&self, addr: &str) -> Result<FormatVersion, PeerError> {
@@ -89,8 +104,12 @@ impl Node {
 /// The leader's side of the cluster version: every [`PERIOD`], while this build
 /// understands more than the version in force, raises it as far as every member allows.
 pub(crate) async fn keep(node: Node) {
+    // The first look comes soon: a new cluster (or a single node) switches to this
+    // build's version right after its leader is elected.
+    let mut wait = Duration::from_millis(200);
     loop {
-        tokio::time::sleep(PERIOD).await;
+        tokio::time::sleep(wait).await;
+        wait = PERIOD;
         if node.format_version() >= version::SUPPORTED {
             return;
         }

@@ -165,7 +165,7 @@ pub fn metric_debug(m: &Metric) -> String {
     for l in &m.labels {
         let _ = write!(out, "label:<name:{:?} value:{:?} > ", l.name, l.value);
     }
-    match &m.value {
+    match m.value.classic() {
         Value::Counter(v) => {
             let _ = write!(out, "counter:<value:{} > ", format_g(*v));
         }
@@ -196,7 +196,7 @@ pub fn metric_debug(m: &Metric) -> String {
             }
             out.push_str("> ");
         }
-        Value::Missing => {}
+        Value::Missing | Value::Proto(_) => {}
     }
     if let Some(ts) = m.timestamp_ms {
         let _ = write!(out, "timestamp_ms:{ts} ");

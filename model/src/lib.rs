@@ -43,8 +43,8 @@ pub use group::{
 pub use grouping_key::GroupingKey;
 pub use limits::{LimitExceeded, PushLimits};
 pub use metric::{
-    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, Quantile, SummaryValue,
-    UnixNanos, Value,
+    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, ProtoValue, PushedFamilies, Quantile,
+    SummaryValue, UnixNanos, Value,
 };
 pub use own_families::OwnFamily;
 pub use quota::{QuotaExceeded, StoreQuotas, Usage};

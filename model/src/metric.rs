@@ -145,6 +145,21 @@ pub enum Value {
     Histogram(Box<HistogramValue>),
     /// No value field of the family's type was present (protobuf input only).
     Missing,
+    /// A value pushed in protobuf with fields the variants above cannot hold (native
+    /// histogram buckets, float counts, exemplars, created timestamps, fields of later
+    /// versions of `metrics.proto`, unknown fields): kept as pushed, and served back so in
+    /// protobuf scrapes. New in replicated-format version 3 ([`crate::version::V3`]):
+    /// builds before it cannot decode it.
+    Proto(Box<ProtoValue>),
+}
+
+/// A protobuf-pushed value kept whole: its classic reading, which the consistency check,
+/// text scrapes and the JSON API use, and the fields of the `Metric` message other than
+/// its labels (field 1) and timestamp (field 6), as they were on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProtoValue {
+    pub classic: Value,
+    pub fields: Vec<u8>,
 }
 
 /// A summary's count, sum and quantiles.
@@ -172,10 +187,26 @@ impl Value {
         Value::Histogram(Box::new(HistogramValue { count, sum, buckets }))
     }
 
+    /// The classic reading of this value: itself, or the one a [`Value::Proto`] carries.
+    pub fn classic(&self) -> &Value {
+        match self {
+            Value::Proto(p) => &p.classic,
+            other => other,
+        }
+    }
+
+    /// The protobuf fields a [`Value::Proto`] keeps.
+    pub fn proto_fields(&self) -> Option<&[u8]> {
+        match self {
+            Value::Proto(p) => Some(&p.fields),
+            _ => None,
+        }
+    }
+
     /// Whether this value is what a family of type `t` must hold.
     pub fn fits(&self, t: MetricType) -> bool {
         matches!(
-            (self, t),
+            (self.classic(), t),
             (Value::Counter(_), MetricType::Counter)
                 | (Value::Gauge(_), MetricType::Gauge)
                 | (Value::Untyped(_), MetricType::Untyped)
@@ -186,7 +217,7 @@ impl Value {
 
     /// The scalar of a counter, gauge or untyped value.
     pub fn scalar(&self) -> Option<f64> {
-        match self {
+        match self.classic() {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
             _ => None,
         }

@@ -96,13 +96,15 @@ impl Usage {
 
 fn metric_bytes(metric: &Metric) -> u64 {
     let labels: u64 = metric.labels.iter().map(|l| (l.name.len() + l.value.len()) as u64).sum();
-    let numbers = match &metric.value {
+    let numbers = match metric.value.classic() {
         Value::Counter(_) | Value::Gauge(_) | Value::Untyped(_) => 1,
         Value::Summary(s) => 2 + 2 * s.quantiles.len() as u64,
         Value::Histogram(h) => 2 + 2 * h.buckets.len() as u64,
-        Value::Missing => 0,
+        Value::Missing | Value::Proto(_) => 0,
     };
-    SERIES_BYTES + labels + numbers * NUMBER_BYTES
+    // The protobuf fields a value kept whole carries, as many bytes as they are.
+    let kept = metric.value.proto_fields().map_or(0, |f| f.len() as u64);
+    SERIES_BYTES + labels + numbers * NUMBER_BYTES + kept
 }
 
 /// The quotas of the store. Every field is a maximum.

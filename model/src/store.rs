@@ -223,6 +223,11 @@ impl GroupStore {
                         return Outcome::Rejected { reason: exceeded.to_string() };
                     }
                 }
+                // Values kept whole are version 3's; before, such a push is refused alike
+                // everywhere (a build of version 3 does not propose it then), storing nothing.
+                if self.version < version::V3 && needs_v3(&families) {
+                    return Outcome::Rejected { reason: NEEDS_V3.to_string() };
+                }
                 match defect {
                     Some(reason) => {
                         self.record_failure(&key, time);
@@ -408,6 +413,16 @@ impl GroupStore {
         let own_count = self.groups.get(key).is_some_and(|g| g.families.contains_key(name)) as usize;
         (usage.groups > own_count).then_some(usage.metric_type)
     }
+}
+
+/// Why a push with values kept whole is refused before replicated-format version 3.
+pub const NEEDS_V3: &str = "this push carries protobuf fields (native histograms, float counts, exemplars, created \
+     timestamps or fields of a later metrics.proto) that are kept only once every node of the cluster runs a build \
+     that keeps them (replicated format version 3); retry once the upgrade is done";
+
+/// Whether a push holds values kept whole ([`crate::Value::Proto`]).
+pub fn needs_v3(families: &PushedFamilies) -> bool {
+    families.values().flat_map(|f| &f.metrics).any(|m| matches!(m.value, crate::Value::Proto(_)))
 }
 
 #[cfg(test)]

@@ -26,8 +26,13 @@ pub const V1: FormatVersion = 1;
 /// judges pushes against the own families [`crate::own_families::ADDED_IN_V2`] too.
 pub const V2: FormatVersion = 2;
 
+/// Adds [`crate::Value::Proto`]: protobuf-pushed values kept with every field (native
+/// histograms, exemplars, created timestamps, unknown fields). Before it, a push that needs
+/// it is refused by `apply`, and not proposed.
+pub const V3: FormatVersion = 3;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V2;
+pub const SUPPORTED: FormatVersion = V3;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

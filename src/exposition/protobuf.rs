@@ -63,6 +63,9 @@ pub struct PbBucket {
     pub cumulative_count: Option<u64>,
     #[prost(double, optional, tag = "2")]
     pub upper_bound: Option<f64>,
+    /// Float histograms only; read for text scrapes of values kept whole, never written.
+    #[prost(double, optional, tag = "4")]
+    pub cumulative_count_float: Option<f64>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -73,6 +76,9 @@ pub struct PbHistogram {
     pub sample_sum: Option<f64>,
     #[prost(message, repeated, tag = "3")]
     pub bucket: Vec<PbBucket>,
+    /// Float histograms only; read for text scrapes of values kept whole, never written.
+    #[prost(double, optional, tag = "4")]
+    pub sample_count_float: Option<f64>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -162,7 +168,8 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
                 ProtobufError::Invalid(e.to_string())
             }
         })?;
-        let family = from_pb(pb, &mut out.defect)?;
+        let raw_metrics = fields(message).filter(|(field, _)| *field == 4).map(|(_, m)| m);
+        let family = from_pb(pb, raw_metrics, &mut out.defect)?;
         out.families.insert(family.name.clone(), family);
     }
     Ok(out)
@@ -223,6 +230,57 @@ fn fields(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     })
 }
 
+/// Every field of a message whole (key included), as (field number, bytes), in order.
+/// Stops at the first malformed field (the decoder has already accepted the message).
+fn field_spans(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    std::iter::from_fn(move || {
+        let whole = message;
+        let key = prost::encoding::decode_varint(&mut message).ok()?;
+        let (field, wire_type) = ((key >> 3) as u32, key & 7);
+        let skip = match wire_type {
+            0 => {
+                prost::encoding::decode_varint(&mut message).ok()?;
+                0
+            }
+            1 => 8,
+            5 => 4,
+            2 => usize::try_from(prost::encoding::decode_varint(&mut message).ok()?).ok()?,
+            _ => return None,
+        };
+        if skip > message.len() {
+            return None;
+        }
+        message = &message[skip..];
+        let taken = whole.len() - message.len();
+        Some((field, &whole[..taken]))
+    })
+}
+
+/// The value of a pushed metric message: its classic reading, kept whole
+/// ([`Value::Proto`]) when the message holds more than that reading encodes back to
+/// (any field but the labels and the timestamp that the classic value does not
+/// reproduce byte for byte: native histogram fields, float counts, exemplars, created
+/// timestamps, a second value field, unknown fields).
+fn kept_whole(classic: Value, raw_metric: &[u8]) -> Value {
+    let rest: Vec<u8> =
+        field_spans(raw_metric).filter(|(field, _)| *field != 1 && *field != 6).flat_map(|(_, b)| b).copied().collect();
+    let ours = to_pb_metric(&Metric { labels: Vec::new(), value: classic.clone(), timestamp_ms: None }).encode_to_vec();
+    if rest == ours {
+        classic
+    } else {
+        Value::Proto(Box::new(model::ProtoValue { classic, fields: rest }))
+    }
+}
+
+/// The float counts of a histogram kept whole (`sample_count_float`, and each bucket's
+/// `cumulative_count_float`), which a text scrape prints instead of the integer counts,
+/// as upstream 1.11 does (a zero float count means the integer one).
+pub fn histogram_float_counts(fields: &[u8]) -> Option<(f64, Vec<f64>)> {
+    let h = PbMetric::decode(fields).ok()?.histogram?;
+    let buckets = h.bucket.iter().map(|b| b.cumulative_count_float.unwrap_or(0.0)).collect();
+    Some((h.sample_count_float.unwrap_or(0.0), buckets))
+}
+
 fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {
     bytes.map(|b| String::from_utf8(b).map_err(|_| ProtobufError::InvalidUtf8)).transpose()
 }
@@ -239,7 +297,11 @@ fn lossy(bytes: Vec<u8>, family: &str, what: &str, defect: &mut Option<String>) 
     })
 }
 
-fn from_pb(pb: PbMetricFamily, defect: &mut Option<String>) -> Result<MetricFamily, ProtobufError> {
+fn from_pb<'a>(
+    pb: PbMetricFamily,
+    mut raw_metrics: impl Iterator<Item = &'a [u8]>,
+    defect: &mut Option<String>,
+) -> Result<MetricFamily, ProtobufError> {
     let raw_type = pb.r#type.unwrap_or(0);
     let metric_type = MetricType::from_proto_number(raw_type).ok_or(ProtobufError::UnknownType(raw_type))?;
     let name = text(pb.name)?.unwrap_or_default();
@@ -247,7 +309,11 @@ fn from_pb(pb: PbMetricFamily, defect: &mut Option<String>) -> Result<MetricFami
         .metric
         .into_iter()
         .map(|m| {
-            let value = pick_value(&m, metric_type);
+            let classic = pick_value(&m, metric_type);
+            let value = match raw_metrics.next() {
+                Some(raw) => kept_whole(classic, raw),
+                None => classic,
+            };
             let labels = m
                 .label
                 .into_iter()
@@ -303,16 +369,31 @@ fn pick_value(m: &PbMetric, t: MetricType) -> Value {
     preferred.or(counter).or(gauge).or(untyped).or(summary).or(histogram).unwrap_or(Value::Missing)
 }
 
-/// Encodes one family for a scrape (length-delimited).
+/// Encodes one family for a scrape (length-delimited). A value kept whole is written
+/// with its fields as they were pushed, after the labels and the timestamp.
 pub fn encode_family(family: &MetricFamily, help: Option<&str>, out: &mut Vec<u8>) {
+    let kept = family.metrics.iter().any(|m| m.value.proto_fields().is_some());
     let pb = PbMetricFamily {
         name: Some(family.name.clone().into_bytes()),
         help: help.map(|h| h.as_bytes().to_vec()),
         r#type: Some(family.metric_type.proto_number()),
-        metric: family.metrics.iter().map(to_pb_metric).collect(),
+        metric: if kept { Vec::new() } else { family.metrics.iter().map(to_pb_metric).collect() },
     };
-    // Encoding into a Vec cannot fail.
-    let _ = pb.encode_length_delimited(out);
+    if !kept {
+        // Encoding into a Vec cannot fail.
+        let _ = pb.encode_length_delimited(out);
+        return;
+    }
+    let mut body = pb.encode_to_vec();
+    for m in &family.metrics {
+        let mut metric = to_pb_metric(m).encode_to_vec();
+        metric.extend_from_slice(m.value.proto_fields().unwrap_or_default());
+        prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, &mut body);
+        prost::encoding::encode_varint(metric.len() as u64, &mut body);
+        body.extend_from_slice(&metric);
+    }
+    prost::encoding::encode_varint(body.len() as u64, out);
+    out.extend_from_slice(&body);
 }
 
 fn to_pb_metric(m: &Metric) -> PbMetric {
@@ -347,11 +428,17 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
                 sample_sum: Some(*sum),
                 bucket: buckets
                     .iter()
-                    .map(|b| PbBucket { cumulative_count: Some(b.cumulative_count), upper_bound: Some(b.upper_bound) })
+                    .map(|b| PbBucket {
+                        cumulative_count: Some(b.cumulative_count),
+                        upper_bound: Some(b.upper_bound),
+                        cumulative_count_float: None,
+                    })
                     .collect(),
+                sample_count_float: None,
             })
         }
-        Value::Missing => {}
+        // Written by `encode_family` from the fields it keeps.
+        Value::Missing | Value::Proto(_) => {}
     }
     pb
 }
@@ -367,6 +454,46 @@ mod tests {
             f.encode_length_delimited(&mut out).unwrap();
         }
         out
+    }
+
+    /// A metric that our classic reading encodes back byte for byte stays a classic value
+    /// (no cost for what plain clients push); one with any other field is kept whole and
+    /// its fields come back exactly, after the labels.
+    #[test]
+    fn only_what_the_classic_reading_cannot_hold_is_kept_whole() {
+        let gauge = PbMetric { gauge: Some(PbGauge { value: Some(2.0) }), ..Default::default() };
+        let plain = PbMetricFamily {
+            name: Some(b"g".to_vec()),
+            help: None,
+            r#type: Some(1),
+            metric: vec![PbMetric {
+                label: vec![PbLabelPair { name: Some(b"a".to_vec()), value: Some(b"1".to_vec()) }],
+                ..gauge.clone()
+            }],
+        };
+        let decoded = parse_delimited(&delimited(&[plain])).unwrap();
+        assert_eq!(decoded.families["g"].metrics[0].value, Value::Gauge(2.0));
+
+        // The same family with a field of a later metrics.proto (99, a varint) in the metric.
+        let mut metric =
+            PbMetric { label: vec![PbLabelPair { name: Some(b"a".to_vec()), value: Some(b"1".to_vec()) }], ..gauge }
+                .encode_to_vec();
+        metric.extend_from_slice(&[0x98, 0x06, 42]);
+        let mut family =
+            PbMetricFamily { name: Some(b"g".to_vec()), help: None, r#type: Some(1), metric: vec![] }.encode_to_vec();
+        prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, &mut family);
+        prost::encoding::encode_varint(metric.len() as u64, &mut family);
+        family.extend_from_slice(&metric);
+        let mut body = Vec::new();
+        prost::encoding::encode_varint(family.len() as u64, &mut body);
+        body.extend_from_slice(&family);
+        let decoded = parse_delimited(&body).unwrap();
+        let kept = &decoded.families["g"].metrics[0];
+        assert_eq!(kept.value.classic(), &Value::Gauge(2.0));
+        assert_eq!(kept.value.proto_fields(), Some(&[0x12, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x98, 0x06, 42][..]));
+        let mut scraped = Vec::new();
+        encode_family(&decoded.families["g"], None, &mut scraped);
+        assert_eq!(scraped, body, "served back exactly as pushed");
     }
 
     /// The scan before decoding counts what prost would build: every metric of every

@@ -188,7 +188,14 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
 }
 
 fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
-    match &m.value {
+    // A float histogram kept whole prints its float counts (a zero one means the integer
+    // count), as upstream 1.11 does.
+    let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
+    let float_or = |float: Option<f64>, count: u64| match float {
+        Some(f) if f != 0.0 => f,
+        _ => count as f64,
+    };
+    match m.value.classic() {
         Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => write_sample(out, name, "", m, None, *v),
         Value::Summary(s) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
@@ -201,17 +208,20 @@ fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
         Value::Histogram(h) => {
             let HistogramValue { count, sum, buckets } = h.as_ref();
             let mut inf_seen = false;
-            for b in buckets {
-                write_sample(out, name, "_bucket", m, Some(("le", b.upper_bound)), b.cumulative_count as f64);
+            let count = float_or(floats.as_ref().map(|f| f.0), *count);
+            for (i, b) in buckets.iter().enumerate() {
+                let bucket_float = floats.as_ref().and_then(|f| f.1.get(i).copied());
+                let value = float_or(bucket_float, b.cumulative_count);
+                write_sample(out, name, "_bucket", m, Some(("le", b.upper_bound)), value);
                 inf_seen |= b.upper_bound == f64::INFINITY;
             }
             if !inf_seen {
-                write_sample(out, name, "_bucket", m, Some(("le", f64::INFINITY)), *count as f64);
+                write_sample(out, name, "_bucket", m, Some(("le", f64::INFINITY)), count);
             }
             write_sample(out, name, "_sum", m, None, *sum);
-            write_sample(out, name, "_count", m, None, *count as f64);
+            write_sample(out, name, "_count", m, None, count);
         }
-        Value::Missing => {}
+        Value::Missing | Value::Proto(_) => {}
     }
 }
 

@@ -37,6 +37,10 @@ fn grouping_key(params: &Params, job_base64: bool) -> Result<GroupingKey, HttpEr
 /// every other request and carry the peer traffic.
 const OFF_WORKERS_BYTES: usize = 64 * 1024;
 
+/// How long a push that needs a replicated-format version the cluster has not switched
+/// to yet waits for the switch before it is answered 503.
+const FORMAT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) async fn push(
     state: &AppState,
     params: &Params,
@@ -76,6 +80,11 @@ pub(super) async fn push(
     if replace && state.config.debug_unsafe_ack_before_commit {
         tracing::warn!("--debug.unsafe-ack-before-commit: acknowledging a push that is not replicated");
         return Ok(empty(StatusCode::OK));
+    }
+    // Values kept whole need replicated-format version 3 on every node; a cluster that is
+    // about to switch (a fresh one, or the end of an upgrade) is waited for a moment.
+    if model::store::needs_v3(&families) && !state.node.wait_format(model::version::V3, FORMAT_WAIT).await {
+        return Err(HttpError::Upgrading(model::store::NEEDS_V3.to_string()));
     }
     let outcome = propose(state, Command::Push { key, families, replace, time, defect }).await?;
     let unchecked = state.config.push_disable_consistency_check;

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::cluster::{exclusive, story, Cluster};
 
+/// The highest replicated-format version this build understands.
+const LATEST: u64 = model::version::SUPPORTED as u64;
+
 /// The replicated-format version in force on node `i`, as it reports it.
 fn format_version(c: &Cluster, i: usize) -> Option<u64> {
     let (code, body) = c.nodes[i].get("/api/v1/cluster");
@@ -45,25 +48,25 @@ fn the_leader_raises_the_version_once_every_member_understands_it() {
     story("three nodes of this build: the version rises from 1 to 2 by itself");
     let mut c = Cluster::start(3, &[]);
     for i in 0..3 {
-        c.nodes[i].wait_for(Duration::from_secs(60), "format version 2", || format_version(&c, i) == Some(2));
+        c.nodes[i].wait_for(Duration::from_secs(60), "this build's version", || format_version(&c, i) == Some(LATEST));
     }
     let (code, body) = c.nodes[0].put("/metrics/job/after_switch", "v 1\n");
     assert_eq!(code, 200, "{body}");
 
     story("each member answers what it understands on the peer route");
     let (code, body) = peer_post(&c.peers[1], "/raft/version", Vec::new());
-    assert_eq!((code, body.as_bytes()), (200, &[2u8][..]), "bincode of version 2");
+    assert_eq!((code, body.as_bytes()), (200, &[LATEST as u8][..]), "bincode of this build's version");
 
     story("a version switch forwarded by a peer is refused, whatever version it names");
     let leader = c.leader();
     // Vec<EncodedCommand> of one command, SetVersion (variant 3) { version }.
-    for version in [2u8, 3, 9] {
+    for version in [2u8, LATEST as u8, 9] {
         let (code, body) = peer_post(&c.peers[leader], "/raft/propose", vec![1, 2, 3, version]);
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("a forwarded version switch"), "version {version}: {body}");
     }
     for i in 0..3 {
-        assert_eq!(format_version(&c, i), Some(2), "node {}", i + 1);
+        assert_eq!(format_version(&c, i), Some(LATEST), "node {}", i + 1);
     }
 
     story("a node that understands only version 1 asks to join: refused, and never a member");
@@ -74,14 +77,15 @@ fn the_leader_raises_the_version_once_every_member_understands_it() {
     add.push(1);
     let (code, body) = peer_post(&c.peers[leader], "/raft/admin", add);
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("understands replicated format version 1, and the cluster is at version 2"), "{body}");
+    let refusal = format!("understands replicated format version 1, and the cluster is at version {LATEST}");
+    assert!(body.contains(&refusal), "{body}");
     let (_, status) = c.nodes[leader].get("/api/v1/cluster");
     assert!(!status.contains(&old), "the old build became a member: {status}");
 
     story("the version in force survives a restart of every node");
     c.restart_all();
     for i in 0..3 {
-        assert_eq!(format_version(&c, i), Some(2), "node {} after its restart", i + 1);
+        assert_eq!(format_version(&c, i), Some(LATEST), "node {} after its restart", i + 1);
     }
     assert!(c.identical_pushed_lines().iter().any(|l| l.starts_with("v{")));
 }

@@ -482,6 +482,35 @@ fn version_2_judges_the_store_families_as_own() {
     assert!(reloaded.own_family("pushgateway_store_quota").is_some(), "a store loaded at version 2 judges so too");
 }
 
+/// A value kept whole (protobuf fields the classic values cannot hold) is version 3's:
+/// before the switch `apply` refuses the push alike everywhere and stores nothing.
+#[test]
+fn values_kept_whole_wait_for_version_3() {
+    let k = key(&[("job", "j")]);
+    let kept = || {
+        let mut f = family("h", MetricType::Histogram, &[]);
+        f.metrics.push(Metric {
+            labels: vec![],
+            value: Value::Proto(Box::new(crate::ProtoValue {
+                classic: Value::histogram(7, 1.5, vec![]),
+                fields: vec![0x3a, 0x02, 0x28, 0x06],
+            })),
+            timestamp_ms: None,
+        });
+        vec![f]
+    };
+    let mut v2 = store_v2();
+    assert_eq!(push(&mut v2, &k, kept(), true, 1), Outcome::Rejected { reason: NEEDS_V3.to_string() });
+    assert!(v2.is_empty(), "nothing stored, not even a failure time");
+    let mut v3 = GroupStore::new();
+    assert_eq!(v3.apply(Command::SetVersion { version: version::V3 }), Outcome::VersionSet { version: 3 });
+    assert_eq!(push(&mut v3, &k, kept(), true, 1), Outcome::Pushed);
+    let stored = &v3.group(&k).unwrap().families["h"].family.metrics[0];
+    assert_eq!(stored.value.proto_fields(), Some(&[0x3a, 0x02, 0x28, 0x06][..]));
+    let plain = vec![family("g", MetricType::Gauge, &[(&[], 1.0)])];
+    assert_eq!(push(&mut v2, &k, plain, true, 1), Outcome::Pushed, "classic values need no switch");
+}
+
 /// The version in force only rises, changes nothing but the rules, and a version this
 /// build does not know changes nothing at all (the caller stops before, see
 /// `version::unsupported`).
