@@ -1,10 +1,11 @@
 //! Request bodies: the size limit and `Content-Encoding`.
 //!
-//! Upstream 1.5.1 wraps every non-API request whose `Content-Encoding` is exactly
-//! `gzip` (case-sensitive) in a gzip reader, which reads the gzip header at once: an
-//! empty body answers 400 `EOF` even on a GET. `snappy` (framed) is accepted as later
-//! upstream versions do. Decompression stops at the size limit, so a small
-//! compressed body cannot expand into unbounded memory.
+//! Upstream wraps every non-API request whose `Content-Encoding` is `gzip` in a gzip
+//! reader, which reads the gzip header at once: an empty body answers 400 `EOF` even on
+//! a GET. The header is matched case-insensitively, as upstream 1.6 and later do (1.5.1
+//! matched it exactly). `snappy` (framed) is accepted as later upstream versions do.
+//! Decompression stops at the size limit, so a small compressed body cannot expand into
+//! unbounded memory.
 
 use std::io::Read;
 
@@ -19,11 +20,12 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
-    /// From the `Content-Encoding` header, matched exactly as upstream does.
+    /// From the `Content-Encoding` header, matched case-insensitively as upstream 1.6+
+    /// does (`strings.ToLower`); anything else is the identity, as upstream has it.
     pub fn from_header(value: Option<&[u8]>) -> BodyEncoding {
         match value {
-            Some(b"gzip") => BodyEncoding::Gzip,
-            Some(b"snappy") => BodyEncoding::Snappy,
+            Some(v) if v.eq_ignore_ascii_case(b"gzip") => BodyEncoding::Gzip,
+            Some(v) if v.eq_ignore_ascii_case(b"snappy") => BodyEncoding::Snappy,
             _ => BodyEncoding::Identity,
         }
     }
@@ -90,6 +92,18 @@ mod tests {
         let bomb = gzip(&vec![0u8; 10 << 20]);
         assert!(bomb.len() < 100_000);
         assert!(matches!(decode(&bomb, BodyEncoding::Gzip, 1 << 20), Err(HttpError::BodyTooLarge(_))));
+    }
+
+    #[test]
+    fn the_encoding_is_matched_case_insensitively_as_upstream_1_6_does() {
+        for gzip in [&b"gzip"[..], b"GZIP", b"Gzip"] {
+            assert_eq!(BodyEncoding::from_header(Some(gzip)), BodyEncoding::Gzip);
+        }
+        assert_eq!(BodyEncoding::from_header(Some(b"SNAPPY")), BodyEncoding::Snappy);
+        for other in [&b"deflate"[..], b"gzip, br", b" gzip", b""] {
+            assert_eq!(BodyEncoding::from_header(Some(other)), BodyEncoding::Identity);
+        }
+        assert_eq!(BodyEncoding::from_header(None), BodyEncoding::Identity);
     }
 
     #[test]
