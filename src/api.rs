@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 
 use model::go_format::format_g;
-use model::{Group, HistogramValue, Metric, MetricFamily, StoreView, SummaryValue, UnixNanos, Value};
+use model::{Group, HistogramValue, Metric, MetricFamily, MetricType, StoreView, SummaryValue, UnixNanos, Value};
 
 /// Go's RFC 3339 with nanoseconds and trailing zeros trimmed.
 pub fn rfc3339(t: UnixNanos) -> String {
@@ -30,10 +30,20 @@ fn labels_json(m: &Metric) -> Json {
     Json::Object(m.labels.iter().map(|l| (l.name.to_string(), Json::String(l.value.to_string()))).collect())
 }
 
-fn metric_json(m: &Metric) -> Json {
+/// One series as upstream's API shows it, by the family's type: a gauge histogram is not a
+/// histogram there (`"value": "0"`), and a float histogram's counts are its float ones.
+fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), labels_json(m));
+    let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
+    let count_text = |float: Option<f64>, count: u64| match float {
+        Some(f) if f > 0.0 => format_g(f),
+        _ => count.to_string(),
+    };
     match m.value.classic() {
+        Value::Histogram(_) if metric_type == MetricType::GaugeHistogram => {
+            o.insert("value".into(), Json::String("0".into()));
+        }
         Value::Summary(s) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
             let q: Map<String, Json> =
@@ -46,10 +56,14 @@ fn metric_json(m: &Metric) -> Json {
             let HistogramValue { count, sum, buckets } = h.as_ref();
             let b: Map<String, Json> = buckets
                 .iter()
-                .map(|b| (format_g(b.upper_bound), Json::String(b.cumulative_count.to_string())))
+                .enumerate()
+                .map(|(i, b)| {
+                    let float = floats.as_ref().and_then(|f| f.1.get(i).copied());
+                    (format_g(b.upper_bound), Json::String(count_text(float, b.cumulative_count)))
+                })
                 .collect();
             o.insert("buckets".into(), Json::Object(b));
-            o.insert("count".into(), Json::String(count.to_string()));
+            o.insert("count".into(), Json::String(count_text(floats.as_ref().map(|f| f.0), *count)));
             o.insert("sum".into(), Json::String(format_g(*sum)));
         }
         other => {
@@ -66,7 +80,8 @@ fn family_json(f: &MetricFamily, at: UnixNanos) -> Json {
     if let Some(help) = f.help.as_deref().filter(|h| !h.is_empty()) {
         o.insert("help".into(), Json::String(help.into()));
     }
-    o.insert("metrics".into(), Json::Array(f.metrics.iter().map(metric_json).collect()));
+    let metrics = f.metrics.iter().map(|m| metric_json(m, f.metric_type)).collect();
+    o.insert("metrics".into(), Json::Array(metrics));
     Json::Object(o)
 }
 

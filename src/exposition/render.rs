@@ -166,7 +166,12 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
         if let Some(help) = f.help {
             let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(help));
         }
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.metric_type.lower_name());
+        // The text format has no gauge histogram: upstream 1.11 prints one as a histogram.
+        let type_word = match f.metric_type {
+            model::MetricType::GaugeHistogram => "histogram",
+            other => other.lower_name(),
+        };
+        let _ = writeln!(out, "# TYPE {} {type_word}", f.name);
         if f.runs.is_empty() {
             for m in &f.metrics {
                 write_metric_text(&mut out, f.name, m);

@@ -203,7 +203,26 @@ fn body() -> Vec<u8> {
         message(2, |g| double(1, 2.0, g), m);
         uint(99, 42, m);
     };
+    let gauge_histogram = |m: &mut Vec<u8>| {
+        message(
+            7,
+            |h| {
+                uint(1, 3, h);
+                double(2, 1.5, h);
+                message(
+                    3,
+                    |b| {
+                        uint(1, 3, b);
+                        double(2, 1.0, b);
+                    },
+                    h,
+                );
+            },
+            m,
+        )
+    };
     [
+        family("queue_depth", 5, &[&gauge_histogram]),
         family("native_seconds", 4, &[&native, &classic_and_native]),
         family("float_seconds", 4, &[&float]),
         family("requests_total", 0, &[&counter]),
@@ -264,7 +283,7 @@ fn read_varint(b: &[u8]) -> (u64, usize) {
     panic!("truncated varint")
 }
 
-const NAMES: &[&str] = &["native_seconds", "float_seconds", "requests_total", "temperature"];
+const NAMES: &[&str] = &["native_seconds", "float_seconds", "requests_total", "temperature", "queue_depth"];
 
 /// Upstream's Pushgateway (the reference, 1.5.1 from Debian) on a free port, without a
 /// state file.
@@ -307,7 +326,7 @@ fn every_protobuf_field_comes_back_on_every_node_as_upstream_serves_it() {
 
     story("protobuf scrapes of every node hold upstream's metric messages, byte for byte");
     let want = metrics_of(&scrape(&http, &reference, PROTOBUF), NAMES);
-    assert_eq!(want.len(), 4, "{want:?}");
+    assert_eq!(want.len(), 5, "{want:?}");
     let same_everywhere = |c: &Cluster| {
         for node in &c.nodes {
             node.wait_for(Duration::from_secs(30), "the push applied", || {
@@ -331,6 +350,17 @@ fn every_protobuf_field_comes_back_on_every_node_as_upstream_serves_it() {
         "the float count: {text}"
     );
     assert!(line("requests_total{instance=\"\",job=\"lossless\",m=\"0\"}").ends_with(" 5"), "{text}");
+    assert!(text.contains("# TYPE queue_depth histogram\n"), "a gauge histogram prints as a histogram: {text}");
+
+    story("the JSON API shows a gauge histogram as upstream does: a value of 0");
+    let family_json = |base: &str, name: &str| -> serde_json::Value {
+        let text = http.get(format!("{base}/api/v1/metrics")).send().unwrap().text().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let group = doc["data"].as_array().unwrap().iter().find(|g| g["labels"]["job"] == "lossless").unwrap().clone();
+        group[name]["metrics"].clone()
+    };
+    assert_eq!(family_json(&c.nodes[leader].base, "queue_depth"), family_json(&reference, "queue_depth"));
+    assert_eq!(family_json(&reference, "queue_depth")[0]["value"], "0");
 
     story("and after a restart of every node");
     c.restart_all();
