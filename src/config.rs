@@ -29,7 +29,8 @@ pub struct Config {
     #[arg(long = "web.config.file", env = "PUSHGATEWAY_WEB_CONFIG_FILE", default_value = "")]
     pub web_config_file: String,
 
-    /// Use systemd socket activation. Not supported: refused when set.
+    /// Use systemd socket activation: serve on the sockets systemd passes (LISTEN_FDS)
+    /// instead of --web.listen-address.
     #[arg(long = "web.systemd-socket", env = "PUSHGATEWAY_WEB_SYSTEMD_SOCKET", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub web_systemd_socket: bool,
 
@@ -251,9 +252,6 @@ impl Config {
     /// Checks every flag and turns them into the typed values the server runs with; an
     /// error must stop start-up (exit code 2), the secret file's problems included.
     pub fn validate(&self) -> Result<Settings, String> {
-        if self.web_systemd_socket {
-            return Err("--web.systemd-socket is not supported".into());
-        }
         if !self.web_telemetry_path.starts_with('/') {
             return Err(format!("--web.telemetry-path must start with '/': {:?}", self.web_telemetry_path));
         }

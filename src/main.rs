@@ -20,7 +20,7 @@ fn init_logging(config: &Config) {
     if config.log_format == "json" {
         builder.json().init();
     } else {
-        builder.with_ansi(false).init();
+        builder.with_ansi(false).event_format(pushgateway::logfmt::Logfmt).init();
     }
 }
 
@@ -68,8 +68,16 @@ async fn run(
         }
     };
     let mut web_listeners = Vec::new();
-    for addr in settings.web_listen {
-        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let bound: Vec<std::net::TcpListener> = if config.web_systemd_socket {
+        pushgateway::systemd::listeners().map_err(anyhow::Error::msg)?
+    } else {
+        let mut bound = Vec::new();
+        for addr in settings.web_listen {
+            bound.push(std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?);
+        }
+        bound
+    };
+    for listener in bound {
         listener.set_nonblocking(true)?;
         tracing::info!(tls = web.tls.is_some(), address = %listener.local_addr()?, "listening");
         web_listeners.push(listener);

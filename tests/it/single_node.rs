@@ -89,7 +89,7 @@ fn quit_endpoint_follows_the_lifecycle_flag() {
 #[test]
 fn bad_flags_exit_with_2() {
     tracing_free_note("unsupported flag values stop start-up with exit code 2");
-    for args in [&["--web.systemd-socket"][..], &["--log.level=verbose"][..], &["--no-such-flag"][..]] {
+    for args in [&["--log.level=verbose"][..], &["--no-such-flag"][..]] {
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
             .args(args)
             .arg("--web.listen-address=127.0.0.1:0")
@@ -106,4 +106,55 @@ fn flags_come_from_the_environment_too() {
     let s = Server::start_with_env(&[], &[("PUSHGATEWAY_WEB_TELEMETRY_PATH", "/custom")]);
     assert_eq!(s.get("/custom").0, 200);
     assert_eq!(s.get("/metrics").0, 404);
+}
+
+/// `--web.systemd-socket`: the web listener is the socket systemd passes (descriptor 3,
+/// `LISTEN_FDS`, `LISTEN_PID`), run here by systemd's own `systemd-socket-activate`; the
+/// node serves pushes on it, and without the protocol's variables it refuses to start.
+#[test]
+fn socket_activation_serves_on_the_socket_systemd_passes() {
+    let port = testkit::free_port().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_pushgateway");
+    let spec = testkit::Spec::new("systemd-socket-activate")
+        .args(["-l", &format!("127.0.0.1:{port}"), binary, "--web.systemd-socket"])
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .label("socket-activated");
+    let mut activated = testkit::Process::start(spec).unwrap();
+    activated
+        .wait_for_line(Duration::from_secs(30), "systemd-socket-activate listening", |l| {
+            l.contains("Listening on").then_some(())
+        })
+        .unwrap();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    // systemd-socket-activate starts the server on the first connection, which it hands over.
+    let answer = http.put(format!("{base}/metrics/job/activated")).body("activated 1\n").send().unwrap();
+    assert_eq!(answer.status(), 200);
+    let scrape = http.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
+    assert!(scrape.contains("activated{instance=\"\",job=\"activated\"} 1"), "{scrape}");
+    activated.kill();
+
+    let refused = std::process::Command::new(binary)
+        .arg("--web.systemd-socket")
+        .arg(format!("--storage.path={}", dir.path().join("other").display()))
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDS")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("LISTEN_PID is not set"), "{said}");
+}
+
+/// `--log.format=logfmt` (the default) writes what upstream 1.11's slog text handler
+/// writes: `time=… level=INFO source=file:line msg=… key=value`.
+#[test]
+fn logs_are_logfmt_as_upstream_writes_them() {
+    let server = Server::start(&[]);
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains(" msg=listening")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.starts_with("time=20") && line.contains(" level=INFO source=main.rs:"), "{line}");
+    assert!(line.contains(" address=127.0.0.1:"), "{line}");
+    assert!(log.lines().any(|l| l.contains(" msg=\"node started\" ")), "a message with a space is quoted: {log}");
 }
