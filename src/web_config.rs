@@ -35,6 +35,52 @@ struct File {
     http_server_config: HttpFile,
     #[serde(default)]
     basic_auth_users: BTreeMap<String, String>,
+    #[serde(default)]
+    rate_limit: RateLimitFile,
+}
+
+/// `rate_limit` (exporter-toolkit 0.11+): a token bucket of `burst` requests refilled one
+/// per `interval`; an interval of 0 (the default) means no limit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    #[serde(default)]
+    burst: u32,
+    #[serde(default)]
+    interval: Option<String>,
+}
+
+/// The rate limit of every request (before authentication, as upstream): a token bucket
+/// that starts full, holds `burst` tokens and gains one per `interval`, as Go's
+/// `rate.NewLimiter(rate.Every(interval), burst)`. A burst of 0 refuses everything, as
+/// there.
+#[derive(Debug)]
+pub struct RateLimiter {
+    burst: f64,
+    per_second: f64,
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub fn new(burst: u32, interval: Duration) -> Self {
+        let burst = f64::from(burst);
+        RateLimiter { burst, per_second: 1.0 / interval.as_secs_f64(), bucket: Mutex::new((burst, Instant::now())) }
+    }
+
+    /// Takes a token if there is one.
+    pub fn allow(&self) -> bool {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = *bucket;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
+        if tokens >= 1.0 {
+            *bucket = (tokens - 1.0, now);
+            true
+        } else {
+            *bucket = (tokens, now);
+            false
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +132,8 @@ const CONFIGURABLE_HEADERS: [(&str, &[&str]); 5] = [
 pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
     pub access: Arc<Access>,
+    /// `rate_limit`; taken at start-up only, as upstream creates its limiter once.
+    pub rate_limit: Option<Arc<RateLimiter>>,
     /// The files it was read from: the file itself and those it names.
     files: Vec<PathBuf>,
 }
@@ -93,7 +141,7 @@ pub struct WebConfig {
 impl WebConfig {
     /// No file: plain HTTP, no authentication.
     pub fn none() -> Self {
-        WebConfig { tls: None, access: Arc::new(Access::default()), files: Vec::new() }
+        WebConfig { tls: None, access: Arc::new(Access::default()), rate_limit: None, files: Vec::new() }
     }
 
     /// Reads and checks `path` (empty: [`WebConfig::none`]). The error is the reason the
@@ -121,7 +169,12 @@ impl WebConfig {
         let t = &file.tls_server_config;
         let files =
             [&t.cert_file, &t.key_file, &t.client_ca_file].into_iter().filter(|f| !f.is_empty()).map(PathBuf::from);
-        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), files: files.collect() })
+        let interval = match file.rate_limit.interval.as_deref() {
+            Some(text) => crate::config::parse_go_duration(text).map_err(|e| format!("rate_limit: interval: {e}"))?,
+            None => Duration::ZERO,
+        };
+        let rate_limit = (!interval.is_zero()).then(|| Arc::new(RateLimiter::new(file.rate_limit.burst, interval)));
+        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), rate_limit, files: files.collect() })
     }
 
     /// Modification times of the files it was read from (`None`: unreadable).
@@ -448,6 +501,23 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bucket starts full, runs dry, refills one token per interval; a burst of 0
+    /// refuses everything (Go's `rate.Limiter` does the same); an interval of 0 is no limit.
+    #[test]
+    fn the_rate_limit_is_a_token_bucket_as_go_has_it() {
+        let limiter = RateLimiter::new(2, Duration::from_millis(200));
+        assert!(limiter.allow() && limiter.allow());
+        assert!(!limiter.allow());
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(limiter.allow(), "refilled one token");
+        assert!(!limiter.allow());
+        assert!(!RateLimiter::new(0, Duration::from_secs(1)).allow());
+        let parsed = WebConfig::parse("rate_limit:\n  burst: 5\n  interval: 1m\n").unwrap();
+        assert!(parsed.rate_limit.is_some());
+        assert!(WebConfig::parse("rate_limit:\n  burst: 5\n").unwrap().rate_limit.is_none());
+        assert!(WebConfig::parse("rate_limit:\n  interval: soon\n").is_err());
+    }
 
     #[test]
     fn an_empty_file_serves_plain_http_without_authentication() {

@@ -45,6 +45,8 @@ pub struct AppState {
     pub quit: Arc<tokio::sync::Notify>,
     /// `--web.config.file`: basic authentication and answer headers.
     pub web: Arc<LiveWebConfig>,
+    /// Its `rate_limit` as it was at start-up (upstream makes its limiter once).
+    pub rate_limit: Option<Arc<crate::web_config::RateLimiter>>,
 }
 
 impl AppState {
@@ -58,11 +60,13 @@ impl AppState {
             started: now(),
             quit: Arc::new(tokio::sync::Notify::new()),
             web: Arc::new(LiveWebConfig::new("", WebConfig::none())),
+            rate_limit: None,
         }
     }
 
     pub fn with_web_config(self, web: Arc<LiveWebConfig>) -> Self {
-        AppState { web, ..self }
+        let rate_limit = web.current().rate_limit.clone();
+        AppState { web, rate_limit, ..self }
     }
 }
 

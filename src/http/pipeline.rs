@@ -20,6 +20,9 @@ use crate::routes::{Endpoint, Params, Routed};
 /// health checks and `/metrics`), then routes it; adds the configured headers to the
 /// answer. A refused request's body is not read, so nothing of it is stored.
 pub(super) async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
+    if state.rate_limit.as_ref().is_some_and(|limit| !limit.allow()) {
+        return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
+    }
     let access = state.web.current().access.clone();
     let mut response = if access.authorized(request.headers()).await {
         route(&state, request).await

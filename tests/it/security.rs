@@ -281,3 +281,28 @@ fn checkpoints_are_off_without_a_directory() {
     assert_eq!(code, 400, "{answer}");
     assert!(answer.contains("--storage.checkpoint-dir"), "{answer}");
 }
+
+/// `rate_limit` in the web config (exporter-toolkit's key): a bucket of `burst` requests
+/// refilled one per `interval`, checked before anything else; beyond it, 429.
+#[test]
+fn the_web_config_rate_limit_answers_429_beyond_its_burst() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let file = dir.path().join("web.yml");
+    std::fs::write(&file, "rate_limit:\n  burst: 3\n  interval: 1h\n").unwrap();
+    let server = Server::start_node(&[format!("--web.config.file={}", file.display())], dir.clone());
+    let http = reqwest::blocking::Client::new();
+    // Requests answered while the node still starts take no token: count from the first
+    // answer of the started server on.
+    let codes: Vec<u16> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            http.get(format!("{}/metrics", server.base)).send().unwrap().status().as_u16()
+        })
+        .collect();
+    let first_refusal = codes.iter().position(|c| *c == 429).unwrap_or_else(|| panic!("{codes:?}"));
+    assert!(first_refusal >= 3, "three tokens first: {codes:?}");
+    assert!(codes[first_refusal..].iter().all(|c| *c == 429), "no refill within the hour: {codes:?}");
+    let refused = http.get(format!("{}/metrics", server.base)).send().unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.text().unwrap(), "Too Many Requests\n");
+}
