@@ -209,12 +209,7 @@ impl Node {
         match request {
             AdminRequest::Add { id, addr, learner_only } => {
                 let _gate = self.format_gate().lock().await;
-                let status = self.status();
-                if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
-                    self.check_joining_format(*id, addr).await.map_err(ChangeError::Other)?;
-                    tracing::info!(id, %addr, "adding a learner");
-                    raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
-                }
+                self.add_learner_once(*id, addr).await.map_err(|e| e.map_raft(refuse))?;
                 if !learner_only && !self.status().voters.contains_key(id) {
                     tracing::info!(id, "promoting the learner to voter");
                     raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
@@ -231,13 +226,8 @@ impl Node {
                         "{id} cannot replace {bad}: only an earlier incarnation of the same node id"
                     ))));
                 }
-                let status = self.status();
-                if !status.voters.contains_key(id) && status.learners.get(id) != Some(addr) {
-                    self.check_joining_format(*id, addr).await.map_err(ChangeError::Other)?;
-                    tracing::info!(id, %addr, ?replaces, "a node that lost its data rejoins: adding it as a learner");
-                    // Blocking: returns once the learner caught up with the log.
-                    raft.add_learner(*id, PeerNode::new(addr.clone()), true).await.map_err(refuse)?;
-                }
+                tracing::info!(id, %addr, ?replaces, "a node that lost its data rejoins");
+                self.add_learner_once(*id, addr).await.map_err(|e| e.map_raft(refuse))?;
                 let status = self.status();
                 let stale_voters: BTreeSet<NodeId> =
                     replaces.iter().copied().filter(|r| status.voters.contains_key(r)).collect();
@@ -268,6 +258,40 @@ impl Node {
                 raft.change_membership(change, false).await.map_err(refuse)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Why adding a learner failed: the joining node was refused, or Raft refused the change.
+enum LearnerError {
+    Refused(ClusterError),
+    Raft(RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>),
+}
+
+impl LearnerError {
+    fn map_raft(
+        self,
+        refuse: impl FnOnce(RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>) -> ChangeError,
+    ) -> ChangeError {
+        match self {
+            LearnerError::Refused(e) => ChangeError::Other(e),
+            LearnerError::Raft(e) => refuse(e),
+        }
+    }
+}
+
+impl Node {
+    /// On the leader, with the version lock held: adds `id` at `addr` as a learner unless
+    /// it already is one (or a voter), once it understands the version in force. Blocking:
+    /// returns once the learner caught up with the log.
+    async fn add_learner_once(&self, id: NodeId, addr: &str) -> Result<(), LearnerError> {
+        let status = self.status();
+        if status.voters.contains_key(&id) || status.learners.get(&id).map(String::as_str) == Some(addr) {
+            return Ok(());
+        }
+        self.check_joining_format(id, addr).await.map_err(LearnerError::Refused)?;
+        tracing::info!(id, %addr, "adding a learner");
+        self.raft().add_learner(id, PeerNode::new(addr.to_string()), true).await.map_err(LearnerError::Raft)?;
         Ok(())
     }
 }

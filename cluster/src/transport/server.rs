@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -50,39 +50,31 @@ where
     }
 }
 
-/// Refuses a Raft RPC meant for another Raft id (see [`HEADER_TARGET`]); one without the
-/// header (an earlier build's) is taken.
-fn meant_for(me: NodeId, headers: &HeaderMap) -> Result<(), (StatusCode, Bytes)> {
-    let target = headers.get(HEADER_TARGET).map(|v| v.to_str().ok().and_then(|v| v.parse::<NodeId>().ok()));
+/// Refuses (409) a Raft RPC meant for another Raft id (see [`HEADER_TARGET`]) before it
+/// is read; one without the header (an earlier build's) is taken.
+async fn meant_for_me<S: PeerService>(State(node): State<S>, request: Request, next: Next) -> Response {
+    let me = node.raft_id();
+    let target = request.headers().get(HEADER_TARGET).map(|v| v.to_str().ok().and_then(|v| v.parse::<NodeId>().ok()));
     match target {
-        None => Ok(()),
-        Some(Some(target)) if target == me => Ok(()),
+        None => next.run(request).await,
+        Some(Some(target)) if target == me => next.run(request).await,
         Some(target) => {
             tracing::debug!(?target, me, "a Raft request meant for another incarnation refused");
             let message = format!("this node is {me}, not {target:?}: an earlier incarnation that lost its data\n");
-            Err((StatusCode::CONFLICT, Bytes::from(message)))
+            (StatusCode::CONFLICT, message).into_response()
         }
     }
 }
 
-async fn append<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
-    if let Err(refused) = meant_for(node.raft_id(), &headers) {
-        return refused;
-    }
+async fn append<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
     serve(&body, |req: AppendEntriesRequest<TypeConfig>| async move { node.append_entries(req).await }).await
 }
 
-async fn vote<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
-    if let Err(refused) = meant_for(node.raft_id(), &headers) {
-        return refused;
-    }
+async fn vote<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
     serve(&body, |req: VoteRequest<NodeId>| async move { node.vote(req).await }).await
 }
 
-async fn snapshot<S: PeerService>(State(node): State<S>, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
-    if let Err(refused) = meant_for(node.raft_id(), &headers) {
-        return refused;
-    }
+async fn snapshot<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
     serve(&body, |req: InstallSnapshotRequest<TypeConfig>| async move { node.install_snapshot(req).await }).await
 }
 
@@ -133,6 +125,8 @@ pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Route
         .route(PATH_APPEND, post(append::<S>))
         .route(PATH_VOTE, post(vote::<S>).layer(small()))
         .route(PATH_SNAPSHOT, post(snapshot::<S>))
+        // Only the Raft RPCs above name their target.
+        .route_layer(axum::middleware::from_fn_with_state(node.clone(), meant_for_me::<S>))
         .route(PATH_PROPOSE, post(propose::<S>))
         .route(PATH_READ_INDEX, post(read_index::<S>).layer(small()))
         .route(PATH_ADMIN, post(admin::<S>).layer(small()))
