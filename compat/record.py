@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Record this project's own conformance cases against upstream.
+
+The shared kit's cases were recorded against upstream 1.5.1; the cases defined here cover
+what a current client pushes as protobuf (native, classic+native, float and gauge
+histograms, exemplars, created timestamps, the family unit, fields no schema defines) and
+are recorded the same way: every step is sent to a running upstream, and what it answered
+(status, protobuf scrape, text scrape, JSON API) becomes the expectation. Nothing expected
+is written by hand.
+
+    python3 compat/record.py ../shared/conformance/run.py            # writes compat/cases/
+    python3 ../shared/conformance/run.py --launch CMD compat/cases    # replays them
+
+The runner's own normalisation is imported from the kit, so a recording compares exactly
+as the kit compares. Recording launches `prometheus-pushgateway` (Debian's 1.5.1) once per
+case on a free loopback port.
+"""
+
+import base64
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+
+PROTOBUF = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+ACCEPT_PROTOBUF = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
+
+# ---------------------------------------------------------------------------------------
+# A hand encoder of metrics.proto (client_model v0.6): field numbers as that schema has
+# them, written in field-number order as Go marshals them.
+# ---------------------------------------------------------------------------------------
+
+
+def varint(v):
+    out = bytearray()
+    v &= (1 << 64) - 1
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def key(field, wire):
+    return varint(field << 3 | wire)
+
+
+def uint(field, v):
+    return key(field, 0) + varint(v)
+
+
+def sint(field, v):
+    return uint(field, (v << 1) ^ (v >> 63))
+
+
+def double(field, v):
+    return key(field, 1) + struct.pack("<d", v)
+
+
+def fixed32(field, v):
+    return key(field, 5) + struct.pack("<I", v)
+
+
+def ld(field, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return key(field, 2) + varint(len(payload)) + payload
+
+
+def packed_sint(field, values):
+    return ld(field, b"".join(varint((v << 1) ^ (v >> 63)) for v in values))
+
+
+def packed_double(field, values):
+    return ld(field, b"".join(struct.pack("<d", v) for v in values))
+
+
+def label(name, value, field=1):
+    return ld(field, ld(1, name) + ld(2, value))
+
+
+def timestamp(seconds, nanos, field):
+    return ld(field, uint(1, seconds) + uint(2, nanos))
+
+
+def exemplar(value, trace, seconds=1_700_000_000, nanos=0, field=2):
+    return ld(field, label("trace_id", trace) + double(2, value) + timestamp(seconds, nanos, 3))
+
+
+def span(offset, length, field):
+    return ld(field, sint(1, offset) + uint(2, length))
+
+
+def bucket(upper, count, ex=b"", as_float=False):
+    return ld(3, (double(4, count) if as_float else uint(1, count)) + double(2, upper) + ex)
+
+
+COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM = range(6)
+
+
+def family(name, mtype, metrics, help_text=None, extra=b""):
+    """One length-delimited MetricFamily. `metrics` are Metric payloads."""
+    body = ld(1, name)
+    if help_text is not None:
+        body += ld(2, help_text)
+    body += uint(3, mtype)
+    for m in metrics:
+        body += ld(4, m)
+    body += extra
+    return varint(len(body)) + body
+
+
+def metric(labels, value_field, value, timestamp_ms=None, extra=b""):
+    """A Metric: its labels, one value message under `value_field`, extra raw fields."""
+    body = b"".join(label(k, v) for k, v in labels)
+    body += ld(value_field, value)
+    if timestamp_ms is not None:
+        body += uint(6, timestamp_ms)
+    return body + extra
+
+
+def native(count, total, schema, zero_threshold, zero_count, pos_spans, pos_deltas,
+           neg_spans=(), neg_deltas=(), buckets=b"", created=None, exemplars=b"",
+           packed=True):
+    h = uint(1, count) + double(2, total) + buckets + sint(5, schema) + double(6, zero_threshold)
+    h += uint(7, zero_count)
+    h += b"".join(span(o, n, 9) for o, n in neg_spans)
+    if neg_deltas:
+        h += packed_sint(10, neg_deltas) if packed else b"".join(sint(10, d) for d in neg_deltas)
+    h += b"".join(span(o, n, 12) for o, n in pos_spans)
+    if pos_deltas:
+        h += packed_sint(13, pos_deltas) if packed else b"".join(sint(13, d) for d in pos_deltas)
+    if created is not None:
+        h += timestamp(created[0], created[1], 15)
+    return h + exemplars
+
+
+# ---------------------------------------------------------------------------------------
+# The cases. Each is (id, description, steps, flags). A step is a request; "record" on a
+# step names what of its answer becomes the expectation besides its status.
+# ---------------------------------------------------------------------------------------
+
+
+def push(method, path, body, record=None, headers=None):
+    h = {"Content-Type": PROTOBUF}
+    h.update(headers or {})
+    step = {"method": method, "path": path, "headers": h, "body_b64": base64.b64encode(body).decode()}
+    if record:
+        step["record"] = record
+    return step
+
+
+def scrape_protobuf():
+    return {"method": "GET", "path": "/metrics", "headers": {"Accept": ACCEPT_PROTOBUF}, "record": "exposition"}
+
+
+def scrape_text():
+    return {"method": "GET", "path": "/metrics", "record": "exposition"}
+
+
+def cases():
+    out = []
+
+    def case(cid, description, steps, flags=("--web.enable-admin-api",), tags=("protobuf",),
+             record_text=True):
+        out.append({"id": cid, "description": description, "tags": list(tags), "flags": list(flags),
+                    "steps": steps, "record_text": record_text})
+
+    nat = native(7, 12.5, 3, 1e-128, 1, [(0, 2), (3, 1)], [2, -1, 1], [(-2, 1)], [1],
+                 created=(1_700_000_000, 500_000_000))
+    case("pb-native-only-histogram",
+         "A native-only histogram (schema, zero bucket, positive and negative spans with deltas, "
+         "a created timestamp) is kept field for field; text shows count and sum with a +Inf bucket.",
+         [push("PUT", "/metrics/job/native/instance/a",
+               family("latency_seconds", HISTOGRAM, [metric([("path", "/x")], 7, nat)], "Request latency.")),
+          scrape_protobuf()])
+
+    both = native(5, 3.25, 0, 0.001, 0, [(1, 3)], [1, 0, 2],
+                  buckets=bucket(0.5, 1) + bucket(1.0, 3) + bucket(4.0, 5), packed=False)
+    case("pb-classic-and-native-histogram",
+         "A histogram with classic buckets and native buckets (unpacked deltas) keeps both; "
+         "text and JSON show the classic buckets.",
+         [push("PUT", "/metrics/job/both",
+               family("size_bytes", HISTOGRAM, [metric([], 7, both)], "Sizes.")),
+          scrape_protobuf()])
+
+    flt = (double(2, 10.0) + bucket(1.0, 1.5, as_float=True) + bucket(2.0, 2.5, as_float=True)
+           + double(4, 3.5) + sint(5, 1) + double(6, 1e-128) + double(8, 0.5)
+           + span(0, 2, 9) + packed_double(11, [0.25, 1.0]) + span(-1, 3, 12)
+           + packed_double(14, [1.0, 0.5, 0.25]))
+    case("pb-float-histogram",
+         "A float histogram (float counts, float zero bucket, float buckets on both sides) comes "
+         "back as pushed; text prints the float counts.",
+         [push("PUT", "/metrics/job/float",
+               family("weights", HISTOGRAM, [metric([("k", "v")], 7, flt)], "Float histogram.")),
+          scrape_protobuf()])
+
+    gh = native(4, 2.0, 2, 0.0, 1, [(0, 1)], [3], buckets=bucket(1.0, 2) + bucket(5.0, 4))
+    case("pb-gauge-histogram",
+         "A gauge histogram (type 5) with classic and native buckets is kept; text shows its "
+         "type as upstream prints it; the JSON API shows it as upstream does.",
+         [push("PUT", "/metrics/job/gh",
+               family("queue_depth", GAUGE_HISTOGRAM, [metric([], 7, gh)], "Gauge histogram.")),
+          scrape_protobuf()])
+
+    ctr = double(1, 42.0) + exemplar(41.5, "t-ctr", nanos=250_000_000) + timestamp(1_690_000_000, 0, 3)
+    hist = (uint(1, 3) + double(2, 1.5) + bucket(0.1, 1, exemplar(0.05, "t-b1", field=3))
+            + bucket(1.0, 3, exemplar(0.7, "t-b2", field=3)))
+    case("pb-exemplars-counter-and-buckets",
+         "Exemplars on a counter (with a created timestamp) and on classic buckets are kept.",
+         [push("PUT", "/metrics/job/ex",
+               family("requests_total", COUNTER, [metric([("code", "200")], 3, ctr)], "Requests.")
+               + family("rt_seconds", HISTOGRAM, [metric([], 7, hist)], "Response time.")),
+          scrape_protobuf()])
+
+    summ = uint(1, 9) + double(2, 4.5) + ld(3, double(1, 0.5) + double(2, 0.25)) + ld(
+        3, double(1, 0.99) + double(2, 1.75)) + timestamp(1_680_000_000, 123_000_000, 4)
+    hcr = uint(1, 2) + double(2, 0.5) + bucket(1.0, 2) + timestamp(1_680_000_001, 0, 15)
+    case("pb-created-timestamps",
+         "Created timestamps on a counter, a summary and a histogram are kept; text and JSON do "
+         "not show them.",
+         [push("PUT", "/metrics/job/created",
+               family("c_total", COUNTER, [metric([], 3, double(1, 1.0) + timestamp(1_680_000_000, 0, 3))])
+               + family("s_seconds", SUMMARY, [metric([], 4, summ)])
+               + family("h_seconds", HISTOGRAM, [metric([], 7, hcr)])),
+          scrape_protobuf()])
+
+    unk_metric = metric([], 2, double(1, 5.0) + ld(7, "gauge-extra"),
+                        extra=ld(20, b"\x08\x01") + uint(21, 99) + fixed32(22, 7))
+    case("pb-unknown-fields",
+         "Fields that metrics.proto does not define, on the family, the metric and the value "
+         "message, are kept and served back as pushed.",
+         [push("PUT", "/metrics/job/unknown",
+               family("future_gauge", GAUGE, [unk_metric], "Later schema.",
+                      extra=ld(5, "seconds") + uint(30, 3))),
+          scrape_protobuf()])
+
+    case("pb-family-unit",
+         "The family's unit (field 5 of a later metrics.proto) is kept in protobuf scrapes.",
+         [push("PUT", "/metrics/job/unit",
+               family("disk_bytes", GAUGE, [metric([], 2, double(1, 1024.0))], "Disk.",
+                      extra=ld(5, "bytes"))),
+          scrape_protobuf()])
+
+    empty = native(0, 0.0, 3, 2.938735877055719e-39, 0, [(0, 0)], [])
+    case("pb-native-empty-histogram",
+         "A native histogram without observations (a zero-length span marks it native, as "
+         "client_golang sends it) is kept.",
+         [push("PUT", "/metrics/job/empty",
+               family("idle_seconds", HISTOGRAM, [metric([], 7, empty)])),
+          scrape_protobuf()])
+
+    case("pb-native-post-replaces-and-text-over-native",
+         "POST replaces a native histogram by a classic text histogram of the same name; the "
+         "other native family stays untouched.",
+         [push("PUT", "/metrics/job/swap",
+               family("a_seconds", HISTOGRAM, [metric([], 7, nat)])
+               + family("b_seconds", HISTOGRAM, [metric([], 7, both)])),
+          {"method": "POST", "path": "/metrics/job/swap",
+           "body": "# TYPE a_seconds histogram\na_seconds_bucket{le=\"1\"} 2\n"
+                   "a_seconds_bucket{le=\"+Inf\"} 3\na_seconds_sum 1.5\na_seconds_count 3\n"},
+          scrape_protobuf()])
+
+    case("pb-native-histogram-suffix-collision",
+         "A gauge named like a native histogram's _count series, pushed to another group, is "
+         "judged by the consistency check as upstream judges it.",
+         [push("PUT", "/metrics/job/coll1",
+               family("jobs", HISTOGRAM, [metric([], 7, nat)])),
+          push("PUT", "/metrics/job/coll2",
+               family("jobs_count", GAUGE, [metric([], 2, double(1, 1.0))])),
+          scrape_protobuf()])
+
+    case("pb-native-histogram-type-clash",
+         "The same name pushed as a native histogram in one group and a gauge histogram in "
+         "another: upstream accepts both and serves them as one family whose type is the first "
+         "group's in Go's map order (so only the answers and the per-group JSON are recorded).",
+         [push("PUT", "/metrics/job/clash1",
+               family("work", HISTOGRAM, [metric([], 7, nat)])),
+          push("PUT", "/metrics/job/clash2",
+               family("work", GAUGE_HISTOGRAM, [metric([], 7, gh)]))],
+         record_text=False)
+
+    case("pb-native-histogram-gzip",
+         "A gzipped protobuf push of a native histogram with exemplars on the histogram "
+         "(field 16) keeps every field.",
+         [dict(push("PUT", "/metrics/job/gz",
+                    family("gz_seconds", HISTOGRAM, [metric([], 7, native(
+                        2, 0.75, -1, 0.0, 0, [(2, 2)], [1, 0],
+                        exemplars=exemplar(0.3, "t-h", field=16) + exemplar(0.45, "t-i", field=16)))]),
+                    headers={"Content-Encoding": "gzip"}), body_encoding="gzip"),
+          scrape_protobuf()])
+
+    case("pb-native-histogram-with-timestamp",
+         "A native histogram with a metric timestamp is refused as any timestamped push is.",
+         [push("PUT", "/metrics/job/ts",
+               family("ts_seconds", HISTOGRAM, [metric([], 7, nat, timestamp_ms=1_700_000_000_000)])),
+          scrape_protobuf()])
+
+    case("pb-native-histogram-text-scrape",
+         "A text scrape of native-only, classic+native and float histograms side by side.",
+         [push("PUT", "/metrics/job/txt",
+               family("n_seconds", HISTOGRAM, [metric([], 7, nat)])
+               + family("b_seconds", HISTOGRAM, [metric([], 7, both)])
+               + family("f_seconds", HISTOGRAM, [metric([], 7, flt)])),
+          scrape_text()])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Recording
+# ---------------------------------------------------------------------------------------
+
+
+def load_kit(path):
+    spec = importlib.util.spec_from_file_location("conformance_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def record(kit, case, command):
+    srv = kit.Server(command, case["flags"])
+    srv.start()
+    try:
+        base = srv.base
+        kit.wipe(base, "")
+        steps = []
+        for step in case["steps"]:
+            what = step.pop("record", None)
+            resp = kit.execute_step(base, step)
+            step["expect_status"] = resp.status
+            if what == "exposition":
+                step["compare_body"] = "exposition"
+                step["retry"] = True
+                step["expect_exposition"] = kit.normalize_exposition_response(resp)
+            steps.append(step)
+        case["steps"] = steps
+        if case.pop("record_text"):
+            text = kit.http_request(base, "GET", "/metrics")
+            case["expect_metrics"] = kit.normalize_text_exposition(text.body.decode("utf-8", "replace"))
+        case["expect_api_metrics"] = kit.normalize_api_metrics(kit.fetch_api(base, ""))
+        return case
+    finally:
+        srv.cleanup()
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: record.py PATH/TO/conformance/run.py [UPSTREAM_COMMAND]")
+    kit = load_kit(sys.argv[1])
+    command = sys.argv[2] if len(sys.argv) > 2 else "prometheus-pushgateway"
+    version = subprocess.run(command.split()[:1] + ["--version"], capture_output=True, text=True)
+    reference = " ".join((version.stdout + version.stderr).split())
+    os.makedirs(CASES_DIR, exist_ok=True)
+    for old in os.listdir(CASES_DIR):
+        if old.endswith(".json"):
+            os.remove(os.path.join(CASES_DIR, old))
+    for n, case in enumerate(cases(), start=1):
+        recorded = record(kit, case, command)
+        recorded["reference"] = reference
+        name = "%03d-%s.json" % (n, recorded["id"])
+        with open(os.path.join(CASES_DIR, name), "w", encoding="utf-8") as fh:
+            json.dump(recorded, fh, indent=1, ensure_ascii=False)
+            fh.write("\n")
+        print("recorded", name, [s["expect_status"] for s in recorded["steps"]])
+
+
+if __name__ == "__main__":
+    main()
