@@ -97,32 +97,54 @@ pub fn status_page(store: &StoreView, prefix: &str, node: &NodeStatus, flags: &[
 }
 
 /// Files under `/static/`: `(content type, body)`. `/` lists them, as Go's file
-/// server lists a directory.
+/// server lists a directory (1.11's Go writes the doctype and viewport lines).
 pub fn static_file(path: &[u8]) -> Option<(&'static str, String)> {
-    const FILES: &[(&str, &str, &str)] = &[
+    const FILES: &[(&str, &str)] = &[
         (
             "functions.js",
-            "application/javascript",
             "function deleteGroup(path) {\n  if (!confirm('Delete this group?')) { return; }\n  \
              fetch(path, { method: 'DELETE' }).then(function () { location.reload(); });\n}\n",
         ),
         (
             "prometheus.css",
-            "text/css; charset=utf-8",
             "body { font-family: sans-serif; margin: 2em; }\n.group { border: 1px solid #ccc; padding: 0.5em; margin: 0.5em 0; }\n\
              .label { background: #eef; padding: 0 0.3em; margin-right: 0.3em; }\n",
         ),
     ];
     if path == b"/" {
-        let mut listing = String::from("<pre>\n");
-        for (name, _, _) in FILES {
+        let mut listing =
+            String::from("<!doctype html>\n<meta name=\"viewport\" content=\"width=device-width\">\n<pre>\n");
+        for (name, _) in FILES {
             let _ = writeln!(listing, "<a href=\"{name}\">{name}</a>");
         }
         listing.push_str("</pre>\n");
         return Some(("text/html; charset=utf-8", listing));
     }
     let name = path.strip_prefix(b"/")?;
-    FILES.iter().find(|(n, _, _)| n.as_bytes() == name).map(|(_, ct, body)| (*ct, body.to_string()))
+    FILES.iter().find(|(n, _)| n.as_bytes() == name).map(|(n, body)| (static_content_type(n), body.to_string()))
+}
+
+/// The content type of a static file by its extension: the fixed table of prometheus/common's
+/// `StaticFileServer` (the same from 1.5.1 to 1.11; no charset), `text/plain; charset=utf-8`
+/// for anything else (what Go's sniffing gives the text files without an extension).
+pub fn static_content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("cjs" | "js") => "application/javascript",
+        Some("css") => "text/css",
+        Some("eot") => "font/eot",
+        Some("gif") => "image/gif",
+        Some("ico") => "image/x-icon",
+        Some("jpg") => "image/jpeg",
+        Some("json" | "map") => "application/json",
+        Some("less" | "txt") => "text/plain",
+        Some("otf") => "font/otf",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("ttf") => "font/ttf",
+        Some("woff") => "font/woff",
+        Some("woff2") => "font/woff2",
+        _ => "text/plain; charset=utf-8",
+    }
 }
 
 /// `/debug/pprof/`: this server is not a Go program; say what exists instead.

@@ -8,7 +8,7 @@ use axum::http::{Response, StatusCode};
 
 use model::Command;
 
-use super::answers::{empty, json, with_cors};
+use super::answers::{empty, json};
 use super::push::propose;
 use super::AppState;
 use crate::error::HttpError;
@@ -92,5 +92,5 @@ fn confined(dir: &str, requested: &str) -> Result<PathBuf, HttpError> {
 
 /// `PUT /api/v1/admin/wipe`: every group deleted, answered once applied.
 pub(super) async fn wipe(state: &AppState) -> Result<Response<Body>, HttpError> {
-    propose(state, Command::Wipe).await.map(|_| with_cors(empty(StatusCode::ACCEPTED)))
+    propose(state, Command::Wipe).await.map(|_| empty(StatusCode::ACCEPTED))
 }

@@ -88,13 +88,16 @@ pub(super) fn html(body: String) -> Response<Body> {
     r
 }
 
-/// Upstream's `setCORS` headers of the API.
+/// Upstream's `setCORS` headers, exactly as every version up to 1.11 sends them on
+/// `GET /api/v1/status`, `GET /api/v1/metrics` and `OPTIONS /api/v1/*` (and nowhere else:
+/// not on the admin API, not on errors): fixed values, whatever the request's `Origin`.
 pub(super) fn with_cors(mut r: Response<Body>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert("access-control-allow-headers", HeaderValue::from_static("Accept, Authorization, Content-Type, Origin"));
-    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, OPTIONS"));
+    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     h.insert("access-control-expose-headers", HeaderValue::from_static("Date"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
     r
 }
 

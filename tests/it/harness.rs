@@ -184,3 +184,23 @@ pub fn free_port() -> u16 {
 pub fn signal(pid: u32, sig: &str) {
     testkit::signal(pid, sig).unwrap_or_else(|e| panic!("kill -{sig} {pid} failed: {e}"));
 }
+
+/// Upstream's Pushgateway (the reference, 1.5.1 from Debian) on a free port, without a
+/// state file, with `extra` flags; answers the process (killed when dropped) and its URL.
+pub fn upstream(extra: &[&str]) -> (Process, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut spec = Spec::new("/usr/bin/prometheus-pushgateway")
+        .arg(format!("--web.listen-address={address}"))
+        .arg("--persistence.file=")
+        .label("upstream");
+    for flag in extra {
+        spec = spec.arg(*flag);
+    }
+    let process = Process::start(spec).unwrap();
+    let http = reqwest::blocking::Client::new();
+    testkit::wait_until(Duration::from_secs(30), "upstream ready", || {
+        http.get(format!("http://{address}/-/ready")).send().is_ok_and(|r| r.status() == 200)
+    })
+    .unwrap();
+    (process, format!("http://{address}"))
+}

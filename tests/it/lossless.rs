@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use testkit::{free_port, Process, Spec};
-
 use crate::cluster::{exclusive, story, Cluster};
+use crate::harness::upstream;
 
 const PROTOBUF: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
@@ -285,24 +284,6 @@ fn read_varint(b: &[u8]) -> (u64, usize) {
 
 const NAMES: &[&str] = &["native_seconds", "float_seconds", "requests_total", "temperature", "queue_depth"];
 
-/// Upstream's Pushgateway (the reference, 1.5.1 from Debian) on a free port, without a
-/// state file.
-fn upstream() -> (Process, String) {
-    let port = free_port().unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let spec = Spec::new("/usr/bin/prometheus-pushgateway")
-        .arg(format!("--web.listen-address={address}"))
-        .arg("--persistence.file=")
-        .label("upstream");
-    let process = Process::start(spec).unwrap();
-    let http = reqwest::blocking::Client::new();
-    testkit::wait_until(Duration::from_secs(30), "upstream ready", || {
-        http.get(format!("http://{address}/-/ready")).send().is_ok_and(|r| r.status() == 200)
-    })
-    .unwrap();
-    (process, format!("http://{address}"))
-}
-
 fn scrape(http: &reqwest::blocking::Client, base: &str, accept: &str) -> Vec<u8> {
     let answer = http.get(format!("{base}/metrics")).header("accept", accept).send().unwrap();
     assert_eq!(answer.status(), 200);
@@ -314,7 +295,7 @@ fn every_protobuf_field_comes_back_on_every_node_as_upstream_serves_it() {
     let _one = exclusive();
     let http = reqwest::blocking::Client::new();
     story("the same push to upstream and to a follower of three nodes");
-    let (_upstream, reference) = upstream();
+    let (_upstream, reference) = upstream(&[]);
     let answer =
         http.put(format!("{reference}/metrics/job/lossless")).header("content-type", PROTOBUF).body(body()).send();
     assert_eq!(answer.unwrap().status(), 200);

@@ -158,3 +158,73 @@ fn logs_are_logfmt_as_upstream_writes_them() {
     assert!(line.contains(" address=127.0.0.1:"), "{line}");
     assert!(log.lines().any(|l| l.contains(" msg=\"node started\" ")), "a message with a space is quoted: {log}");
 }
+
+/// The headers upstream sends, request by request, side by side with upstream itself: CORS
+/// and Cache-Control on exactly the API routes that carry them (1.5.1 and 1.11 send the
+/// same fixed values), `Allow` on OPTIONS and 405, the content types, `nosniff` on errors.
+#[test]
+fn headers_as_upstream_sends_them() {
+    let ours = Server::start(&["--web.enable-admin-api"]);
+    let (_upstream, reference) = crate::harness::upstream(&["--web.enable-admin-api"]);
+    let http = reqwest::blocking::Client::new();
+    const COMPARED: &[&str] = &[
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "access-control-allow-origin",
+        "access-control-expose-headers",
+        "allow",
+        "cache-control",
+        "content-type",
+        "location",
+        "vary",
+        "x-content-type-options",
+    ];
+    let requests: &[(&str, &str, &str)] = &[
+        ("GET", "/api/v1/status", ""),
+        ("GET", "/api/v1/metrics", ""),
+        ("OPTIONS", "/api/v1/metrics", ""),
+        ("OPTIONS", "/api/v1/anything/below", ""),
+        ("GET", "/api/v1/nope", ""),
+        ("DELETE", "/api/v1/metrics", ""),
+        ("PUT", "/api/v1/admin/wipe", ""),
+        ("OPTIONS", "/metrics", ""),
+        ("OPTIONS", "/metrics/job/x", ""),
+        ("HEAD", "/metrics", ""),
+        ("PUT", "/metrics/job/x", "m 1\n"),
+        ("PUT", "/metrics/job/x", "m{ 1\n"),
+        ("DELETE", "/metrics/job/x", ""),
+        ("GET", "/metrics", ""),
+        ("GET", "/-/healthy", ""),
+        ("GET", "/-/ready", ""),
+        ("GET", "/static/functions.js", ""),
+        ("GET", "/static/prometheus.css", ""),
+        ("GET", "/static/nope.js", ""),
+        ("GET", "/nope", ""),
+        ("GET", "/", ""),
+        ("GET", "/status", ""),
+    ];
+    let mut differences = Vec::new();
+    for (method, path, body) in requests {
+        let seen = |base: &str| {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = http
+                .request(method, format!("{base}{path}"))
+                .header("origin", "http://example.test")
+                .body(body.to_string())
+                .send()
+                .unwrap();
+            let headers: Vec<(String, String)> = COMPARED
+                .iter()
+                .filter_map(|name| {
+                    answer.headers().get(*name).map(|v| (name.to_string(), v.to_str().unwrap().to_string()))
+                })
+                .collect();
+            (answer.status().as_u16(), headers)
+        };
+        let (a, b) = (seen(&ours.base), seen(&reference));
+        if a != b {
+            differences.push(format!("{method} {path}:\n  this server: {a:?}\n  upstream:    {b:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "answers differ from upstream's:\n{}", differences.join("\n"));
+}
