@@ -40,3 +40,4 @@ pub mod self_metrics;
 pub mod systemd;
 pub mod ui;
 pub mod web_config;
+pub mod x509_names;

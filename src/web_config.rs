@@ -7,18 +7,25 @@
 //! authentication policy, a password that is not a bcrypt hash. Like upstream, changes
 //! take effect without a restart ([`LiveWebConfig`]): users, certificates and keys rotate
 //! in place; unlike upstream, a changed file that no longer loads is reported and the last
-//! good configuration kept. Client certificates are always verified against `client_ca_file`:
+//! good configuration kept. Client certificates are always verified against the client CA:
 //! the two policies that accept unverified certificates (`RequestClientCert`,
 //! `RequireAnyClientCert`) are refused, since such a certificate proves nothing.
+//!
+//! The keys of exporter-toolkit 0.16 (upstream 1.11) are read: the certificate, key and
+//! client CA inline (`cert`, `key`, `client_ca`; the `_file` key wins when both are given,
+//! as there), `client_allowed_sans`, `rate_limit`. File names are relative to the directory
+//! of the web config file, as exporter-toolkit joins them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
@@ -90,10 +97,23 @@ struct TlsFile {
     cert_file: String,
     #[serde(default)]
     key_file: String,
+    /// The certificate chain inline, PEM (`cert_file` wins when both are given).
+    #[serde(default)]
+    cert: String,
+    /// The key inline, PEM (`key_file` wins when both are given).
+    #[serde(default)]
+    key: String,
     #[serde(default)]
     client_auth_type: String,
     #[serde(default)]
     client_ca_file: String,
+    /// The client CA inline, PEM (`client_ca_file` wins when both are given).
+    #[serde(default)]
+    client_ca: String,
+    /// A verified client certificate must name one of these exactly among its DNS names,
+    /// e-mail addresses, URIs and IP addresses.
+    #[serde(default)]
+    client_allowed_sans: Vec<String>,
     #[serde(default)]
     min_version: Option<String>,
     #[serde(default)]
@@ -151,30 +171,38 @@ impl WebConfig {
             return Ok(Self::none());
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let mut config = Self::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+        let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+        let mut config = Self::parse_in(&text, dir).map_err(|e| format!("{path}: {e}"))?;
         config.files.insert(0, PathBuf::from(path));
         Ok(config)
     }
 
-    /// Checks the file's text; relative paths in it are taken as they are (from the
-    /// working directory).
+    /// Checks the file's text; relative paths in it are taken from the working directory.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_in(text, Path::new(""))
+    }
+
+    /// Checks the file's text; relative paths in it are taken from `dir`.
+    fn parse_in(text: &str, dir: &Path) -> Result<Self, String> {
         let file: File = if text.trim().is_empty() {
             File::default()
         } else {
             yaml_serde::from_str(text).map_err(|e| e.to_string())?
         };
-        let tls = tls_config(&file.tls_server_config)?;
-        let access = Access::new(file.basic_auth_users, &file.http_server_config.headers)?;
         let t = &file.tls_server_config;
-        let files =
-            [&t.cert_file, &t.key_file, &t.client_ca_file].into_iter().filter(|f| !f.is_empty()).map(PathBuf::from);
+        let tls = tls_config(t, dir)?;
+        let access = Access::new(file.basic_auth_users, &file.http_server_config.headers)?;
+        let files = [&t.cert_file, &t.key_file, &t.client_ca_file]
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .map(|f| dir.join(f))
+            .collect::<Vec<_>>();
         let interval = match file.rate_limit.interval.as_deref() {
             Some(text) => crate::config::parse_go_duration(text).map_err(|e| format!("rate_limit: interval: {e}"))?,
             None => Duration::ZERO,
         };
         let rate_limit = (!interval.is_zero()).then(|| Arc::new(RateLimiter::new(file.rate_limit.burst, interval)));
-        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), rate_limit, files: files.collect() })
+        Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), rate_limit, files })
     }
 
     /// Modification times of the files it was read from (`None`: unreadable).
@@ -265,16 +293,60 @@ impl LiveWebConfig {
     }
 }
 
-fn tls_config(t: &TlsFile) -> Result<Option<ServerConfig>, String> {
-    if t.cert_file.is_empty() && t.key_file.is_empty() {
+/// Where a PEM comes from: a file (relative to the web config's directory) or the text
+/// inline; the file wins when both are given, as in exporter-toolkit.
+enum Pem<'a> {
+    File(PathBuf),
+    Inline(&'a str),
+}
+
+impl<'a> Pem<'a> {
+    fn of(file: &str, inline: &'a str, dir: &Path) -> Option<Pem<'a>> {
+        match (file.is_empty(), inline.is_empty()) {
+            (false, _) => Some(Pem::File(dir.join(file))),
+            (true, false) => Some(Pem::Inline(inline)),
+            (true, true) => None,
+        }
+    }
+
+    /// How errors name it: the file, or the inline key.
+    fn name(&self, key: &str) -> String {
+        match self {
+            Pem::File(path) => path.display().to_string(),
+            Pem::Inline(_) => format!("inline {key}"),
+        }
+    }
+
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        let certs = match self {
+            Pem::File(path) => CertificateDer::pem_file_iter(path).and_then(|c| c.collect::<Result<Vec<_>, _>>()),
+            Pem::Inline(text) => CertificateDer::pem_slice_iter(text.as_bytes()).collect::<Result<Vec<_>, _>>(),
+        };
+        let certs = certs.map_err(|e| e.to_string())?;
+        if certs.is_empty() {
+            return Err("no certificate".into());
+        }
+        Ok(certs)
+    }
+
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, String> {
+        match self {
+            Pem::File(path) => PrivateKeyDer::from_pem_file(path),
+            Pem::Inline(text) => PrivateKeyDer::from_pem_slice(text.as_bytes()),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn tls_config(t: &TlsFile, dir: &Path) -> Result<Option<ServerConfig>, String> {
+    let cert = Pem::of(&t.cert_file, &t.cert, dir);
+    let key = Pem::of(&t.key_file, &t.key, dir);
+    let client_ca = Pem::of(&t.client_ca_file, &t.client_ca, dir);
+    if cert.is_none() && key.is_none() && client_ca.is_none() && t.client_auth_type.is_empty() {
         return Ok(None);
     }
-    if t.cert_file.is_empty() {
-        return Err("missing cert_file".into());
-    }
-    if t.key_file.is_empty() {
-        return Err("missing key_file".into());
-    }
+    let cert = cert.ok_or("missing one of cert or cert_file")?;
+    let key = key.ok_or("missing one of key or key_file")?;
     let mut provider = rustls::crypto::ring::default_provider();
     if !t.cipher_suites.is_empty() {
         let wanted = t.cipher_suites.iter().map(|name| tls12_suite(&provider, name)).collect::<Result<Vec<_>, _>>()?;
@@ -290,26 +362,33 @@ fn tls_config(t: &TlsFile) -> Result<Option<ServerConfig>, String> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS versions: {e}"))?;
-    let builder = match client_verification(t)? {
-        None => builder.with_no_client_auth(),
-        Some(required) => {
-            let roots = read_roots(&t.client_ca_file)?;
+    let builder = match (client_verification(t, client_ca.is_some())?, client_ca) {
+        (Some(required), Some(ca)) => {
+            let roots = read_roots(&ca)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if required { verifier } else { verifier.allow_unauthenticated() };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| format!("client_ca_file: {e}"))?)
+            let verifier = verifier.build().map_err(|e| format!("{}: {e}", ca.name("client_ca")))?;
+            if t.client_allowed_sans.is_empty() {
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                let allowed = t.client_allowed_sans.clone();
+                builder.with_client_cert_verifier(Arc::new(AllowedSans { inner: verifier, allowed }))
+            }
         }
+        _ => builder.with_no_client_auth(),
     };
-    let certs = read_certs(&t.cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(&t.key_file)
-        .map_err(|e| format!("failed to load X509KeyPair: {}: {e}", t.key_file))?;
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
+    let load_error = |pem: &Pem, what: &str, e: String| format!("failed to load X509KeyPair: {}: {e}", pem.name(what));
+    let certs = cert.certificates().map_err(|e| load_error(&cert, "cert", e))?;
+    let private_key = key.private_key().map_err(|e| load_error(&key, "key", e))?;
+    let mut config =
+        builder.with_single_cert(certs, private_key).map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
     config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(false);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(config))
 }
 
 /// `None`: no client certificate asked for; `Some(required)`: verified against the CA.
-fn client_verification(t: &TlsFile) -> Result<Option<bool>, String> {
+fn client_verification(t: &TlsFile, has_ca: bool) -> Result<Option<bool>, String> {
     let policy = match t.client_auth_type.as_str() {
         "" | "NoClientCert" => None,
         "VerifyClientCertIfGiven" => Some(false),
@@ -320,29 +399,85 @@ fn client_verification(t: &TlsFile) -> Result<Option<bool>, String> {
                  use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
             ))
         }
-        other => return Err(format!("Invalid ClientAuth: {other}")),
+        other => return Err(format!("invalid ClientAuth: {other}")),
     };
-    match (policy, t.client_ca_file.is_empty()) {
-        (None, false) => Err("Client CA's have been configured without a Client Auth Policy".into()),
-        (Some(_), true) => Err(format!("client_auth_type {} needs client_ca_file", t.client_auth_type)),
+    match (policy, has_ca) {
+        (None, true) => Err("client CA's have been configured without a Client Auth Policy".into()),
+        (Some(_), false) => Err(format!("client_auth_type {} needs client_ca_file or client_ca", t.client_auth_type)),
         _ => Ok(policy),
     }
 }
 
-fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("failed to load X509KeyPair: {path}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("failed to load X509KeyPair: {path}: no certificate"));
-    }
-    Ok(certs)
+/// `client_allowed_sans`: the CA's verdict first, then the leaf certificate must name one of
+/// the allowed values exactly (exporter-toolkit compares Go's strings of its DNS names,
+/// e-mail addresses, URIs and IP addresses, case-sensitively, no wildcards). A connection
+/// without a certificate is refused: there is nothing to compare (upstream's check fails
+/// such a handshake too).
+#[derive(Debug)]
+struct AllowedSans {
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed: Vec<String>,
 }
 
-fn read_roots(path: &str) -> Result<RootCertStore, String> {
+impl ClientCertVerifier for AllowedSans {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let names = crate::x509_names::subject_alt_names(end_entity.as_ref());
+        if names.iter().any(|name| self.allowed.contains(name)) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::General(format!(
+                "could not find allowed SANs in client cert, found: {:?}",
+                self.allowed
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn read_roots(ca: &Pem) -> Result<RootCertStore, String> {
+    let name = ca.name("client_ca");
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(path).map_err(|_| format!("client_ca_file {path}: no readable certificate"))? {
-        roots.add(cert).map_err(|e| format!("client_ca_file {path}: {e}"))?;
+    for cert in ca.certificates().map_err(|_| format!("client CA {name}: no readable certificate"))? {
+        roots.add(cert).map_err(|e| format!("client CA {name}: {e}"))?;
     }
     Ok(roots)
 }
@@ -565,8 +700,10 @@ mod tests {
         let refused = [
             ("bogus_key: 1", "bogus_key"),
             ("basic_auth_users: {alice: notahash}", "not a bcrypt hash"),
-            ("tls_server_config: {cert_file: a.crt}", "missing key_file"),
-            ("tls_server_config: {key_file: a.key}", "missing cert_file"),
+            ("tls_server_config: {cert_file: a.crt}", "missing one of key or key_file"),
+            ("tls_server_config: {key_file: a.key}", "missing one of cert or cert_file"),
+            ("tls_server_config: {client_ca: x}", "missing one of cert or cert_file"),
+            ("tls_server_config: {client_auth_type: RequireAndVerifyClientCert}", "missing one of cert or cert_file"),
             ("http_server_config: {headers: {X-Foo: bar}}", "can not be configured"),
             ("http_server_config: {headers: {X-Frame-Options: allow}}", "invalid value"),
         ];
@@ -578,21 +715,18 @@ mod tests {
 
     #[test]
     fn client_authentication_policies() {
-        let tls = |auth: &str, ca: &str| TlsFile {
-            cert_file: "c".into(),
-            key_file: "k".into(),
-            client_auth_type: auth.into(),
-            client_ca_file: ca.into(),
-            ..TlsFile::default()
+        let check = |auth: &str, ca: &str| {
+            let t = TlsFile { client_auth_type: auth.into(), ..TlsFile::default() };
+            client_verification(&t, !ca.is_empty())
         };
-        assert_eq!(client_verification(&tls("", "")), Ok(None));
-        assert_eq!(client_verification(&tls("NoClientCert", "")), Ok(None));
-        assert_eq!(client_verification(&tls("VerifyClientCertIfGiven", "ca")), Ok(Some(false)));
-        assert_eq!(client_verification(&tls("RequireAndVerifyClientCert", "ca")), Ok(Some(true)));
-        assert!(client_verification(&tls("", "ca")).unwrap_err().contains("without a Client Auth Policy"));
-        assert!(client_verification(&tls("RequireAndVerifyClientCert", "")).unwrap_err().contains("client_ca_file"));
-        assert!(client_verification(&tls("RequireAnyClientCert", "ca")).unwrap_err().contains("not supported"));
-        assert!(client_verification(&tls("Bogus", "ca")).unwrap_err().contains("Invalid ClientAuth"));
+        assert_eq!(check("", ""), Ok(None));
+        assert_eq!(check("NoClientCert", ""), Ok(None));
+        assert_eq!(check("VerifyClientCertIfGiven", "ca"), Ok(Some(false)));
+        assert_eq!(check("RequireAndVerifyClientCert", "ca"), Ok(Some(true)));
+        assert!(check("", "ca").unwrap_err().contains("without a Client Auth Policy"));
+        assert!(check("RequireAndVerifyClientCert", "").unwrap_err().contains("client_ca_file"));
+        assert!(check("RequireAnyClientCert", "ca").unwrap_err().contains("not supported"));
+        assert!(check("Bogus", "ca").unwrap_err().contains("invalid ClientAuth"));
     }
 
     #[test]

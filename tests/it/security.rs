@@ -157,6 +157,55 @@ fn tls_client_certificates_and_basic_auth_guard_every_path_and_refused_pushes_st
     assert!(!scrape.body.contains("refused"), "a refused push was stored: {}", scrape.body);
 }
 
+/// `text` as a YAML block scalar indented by four spaces (for inline PEM).
+fn yaml_block(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// exporter-toolkit 0.16's keys (upstream 1.11): the key and client CA inline, the
+/// certificate by a name relative to the web config file's directory, and
+/// `client_allowed_sans` admitting only verified client certificates that name an allowed
+/// DNS name or e-mail address exactly.
+#[test]
+fn inline_pem_relative_files_and_client_allowed_sans() {
+    let dir = with_server_certificate();
+    let d = dir.path();
+    issue(d, "ca", "dns", "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:allowed.example\n");
+    issue(d, "ca", "mail", "extendedKeyUsage=clientAuth\nsubjectAltName=email:ops@example.org\n");
+    issue(d, "ca", "near", "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:Allowed.example,DNS:*.example\n");
+    issue(d, "ca", "bare", "extendedKeyUsage=clientAuth\n");
+    new_ca(d, "other-ca");
+    issue(d, "other-ca", "rogue", "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:allowed.example\n");
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).unwrap();
+    let config = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key: |\n{key}  client_ca: |\n{ca}  \
+         client_auth_type: RequireAndVerifyClientCert\n  \
+         client_allowed_sans: [allowed.example, ops@example.org]\n",
+        key = yaml_block(&read("server.key")),
+        ca = yaml_block(&read("ca.crt")),
+    );
+    std::fs::write(d.join("web.yml"), config).unwrap();
+    let server = Server::start_node(&[format!("--web.config.file={}", d.join("web.yml").display())], dir.clone());
+    let tls = Tls { dir: d.to_path_buf(), url: server.base.replace("http://", "https://") };
+    server.wait_for(Duration::from_secs(60), "ready over TLS", || {
+        tls.call(Some("dns"), None, "GET", "/-/ready", "").status == 200
+    });
+
+    for allowed in ["dns", "mail"] {
+        let a = tls.call(Some(allowed), None, "PUT", &format!("/metrics/job/{allowed}"), "x 1\n");
+        assert_eq!(a.status, 200, "{allowed}: {}", a.body);
+    }
+    // Another case, a wildcard, no SAN at all, another CA, no certificate: no TLS session.
+    for refused in [Some("near"), Some("bare"), Some("rogue"), None] {
+        let a = tls.call(refused, None, "PUT", "/metrics/job/refused", "x 1\n");
+        assert_ne!(a.exit, 0, "{refused:?}: the handshake must fail");
+        assert_eq!(a.status, 0, "{refused:?}: no answer");
+    }
+    let scrape = tls.call(Some("mail"), None, "GET", "/metrics", "");
+    assert!(scrape.body.contains("x{instance=\"\",job=\"dns\"} 1"), "{}", scrape.body);
+    assert!(!scrape.body.contains("refused"), "{}", scrape.body);
+}
+
 #[test]
 fn a_web_config_file_that_cannot_be_served_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
