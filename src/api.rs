@@ -31,20 +31,23 @@ fn labels_json(m: &Metric) -> Json {
 }
 
 /// One series as upstream's API shows it, by the family's type: a gauge histogram is not a
-/// histogram there (`"value": "0"`), and a float histogram's counts are its float ones.
+/// histogram there (`"value": "0"`), a float histogram's counts are its float ones, and a
+/// native histogram lists `[boundaries, lower, upper, count]` per bucket (1.10+).
 fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), labels_json(m));
     let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
+    // Upstream 1.10+: a histogram with a span shows its native buckets, not its classic ones.
+    let native = m.value.proto_fields().and_then(crate::exposition::native::native);
     let count_text = |float: Option<f64>, count: u64| match float {
         Some(f) if f > 0.0 => format_g(f),
         _ => count.to_string(),
     };
-    match m.value.classic() {
-        Value::Histogram(_) if metric_type == MetricType::GaugeHistogram => {
+    match (m.value.classic(), native) {
+        (Value::Histogram(_), _) if metric_type == MetricType::GaugeHistogram => {
             o.insert("value".into(), Json::String("0".into()));
         }
-        Value::Summary(s) => {
+        (Value::Summary(s), _) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
             let q: Map<String, Json> =
                 quantiles.iter().map(|q| (format_g(q.quantile), Json::String(format_g(q.value)))).collect();
@@ -52,7 +55,17 @@ fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
             o.insert("count".into(), Json::String(count.to_string()));
             o.insert("sum".into(), Json::String(format_g(*sum)));
         }
-        Value::Histogram(h) => {
+        (Value::Histogram(_), Some(native)) => {
+            let buckets = native
+                .buckets
+                .iter()
+                .map(|b| json!([b.boundaries(), format_g(b.lower), format_g(b.upper), b.count.text()]))
+                .collect();
+            o.insert("buckets".into(), Json::Array(buckets));
+            o.insert("count".into(), Json::String(native.count.text()));
+            o.insert("sum".into(), Json::String(format_g(native.sum)));
+        }
+        (Value::Histogram(h), None) => {
             let HistogramValue { count, sum, buckets } = h.as_ref();
             let b: Map<String, Json> = buckets
                 .iter()
@@ -66,7 +79,7 @@ fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
             o.insert("count".into(), Json::String(count_text(floats.as_ref().map(|f| f.0), *count)));
             o.insert("sum".into(), Json::String(format_g(*sum)));
         }
-        other => {
+        (other, _) => {
             o.insert("value".into(), Json::String(format_g(other.scalar().unwrap_or(0.0))));
         }
     }

@@ -79,7 +79,14 @@ pub fn status_page(store: &StoreView, prefix: &str, node: &NodeStatus, flags: &[
                 let ls: Vec<String> = m.labels.iter().map(|l| format!("{}=\"{}\"", l.name, l.value)).collect();
                 let v = match m.value.classic() {
                     Value::Summary(s) => format!("count {}, sum {}", s.count, format_g(s.sum)),
-                    Value::Histogram(h) => format!("count {}, sum {}", h.count, format_g(h.sum)),
+                    Value::Histogram(h) => match m.value.proto_fields().and_then(crate::exposition::native::native) {
+                        // As upstream 1.9+: the native representation, and the classic buckets beside.
+                        Some(native) if h.buckets.is_empty() => format!("native {}", native.display()),
+                        Some(native) => {
+                            format!("native {}; classic count {}, sum {}", native.display(), h.count, format_g(h.sum))
+                        }
+                        None => format!("count {}, sum {}", h.count, format_g(h.sum)),
+                    },
                     other => format_g(other.scalar().unwrap_or(0.0)),
                 };
                 let _ = write!(body, "<li>{{{}}} {}</li>", esc(&ls.join(",")), esc(&v));

@@ -343,6 +343,31 @@ fn every_protobuf_field_comes_back_on_every_node_as_upstream_serves_it() {
     assert_eq!(family_json(&c.nodes[leader].base, "queue_depth"), family_json(&reference, "queue_depth"));
     assert_eq!(family_json(&reference, "queue_depth")[0]["value"], "0");
 
+    story("and native histograms as upstream 1.10+ does: [boundaries, lower, upper, count] per bucket");
+    let native = family_json(&c.nodes[leader].base, "native_seconds");
+    assert_eq!(
+        native[0]["buckets"],
+        serde_json::json!([
+            [3, "-1e-128", "1e-128", "1"],
+            [0, "0.9170040432046711", "1", "3"],
+            [0, "1", "1.0905077326652577", "2"]
+        ]),
+        "{native}"
+    );
+    assert_eq!(native[0]["count"], "7");
+    assert_eq!(
+        native[1]["buckets"],
+        serde_json::json!([[0, "0.25", "0.5", "4"]]),
+        "native wins over classic: {native}"
+    );
+    let float = family_json(&c.nodes[leader].base, "float_seconds");
+    assert_eq!(
+        float[0]["buckets"],
+        serde_json::json!([[3, "-0", "0", "0.5"], [0, "1", "1.414213562373095", "2"]]),
+        "{float}"
+    );
+    assert_eq!(float[0]["count"], "2.5");
+
     story("and after a restart of every node");
     c.restart_all();
     same_everywhere(&c);
