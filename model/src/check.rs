@@ -14,6 +14,31 @@ use crate::grouping_key::GroupingKey;
 use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
 use crate::store::GroupStore;
 
+/// Which names a push may use: upstream's legacy rules, or with `--push.enable-utf8-names`
+/// (upstream 1.11) any non-empty UTF-8 name. The reserved `__` prefix of label names and
+/// every other rule stay the same under both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    Legacy,
+    Utf8,
+}
+
+impl Names {
+    pub fn metric_name_ok(self, name: &str) -> bool {
+        match self {
+            Names::Legacy => is_valid_metric_name(name),
+            Names::Utf8 => !name.is_empty(),
+        }
+    }
+
+    pub fn label_name_ok(self, name: &str) -> bool {
+        match self {
+            Names::Legacy => is_valid_label_name(name),
+            Names::Utf8 => !name.is_empty(),
+        }
+    }
+}
+
 /// Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -33,15 +58,25 @@ pub fn is_reserved_label_name(name: &str) -> bool {
     name.starts_with("__")
 }
 
+/// Whether every name of a push (families, their labels, the grouping key's labels) passes
+/// the legacy rules: such a push is judged alike under both [`Names`].
+pub fn legacy_names_only(key: &GroupingKey, families: &PushedFamilies) -> bool {
+    key.labels().keys().all(|n| is_valid_label_name(n))
+        && families.values().all(|f| {
+            is_valid_metric_name(&f.name)
+                && f.metrics.iter().flat_map(|m| &m.labels).all(|l| is_valid_label_name(&l.name))
+        })
+}
+
 /// The checks a push must pass whatever the store holds. `families` must already
 /// carry the grouping labels (see [`sanitize`]).
-pub fn intrinsic(families: &PushedFamilies) -> Result<(), String> {
+pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> {
     if families.values().flat_map(|f| &f.metrics).any(|m| m.timestamp_ms.is_some()) {
         return Err("pushed metrics must not have timestamps".to_string());
     }
     for family in families.values() {
         let name = family.name.as_str();
-        if !is_valid_metric_name(name) {
+        if !names.metric_name_ok(name) {
             return Err(format!("collected metric family has an invalid name: {name:?}"));
         }
         let mut seen: HashSet<&[LabelPair]> = HashSet::with_capacity(family.metrics.len());
@@ -54,7 +89,7 @@ pub fn intrinsic(families: &PushedFamilies) -> Result<(), String> {
                 if i > 0 && m.labels[i - 1].name == label.name {
                     return Err(problem(format!("has two or more labels with the same name: {}", label.name)));
                 }
-                if !is_valid_label_name(&label.name) || is_reserved_label_name(&label.name) {
+                if !names.label_name_ok(&label.name) || is_reserved_label_name(&label.name) {
                     return Err(problem(format!("has a label with an invalid name: {}", label.name)));
                 }
                 if family.metric_type == MetricType::Summary && label.name == "quantile" {
@@ -77,8 +112,14 @@ pub fn intrinsic(families: &PushedFamilies) -> Result<(), String> {
 impl GroupStore {
     /// The judgement of a push (families already sanitized) against the current state.
     /// Returns upstream's message for the first problem found.
-    pub(crate) fn check_push(&self, key: &GroupingKey, families: &PushedFamilies, replace: bool) -> Result<(), String> {
-        intrinsic(families)?;
+    pub(crate) fn check_push(
+        &self,
+        key: &GroupingKey,
+        families: &PushedFamilies,
+        replace: bool,
+        names: Names,
+    ) -> Result<(), String> {
+        intrinsic(families, names)?;
         let current = self.group(key);
         // Type of `name` after the push, anywhere in the store or in the server itself.
         let type_after = |name: &str| -> Option<MetricType> {

@@ -35,6 +35,12 @@ pub enum Command {
     /// it; a lower version than the one in force changes nothing. New in version 2: a
     /// build of version 1 cannot decode it, which is why it is never proposed before.
     SetVersion { version: FormatVersion },
+    /// A push like [`Command::Push`] whose metric and label names are judged by the UTF-8
+    /// rules ([`crate::check::Names::Utf8`]) rather than the legacy ones: what a node with
+    /// `--push.enable-utf8-names` proposes for a push with a name the legacy rules refuse.
+    /// The rule travels in the entry, so every node judges it alike whatever its own
+    /// flags. New in version 4.
+    PushUtf8 { key: GroupingKey, families: PushedFamilies, replace: bool, time: UnixNanos, defect: Option<String> },
 }
 
 /// What applying a command did; the HTTP answer is derived from it.

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::check::sanitize;
+use crate::check::{sanitize, Names};
 use crate::command::{Command, Outcome};
 use crate::group::{Group, StoredFamily};
 use crate::grouping_key::GroupingKey;
@@ -213,28 +213,15 @@ impl GroupStore {
     pub fn apply(&mut self, command: Command) -> Outcome {
         match command {
             Command::Push { key, families, replace, time, defect } => {
-                // First, before any work that could grow faster than the command: a push
-                // over the pinned ceiling is refused alike everywhere, and stores nothing
-                // (not even its failure time: that would store its key). A rule of
-                // version 2: builds of version 1 apply such an entry, so before the
-                // switch this one must too.
-                if self.version >= version::V2 {
-                    if let Err(exceeded) = PushLimits::CEILING.check(&key, &families) {
-                        return Outcome::Rejected { reason: exceeded.to_string() };
-                    }
+                self.apply_push(key, families, replace, time, defect, Names::Legacy)
+            }
+            Command::PushUtf8 { key, families, replace, time, defect } => {
+                // UTF-8 names are version 4's; before, such a push is refused alike
+                // everywhere (a build of version 4 does not propose it then), storing nothing.
+                if self.version < version::V4 {
+                    return Outcome::Rejected { reason: NEEDS_V4.to_string() };
                 }
-                // Values kept whole are version 3's; before, such a push is refused alike
-                // everywhere (a build of version 3 does not propose it then), storing nothing.
-                if self.version < version::V3 && needs_v3(&families) {
-                    return Outcome::Rejected { reason: NEEDS_V3.to_string() };
-                }
-                match defect {
-                    Some(reason) => {
-                        self.record_failure(&key, time);
-                        Outcome::Rejected { reason }
-                    }
-                    None => self.push(key, families, replace, time),
-                }
+                self.apply_push(key, families, replace, time, defect, Names::Utf8)
             }
             Command::Delete { key } => {
                 self.remove_group(&key);
@@ -254,6 +241,40 @@ impl GroupStore {
                 }
                 Outcome::VersionSet { version: self.version }
             }
+        }
+    }
+
+    /// A push, its names judged by `names`.
+    fn apply_push(
+        &mut self,
+        key: GroupingKey,
+        families: PushedFamilies,
+        replace: bool,
+        time: UnixNanos,
+        defect: Option<String>,
+        names: Names,
+    ) -> Outcome {
+        // First, before any work that could grow faster than the command: a push
+        // over the pinned ceiling is refused alike everywhere, and stores nothing
+        // (not even its failure time: that would store its key). A rule of
+        // version 2: builds of version 1 apply such an entry, so before the
+        // switch this one must too.
+        if self.version >= version::V2 {
+            if let Err(exceeded) = PushLimits::CEILING.check(&key, &families) {
+                return Outcome::Rejected { reason: exceeded.to_string() };
+            }
+        }
+        // Values kept whole are version 3's; before, such a push is refused alike
+        // everywhere (a build of version 3 does not propose it then), storing nothing.
+        if self.version < version::V3 && needs_v3(&families) {
+            return Outcome::Rejected { reason: NEEDS_V3.to_string() };
+        }
+        match defect {
+            Some(reason) => {
+                self.record_failure(&key, time);
+                Outcome::Rejected { reason }
+            }
+            None => self.push(key, families, replace, time, names),
         }
     }
 
@@ -281,9 +302,16 @@ impl GroupStore {
         }
     }
 
-    fn push(&mut self, key: GroupingKey, families: PushedFamilies, replace: bool, time: UnixNanos) -> Outcome {
+    fn push(
+        &mut self,
+        key: GroupingKey,
+        families: PushedFamilies,
+        replace: bool,
+        time: UnixNanos,
+        names: Names,
+    ) -> Outcome {
         let families = sanitize(families, &key);
-        if let Err(reason) = self.check_push(&key, &families, replace) {
+        if let Err(reason) = self.check_push(&key, &families, replace, names) {
             self.record_failure(&key, time);
             return Outcome::Rejected { reason };
         }
@@ -419,6 +447,11 @@ impl GroupStore {
 pub const NEEDS_V3: &str = "this push carries protobuf fields (native histograms, float counts, exemplars, created \
      timestamps or fields of a later metrics.proto) that are kept only once every node of the cluster runs a build \
      that keeps them (replicated format version 3); retry once the upgrade is done";
+
+/// Why a push with UTF-8 names is refused before replicated-format version 4.
+pub const NEEDS_V4: &str = "this push has metric or label names that only --push.enable-utf8-names accepts, which \
+     are judged alike only once every node of the cluster runs a build that knows the UTF-8 rules (replicated \
+     format version 4); retry once the upgrade is done";
 
 /// Whether a push holds values kept whole ([`crate::Value::Proto`]).
 pub fn needs_v3(families: &PushedFamilies) -> bool {

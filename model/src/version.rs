@@ -31,8 +31,13 @@ pub const V2: FormatVersion = 2;
 /// it is refused by `apply`, and not proposed.
 pub const V3: FormatVersion = 3;
 
+/// Adds [`crate::Command::PushUtf8`]: a push whose metric and label names are judged by
+/// the UTF-8 rules (`--push.enable-utf8-names`: any non-empty name) instead of the legacy
+/// ones. Before it, such a push is refused by `apply`, and not proposed.
+pub const V4: FormatVersion = 4;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V3;
+pub const SUPPORTED: FormatVersion = V4;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

@@ -1,6 +1,7 @@
 //! Exposition formats: parsing pushed bodies (text 0.0.4, delimited protobuf),
 //! negotiating and rendering scrapes.
 
+pub mod escaping;
 pub mod native;
 pub mod negotiate;
 pub mod protobuf;

@@ -255,7 +255,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         for encoded in &proposal.commands {
                             let command = applicable(encoded, entry.log_id.index)?;
                             let touched = match &command {
-                                Command::Push { key, .. } | Command::Delete { key } => Touched::Group(key.clone()),
+                                Command::Push { key, .. } | Command::PushUtf8 { key, .. } | Command::Delete { key } => {
+                                    Touched::Group(key.clone())
+                                }
                                 Command::Wipe => Touched::All,
                                 Command::SetVersion { .. } => Touched::Version,
                             };

@@ -511,6 +511,38 @@ fn values_kept_whole_wait_for_version_3() {
     assert_eq!(push(&mut v2, &k, plain, true, 1), Outcome::Pushed, "classic values need no switch");
 }
 
+/// UTF-8 names are judged by the rule the entry carries: a `Push` by the legacy rules on
+/// every node, a `PushUtf8` (version 4) by the UTF-8 ones; the reserved `__` prefix and
+/// every other rule stay. Before version 4 a `PushUtf8` is refused and stores nothing.
+#[test]
+fn utf8_names_are_judged_by_the_rule_in_the_entry() {
+    let k = key(&[("job", "j"), ("host.name", "h1")]);
+    let dotted = || vec![family("http.requests", MetricType::Counter, &[(&[("method.name", "GET")], 5.0)])];
+    let utf8 = |store: &mut GroupStore, families: Vec<MetricFamily>| {
+        let families: PushedFamilies = families.into_iter().map(|f| (f.name.clone(), f)).collect();
+        store.apply(Command::PushUtf8 { key: k.clone(), families, replace: true, time: UnixNanos(1), defect: None })
+    };
+    let mut v3 = GroupStore::new();
+    v3.apply(Command::SetVersion { version: version::V3 });
+    assert_eq!(utf8(&mut v3, dotted()), Outcome::Rejected { reason: NEEDS_V4.to_string() });
+    assert!(v3.is_empty(), "nothing stored, not even a failure time");
+
+    let mut v4 = GroupStore::new();
+    v4.apply(Command::SetVersion { version: version::V4 });
+    match push(&mut v4, &k, dotted(), true, 1) {
+        Outcome::Rejected { reason } => assert!(reason.contains("invalid name"), "{reason}"),
+        other => panic!("a legacy push with dotted names: {other:?}"),
+    }
+    assert_eq!(utf8(&mut v4, dotted()), Outcome::Pushed);
+    let stored = &v4.group(&k).unwrap().families["http.requests"].family.metrics[0];
+    assert!(stored.labels.iter().any(|l| l.name == "host.name" && l.value == "h1"), "{stored:?}");
+    let reserved = vec![family("m", MetricType::Gauge, &[(&[("__x.y", "v")], 1.0)])];
+    assert!(rejected(&utf8(&mut v4, reserved)), "the reserved prefix stays reserved");
+    let empty_label = vec![family("m", MetricType::Gauge, &[(&[("", "v")], 1.0)])];
+    assert!(rejected(&utf8(&mut v4, empty_label)), "an empty label name is no name");
+    assert!(rejected(&utf8(&mut v4, vec![family("", MetricType::Gauge, &[(&[], 1.0)])])), "nor an empty metric name");
+}
+
 /// The version in force only rises, changes nothing but the rules, and a version this
 /// build does not know changes nothing at all (the caller stops before, see
 /// `version::unsupported`).
