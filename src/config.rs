@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(long = "push.disable-consistency-check", env = "PUSHGATEWAY_PUSH_DISABLE_CONSISTENCY_CHECK", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub push_disable_consistency_check: bool,
 
+    /// Allow UTF-8 characters in metric and label names (upstream 1.11): quoted names in
+    /// text pushes, `U__`-escaped grouping label names in push URLs, UTF-8 names in
+    /// protobuf pushes, and scrapes escaping names as their `Accept` header asks.
+    #[arg(long = "push.enable-utf8-names", env = "PUSHGATEWAY_PUSH_ENABLE_UTF8_NAMES", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub push_enable_utf8_names: bool,
+
     /// Largest accepted request body in bytes, counted after decompression too; larger
     /// bodies get 413. Default 64 MiB.
     #[arg(long = "push.max-body-bytes", env = "PUSHGATEWAY_PUSH_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -398,6 +404,15 @@ impl Config {
         }
     }
 
+    /// The name rules of pushes: UTF-8 with `--push.enable-utf8-names`, else legacy.
+    pub fn names(&self) -> model::check::Names {
+        if self.push_enable_utf8_names {
+            model::check::Names::Utf8
+        } else {
+            model::check::Names::Legacy
+        }
+    }
+
     /// Flag values as `/api/v1/status` reports them (upstream's names and spelling).
     pub fn flag_map(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -406,6 +421,7 @@ impl Config {
             ("persistence.file", self.persistence_file.clone()),
             ("persistence.interval", format_go_duration(self.persistence_interval)),
             ("push.disable-consistency-check", self.push_disable_consistency_check.to_string()),
+            ("push.enable-utf8-names", self.push_enable_utf8_names.to_string()),
             ("push.max-body-bytes", self.push_max_body_bytes.to_string()),
             ("push.max-grouping-labels", self.push_max_grouping_labels.to_string()),
             ("push.max-labels-per-series", self.push_max_labels_per_series.to_string()),

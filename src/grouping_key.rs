@@ -10,9 +10,10 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
-use model::check::{is_reserved_label_name, is_valid_label_name};
+use model::check::{is_reserved_label_name, Names};
 use model::GroupingKey;
 
+use crate::exposition::escaping::unescape_values;
 use crate::exposition::text_parse::go_quote;
 
 /// Why a grouping key was refused (400). Display gives upstream's message.
@@ -65,10 +66,16 @@ fn utf8(bytes: Vec<u8>) -> Result<String, GroupingKeyError> {
 ///
 /// `job` is the (percent-decoded) job segment, `job_base64` whether the route was
 /// `job@base64`, and `labels` the rest of the path after the job, starting with `/`
-/// (empty when there is none).
-pub fn parse_grouping_key(job: &[u8], job_base64: bool, labels: &[u8]) -> Result<GroupingKey, GroupingKeyError> {
+/// (empty when there is none). With [`Names::Utf8`] (`--push.enable-utf8-names`) a label
+/// name may be any non-empty UTF-8 and `U__…` names are unescaped, as upstream 1.11 does.
+pub fn parse_grouping_key(
+    job: &[u8],
+    job_base64: bool,
+    labels: &[u8],
+    names: Names,
+) -> Result<GroupingKey, GroupingKeyError> {
     let job = if job_base64 { decode_base64(job).map_err(GroupingKeyError::JobBase64)? } else { job.to_vec() };
-    let mut pairs = split_labels(labels)?;
+    let mut pairs = split_labels(labels, names)?;
     if job.is_empty() {
         return Err(GroupingKeyError::JobRequired);
     }
@@ -76,8 +83,9 @@ pub fn parse_grouping_key(job: &[u8], job_base64: bool, labels: &[u8]) -> Result
     Ok(GroupingKey::new(pairs))
 }
 
-/// Upstream's `splitLabels`.
-fn split_labels(labels: &[u8]) -> Result<BTreeMap<String, String>, GroupingKeyError> {
+/// Upstream's `splitLabels`: the name without `@base64`, unescaped (UTF-8 names only),
+/// must pass the name rules, and its escaped form must not start with `__`.
+fn split_labels(labels: &[u8], names: Names) -> Result<BTreeMap<String, String>, GroupingKeyError> {
     let mut out = BTreeMap::new();
     if labels.len() <= 1 {
         return Ok(out);
@@ -90,7 +98,11 @@ fn split_labels(labels: &[u8]) -> Result<BTreeMap<String, String>, GroupingKeyEr
         let (name, value) = (pair[0], pair[1]);
         let trimmed = name.strip_suffix(SUFFIX.as_bytes()).unwrap_or(name);
         let trimmed_str = std::str::from_utf8(trimmed).unwrap_or("");
-        if !is_valid_label_name(trimmed_str) || is_reserved_label_name(trimmed_str) {
+        let unescaped = match names {
+            Names::Utf8 => unescape_values(trimmed_str),
+            Names::Legacy => trimmed_str.into(),
+        };
+        if !names.label_name_ok(&unescaped) || is_reserved_label_name(trimmed_str) {
             return Err(GroupingKeyError::ImproperLabelName(go_quote(trimmed)));
         }
         let value = if trimmed.len() == name.len() {
@@ -102,7 +114,7 @@ fn split_labels(labels: &[u8]) -> Result<BTreeMap<String, String>, GroupingKeyEr
                 error,
             })?
         };
-        out.insert(trimmed_str.to_string(), utf8(value)?);
+        out.insert(unescaped.into_owned(), utf8(value)?);
     }
     Ok(out)
 }
@@ -153,14 +165,41 @@ mod tests {
             ("base64 improper name", "e", false, "/1x@base64/Yg", Err("improper label name \"1x\"".into())),
         ];
         for (name, job, b64, labels, want) in cases {
-            let got = parse_grouping_key(job.as_bytes(), b64, labels.as_bytes()).map_err(|e| e.to_string());
+            let got =
+                parse_grouping_key(job.as_bytes(), b64, labels.as_bytes(), Names::Legacy).map_err(|e| e.to_string());
             assert_eq!(got, want, "case {name}");
         }
     }
 
+    /// With `--push.enable-utf8-names`, as upstream 1.11's handler tests have it.
+    #[test]
+    fn utf8_label_names() {
+        let utf8 =
+            |labels: &str| parse_grouping_key(b"j", false, labels.as_bytes(), Names::Utf8).map_err(|e| e.to_string());
+        let legacy =
+            |labels: &str| parse_grouping_key(b"j", false, labels.as_bytes(), Names::Legacy).map_err(|e| e.to_string());
+        assert_eq!(
+            utf8("/instance/i/U__dotted_2e_label_2e_name/v"),
+            Ok(key(&[("job", "j"), ("instance", "i"), ("dotted.label.name", "v")]))
+        );
+        assert_eq!(
+            utf8("/label_name1@base64/bGFiZWwvdmFsdWUx/U__label_2e_name2@base64/bGFiZWwvdmFsdWUy"),
+            Ok(key(&[("job", "j"), ("label_name1", "label/value1"), ("label.name2", "label/value2")]))
+        );
+        assert_eq!(utf8("/U__foo_1f60a_/x"), Ok(key(&[("job", "j"), ("foo😊", "x")])));
+        assert_eq!(utf8("/U___55_____/x"), Ok(key(&[("job", "j"), ("U__", "x")])));
+        assert_eq!(utf8("/dotted.name/x"), Ok(key(&[("job", "j"), ("dotted.name", "x")])));
+        assert_eq!(utf8("/U__in_xxx_valid/x"), Ok(key(&[("job", "j"), ("U__in_xxx_valid", "x")])));
+        assert_eq!(utf8("/U__/x"), Err("improper label name \"U__\"".into()));
+        assert_eq!(utf8("/__x.y/x"), Err("improper label name \"__x.y\"".into()));
+        // Without the flag: the literal name, or upstream's refusal.
+        assert_eq!(legacy("/U__foo_2e_bar/x"), Ok(key(&[("job", "j"), ("U__foo_2e_bar", "x")])));
+        assert_eq!(legacy("/foo.bar/x"), Err("improper label name \"foo.bar\"".into()));
+    }
+
     #[test]
     fn invalid_utf8_value_is_refused() {
-        let err = parse_grouping_key(b"u", false, b"/lbl/\xff").unwrap_err();
+        let err = parse_grouping_key(b"u", false, b"/lbl/\xff", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
     }
 }
@@ -176,7 +215,8 @@ mod properties {
 
         #[test]
         fn arbitrary_paths_never_panic(job in proptest::collection::vec(any::<u8>(), 0..32), b64 in any::<bool>(), rest in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = parse_grouping_key(&job, b64, &rest);
+            let _ = parse_grouping_key(&job, b64, &rest, Names::Legacy);
+            let _ = parse_grouping_key(&job, b64, &rest, Names::Utf8);
         }
 
         /// Any value survives base64 in the URL, padded or not.
@@ -184,7 +224,7 @@ mod properties {
         fn base64_values_round_trip(value in "\\PC{0,24}", padded in any::<bool>()) {
             let encoded = if value.is_empty() { "=".to_string() } else if padded { URL_SAFE.encode(&value) } else { URL_SAFE_NO_PAD.encode(&value) };
             let rest = format!("/v@base64/{encoded}");
-            let key = parse_grouping_key(b"j", false, rest.as_bytes()).unwrap();
+            let key = parse_grouping_key(b"j", false, rest.as_bytes(), Names::Legacy).unwrap();
             prop_assert_eq!(key.labels().get("v"), Some(&value));
         }
     }

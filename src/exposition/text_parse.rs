@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use model::check::Names;
 use model::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
     SummaryValue, Value,
@@ -41,14 +42,20 @@ impl std::error::Error for TextParseError {}
 
 /// Parses a whole body. Families are keyed by name. Bounded by [`PushLimits::CEILING`].
 pub fn parse_text(input: &[u8]) -> Result<PushedFamilies, TextParseError> {
-    parse_text_within(input, &PushLimits::CEILING)
+    parse_text_within(input, &PushLimits::CEILING, Names::Legacy)
 }
 
 /// Parses a whole body, refusing it as soon as it holds more series, or a line more
 /// labels, than `limits` allow: what the parser keeps stays within the limits whatever
 /// the body's size. (The other limits are judged on the parsed push.)
-pub fn parse_text_within(input: &[u8], limits: &PushLimits) -> Result<PushedFamilies, TextParseError> {
+///
+/// With [`Names::Legacy`] this is upstream 1.5.1's parser. With [`Names::Utf8`]
+/// (`--push.enable-utf8-names`) it is 1.11's: metric and label names may be quoted
+/// (`"my.metric"{"a.b"="v"} 1`, `{"my.metric",a="v"} 1`, `# TYPE "my.metric" counter`)
+/// and any non-empty UTF-8 name is valid.
+pub fn parse_text_within(input: &[u8], limits: &PushLimits, names: Names) -> Result<PushedFamilies, TextParseError> {
     let mut p = Parser {
+        names,
         input,
         pos: 0,
         byte: 0,
@@ -75,6 +82,12 @@ struct Building {
     series_index: HashMap<Vec<LabelPair>, usize>,
 }
 
+/// What a sample's labels are judged by: its family's type and name.
+struct LabelsOf<'a> {
+    metric_type: MetricType,
+    family_name: &'a str,
+}
+
 /// Which part of a summary/histogram a sample line fills.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -84,6 +97,8 @@ enum Part {
 }
 
 struct Parser<'a> {
+    /// The name rules, and with them the quoted-name syntax.
+    names: Names,
     input: &'a [u8],
     pos: usize,
     /// The current byte (Go's `currentByte`), valid after a successful `next`.
@@ -382,7 +397,12 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         self.skip_blank_tab()?;
-        let name = self.read_name(is_metric_name_start, is_metric_name_continuation)?;
+        let name = if self.names == Names::Utf8 && self.byte == b'"' {
+            let name = self.quoted_name("metric name")?;
+            self.valid_metric_name(name)?
+        } else {
+            self.read_name(is_metric_name_start, is_metric_name_continuation)?
+        };
         if self.byte == b'\n' {
             return Ok(());
         }
@@ -464,10 +484,127 @@ impl<'a> Parser<'a> {
     }
 
     fn sample(&mut self) -> Step<()> {
-        let name = self.read_name(is_metric_name_start, is_metric_name_continuation)?;
+        if self.names == Names::Utf8 && self.byte == b'{' {
+            return self.braces_sample();
+        }
+        let name = if self.names == Names::Utf8 && self.byte == b'"' {
+            let name = self.quoted_name("metric name")?;
+            self.valid_metric_name(name)?
+        } else {
+            self.read_name(is_metric_name_start, is_metric_name_continuation)?
+        };
         if name.is_empty() {
             return Err(self.error("invalid metric name"));
         }
+        self.sample_of(name, Vec::new())
+    }
+
+    /// A sample line of 1.11's braces form, `{"my.metric",a="v"} 1`: the one name in the
+    /// braces without `=` is the metric's (it may come after labels). The labels are read
+    /// first, then taken as the ordinary form takes them.
+    fn braces_sample(&mut self) -> Step<()> {
+        let mut name: Option<String> = None;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        loop {
+            self.skip_blank_tab()?;
+            if self.byte == b'}' {
+                break;
+            }
+            let token = self.label_name_token()?;
+            self.skip_blank_tab_if_current_blank_tab()?;
+            if self.byte == b'=' {
+                if pairs.len() > self.limits.labels_per_series {
+                    return Err(self.limit(1, pairs.len()));
+                }
+                let value = self.after_equals()?;
+                pairs.push((token, value));
+                self.skip_blank_tab()?;
+            } else {
+                if !matches!(self.byte, b',' | b'}') {
+                    return Err(self.error(format!("unexpected end of metric name {:?}", self.byte as char)));
+                }
+                if let Some(first) = &name {
+                    return Err(self.error(format!("multiple metric names for metric {first:?}")));
+                }
+                name = Some(self.valid_metric_name(token)?);
+            }
+            match self.byte {
+                b',' => continue,
+                b'}' => break,
+                _ => return Err(self.error(format!("unexpected end of label value {:?}", self.byte as char))),
+            }
+        }
+        let Some(name) = name else {
+            return Err(self.error("invalid metric name"));
+        };
+        self.sample_of(name, pairs)
+    }
+
+    /// `=` and then a quoted label value (the current byte is `=`).
+    fn after_equals(&mut self) -> Step<String> {
+        self.skip_blank_tab()?;
+        if self.byte != b'"' {
+            return Err(self.error(format!("expected '\"' at start of label value, found {:?}", self.byte as char)));
+        }
+        let raw = self.label_value()?;
+        String::from_utf8(raw).map_err(|e| self.error(format!("invalid label value {}", go_quote(e.as_bytes()))))
+    }
+
+    /// A label name: quoted (UTF-8 names only) or a legacy token, checked by the rules.
+    fn label_name_token(&mut self) -> Step<String> {
+        if self.names == Names::Utf8 && self.byte == b'"' {
+            let name = self.quoted_name("label name")?;
+            return match String::from_utf8(name) {
+                Ok(name) if self.names.label_name_ok(&name) => Ok(name),
+                Ok(name) => Err(self.error(format!("invalid label name {name:?}"))),
+                Err(e) => Err(self.error(format!("invalid label name {}", go_quote(e.as_bytes())))),
+            };
+        }
+        Ok(self.read_name(is_label_name_start, is_label_name_continuation)?)
+    }
+
+    /// A quoted name, starting at its opening quote; `\\`, `\n` and `\"` are its
+    /// escapes. Leaves the byte after the closing quote current.
+    fn quoted_name(&mut self, what: &str) -> Step<Vec<u8>> {
+        let mut token = Vec::new();
+        let mut escaped = false;
+        loop {
+            self.next()?;
+            if escaped {
+                match self.byte {
+                    b'"' | b'\\' => token.push(self.byte),
+                    b'n' => token.push(b'\n'),
+                    other => return Err(self.error(format!("invalid escape sequence '\\{}'", other as char))),
+                }
+                escaped = false;
+                continue;
+            }
+            match self.byte {
+                b'"' => break,
+                b'\n' => {
+                    return Err(self.error(format!("{what} {} contains unescaped new-line", go_quote(&token))));
+                }
+                b'\\' => escaped = true,
+                other => token.push(other),
+            }
+        }
+        self.next()?;
+        Ok(token)
+    }
+
+    /// A metric name read in quotes (or in braces), checked by the rules.
+    fn valid_metric_name(&self, name: impl Into<Vec<u8>>) -> Step<String> {
+        match String::from_utf8(name.into()) {
+            Ok(name) if self.names.metric_name_ok(&name) => Ok(name),
+            Ok(name) => Err(self.error(format!("invalid metric name {name:?}"))),
+            Err(e) => Err(self.error(format!("invalid metric name {}", go_quote(e.as_bytes())))),
+        }
+    }
+
+    /// The rest of a sample line once its metric name is known; `given` are the labels of
+    /// the braces form, already read.
+    fn sample_of(&mut self, name: String, given: Vec<(String, String)>) -> Step<()> {
+        let braces = !given.is_empty() || self.byte == b'}';
         let (index, part) = self.family_for(&name);
         self.families[index].type_set = true;
         let metric_type = self.families[index].family.metric_type;
@@ -480,64 +617,28 @@ impl<'a> Parser<'a> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut quantile: Option<f64> = None;
         let mut bucket: Option<f64> = None;
-        if self.byte == b'{' {
+        let of = LabelsOf { metric_type, family_name: &family_name };
+        if braces {
+            for (label, value) in given {
+                let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
+                self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;
+            }
+            self.skip_blank_tab()?;
+        } else if self.byte == b'{' {
             loop {
                 self.skip_blank_tab()?;
                 if self.byte == b'}' {
                     self.skip_blank_tab()?;
                     break;
                 }
-                let label = self.read_name(is_label_name_start, is_label_name_continuation)?;
-                if label.is_empty() {
-                    return Err(self.error(format!("invalid label name for metric {family_name:?}")));
-                }
-                if label == "__name__" {
-                    return Err(self.error("label name \"__name__\" is reserved"));
-                }
-                let special = (metric_type == MetricType::Summary && label == "quantile")
-                    || (metric_type == MetricType::Histogram && label == "le");
-                if !special {
-                    const SCAN_MAX: usize = 16;
-                    let duplicate = if labels.len() < SCAN_MAX {
-                        labels.iter().any(|l| l.name == label)
-                    } else {
-                        seen.extend(labels[seen.len()..].iter().map(|l| l.name.to_string()));
-                        seen.contains(label.as_str())
-                    };
-                    if duplicate {
-                        return Err(self.error(format!("duplicate label names for metric {family_name:?}")));
-                    }
-                    if labels.len() == self.limits.labels_per_series {
-                        return Err(self.limit(1, labels.len() + 1));
-                    }
-                    labels.push(LabelPair::new(label.clone(), String::new()));
-                }
+                let label = self.label_name_token()?;
+                let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
                 self.skip_blank_tab_if_current_blank_tab()?;
                 if self.byte != b'=' {
                     return Err(self.error(format!("expected '=' after label name, found {:?}", self.byte as char)));
                 }
-                self.skip_blank_tab()?;
-                if self.byte != b'"' {
-                    return Err(
-                        self.error(format!("expected '\"' at start of label value, found {:?}", self.byte as char))
-                    );
-                }
-                let raw = self.label_value()?;
-                let Ok(value) = String::from_utf8(raw.clone()) else {
-                    return Err(self.error(format!("invalid label value {}", go_quote(&raw))));
-                };
-                if special {
-                    let Some(v) = parse_go_float(&value) else {
-                        return Err(self.error(format!("expected float as value for '{label}' label, got {value:?}")));
-                    };
-                    if label == "quantile" {
-                        quantile = Some(v);
-                    } else {
-                        bucket = Some(v);
-                    }
-                } else if let Some(l) = labels.last_mut() {
-                    l.value = value.as_str().into();
-                }
+                let value = self.after_equals()?;
+                let value = self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;
                 self.skip_blank_tab()?;
                 match self.byte {
                     b',' => continue,
@@ -621,6 +722,71 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         self.timestamp(index, metric_index)
+    }
+
+    /// A label name of a sample, checked before its value is read: `Ok(true)` for the
+    /// `quantile` of a summary or the `le` of a histogram (read as the value's position,
+    /// not kept as a label).
+    fn label_name(
+        &self,
+        of: &LabelsOf,
+        labels: &mut Vec<LabelPair>,
+        seen: &mut HashSet<String>,
+        label: &str,
+    ) -> Step<bool> {
+        if label.is_empty() {
+            return Err(self.error(format!("invalid label name for metric {:?}", of.family_name)));
+        }
+        if label == "__name__" {
+            return Err(self.error("label name \"__name__\" is reserved"));
+        }
+        let special = (of.metric_type == MetricType::Summary && label == "quantile")
+            || (of.metric_type == MetricType::Histogram && label == "le");
+        if !special {
+            // Past a few labels, a set: a linear scan per label would make a line with
+            // many labels quadratic.
+            const SCAN_MAX: usize = 16;
+            let duplicate = if labels.len() < SCAN_MAX {
+                labels.iter().any(|l| l.name == label)
+            } else {
+                seen.extend(labels[seen.len()..].iter().map(|l| l.name.to_string()));
+                seen.contains(label)
+            };
+            if duplicate {
+                return Err(self.error(format!("duplicate label names for metric {:?}", of.family_name)));
+            }
+            if labels.len() == self.limits.labels_per_series {
+                return Err(self.limit(1, labels.len() + 1));
+            }
+            labels.push(LabelPair::new(label, String::new()));
+        }
+        Ok(special)
+    }
+
+    /// A label's value: the position of a quantile or bucket, or the value of the label
+    /// last added. Returns the value (for later messages).
+    fn label_value_set(
+        &self,
+        special: bool,
+        label: &str,
+        value: String,
+        labels: &mut [LabelPair],
+        quantile: &mut Option<f64>,
+        bucket: &mut Option<f64>,
+    ) -> Step<String> {
+        if special {
+            let Some(v) = parse_go_float(&value) else {
+                return Err(self.error(format!("expected float as value for '{label}' label, got {value:?}")));
+            };
+            if label == "quantile" {
+                *quantile = Some(v);
+            } else {
+                *bucket = Some(v);
+            }
+        } else if let Some(l) = labels.last_mut() {
+            l.value = value.as_str().into();
+        }
+        Ok(value)
     }
 
     /// Go's `readTokenAsLabelValue`, starting at the opening quote.

@@ -5,6 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Response, StatusCode};
 
 use cluster::Node;
+use model::check::{legacy_names_only, Names};
 use model::{Command, GroupingKey, Outcome, PushLimits, PushedFamilies, QuotaExceeded, StoreQuotas};
 
 use super::answers::empty;
@@ -28,8 +29,8 @@ fn is_protobuf_push(headers: &HeaderMap) -> bool {
         && param(&params, "proto") == Some("io.prometheus.client.MetricFamily")
 }
 
-fn grouping_key(params: &Params, job_base64: bool) -> Result<GroupingKey, HttpError> {
-    Ok(parse_grouping_key(&params.job, job_base64, &params.rest)?)
+fn grouping_key(params: &Params, job_base64: bool, names: Names) -> Result<GroupingKey, HttpError> {
+    Ok(parse_grouping_key(&params.job, job_base64, &params.rest, names)?)
 }
 
 /// Bodies larger than this (or compressed, which may expand up to the body limit) are
@@ -50,8 +51,10 @@ pub(super) async fn push(
     headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<Response<Body>, HttpError> {
-    let key = grouping_key(params, job_base64)?;
-    let body = PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes };
+    let names = state.config.names();
+    let key = grouping_key(params, job_base64, names)?;
+    let body =
+        PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes, names };
     let judge = Judge { limits: state.config.push_limits(), quotas: state.config.store_quotas(), replace };
     let node = state.node.clone();
     let (key, families, defect, quota) = if raw.len() > OFF_WORKERS_BYTES || encoding != BodyEncoding::Identity {
@@ -86,7 +89,17 @@ pub(super) async fn push(
     if model::store::needs_v3(&families) && !state.node.wait_format(model::version::V3, FORMAT_WAIT).await {
         return Err(HttpError::Upgrading(model::store::NEEDS_V3.to_string()));
     }
-    let outcome = propose(state, Command::Push { key, families, replace, time, defect }).await?;
+    // Names only the UTF-8 rules accept travel in a command that carries those rules
+    // (version 4's); every other push is judged alike under both rules.
+    let command = if names == Names::Utf8 && !legacy_names_only(&key, &families) {
+        if !state.node.wait_format(model::version::V4, FORMAT_WAIT).await {
+            return Err(HttpError::Upgrading(model::store::NEEDS_V4.to_string()));
+        }
+        Command::PushUtf8 { key, families, replace, time, defect }
+    } else {
+        Command::Push { key, families, replace, time, defect }
+    };
+    let outcome = propose(state, command).await?;
     let unchecked = state.config.push_disable_consistency_check;
     match outcome {
         _ if unchecked => Ok(empty(StatusCode::ACCEPTED)),
@@ -123,6 +136,8 @@ struct PushBody {
     protobuf: bool,
     encoding: BodyEncoding,
     max_bytes: usize,
+    /// The name rules of the text parser.
+    names: Names,
 }
 
 impl PushBody {
@@ -139,7 +154,7 @@ impl PushBody {
             let decoded = protobuf::parse_delimited_within(&body, &limits)?;
             (decoded.families, decoded.defect)
         } else {
-            (text_parse::parse_text_within(&body, &limits)?, None)
+            (text_parse::parse_text_within(&body, &limits, self.names)?, None)
         };
         limits.check(&key, &families).map_err(HttpError::Limit)?;
         Ok((key, families, defect))
@@ -147,7 +162,7 @@ impl PushBody {
 }
 
 pub(super) async fn delete(state: &AppState, params: &Params, job_base64: bool) -> Result<Response<Body>, HttpError> {
-    let key = grouping_key(params, job_base64)?;
+    let key = grouping_key(params, job_base64, state.config.names())?;
     propose(state, Command::Delete { key }).await?;
     Ok(empty(StatusCode::ACCEPTED))
 }

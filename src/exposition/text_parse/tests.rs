@@ -177,6 +177,7 @@ mod properties {
         #[test]
         fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_text(&input);
+            let _ = parse_text_within(&input, &PushLimits::CEILING, Names::Utf8);
         }
 
         /// Inputs built from the format's own tokens reach deep states without panicking.
@@ -185,9 +186,11 @@ mod properties {
             Just("# HELP "), Just("# TYPE "), Just("m"), Just("m_sum"), Just("m_count"), Just("m_bucket"),
             Just("{"), Just("}"), Just("le=\"1\""), Just("quantile=\"0.5\""), Just("a=\"\\n\""), Just(","),
             Just(" "), Just("\t"), Just("\n"), Just("1"), Just("-Inf"), Just("NaN"), Just("summary"),
-            Just("histogram"), Just("counter"), Just("\\"), Just("\""), Just("123"),
+            Just("histogram"), Just("counter"), Just("\\"), Just("\""), Just("123"), Just("\"a.b\""),
+            Just("\"a.b\"=\"v\""),
         ], 0..64)) {
             let _ = parse_text(tokens.concat().as_bytes());
+            let _ = parse_text_within(tokens.concat().as_bytes(), &PushLimits::CEILING, Names::Utf8);
         }
 
         /// Every well-formed untyped sample round-trips its value.
@@ -208,10 +211,10 @@ fn many_labels_on_one_line_and_a_late_duplicate() {
     let line = format!("m{{{}}} 1\n", labels.join(","));
     // Beyond every limit a push may have: the parser itself must stay linear.
     let unbounded = PushLimits { labels_per_series: usize::MAX, ..PushLimits::CEILING };
-    let families = parse_text_within(line.as_bytes(), &unbounded).unwrap();
+    let families = parse_text_within(line.as_bytes(), &unbounded, Names::Legacy).unwrap();
     assert_eq!(families["m"].metrics[0].labels.len(), 50_000);
     let duplicate = format!("m{{{},l7=\"w\"}} 1\n", labels.join(","));
-    let err = parse_text_within(duplicate.as_bytes(), &unbounded).unwrap_err().to_string();
+    let err = parse_text_within(duplicate.as_bytes(), &unbounded, Names::Legacy).unwrap_err().to_string();
     assert!(err.contains("duplicate label names"), "{err}");
 }
 
@@ -220,8 +223,12 @@ fn many_labels_on_one_line_and_a_late_duplicate() {
 #[test]
 fn parsing_stops_at_the_series_and_label_limits() {
     let limits = PushLimits { series: 10, labels_per_series: 4, ..PushLimits::DEFAULT };
-    assert_eq!(parse_text_within("a 1\n".repeat(10).as_bytes(), &limits).map(|f| f["a"].metrics.len()), Ok(10));
-    let Err(TextParseError::Limit(e)) = parse_text_within("a 1\n".repeat(1_000).as_bytes(), &limits) else {
+    assert_eq!(
+        parse_text_within("a 1\n".repeat(10).as_bytes(), &limits, Names::Legacy).map(|f| f["a"].metrics.len()),
+        Ok(10)
+    );
+    let Err(TextParseError::Limit(e)) = parse_text_within("a 1\n".repeat(1_000).as_bytes(), &limits, Names::Legacy)
+    else {
         panic!("not refused")
     };
     assert_eq!((e.flag, e.found, e.counting_stopped), ("push.max-series", 11, true));
@@ -233,12 +240,91 @@ fn parsing_stops_at_the_series_and_label_limits() {
         })
         .collect();
     let body = format!("# TYPE s summary\n{summaries}");
-    assert_eq!(parse_text_within(body.as_bytes(), &limits).map(|f| f["s"].metrics.len()), Ok(10));
+    assert_eq!(parse_text_within(body.as_bytes(), &limits, Names::Legacy).map(|f| f["s"].metrics.len()), Ok(10));
 
-    assert!(parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\"} 1\n", &limits).is_ok());
-    let Err(TextParseError::Limit(e)) = parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\",e=\"1\"} 1\n", &limits)
+    assert!(parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\"} 1\n", &limits, Names::Legacy).is_ok());
+    let Err(TextParseError::Limit(e)) =
+        parse_text_within(b"m{a=\"1\",b=\"1\",c=\"1\",d=\"1\",e=\"1\"} 1\n", &limits, Names::Legacy)
     else {
         panic!("not refused")
     };
     assert_eq!((e.flag, e.found), ("push.max-labels-per-series", 5));
+}
+
+fn parse_utf8(input: &str) -> Result<PushedFamilies, String> {
+    parse_text_within(input.as_bytes(), &PushLimits::CEILING, Names::Utf8).map_err(|e| e.to_string())
+}
+
+/// The sample lines of a parse as `name{label=value,...} value`, sorted.
+fn samples(families: &PushedFamilies) -> Vec<String> {
+    let mut out: Vec<String> = families
+        .values()
+        .flat_map(|f| {
+            f.metrics.iter().map(move |m| {
+                let labels: Vec<String> = m.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+                format!("{}{{{}}} {:?}", f.name, labels.join(","), m.value.scalar())
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `--push.enable-utf8-names`: upstream 1.11's quoted names (prometheus/common's parser
+/// tests), and the same bodies refused without the flag with 1.11's messages.
+#[test]
+fn utf8_names_in_quotes() {
+    let accepted = [
+        ("{\"my.metric\",label=\"v\"} 1\n", "my.metric{label=v} Some(1.0)"),
+        ("{\"my.metric\"} 2\n", "my.metric{} Some(2.0)"),
+        ("\"my.metric\"{\"a.b\"=\"v\"} 3\n", "my.metric{a.b=v} Some(3.0)"),
+        ("\"my.metric\" 4\n", "my.metric{} Some(4.0)"),
+        ("m{\"a.b\"=\"v\"} 5\n", "m{a.b=v} Some(5.0)"),
+        ("{a=\"b\",\"m.x\"} 6\n", "m.x{a=b} Some(6.0)"),
+        ("{\"esc\\\"aped\\\\name\",\"l\\nx\"=\"v\"} 7\n", "esc\"aped\\name{l\nx=v} Some(7.0)"),
+        ("{\"花火\",\"label with 😱\"=\"v\"} 8\n", "花火{label with 😱=v} Some(8.0)"),
+    ];
+    for (body, want) in accepted {
+        let families = parse_utf8(body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+        assert_eq!(samples(&families), [want], "{body:?}");
+    }
+    let typed = parse_utf8(
+        "# HELP \"my.hist\" Help of \"it\".\n# TYPE \"my.hist\" histogram\n\
+         {\"my.hist_bucket\",le=\"1\"} 1\n{\"my.hist_bucket\",le=\"+Inf\"} 2\n{\"my.hist_sum\"} 3\n\
+         {\"my.hist_count\"} 2\n",
+    )
+    .unwrap();
+    let h = &typed["my.hist"];
+    assert_eq!((h.metric_type, h.help.as_deref()), (MetricType::Histogram, Some("Help of \"it\".")));
+    assert_eq!(
+        h.metrics[0].value,
+        Value::histogram(
+            2,
+            3.0,
+            vec![
+                Bucket { upper_bound: 1.0, cumulative_count: 1 },
+                Bucket { upper_bound: f64::INFINITY, cumulative_count: 2 }
+            ]
+        )
+    );
+
+    let refused = [
+        ("{\"a.b\",\"c.d\"} 1\n", "multiple metric names for metric \"a.b\""),
+        ("{\"a.b\" x} 1\n", "unexpected end of metric name 'x'"),
+        ("{a=\"1\"} 1\n", "invalid metric name"),
+        ("m{a.b=\"v\"} 1\n", "expected '=' after label name, found '.'"),
+        ("\"\" 1\n", "invalid metric name \"\""),
+        ("m{\"\"=\"v\"} 1\n", "invalid label name \"\""),
+        ("\"a\\x\" 1\n", "invalid escape sequence '\\x'"),
+        ("\"a\nb\" 1\n", "metric name \"a\" contains unescaped new-line"),
+        ("my.metric 1\n", "expected float as value, got \".metric\""),
+    ];
+    for (body, want) in refused {
+        let e = parse_utf8(body).expect_err(body);
+        assert!(e.contains(want), "{body:?}: {e}");
+    }
+    // Without the flag: 1.5.1's parser, which has no quotes.
+    for body in ["{\"my.metric\"} 1\n", "\"my.metric\" 1\n", "m{\"a\"=\"v\"} 1\n"] {
+        assert!(parse(body).is_err(), "{body:?} without the flag");
+    }
 }
