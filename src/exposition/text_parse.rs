@@ -563,31 +563,10 @@ impl<'a> Parser<'a> {
         Ok(self.read_name(is_label_name_start, is_label_name_continuation)?)
     }
 
-    /// A quoted name, starting at its opening quote; `\\`, `\n` and `\"` are its
-    /// escapes. Leaves the byte after the closing quote current.
+    /// A quoted name, starting at its opening quote, read as a label value is (see
+    /// [`Parser::quoted`]). Leaves the byte after the closing quote current.
     fn quoted_name(&mut self, what: &str) -> Step<Vec<u8>> {
-        let mut token = Vec::new();
-        let mut escaped = false;
-        loop {
-            self.next()?;
-            if escaped {
-                match self.byte {
-                    b'"' | b'\\' => token.push(self.byte),
-                    b'n' => token.push(b'\n'),
-                    other => return Err(self.error(format!("invalid escape sequence '\\{}'", other as char))),
-                }
-                escaped = false;
-                continue;
-            }
-            match self.byte {
-                b'"' => break,
-                b'\n' => {
-                    return Err(self.error(format!("{what} {} contains unescaped new-line", go_quote(&token))));
-                }
-                b'\\' => escaped = true,
-                other => token.push(other),
-            }
-        }
+        let token = self.quoted(what)?;
         self.next()?;
         Ok(token)
     }
@@ -791,6 +770,12 @@ impl<'a> Parser<'a> {
 
     /// Go's `readTokenAsLabelValue`, starting at the opening quote.
     fn label_value(&mut self) -> Step<Vec<u8>> {
+        self.quoted("label value")
+    }
+
+    /// Bytes up to the closing quote, starting at the opening one: `\\`, `\n` and `\"`
+    /// are the escapes, any other is an error, and so is a raw new-line in `what`.
+    fn quoted(&mut self, what: &str) -> Step<Vec<u8>> {
         let mut token = Vec::new();
         let mut escaped = false;
         loop {
@@ -806,9 +791,7 @@ impl<'a> Parser<'a> {
             }
             match self.byte {
                 b'"' => return Ok(token),
-                b'\n' => {
-                    return Err(self.error(format!("label value {} contains unescaped new-line", go_quote(&token))))
-                }
+                b'\n' => return Err(self.error(format!("{what} {} contains unescaped new-line", go_quote(&token)))),
                 b'\\' => escaped = true,
                 other => token.push(other),
             }
