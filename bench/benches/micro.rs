@@ -105,14 +105,14 @@ fn renderer(c: &mut Criterion) {
         b.iter(|| {
             let timestamps = render::timestamp_families(&store);
             let families = render::gather(&store, &timestamps, &own, render::Prepare::Text);
-            black_box(render::render_text(&families))
+            black_box(render::render_text(&families, pushgateway::exposition::escaping::Escaping::Underscores))
         })
     });
     group.bench_function("text, 100k series, every series formatted", |b| {
         b.iter(|| {
             let timestamps = render::timestamp_families(&store);
             let families = render::gather(&store, &timestamps, &own, render::Prepare::Series);
-            black_box(render::render_text(&families))
+            black_box(render::render_text(&families, pushgateway::exposition::escaping::Escaping::Underscores))
         })
     });
     group.finish();

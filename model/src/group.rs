@@ -75,17 +75,18 @@ impl StoredFamily {
     }
 }
 
-/// The text of a family's series in exposition order, in one buffer.
+/// The text of a family's series in exposition order, in one buffer; none for a family
+/// whose text depends on the scrape (names a scrape may escape).
 #[derive(Clone, Debug, Default)]
-pub struct SeriesText(Box<str>);
+pub struct SeriesText(Option<Box<str>>);
 
 impl SeriesText {
-    pub fn new(text: String) -> Self {
-        SeriesText(text.into_boxed_str())
+    pub fn new(text: Option<String>) -> Self {
+        SeriesText(text.map(String::into_boxed_str))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 

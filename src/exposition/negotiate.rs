@@ -1,6 +1,8 @@
 //! Content negotiation of a scrape (`expfmt.Negotiate`) and the media-type parsing a
 //! push's `Content-Type` uses too.
 
+use super::escaping::Escaping;
+
 /// Exposition formats a scrape can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScrapeFormat {
@@ -49,6 +51,13 @@ type MediaRange = (f64, String, Vec<(String, String)>);
 
 /// `expfmt.Negotiate`: the first acceptable format by descending quality.
 pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
+    negotiate_escaping(accept).0
+}
+
+/// `expfmt.Negotiate` of upstream 1.11: the format, and the escaping scheme of names. Every
+/// media range up to the chosen one (in quality order) that names a known `escaping=`
+/// sets it, whether or not it matches; [`Escaping::Underscores`] when none does.
+pub fn negotiate_escaping(accept: Option<&str>) -> (ScrapeFormat, Escaping) {
     let mut ranges: Vec<MediaRange> = accept
         .unwrap_or("")
         .split(',')
@@ -59,22 +68,26 @@ pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
         })
         .collect();
     ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut escaping = Escaping::Underscores;
     for (_, media, params) in &ranges {
+        if let Some(scheme) = param(params, "escaping").and_then(Escaping::from_param) {
+            escaping = scheme;
+        }
         if media == "application/vnd.google.protobuf"
             && param(params, "proto") == Some("io.prometheus.client.MetricFamily")
         {
             match param(params, "encoding") {
-                Some("delimited") => return ScrapeFormat::ProtoDelimited,
-                Some("text") => return ScrapeFormat::ProtoText,
-                Some("compact-text") => return ScrapeFormat::ProtoCompactText,
+                Some("delimited") => return (ScrapeFormat::ProtoDelimited, escaping),
+                Some("text") => return (ScrapeFormat::ProtoText, escaping),
+                Some("compact-text") => return (ScrapeFormat::ProtoCompactText, escaping),
                 _ => {}
             }
         }
         if media == "text/plain" && matches!(param(params, "version"), None | Some("0.0.4")) {
-            return ScrapeFormat::Text;
+            return (ScrapeFormat::Text, escaping);
         }
     }
-    ScrapeFormat::Text
+    (ScrapeFormat::Text, escaping)
 }
 
 #[cfg(test)]
@@ -101,6 +114,25 @@ mod tests {
         ];
         for (name, accept, want) in cases {
             assert_eq!(negotiate(accept), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn escaping_schemes() {
+        let cases = [
+            (None, ScrapeFormat::Text, Escaping::Underscores),
+            (Some("text/plain;version=0.0.4;escaping=allow-utf-8"), ScrapeFormat::Text, Escaping::AllowUtf8),
+            (
+                Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=values"),
+                ScrapeFormat::ProtoDelimited,
+                Escaping::Values,
+            ),
+            (Some("text/plain;escaping=Dots"), ScrapeFormat::Text, Escaping::Underscores),
+            (Some("application/openmetrics-text;escaping=dots,text/plain;q=0.5"), ScrapeFormat::Text, Escaping::Dots),
+            (Some("application/openmetrics-text;escaping=allow-utf-8"), ScrapeFormat::Text, Escaping::AllowUtf8),
+        ];
+        for (accept, format, escaping) in cases {
+            assert_eq!(negotiate_escaping(accept), (format, escaping), "{accept:?}");
         }
     }
 }

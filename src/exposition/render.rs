@@ -15,6 +15,7 @@ use model::{
     Value,
 };
 
+use super::escaping::Escaping;
 use super::protobuf;
 
 /// One family as exposed: merged from every group (and the server's own metrics).
@@ -70,7 +71,10 @@ pub fn gather<'a>(
     for group in store.groups() {
         for stored in group.families.values() {
             let own_help = store.own_family(&stored.family.name).map(|o| o.help);
-            let text = (prepare == Prepare::Text).then(|| stored.series_text(render_series_text).as_str());
+            let text = match prepare {
+                Prepare::Text => stored.series_text(render_series_text).as_str(),
+                Prepare::Series => None,
+            };
             add(&mut by_name, &stored.family, &mut stored.sorted_metrics(), true, text, own_help);
         }
     }
@@ -133,13 +137,18 @@ impl ExposedFamily<'_> {
 }
 
 /// The text of a stored family's series, in exposition order (what a text scrape of a
-/// large store copies instead of formatting it again).
+/// large store copies instead of formatting it again). Kept only for a family whose names
+/// are all legacy-valid: those are the same text under every escaping scheme.
 fn render_series_text(stored: &StoredFamily) -> SeriesText {
+    let legacy = |name: &str| model::check::is_valid_metric_name(name);
+    if !legacy(&stored.family.name) || stored.family.metrics.iter().flat_map(|m| &m.labels).any(|l| !legacy(&l.name)) {
+        return SeriesText::new(None);
+    }
     let mut text = String::new();
     for m in stored.sorted_metrics() {
-        write_metric_text(&mut text, &stored.family.name, m);
+        write_metric_text(&mut text, &stored.family.name, m, Escaping::Underscores);
     }
-    SeriesText::new(text)
+    SeriesText::new(Some(text))
 }
 
 /// The two timestamp families of every group, merged by name.
@@ -156,25 +165,32 @@ pub fn timestamp_families(store: &StoreView) -> Vec<MetricFamily> {
     merged
 }
 
-/// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it.
-pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
+/// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it, names escaped by
+/// `escaping` (with [`Escaping::AllowUtf8`], names outside the legacy set are quoted:
+/// `{"my.metric","a.b"="v"} 1`, `# TYPE "my.metric" counter`).
+pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8> {
     // Sized for the usual sample line (name, a few labels, a value), so that a scrape of
     // a large store does not copy its text over and over as the buffer grows.
     let samples: usize = families.iter().map(|f| f.metrics.len() * (f.name.len() + 64)).sum();
     let mut out = String::with_capacity(families.len() * 128 + samples);
     for f in families {
+        let name = escaping.apply(f.name);
         if let Some(help) = f.help {
-            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(help));
+            out.push_str("# HELP ");
+            write_name(&mut out, &name);
+            let _ = writeln!(out, " {}", escape_help(help));
         }
         // The text format has no gauge histogram: upstream 1.11 prints one as a histogram.
         let type_word = match f.metric_type {
             model::MetricType::GaugeHistogram => "histogram",
             other => other.lower_name(),
         };
-        let _ = writeln!(out, "# TYPE {} {type_word}", f.name);
+        out.push_str("# TYPE ");
+        write_name(&mut out, &name);
+        let _ = writeln!(out, " {type_word}");
         if f.runs.is_empty() {
             for m in &f.metrics {
-                write_metric_text(&mut out, f.name, m);
+                write_metric_text(&mut out, &name, m, escaping);
             }
         }
         for (r, run) in f.runs.iter().enumerate() {
@@ -183,7 +199,7 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
                 None => {
                     let end = f.runs.get(r + 1).map_or(f.metrics.len(), |next| next.start);
                     for m in &f.metrics[run.start..end] {
-                        write_metric_text(&mut out, f.name, m);
+                        write_metric_text(&mut out, &name, m, escaping);
                     }
                 }
             }
@@ -192,7 +208,20 @@ pub fn render_text(families: &[ExposedFamily<'_>]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
+/// A name in a text scrape: bare when legacy-valid, else quoted (escaped names always
+/// are legacy-valid, so only [`Escaping::AllowUtf8`] quotes).
+fn write_name(out: &mut String, name: &str) {
+    if model::check::is_valid_metric_name(name) {
+        out.push_str(name);
+    } else {
+        out.push('"');
+        escape_label_value_into(out, name);
+        out.push('"');
+    }
+}
+
+/// `name` is the family's name as the scrape writes it (already escaped).
+fn write_metric_text(out: &mut String, name: &str, m: &Metric, escaping: Escaping) {
     // A float histogram kept whole prints its float counts (a zero one means the integer
     // count), as upstream 1.11 does.
     let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
@@ -201,14 +230,14 @@ fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
         _ => count as f64,
     };
     match m.value.classic() {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => write_sample(out, name, "", m, None, *v),
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => write_sample(out, name, "", m, None, *v, escaping),
         Value::Summary(s) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
             for q in quantiles {
-                write_sample(out, name, "", m, Some(("quantile", q.quantile)), q.value);
+                write_sample(out, name, "", m, Some(("quantile", q.quantile)), q.value, escaping);
             }
-            write_sample(out, name, "_sum", m, None, *sum);
-            write_sample(out, name, "_count", m, None, *count as f64);
+            write_sample(out, name, "_sum", m, None, *sum, escaping);
+            write_sample(out, name, "_count", m, None, *count as f64, escaping);
         }
         Value::Histogram(h) => {
             let HistogramValue { count, sum, buckets } = h.as_ref();
@@ -217,23 +246,51 @@ fn write_metric_text(out: &mut String, name: &str, m: &Metric) {
             for (i, b) in buckets.iter().enumerate() {
                 let bucket_float = floats.as_ref().and_then(|f| f.1.get(i).copied());
                 let value = float_or(bucket_float, b.cumulative_count);
-                write_sample(out, name, "_bucket", m, Some(("le", b.upper_bound)), value);
+                write_sample(out, name, "_bucket", m, Some(("le", b.upper_bound)), value, escaping);
                 inf_seen |= b.upper_bound == f64::INFINITY;
             }
             if !inf_seen {
-                write_sample(out, name, "_bucket", m, Some(("le", f64::INFINITY)), count);
+                write_sample(out, name, "_bucket", m, Some(("le", f64::INFINITY)), count, escaping);
             }
-            write_sample(out, name, "_sum", m, None, *sum);
-            write_sample(out, name, "_count", m, None, count);
+            write_sample(out, name, "_sum", m, None, *sum, escaping);
+            write_sample(out, name, "_count", m, None, count, escaping);
         }
         Value::Missing | Value::Proto(_) => {}
     }
 }
 
-fn write_sample(out: &mut String, name: &str, suffix: &str, m: &Metric, extra: Option<(&str, f64)>, value: f64) {
-    out.push_str(name);
-    out.push_str(suffix);
-    write_labels(out, &m.labels, extra);
+/// One sample line. A name outside the legacy set (only under [`Escaping::AllowUtf8`])
+/// goes inside the braces, quoted with its suffix: `{"my.hist_bucket",le="1"} 3`.
+#[allow(clippy::too_many_arguments)]
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    m: &Metric,
+    extra: Option<(&str, f64)>,
+    value: f64,
+    escaping: Escaping,
+) {
+    let quoted = !model::check::is_valid_metric_name(name);
+    if quoted {
+        out.push_str("{\"");
+        escape_label_value_into(out, name);
+        out.push_str(suffix);
+        out.push('"');
+        if !m.labels.is_empty() || extra.is_some() {
+            out.push(',');
+        }
+        write_label_pairs(out, &m.labels, extra, escaping);
+        out.push('}');
+    } else {
+        out.push_str(name);
+        out.push_str(suffix);
+        if !m.labels.is_empty() || extra.is_some() {
+            out.push('{');
+            write_label_pairs(out, &m.labels, extra, escaping);
+            out.push('}');
+        }
+    }
     out.push(' ');
     write_exposition(out, value);
     if let Some(ts) = m.timestamp_ms {
@@ -242,16 +299,12 @@ fn write_sample(out: &mut String, name: &str, suffix: &str, m: &Metric, extra: O
     out.push('\n');
 }
 
-fn write_labels(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64)>) {
-    if labels.is_empty() && extra.is_none() {
-        return;
-    }
-    out.push('{');
+fn write_label_pairs(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64)>, escaping: Escaping) {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&l.name);
+        write_name(out, &escaping.apply(&l.name));
         out.push_str("=\"");
         escape_label_value_into(out, &l.value);
         out.push('"');
@@ -265,36 +318,46 @@ fn write_labels(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64
         write_exposition(out, v);
         out.push('"');
     }
-    out.push('}');
 }
 
-/// Delimited protobuf, one `MetricFamily` message per family.
-pub fn render_protobuf(families: &[ExposedFamily<'_>]) -> Vec<u8> {
+/// Delimited protobuf, one `MetricFamily` message per family, names escaped by `escaping`.
+pub fn render_protobuf(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8> {
     let mut out = Vec::new();
     for f in families {
         let family = MetricFamily {
-            name: f.name.to_string(),
+            name: escaping.apply(f.name).into_owned(),
             help: None,
             metric_type: f.metric_type,
-            metrics: f.metrics.iter().map(|m| (*m).clone()).collect(),
+            metrics: f.metrics.iter().map(|m| escaped(m, escaping)).collect(),
         };
         protobuf::encode_family(&family, f.help, &mut out);
     }
     out
 }
 
+/// A series with its label names escaped.
+fn escaped(m: &Metric, escaping: Escaping) -> Metric {
+    let mut m = m.clone();
+    for l in &mut m.labels {
+        if let std::borrow::Cow::Owned(name) = escaping.apply(&l.name) {
+            *l = LabelPair::new(name, l.value.to_string());
+        }
+    }
+    m
+}
+
 /// The protobuf text formats (`encoding=text` / `compact-text`), in the shape of Go's
-/// `proto.MarshalTextString` (one family per block).
-pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool) -> Vec<u8> {
+/// `proto.MarshalTextString` (one family per block), names escaped by `escaping`.
+pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool, escaping: Escaping) -> Vec<u8> {
     let mut out = String::new();
     for f in families {
-        let _ = write!(out, "name: {:?} ", f.name);
+        let _ = write!(out, "name: {:?} ", escaping.apply(f.name));
         if let Some(help) = f.help {
             let _ = write!(out, "help: {help:?} ");
         }
         let _ = write!(out, "type: {} ", f.metric_type.upper_name());
         for m in &f.metrics {
-            let _ = write!(out, "metric: < {}> ", metric_debug(m));
+            let _ = write!(out, "metric: < {}> ", metric_debug(&escaped(m, escaping)));
         }
         out.push('\n');
         if !compact {
@@ -332,7 +395,7 @@ mod tests {
         let timestamps = timestamp_families(&view);
         let render = |prepare| {
             let families = gather(&view, &timestamps, &[], prepare);
-            String::from_utf8(render_text(&families)).expect("utf-8")
+            String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8")
         };
         (render(Prepare::Text), render(Prepare::Series))
     }
@@ -349,7 +412,8 @@ mod tests {
             let view = store.view();
             let own = crate::self_metrics::store_families(view.usage(), &quotas);
             let timestamps = timestamp_families(&view);
-            String::from_utf8(render_text(&gather(&view, &timestamps, &own, Prepare::Series))).expect("utf-8")
+            String::from_utf8(render_text(&gather(&view, &timestamps, &own, Prepare::Series), Escaping::Underscores))
+                .expect("utf-8")
         };
         let before = render(&store);
         assert!(before.contains("# TYPE pushgateway_store_usage gauge\n"), "{before}");

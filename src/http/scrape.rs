@@ -9,7 +9,8 @@ use model::StoreView;
 use super::answers::empty;
 use super::AppState;
 use crate::error::HttpError;
-use crate::exposition::negotiate::{negotiate, ScrapeFormat};
+use crate::exposition::escaping::Escaping;
+use crate::exposition::negotiate::{negotiate_escaping, ScrapeFormat};
 use crate::exposition::render;
 use crate::self_metrics;
 
@@ -40,7 +41,13 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 /// holds no lock: a scrape of a million series takes long enough to starve the async
 /// workers, and holding the lock meanwhile would stall every apply.
 pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
-    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    // Names outside the legacy set are escaped by the scheme the client asks for (1.11);
+    // without --push.enable-utf8-names the scrape is 1.5.1's (no escaping parameter) and
+    // such names, which then only an earlier flagged push can have stored, are written
+    // with underscores.
+    let (format, escaping) = negotiate_escaping(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let utf8 = state.config.push_enable_utf8_names;
+    let escaping = if utf8 { escaping } else { Escaping::Underscores };
     let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
@@ -50,10 +57,10 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
         let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
         let families = render::gather(view, &timestamps, &own, prepare);
         let body = match format {
-            ScrapeFormat::Text => render::render_text(&families),
-            ScrapeFormat::ProtoDelimited => render::render_protobuf(&families),
-            ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false),
-            ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true),
+            ScrapeFormat::Text => render::render_text(&families, escaping),
+            ScrapeFormat::ProtoDelimited => render::render_protobuf(&families, escaping),
+            ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false, escaping),
+            ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true, escaping),
         };
         if gzip {
             use std::io::Write;
@@ -66,7 +73,13 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
     })
     .await?;
     let mut r = empty(StatusCode::OK);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    let content_type = if utf8 {
+        HeaderValue::from_str(&format!("{}; escaping={}", format.content_type(), escaping.param()))
+            .unwrap_or_else(|_| HeaderValue::from_static(format.content_type()))
+    } else {
+        HeaderValue::from_static(format.content_type())
+    };
+    r.headers_mut().insert(header::CONTENT_TYPE, content_type);
     if gzipped {
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }

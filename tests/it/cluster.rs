@@ -659,3 +659,37 @@ fn a_checkpoint_restores_into_a_new_cluster_with_what_it_held() {
     assert!(!lines.iter().any(|l| l.starts_with("l{")), "a push after the checkpoint came back: {lines:?}");
     assert_eq!(restored.put("/metrics/job/new", "n 1\n").0, 200);
 }
+
+/// `--push.enable-utf8-names` on one node only: what it accepts is judged by the rule
+/// carried in the entry, so every node stores it and serves the same groups; a node
+/// without the flag still refuses quoted names itself.
+#[test]
+fn utf8_names_accepted_by_a_flagged_node_are_stored_by_all() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &[]);
+    story("node 1 restarted with --push.enable-utf8-names");
+    let mut args = c.nodes[0].args().to_vec();
+    args.push("--push.enable-utf8-names".to_string());
+    c.nodes[0].signal_and_wait("TERM");
+    c.nodes[0].restart_with(&args);
+    c.wait_all_ready();
+
+    story("a push with UTF-8 names through node 1");
+    let (code, body) = c.nodes[0].put("/metrics/job/u/U__host_2e_name/h1", "{\"http.requests\",\"a.b\"=\"v\"} 5\n");
+    assert_eq!(code, 200, "{body}");
+    let want = "http_requests{a_b=\"v\",host_name=\"h1\",instance=\"\",job=\"u\"} 5".to_string();
+    for node in &c.nodes {
+        node.wait_for(Duration::from_secs(30), "the push everywhere", || node.pushed_lines().contains(&want));
+        let (_, api) = node.get("/api/v1/metrics");
+        let doc: serde_json::Value = serde_json::from_str(&api).unwrap();
+        let group = doc["data"].as_array().unwrap().iter().find(|g| g["labels"]["job"] == "u").cloned().unwrap();
+        assert_eq!(group["labels"]["host.name"], "h1", "{api}");
+    }
+
+    story("a node without the flag refuses quoted names before proposing anything");
+    let (code, _) = c.nodes[1].put("/metrics/job/u/U__host_2e_name/h1", "{\"other.name\"} 1\n");
+    assert_eq!(code, 400);
+    for node in &c.nodes {
+        assert!(node.pushed_lines().contains(&want), "the group is untouched");
+    }
+}

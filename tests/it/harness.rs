@@ -45,6 +45,11 @@ impl Server {
         self.base = format!("http://{}", reported_address(&self.process));
     }
 
+    /// The test's flags (without the ones the harness adds).
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// Restarts with different flags (same data directory and web address).
     pub fn restart_with(&mut self, args: &[String]) {
         self.args = args.to_vec();

@@ -228,3 +228,93 @@ fn headers_as_upstream_sends_them() {
     }
     assert!(differences.is_empty(), "answers differ from upstream's:\n{}", differences.join("\n"));
 }
+
+/// `--push.enable-utf8-names` as upstream 1.11 has it: a `U__`-escaped grouping label
+/// name and quoted names in a text push, scrapes escaping names as `Accept` asks and
+/// saying so in `Content-Type`; without the flag, 1.5.1's answers.
+#[test]
+fn utf8_names_with_the_flag_and_1_5_1_without() {
+    let s = Server::start(&["--push.enable-utf8-names"]);
+    let http = reqwest::blocking::Client::new();
+    let pushed = http
+        .put(format!("{}/metrics/job/demo/U__host_2e_name/h1", s.base))
+        .body("{\"http.requests\",\"method.name\"=\"GET\"} 5\n")
+        .send()
+        .unwrap();
+    assert_eq!(pushed.status(), 200, "{}", pushed.text().unwrap());
+    let scrape = |accept: Option<&str>| {
+        let mut request = http.get(format!("{}/metrics", s.base));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let answer = request.send().unwrap();
+        let content_type = answer.headers()["content-type"].to_str().unwrap().to_string();
+        let body = answer.text().unwrap();
+        let line = body.lines().find(|l| l.contains("\"GET\"")).unwrap_or_default().to_string();
+        let type_line =
+            body.lines().find(|l| l.starts_with("# TYPE") && l.contains("requests")).unwrap_or_default().to_string();
+        (content_type, type_line, line)
+    };
+    let text = "text/plain; version=0.0.4; charset=utf-8";
+    assert_eq!(
+        scrape(None),
+        (
+            format!("{text}; escaping=underscores"),
+            "# TYPE http_requests untyped".to_string(),
+            "http_requests{host_name=\"h1\",instance=\"\",job=\"demo\",method_name=\"GET\"} 5".to_string()
+        )
+    );
+    assert_eq!(
+        scrape(Some("text/plain;version=0.0.4;escaping=allow-utf-8")),
+        (
+            format!("{text}; escaping=allow-utf-8"),
+            "# TYPE \"http.requests\" untyped".to_string(),
+            "{\"http.requests\",\"host.name\"=\"h1\",instance=\"\",job=\"demo\",\"method.name\"=\"GET\"} 5".to_string()
+        )
+    );
+    assert_eq!(
+        scrape(Some("text/plain;escaping=dots")).2,
+        "http_dot_requests{host_dot_name=\"h1\",instance=\"\",job=\"demo\",method_dot_name=\"GET\"} 5"
+    );
+    assert_eq!(
+        scrape(Some("text/plain;escaping=values")).2,
+        "U__http_2e_requests{U__host_2e_name=\"h1\",instance=\"\",job=\"demo\",U__method_2e_name=\"GET\"} 5"
+    );
+    let protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+    let answer = http
+        .get(format!("{}/metrics", s.base))
+        .header("accept", format!("{protobuf};escaping=allow-utf-8"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=allow-utf-8"
+    );
+    let body = answer.bytes().unwrap();
+    assert!(body.windows(13).any(|w| w == b"http.requests"), "raw names in protobuf with allow-utf-8");
+    let (_, api) = s.get("/api/v1/metrics");
+    let doc: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(doc["data"][0]["labels"]["host.name"], "h1", "the JSON API shows names as they are: {api}");
+    assert_eq!(doc["data"][0]["http.requests"]["metrics"][0]["labels"]["method.name"], "GET");
+    let refused = http.put(format!("{}/metrics/job/demo", s.base)).body("{\"a.b\",\"c.d\"} 1\n").send().unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().unwrap().contains("multiple metric names for metric \"a.b\""));
+    let (code, body) = s.request("DELETE", "/metrics/job/demo/U__host_2e_name/h1", &[], Vec::new());
+    assert_eq!(code, 202, "{body:?}");
+    assert!(!s.get("/metrics").1.lines().any(|l| l.starts_with("http_requests")), "deleted by its escaped URL");
+
+    let legacy = Server::start(&[]);
+    let (code, body) = legacy.put("/metrics/job/demo", "{\"http.requests\"} 5\n");
+    assert_eq!(code, 400, "1.5.1's parser has no quoted names: {body}");
+    let (code, _) = legacy.put("/metrics/job/demo/host.name/h1", "m 1\n");
+    assert_eq!(code, 400);
+    let (code, body) = legacy.put("/metrics/job/demo/U__host_2e_name/h1", "m 1\n");
+    assert_eq!(code, 200, "U__… is an ordinary label name without the flag: {body}");
+    let answer = http
+        .get(format!("{}/metrics", legacy.base))
+        .header("accept", "text/plain;escaping=allow-utf-8")
+        .send()
+        .unwrap();
+    assert_eq!(answer.headers()["content-type"], text, "1.5.1's content type without the flag");
+    assert!(answer.text().unwrap().contains("m{U__host_2e_name=\"h1\",instance=\"\",job=\"demo\"} 1"));
+}
