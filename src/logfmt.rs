@@ -1,18 +1,26 @@
-//! `--log.format=logfmt`: one line per event in logfmt, as upstream 1.11 writes it with
-//! Go's `slog.TextHandler` (promslog's default style):
-//! `time=2026-01-02T03:04:05.678Z level=INFO source=main.rs:85 msg="node started" node=1`.
-//! Keys and values are written bare when they can be, else quoted with Go's escapes.
+//! `--log.format=logfmt`: one line per event in logfmt, as upstream 1.11 writes it: Go's
+//! `slog.TextHandler` with promslog's go-kit style, which pushgateway's `main.go` selects:
+//! `ts=2026-01-02T03:04:05.678Z level=info caller=main.rs:85 msg="node started" node=1`
+//! (at `--log.level=debug` the caller names its function: `file(function):line`; here the
+//! module stands for it). Keys and values are written bare when they can be, else quoted
+//! with Go's escapes.
 
 use std::fmt::{self, Write as _};
 
-use tracing::field::{Field, Visit};
+use tracing::field::Visit;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The logfmt event format.
-pub struct Logfmt;
+/// The event format of `--log.format`: logfmt, or JSON (slog's JSON handler in the same
+/// style: `{"ts":"…","level":"info","caller":"main.rs:85","msg":"node started","node":1}`).
+pub struct Logfmt {
+    /// `--log.level=debug`: the caller names its module too.
+    pub debug: bool,
+    /// `--log.format=json`.
+    pub json: bool,
+}
 
 impl<S, N> FormatEvent<S, N> for Logfmt
 where
@@ -23,48 +31,96 @@ where
         let meta = event.metadata();
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let level = match *meta.level() {
-            Level::ERROR => "ERROR",
-            Level::WARN => "WARN",
-            Level::INFO => "INFO",
-            Level::DEBUG | Level::TRACE => "DEBUG",
+            Level::ERROR => "error",
+            Level::WARN => "warn",
+            Level::INFO => "info",
+            Level::DEBUG | Level::TRACE => "debug",
         };
         let file = meta.file().map(|f| f.rsplit('/').next().unwrap_or(f));
-        let source = match (file, meta.line()) {
-            (Some(file), Some(line)) => format!("{file}:{line}"),
+        let module = meta.module_path().map(|m| m.rsplit("::").next().unwrap_or(m));
+        let caller = match (file, meta.line(), module) {
+            (Some(file), Some(line), Some(module)) if self.debug => format!("{file}({module}):{line}"),
+            (Some(file), Some(line), _) => format!("{file}:{line}"),
             _ => meta.target().to_string(),
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let mut line = format!("time={time} level={level} source={}", value(&source));
-        let _ = write!(line, " msg={}", value(&fields.message));
-        line.push_str(&fields.rest);
+        let mut pairs = vec![
+            ("ts", Field::Text(time)),
+            ("level", Field::Text(level.to_string())),
+            ("caller", Field::Text(caller)),
+            ("msg", Field::Text(std::mem::take(&mut fields.message))),
+        ];
+        pairs.extend(fields.rest.iter().map(|(k, v)| (key(k), v.clone())));
+        let line = if self.json { json_line(&pairs) } else { logfmt_line(&pairs) };
         writeln!(writer, "{line}")
     }
 }
 
-/// An event's message and its other fields, already written as ` key=value`.
+/// A field's value: text, or a number or boolean (bare in JSON).
+#[derive(Clone)]
+enum Field {
+    Text(String),
+    Raw(String),
+}
+
+fn logfmt_line(pairs: &[(&str, Field)]) -> String {
+    let mut line = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let text = match v {
+            Field::Text(t) | Field::Raw(t) => t,
+        };
+        let _ = write!(line, "{}{k}={}", if i > 0 { " " } else { "" }, value(text));
+    }
+    line
+}
+
+fn json_line(pairs: &[(&str, Field)]) -> String {
+    let text = |t: &str| serde_json::Value::String(t.to_string()).to_string();
+    let fields: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| match v {
+            Field::Text(t) => format!("{}:{}", text(k), text(t)),
+            Field::Raw(t) => format!("{}:{t}", text(k)),
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+/// An event's message and its other fields, in order.
 #[derive(Default)]
 struct Fields {
     message: String,
-    rest: String,
+    rest: Vec<(&'static str, Field)>,
 }
 
 impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, text: &str) {
-        self.record(field.name(), text.to_string());
+    fn record_str(&mut self, field: &tracing::field::Field, text: &str) {
+        self.record(field.name(), Field::Text(text.to_string()));
     }
 
-    fn record_debug(&mut self, field: &Field, debug: &dyn fmt::Debug) {
-        self.record(field.name(), format!("{debug:?}"));
+    fn record_i64(&mut self, field: &tracing::field::Field, v: i64) {
+        self.record(field.name(), Field::Raw(v.to_string()));
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, v: u64) {
+        self.record(field.name(), Field::Raw(v.to_string()));
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, v: bool) {
+        self.record(field.name(), Field::Raw(v.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, debug: &dyn fmt::Debug) {
+        self.record(field.name(), Field::Text(format!("{debug:?}")));
     }
 }
 
 impl Fields {
-    fn record(&mut self, name: &str, text: String) {
-        if name == "message" {
-            self.message = text;
-        } else {
-            let _ = write!(self.rest, " {}={}", key(name), value(&text));
+    fn record(&mut self, name: &'static str, v: Field) {
+        match (name, v) {
+            ("message", Field::Text(text) | Field::Raw(text)) => self.message = text,
+            (name, v) => self.rest.push((name, v)),
         }
     }
 }
@@ -97,5 +153,31 @@ mod tests {
         assert_eq!(value(""), "\"\"");
         assert_eq!(value("a=b"), "\"a=b\"");
         assert_eq!(value("say \"hi\"\nbye"), "\"say \\\"hi\\\"\\nbye\"");
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn logfmt_and_json_lines() {
+        let pairs = vec![
+            ("ts", Field::Text("2026-01-02T03:04:05.678Z".into())),
+            ("level", Field::Text("info".into())),
+            ("caller", Field::Text("main.rs:85".into())),
+            ("msg", Field::Text("node started".into())),
+            ("node", Field::Raw("1".into())),
+            ("path", Field::Text("/tmp/a b".into())),
+        ];
+        assert_eq!(
+            logfmt_line(&pairs),
+            "ts=2026-01-02T03:04:05.678Z level=info caller=main.rs:85 msg=\"node started\" node=1 path=\"/tmp/a b\""
+        );
+        assert_eq!(
+            json_line(&pairs),
+            "{\"ts\":\"2026-01-02T03:04:05.678Z\",\"level\":\"info\",\"caller\":\"main.rs:85\",\
+             \"msg\":\"node started\",\"node\":1,\"path\":\"/tmp/a b\"}"
+        );
     }
 }

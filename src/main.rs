@@ -17,11 +17,8 @@ use pushgateway::web_config::{LiveWebConfig, WebConfig};
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.with_ansi(false).event_format(pushgateway::logfmt::Logfmt).init();
-    }
+    let format = pushgateway::logfmt::Logfmt { debug: config.log_level == "debug", json: config.log_format == "json" };
+    builder.with_ansi(false).event_format(format).init();
 }
 
 /// Waits for SIGTERM, SIGINT or `/-/quit`. The signal handlers are installed before this
