@@ -223,6 +223,14 @@ pub struct Config {
     )]
     pub cluster_read_consistency: ReadConsistencyFlag,
 
+    /// With linearizable reads: a read (a scrape, the API, the status page) that cannot
+    /// confirm it is up to date within this long (an election, a partition, a lost
+    /// majority) is served from what this node has applied, marked with the
+    /// `X-Pushgateway-Stale-Seconds` header and counted in `pushgateway_cluster_stale_reads_total`.
+    /// `0s`: such a read waits up to --cluster.propose-timeout and then fails (503).
+    #[arg(long = "cluster.stale-reads-after", env = "PUSHGATEWAY_CLUSTER_STALE_READS_AFTER", default_value = "500ms", value_parser = parse_go_duration)]
+    pub cluster_stale_reads_after: Duration,
+
     /// Test-only fault: answer PUT pushes 200 without replicating them (acknowledge
     /// before commit), so the fault-injection harness can prove it catches lost writes.
     /// Never on by default; hidden from --help.
@@ -324,6 +332,7 @@ impl Config {
                 ReadConsistencyFlag::Linearizable => ReadConsistency::Linearizable,
                 ReadConsistencyFlag::Local => ReadConsistency::Local,
             },
+            stale_reads_after: (!self.cluster_stale_reads_after.is_zero()).then_some(self.cluster_stale_reads_after),
             snapshot_logs: self.cluster_snapshot_logs,
             peer_secret: self.cluster_secret()?,
             peer_limits: serve::Limits { max_connections: self.cluster_max_connections, ..cluster::PEER_LIMITS },
@@ -445,6 +454,7 @@ impl Config {
             ("cluster.election-timeout", format_go_duration(self.cluster_election_timeout)),
             ("cluster.propose-timeout", format_go_duration(self.cluster_propose_timeout)),
             ("cluster.read-consistency", self.cluster_read_consistency.name().to_string()),
+            ("cluster.stale-reads-after", format_go_duration(self.cluster_stale_reads_after)),
             ("cluster.snapshot-logs", self.cluster_snapshot_logs.to_string()),
             ("cluster.max-connections", self.cluster_max_connections.to_string()),
             ("web.config.file", self.web_config_file.clone()),

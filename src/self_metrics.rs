@@ -31,6 +31,8 @@ const CLUSTER_SNAPSHOT_BYTES: &str = "pushgateway_cluster_snapshot_bytes";
 const CLUSTER_FORWARDED: &str = "pushgateway_cluster_forwarded_batches_total";
 const CLUSTER_FAILED: &str = "pushgateway_cluster_failed_proposals_total";
 const CLUSTER_PROPOSAL_DURATION: &str = "pushgateway_cluster_proposal_duration_seconds";
+const CLUSTER_READ_STALENESS: &str = "pushgateway_cluster_read_staleness_seconds";
+const CLUSTER_STALE_READS: &str = "pushgateway_cluster_stale_reads_total";
 
 const STORE_USAGE: &str = "pushgateway_store_usage";
 const STORE_QUOTA: &str = "pushgateway_store_quota";
@@ -138,6 +140,7 @@ impl SelfMetrics {
             (CLUSTER_LOG_ENTRIES, cluster.last_log_index.saturating_sub(cluster.purged_index) as f64),
             (CLUSTER_STORAGE_BYTES, cluster.storage_bytes as f64),
             (CLUSTER_SNAPSHOT_BYTES, cluster.snapshot_bytes as f64),
+            (CLUSTER_READ_STALENESS, cluster.read_staleness_millis as f64 / 1000.0),
         ];
         for (name, v) in scalars {
             out.push(self.family(name, vec![gauge(vec![], v)]));
@@ -145,6 +148,7 @@ impl SelfMetrics {
         let counter =
             |labels: Vec<LabelPair>, v: u64| Metric { labels, value: Value::Counter(v as f64), timestamp_ms: None };
         out.push(self.family(CLUSTER_FORWARDED, vec![counter(vec![], proposals.forwarded_batches)]));
+        out.push(self.family(CLUSTER_STALE_READS, vec![counter(vec![], cluster.stale_reads)]));
         let failed = [
             ("storage", proposals.failed_storage),
             ("timeout", proposals.failed_timeout),

@@ -54,6 +54,11 @@ pub struct ClusterConfig {
     /// leader and its confirmation.
     pub propose_timeout: Duration,
     pub read_consistency: ReadConsistency,
+    /// With linearizable reads: how long a read may wait for the read barrier before it is
+    /// served from what this node has applied, marked stale (`None`: it waits up to the
+    /// propose timeout and then fails). What keeps scrapes answering through an election
+    /// or the loss of a majority.
+    pub stale_reads_after: Option<Duration>,
     /// Snapshot every this many applied entries; the log keeps at most as many before it.
     pub snapshot_logs: u64,
     /// The secret every peer request must carry; `None`: peer traffic is not
@@ -78,6 +83,7 @@ impl ClusterConfig {
             election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
             propose_timeout: Duration::from_secs(5),
             read_consistency: ReadConsistency::Linearizable,
+            stale_reads_after: None,
             snapshot_logs: 1000,
             peer_secret: None,
             peer_limits: PEER_LIMITS,

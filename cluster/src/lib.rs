@@ -47,6 +47,6 @@ pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};
 pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
-pub use read::StoreReader;
+pub use read::{ReadFreshness, StoreReader};
 pub use status::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
 pub use storage::recovery::{force_new_cluster, Recovered};

@@ -38,6 +38,11 @@ struct Inner {
     queue: mpsc::Sender<Pending>,
     propose_timeout: Duration,
     read_consistency: ReadConsistency,
+    /// See [`ClusterConfig::stale_reads_after`].
+    stale_reads_after: Option<Duration>,
+    /// When a read last passed the read barrier (or the node started), and how many
+    /// reads were served stale: see [`Node::consistent_reader`].
+    freshness: Mutex<crate::read::Freshness>,
     peer_server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stats: Mutex<ProposalStats>,
     /// The node's database, for checkpoints and its size.
@@ -145,6 +150,8 @@ impl Node {
                 queue,
                 propose_timeout: config.propose_timeout,
                 read_consistency: config.read_consistency,
+                stale_reads_after: config.stale_reads_after,
+                freshness: Mutex::new(crate::read::Freshness::new()),
                 peer_server: Mutex::new(None),
                 stats: Mutex::new(ProposalStats::default()),
                 db,
@@ -232,6 +239,14 @@ impl Node {
 
     pub(crate) fn read_consistency(&self) -> ReadConsistency {
         self.inner.read_consistency
+    }
+
+    pub(crate) fn stale_reads_after(&self) -> Option<Duration> {
+        self.inner.stale_reads_after
+    }
+
+    pub(crate) fn freshness(&self) -> std::sync::MutexGuard<'_, crate::read::Freshness> {
+        self.inner.freshness.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn leader_lease(&self) -> Duration {

@@ -5,7 +5,7 @@
 //! the heartbeats) never waits for a page of a million series to be written.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::ReadConsistency;
 use crate::error::ClusterError;
@@ -19,6 +19,31 @@ use model::{GroupStore, GroupingKey, PushedFamilies, QuotaExceeded, StoreQuotas,
 #[derive(Clone)]
 pub struct StoreReader {
     store: Arc<RwLock<GroupStore>>,
+    stale: Option<Duration>,
+}
+
+/// How up to date this node's reads have been.
+#[derive(Debug)]
+pub(crate) struct Freshness {
+    /// When a read last passed the read barrier (at first, when the node started).
+    confirmed: Instant,
+    /// Reads served stale so far.
+    stale_reads: u64,
+}
+
+impl Freshness {
+    pub(crate) fn new() -> Self {
+        Freshness { confirmed: Instant::now(), stale_reads: 0 }
+    }
+}
+
+/// What [`Node::read_freshness`] reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadFreshness {
+    /// Seconds since a read on this node last passed the read barrier.
+    pub seconds_since_confirmed: f64,
+    /// Reads this node served stale (without the barrier) since it started.
+    pub stale_reads: u64,
 }
 
 impl StoreReader {
@@ -27,6 +52,13 @@ impl StoreReader {
     /// async workers, where the render runs.
     pub fn view(&self) -> StoreView {
         self.store.read().unwrap_or_else(|poisoned| poisoned.into_inner()).view()
+    }
+
+    /// `Some(age)` when the read could not pass the read barrier in time and serves what
+    /// this node had applied: `age` is the time since a read on this node last passed it
+    /// (the most the data can lag behind what was acknowledged then).
+    pub fn stale(&self) -> Option<Duration> {
+        self.stale
     }
 }
 
@@ -52,11 +84,35 @@ impl Node {
     /// reader include every command whose `propose` returned before this call, on any
     /// node (a follower asks the leader for its read index and waits until it has applied
     /// that far); with local consistency, whatever this node applied.
+    ///
+    /// With [`crate::ClusterConfig::stale_reads_after`], a linearizable read that cannot
+    /// pass the barrier that soon (an election, a partition, a lost majority) is served
+    /// from what this node has applied instead, and says so ([`StoreReader::stale`]).
     pub async fn consistent_reader(&self) -> Result<StoreReader, ClusterError> {
+        let mut stale = None;
         if self.read_consistency() == ReadConsistency::Linearizable {
-            self.read_barrier().await?;
+            let passed = match self.stale_reads_after() {
+                None => self.read_barrier().await.map(|_| true)?,
+                Some(after) => matches!(tokio::time::timeout(after, self.read_barrier()).await, Ok(Ok(()))),
+            };
+            let mut freshness = self.freshness();
+            if passed {
+                freshness.confirmed = Instant::now();
+            } else {
+                freshness.stale_reads += 1;
+                stale = Some(freshness.confirmed.elapsed());
+            }
         }
-        Ok(StoreReader { store: self.store() })
+        Ok(StoreReader { store: self.store(), stale })
+    }
+
+    /// How up to date this node's reads have been (for its own metrics).
+    pub fn read_freshness(&self) -> ReadFreshness {
+        let freshness = self.freshness();
+        ReadFreshness {
+            seconds_since_confirmed: freshness.confirmed.elapsed().as_secs_f64(),
+            stale_reads: freshness.stale_reads,
+        }
     }
 
     /// Waits until this node has applied everything committed before the call. Retries

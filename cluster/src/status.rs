@@ -42,6 +42,12 @@ pub struct NodeStatus {
     /// Why Raft stopped on this node (an entry it cannot apply, a storage failure), if it did.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// Milliseconds since a read on this node last passed the read barrier, and how many
+    /// reads it served stale (see `ClusterConfig::stale_reads_after`).
+    #[serde(default)]
+    pub read_staleness_millis: u64,
+    #[serde(default)]
+    pub stale_reads: u64,
 }
 
 /// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
@@ -129,6 +135,7 @@ impl Node {
             ServerState::Learner => 3,
             ServerState::Shutdown => 4,
         }];
+        let freshness = self.read_freshness();
         NodeStatus {
             node_id: self.id(),
             role: role.into(),
@@ -145,6 +152,8 @@ impl Node {
             format_version: self.format_version(),
             format_supported: model::version::SUPPORTED,
             stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
+            read_staleness_millis: (freshness.seconds_since_confirmed * 1000.0) as u64,
+            stale_reads: freshness.stale_reads,
         }
     }
 

@@ -68,21 +68,25 @@ fn replace_line(text: &str, prefix: &str, with: &str) -> anyhow::Result<String> 
 }
 
 /// haproxy's configuration from the deployment template (`deploy/compose/haproxy.cfg`):
-/// the same frontend, health check and balancing, bound to `bind` and with `servers`
-/// (name, address) in place of the template's `server` lines.
+/// the same frontend, backends, health checks and retries, bound to `bind` and with
+/// `servers` (name, address) in place of each backend's `server` lines.
 pub fn haproxy_config(template: &str, bind: &str, servers: &[(String, String)]) -> anyhow::Result<String> {
     let text = replace_line(template, "bind ", &format!("bind {bind}"))?;
     let mut out = Vec::new();
     let mut placed = false;
+    let mut in_block = false;
     for line in text.lines() {
         if !line.trim_start().starts_with("server ") {
             out.push(line.to_string());
+            in_block = false;
             continue;
         }
-        if !placed {
+        // Each backend's block of server lines becomes the given servers.
+        if !in_block {
             let indent = &line[..line.len() - line.trim_start().len()];
             out.extend(servers.iter().map(|(name, addr)| format!("{indent}server {name} {addr} check")));
             placed = true;
+            in_block = true;
         }
     }
     if !placed {
@@ -164,7 +168,9 @@ mod tests {
         let text = haproxy_config(&read("deploy/compose/haproxy.cfg"), "127.0.0.1:9", &servers).unwrap();
         assert!(text.contains("\n    bind 127.0.0.1:9\n"), "{text}");
         assert!(text.contains("option httpchk GET /-/ready"));
-        assert!(text.contains("    server a 127.0.0.1:1 check\n    server b 127.0.0.1:2 check\n"), "{text}");
+        let block = "    server a 127.0.0.1:1 check\n    server b 127.0.0.1:2 check\n";
+        assert_eq!(text.matches(block).count(), 2, "both backends get the servers: {text}");
+        assert!(text.contains("option httpchk GET /-/healthy"), "reads go to every live node");
         assert!(!text.contains("pushgateway-1"), "the template's servers are gone: {text}");
     }
 

@@ -119,6 +119,11 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
                 let text_scrape = rng.gen_bool(0.5);
                 let path = if text_scrape { "/metrics" } else { "/api/v1/metrics" };
                 match http.get(format!("{base}{path}")).send() {
+                    // A read the server marks stale (it could not confirm it was up to date,
+                    // --cluster.stale-reads-after) claims no linearizability: it is no evidence.
+                    Ok(resp) if resp.headers().contains_key("x-pushgateway-stale-seconds") => {
+                        (Outcome::Fail, 200, Action::Read { observed: None })
+                    }
                     Ok(resp) if resp.status().as_u16() == 200 => {
                         let observed = resp.text().ok().and_then(|t| {
                             if text_scrape {

@@ -113,26 +113,45 @@ pub const ADDED_IN_V2: &[OwnFamily] = &[
     ),
 ];
 
+/// Own families added by replicated-format version 4 ([`crate::version::V4`]): how up to
+/// date this node's reads are (`--cluster.stale-reads-after`). Before the switch they are
+/// exposed but not judged, as [`ADDED_IN_V2`] was before version 2.
+pub const ADDED_IN_V4: &[OwnFamily] = &[
+    own(
+        "pushgateway_cluster_read_staleness_seconds",
+        Gauge,
+        "Seconds since a read on this node last confirmed it was up to date with the leader; reads served stale lag by at most this.",
+    ),
+    own(
+        "pushgateway_cluster_stale_reads_total",
+        Counter,
+        "Reads (scrapes, API, status page) this node served from what it had applied because it could not confirm it was up to date in time (--cluster.stale-reads-after).",
+    ),
+];
+
 /// The own families pushes are judged against at one replicated-format version: pinned
 /// lists, each sorted by name.
 #[derive(Clone, Copy, Debug)]
 pub struct OwnFamilies {
-    lists: [&'static [OwnFamily]; 2],
+    lists: [&'static [OwnFamily]; 3],
 }
 
 impl OwnFamilies {
-    /// The lists of `version`: [`OWN_FAMILIES`], plus [`ADDED_IN_V2`] from version 2.
+    /// The lists of `version`: [`OWN_FAMILIES`], plus [`ADDED_IN_V2`] from version 2, plus
+    /// [`ADDED_IN_V4`] from version 4.
     pub const fn at(version: FormatVersion) -> Self {
-        if version >= crate::version::V2 {
-            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2] }
+        if version >= crate::version::V4 {
+            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2, ADDED_IN_V4] }
+        } else if version >= crate::version::V2 {
+            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2, &[]] }
         } else {
-            OwnFamilies { lists: [OWN_FAMILIES, &[]] }
+            OwnFamilies { lists: [OWN_FAMILIES, &[], &[]] }
         }
     }
 
     /// One list of its own (tests of the judgement).
     pub const fn only(list: &'static [OwnFamily]) -> Self {
-        OwnFamilies { lists: [list, &[]] }
+        OwnFamilies { lists: [list, &[], &[]] }
     }
 
     /// The own family of this name, if any.
@@ -200,6 +219,20 @@ mod tests {
     }
 
     const PINNED_V2: u64 = 0x10f3_059c_03fd_a768;
+
+    /// The pin of [`ADDED_IN_V4`] (see `the_pins_hold`).
+    #[test]
+    fn the_version_4_list_is_pinned() {
+        assert_eq!(fingerprint(ADDED_IN_V4), PINNED_V4, "fingerprint {:#018x}", fingerprint(ADDED_IN_V4));
+        assert!(ADDED_IN_V4.windows(2).all(|w| w[0].name < w[1].name), "sorted by name");
+        let earlier = [OWN_FAMILIES, ADDED_IN_V2];
+        assert!(ADDED_IN_V4.iter().all(|f| earlier.iter().all(|l| find(l, f.name).is_none())), "new names only");
+        assert!(OwnFamilies::at(crate::version::V3).find("pushgateway_cluster_stale_reads_total").is_none());
+        assert!(OwnFamilies::at(crate::version::V4).find("pushgateway_cluster_stale_reads_total").is_some());
+        assert!(OwnFamilies::at(crate::version::V4).find("pushgateway_store_usage").is_some());
+    }
+
+    const PINNED_V4: u64 = 0xcbea_a260_0b84_b9b4;
 
     #[test]
     fn the_fingerprint_sees_every_field() {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 
 use super::answers::{json, plain};
-use super::scrape::render_view;
+use super::scrape::{mark_stale, render_view_marked};
 use super::AppState;
 use crate::error::HttpError;
 
@@ -26,7 +26,10 @@ pub(super) fn status(state: &AppState) -> Response<Body> {
 
 /// `GET /api/v1/metrics`.
 pub(super) async fn metrics(state: &AppState) -> Result<Response<Body>, HttpError> {
-    render_view(state, crate::api::metrics_document).await.map(json)
+    let (document, stale) = render_view_marked(state, crate::api::metrics_document).await?;
+    let mut r = json(document);
+    mark_stale(&mut r, stale);
+    Ok(r)
 }
 
 /// `GET /api/v1/cluster`.

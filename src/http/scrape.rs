@@ -22,10 +22,31 @@ pub(super) async fn render_view<R: Send + 'static>(
     state: &AppState,
     render: impl FnOnce(&StoreView) -> R + Send + 'static,
 ) -> Result<R, HttpError> {
+    Ok(render_view_marked(state, render).await?.0)
+}
+
+/// [`render_view`], and whether the read was served stale (see
+/// `--cluster.stale-reads-after`): how long since this node last confirmed it was up to date.
+pub(super) async fn render_view_marked<R: Send + 'static>(
+    state: &AppState,
+    render: impl FnOnce(&StoreView) -> R + Send + 'static,
+) -> Result<(R, Option<std::time::Duration>), HttpError> {
     let reader = state.node.consistent_reader().await.map_err(HttpError::Read)?;
-    tokio::task::spawn_blocking(move || render(&reader.view()))
+    let stale = reader.stale();
+    let rendered = tokio::task::spawn_blocking(move || render(&reader.view()))
         .await
-        .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))
+        .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))?;
+    Ok((rendered, stale))
+}
+
+/// The header that marks an answer served stale: seconds since this node last confirmed
+/// it was up to date.
+pub(super) fn mark_stale(r: &mut Response<Body>, stale: Option<std::time::Duration>) {
+    if let Some(age) = stale {
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", age.as_secs_f64())) {
+            r.headers_mut().insert("x-pushgateway-stale-seconds", v);
+        }
+    }
 }
 
 fn gzip_accepted(headers: &HeaderMap) -> bool {
@@ -51,7 +72,7 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
     let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
-    let (body, gzipped) = render_view(state, move |view| {
+    let ((body, gzipped), stale) = render_view_marked(state, move |view| {
         own.extend(self_metrics::store_families(view.usage(), &quotas));
         let timestamps = render::timestamp_families(view);
         let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
@@ -83,6 +104,7 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
     if gzipped {
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    mark_stale(&mut r, stale);
     *r.body_mut() = Body::from(body);
     Ok(r)
 }

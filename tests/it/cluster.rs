@@ -693,3 +693,50 @@ fn utf8_names_accepted_by_a_flagged_node_are_stored_by_all() {
         assert!(node.pushed_lines().contains(&want), "the group is untouched");
     }
 }
+
+/// After losing a majority the survivor still answers scrapes, from what it has applied,
+/// marked stale; pushes are refused. With `--cluster.stale-reads-after=0s` such reads fail.
+#[test]
+fn scrapes_survive_the_loss_of_a_majority_marked_stale() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &["--cluster.propose-timeout=2s"]);
+    assert_eq!(c.nodes[0].put("/metrics/job/kept", "k 1\n").0, 200);
+    let kept = "k{instance=\"\",job=\"kept\"} 1".to_string();
+    assert!(c.identical_pushed_lines().contains(&kept));
+    let fresh = reqwest::blocking::get(format!("{}/metrics", c.nodes[1].base)).unwrap();
+    assert!(!fresh.headers().contains_key("x-pushgateway-stale-seconds"), "a confirmed read is not marked");
+
+    story("two of three nodes die");
+    let survivor = c.leader();
+    for i in (0..3).filter(|&i| i != survivor) {
+        c.nodes[i].signal_and_wait("KILL");
+    }
+    let node = &c.nodes[survivor];
+    node.wait_for(Duration::from_secs(60), "not ready", || node.get("/-/ready").0 == 503);
+
+    story("its scrapes answer with every series, marked stale");
+    for path in ["/metrics", "/api/v1/metrics"] {
+        let answer = reqwest::blocking::get(format!("{}{path}", node.base)).unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        let age: f64 = answer.headers()["x-pushgateway-stale-seconds"].to_str().unwrap().parse().unwrap();
+        assert!(age > 0.0, "{path}: {age}");
+        let body = answer.text().unwrap();
+        assert!(body.contains("kept"), "{path}: {body}");
+    }
+    assert!(node.pushed_lines().contains(&kept));
+    let metrics = node.get("/metrics").1;
+    let stale_reads = metrics.lines().find(|l| l.starts_with("pushgateway_cluster_stale_reads_total ")).unwrap();
+    assert_ne!(stale_reads, "pushgateway_cluster_stale_reads_total 0", "{stale_reads}");
+    assert!(metrics.lines().any(|l| l.starts_with("pushgateway_cluster_read_staleness_seconds ")));
+    assert_ne!(node.put("/metrics/job/late", "l 1\n").0, 200, "no push without a majority");
+
+    story("with --cluster.stale-reads-after=0s the same read fails");
+    let mut args = node.args().to_vec();
+    args.push("--cluster.stale-reads-after=0s".to_string());
+    c.nodes[survivor].signal_and_wait("TERM");
+    c.nodes[survivor].restart_with(&args);
+    let node = &c.nodes[survivor];
+    node.wait_for(Duration::from_secs(60), "serving", || node.get("/-/healthy").0 == 200);
+    let (code, _) = node.get("/metrics");
+    assert_eq!(code, 503, "strict reads fail without a majority");
+}

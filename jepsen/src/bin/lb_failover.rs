@@ -71,6 +71,8 @@ trait Backends {
     fn name(&self, index: usize) -> String;
     fn kill(&mut self, index: usize);
     fn restart(&mut self, index: usize) -> anyhow::Result<()>;
+    /// Restarts several at once, then waits until they serve.
+    fn restart_many(&mut self, indexes: &[usize]) -> anyhow::Result<()>;
 }
 
 struct Ours(ClusterUnderTest);
@@ -94,6 +96,12 @@ impl Backends for Ours {
     }
     fn restart(&mut self, index: usize) -> anyhow::Result<()> {
         self.0.restart(index)?;
+        self.0.wait_ready(Duration::from_secs(60))
+    }
+    fn restart_many(&mut self, indexes: &[usize]) -> anyhow::Result<()> {
+        for &i in indexes {
+            self.0.restart(i)?;
+        }
         self.0.wait_ready(Duration::from_secs(60))
     }
 }
@@ -120,6 +128,12 @@ impl Backends for Upstream {
         self.0[index].0.restart()?;
         services::wait_ok(&format!("http://{}/-/ready", self.0[index].1), Duration::from_secs(30))
     }
+    fn restart_many(&mut self, indexes: &[usize]) -> anyhow::Result<()> {
+        for &i in indexes {
+            self.restart(i)?;
+        }
+        Ok(())
+    }
 }
 
 /// What one scenario showed.
@@ -139,8 +153,8 @@ struct Report {
 impl Report {
     fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.scrapes_ok == 0 {
-            out.push("no successful scrape".to_string());
+        if self.scrapes_ok < self.scrapes || self.scrapes == 0 {
+            out.push(format!("{} of {} scrapes failed", self.scrapes - self.scrapes_ok, self.scrapes));
         }
         for d in self.disruptions.iter().filter(|d| d.window.is_none()) {
             out.push(format!("no push accepted after: {}", d.what));
@@ -282,6 +296,26 @@ fn scenario(target: &str, backends: &mut dyn Backends, dir: &Path, o: &Options) 
         events.push((what, at));
         std::thread::sleep(phase);
     }
+    // A majority lost (upstream: both instances): pushes cannot be acknowledged, but every
+    // scrape must still answer, from what the survivor has applied.
+    let survivor = backends.first_victim().unwrap_or(0);
+    let lost: Vec<usize> = (0..backends.addresses().len()).filter(|&i| i != survivor).collect();
+    let lost = if lost.len() >= 2 { lost } else { (0..backends.addresses().len()).collect() };
+    let names: Vec<String> = lost.iter().map(|&i| backends.name(i)).collect();
+    let what = format!("kill {} (a majority; upstream: every instance)", names.join(" and "));
+    say(&what);
+    let at = unix_now();
+    for &i in &lost {
+        backends.kill(i);
+    }
+    events.push((what, at));
+    std::thread::sleep(phase);
+    let what = format!("restart {}", names.join(" and "));
+    say(&what);
+    let at = unix_now();
+    backends.restart_many(&lost)?;
+    events.push((what, at));
+    std::thread::sleep(phase);
     stop.store(true, Ordering::SeqCst);
     client.join().map_err(|_| anyhow::anyhow!("the pushing client panicked"))?;
     // Let the last pushes be scraped.
@@ -338,6 +372,8 @@ fn table(reports: &[Report]) -> String {
         ("restart it; until a push is accepted".into(), Vec::new()),
         ("kill a follower (upstream: the other); until a push is accepted".into(), Vec::new()),
         ("restart it; until a push is accepted".into(), Vec::new()),
+        ("kill a majority (upstream: both); until a push is accepted".into(), Vec::new()),
+        ("restart them; until a push is accepted".into(), Vec::new()),
         ("successful scrapes".into(), Vec::new()),
         ("longest gap between scraped samples".into(), Vec::new()),
         ("gaps longer than the failover window + 2 scrape intervals".into(), Vec::new()),
