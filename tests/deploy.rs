@@ -229,8 +229,12 @@ fn alert_rules_parse_and_name_existing_jobs() {
     }
     assert!(count >= 5);
     // Every metric an alert names is one the binary exposes (or Prometheus's own `up`).
-    let own: Vec<&str> =
-        model::own_families::OWN_FAMILIES.iter().chain(model::own_families::ADDED_IN_V2).map(|f| f.name).collect();
+    let own: Vec<&str> = model::own_families::OWN_FAMILIES
+        .iter()
+        .chain(model::own_families::ADDED_IN_V2)
+        .chain(model::own_families::ADDED_IN_V4)
+        .map(|f| f.name)
+        .collect();
     for group in rules["groups"].as_array().expect("groups") {
         for rule in group["rules"].as_array().expect("rules") {
             let expr = rule["expr"].as_str().expect("expr");
@@ -250,14 +254,19 @@ fn alert_rules_parse_and_name_existing_jobs() {
     assert!(scrape.contains("job_name: pushgateway-nodes") && scrape.contains("job_name: pushgateway\n"));
 }
 
-/// Prometheus itself accepts the scrape configuration and the alert rules (`promtool`
-/// comes with Debian's `prometheus` package, which `.ci/run` installs). The Kubernetes
-/// scrape example is left out: Debian's build has no Kubernetes service discovery.
+/// Prometheus itself accepts the scrape configuration and the alert rules, and the rules'
+/// unit tests pass (`deploy/prometheus/rules.test.yml`: a failover alerts only for the
+/// node that is down and clears, a lost majority, a lagging node, a quota filling up).
+/// `promtool` comes with Debian's `prometheus` package, which `.ci/run` installs. The
+/// Kubernetes scrape example is left out: Debian's build has no Kubernetes service
+/// discovery.
 #[test]
 fn promtool_accepts_the_prometheus_configuration_and_rules() {
-    for args in
-        [["check", "rules", "deploy/prometheus/rules.yml"], ["check", "config", "deploy/prometheus/prometheus.yml"]]
-    {
+    for args in [
+        ["check", "rules", "deploy/prometheus/rules.yml"],
+        ["check", "config", "deploy/prometheus/prometheus.yml"],
+        ["test", "rules", "deploy/prometheus/rules.test.yml"],
+    ] {
         let out = std::process::Command::new("promtool")
             .args(args)
             .current_dir(repo())
