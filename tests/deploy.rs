@@ -165,6 +165,10 @@ fn kubernetes_statefulset_probes_ports_and_peers_agree() {
 
     let scrape = &yaml_docs("deploy/kubernetes/prometheus-scrape.yaml")[0]["scrape_configs"];
     assert_eq!(scrape[0]["honor_labels"].as_bool(), Some(true));
+    // Pushed series once through the Service, node metrics per pod: never both in one job.
+    assert_eq!(scrape[0]["metric_relabel_configs"][0]["action"].as_str(), Some("drop"));
+    assert_eq!(scrape[1]["metric_relabel_configs"][0]["action"].as_str(), Some("keep"));
+    assert_eq!(scrape[0]["metric_relabel_configs"][0]["regex"], scrape[1]["metric_relabel_configs"][0]["regex"]);
     let service = kind("Service").find(|s| s["metadata"]["name"].as_str() == Some("pushgateway")).expect("service");
     let service_port = service["spec"]["ports"][0]["port"].as_i64().expect("port");
     assert_eq!(scrape[0]["static_configs"][0]["targets"][0].as_str(), Some(&*format!("pushgateway:{service_port}")));
@@ -199,7 +203,9 @@ fn dockerfile_builds_as_the_readme_says() {
     let readme = read("README.md");
     // The README runs `cargo run --release --bin pushgateway`; the image builds the same.
     let build = "cargo build --release --bin pushgateway";
-    assert!(readme.contains("apt-get install -y libclang-dev && cargo run --release --bin pushgateway"));
+    assert!(readme.contains("apt-get update -qq && apt-get install -y -qq libclang-dev"));
+    assert!(readme.contains("&& cargo run --release --bin pushgateway"));
+    assert!(!readme.contains("sudo apt-get"), "the quick start works as root, where there is no sudo");
     assert!(dockerfile.contains("libclang-dev"), "the Dockerfile installs the build dependency");
     assert!(dockerfile.contains(&format!("RUN {build}")), "the Dockerfile runs the README's build");
     let stages = dockerfile.lines().filter(|l| l.starts_with("FROM ")).count();
