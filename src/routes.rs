@@ -44,6 +44,8 @@ pub enum Endpoint {
     ApiClusterAdd,
     ApiClusterRemove,
     ApiClusterCheckpoint,
+    /// `/-/metrics`: this node's own metrics alone.
+    NodeMetrics,
 }
 
 impl Endpoint {
@@ -67,6 +69,7 @@ impl Endpoint {
             Endpoint::ApiClusterAdd => "api/v1/admin/cluster/add",
             Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
             Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
+            Endpoint::NodeMetrics => "node_metrics",
         }
     }
 }
@@ -338,6 +341,10 @@ impl RouteTable {
         main.add(Method::GET, &format!("{p}/-/healthy"), Endpoint::Healthy);
         main.add(Method::GET, &format!("{p}/-/ready"), Endpoint::Ready);
         main.add(Method::GET, &join_path(&p, &config.web_telemetry_path), Endpoint::Scrape);
+        let node_metrics = format!("{p}/-/metrics");
+        if node_metrics != join_path(&p, &config.web_telemetry_path) {
+            main.add(Method::GET, &node_metrics, Endpoint::NodeMetrics);
+        }
         for (suffix, job_base64) in [("", false), ("@base64", true)] {
             for tail in ["/:job/*labels", "/:job"] {
                 let pattern = format!("{p}/metrics/job{suffix}{tail}");

@@ -167,8 +167,8 @@ fn kubernetes_statefulset_probes_ports_and_peers_agree() {
     assert_eq!(scrape[0]["honor_labels"].as_bool(), Some(true));
     // Pushed series once through the Service, node metrics per pod: never both in one job.
     assert_eq!(scrape[0]["metric_relabel_configs"][0]["action"].as_str(), Some("drop"));
-    assert_eq!(scrape[1]["metric_relabel_configs"][0]["action"].as_str(), Some("keep"));
-    assert_eq!(scrape[0]["metric_relabel_configs"][0]["regex"], scrape[1]["metric_relabel_configs"][0]["regex"]);
+    assert_eq!(scrape[1]["metrics_path"].as_str(), Some("/-/metrics"), "pods' own metrics alone");
+    assert!(routes_to("/-/metrics", Endpoint::NodeMetrics));
     let service = kind("Service").find(|s| s["metadata"]["name"].as_str() == Some("pushgateway")).expect("service");
     let service_port = service["spec"]["ports"][0]["port"].as_i64().expect("port");
     assert_eq!(scrape[0]["static_configs"][0]["targets"][0].as_str(), Some(&*format!("pushgateway:{service_port}")));

@@ -106,6 +106,12 @@ impl Node {
         Ok(StoreReader { store: self.store(), stale })
     }
 
+    /// A reader without the read barrier, for what describes this node itself (its own
+    /// metrics: the store's usage as this node has applied it), never for pushed groups.
+    pub fn local_reader(&self) -> StoreReader {
+        StoreReader { store: self.store(), stale: None }
+    }
+
     /// How up to date this node's reads have been (for its own metrics).
     pub fn read_freshness(&self) -> ReadFreshness {
         let freshness = self.freshness();

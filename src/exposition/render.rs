@@ -97,6 +97,21 @@ pub fn gather<'a>(
     out
 }
 
+/// The server's own families alone, sorted as [`gather`] sorts them: what a node serves
+/// about itself apart from the pushed groups (`/-/metrics`).
+pub fn gather_own(own: &[MetricFamily]) -> Vec<ExposedFamily<'_>> {
+    let mut by_name: BTreeMap<&str, ExposedFamily<'_>> = BTreeMap::new();
+    for family in own {
+        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
+    }
+    let mut out: Vec<ExposedFamily<'_>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
+    for family in &mut out {
+        family.metrics.sort_by(|a, b| a.exposition_cmp(b));
+        family.runs.clear();
+    }
+    out
+}
+
 /// Adds a source's series to the family of its name (created on first use, with the
 /// help of the first source that has one, or `help_override`).
 fn add<'a>(

@@ -133,7 +133,8 @@ async fn matched(
     let result = match endpoint {
         Endpoint::Healthy => Ok(plain(StatusCode::OK, "OK")),
         Endpoint::Ready => api::ready(state).await,
-        Endpoint::Scrape => scrape::scrape(state, &headers).await,
+        Endpoint::Scrape => scrape::scrape(state, &headers, false).await,
+        Endpoint::NodeMetrics => scrape::scrape(state, &headers, true).await,
         Endpoint::Push { replace, job_base64 } => {
             let started = Instant::now();
             let size = body.len();

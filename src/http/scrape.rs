@@ -61,7 +61,15 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 /// Renders (and compresses) a scrape on the blocking pool, from a view of the store that
 /// holds no lock: a scrape of a million series takes long enough to starve the async
 /// workers, and holding the lock meanwhile would stall every apply.
-pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
+///
+/// `node_only` (`/-/metrics`): only this node's own families (`process_*`,
+/// `pushgateway_*`), without the pushed groups and without the read barrier, for a
+/// per-node scrape job beside the load-balanced one.
+pub(super) async fn scrape(
+    state: &AppState,
+    headers: &HeaderMap,
+    node_only: bool,
+) -> Result<Response<Body>, HttpError> {
     // Names outside the legacy set are escaped by the scheme the client asks for (1.11);
     // without --push.enable-utf8-names the scrape is 1.5.1's (no escaping parameter) and
     // such names, which then only an earlier flagged push can have stored, are written
@@ -72,11 +80,12 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
     let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
-    let ((body, gzipped), stale) = render_view_marked(state, move |view| {
+    let mut render = move |view: &StoreView| {
         own.extend(self_metrics::store_families(view.usage(), &quotas));
-        let timestamps = render::timestamp_families(view);
+        let timestamps = if node_only { Vec::new() } else { render::timestamp_families(view) };
         let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
-        let families = render::gather(view, &timestamps, &own, prepare);
+        let families =
+            if node_only { render::gather_own(&own) } else { render::gather(view, &timestamps, &own, prepare) };
         let body = match format {
             ScrapeFormat::Text => render::render_text(&families, escaping),
             ScrapeFormat::ProtoDelimited => render::render_protobuf(&families, escaping),
@@ -91,8 +100,16 @@ pub(super) async fn scrape(state: &AppState, headers: &HeaderMap) -> Result<Resp
             }
         }
         (body, false)
-    })
-    .await?;
+    };
+    let ((body, gzipped), stale) = if node_only {
+        let reader = state.node.local_reader();
+        let rendered = tokio::task::spawn_blocking(move || render(&reader.view()))
+            .await
+            .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))?;
+        (rendered, None)
+    } else {
+        render_view_marked(state, render).await?
+    };
     let mut r = empty(StatusCode::OK);
     let content_type = if utf8 {
         HeaderValue::from_str(&format!("{}; escaping={}", format.content_type(), escaping.param()))

@@ -322,3 +322,19 @@ fn utf8_names_with_the_flag_and_1_5_1_without() {
     assert_eq!(answer.headers()["content-type"], text, "1.5.1's content type without the flag");
     assert!(answer.text().unwrap().contains("m{U__host_2e_name=\"h1\",instance=\"\",job=\"demo\"} 1"));
 }
+
+/// `/-/metrics` serves the node's own families alone (for a per-node scrape job beside
+/// the load-balanced one): no pushed series, no push timestamps.
+#[test]
+fn node_metrics_apart_from_the_pushed_groups() {
+    let s = Server::start(&[]);
+    assert_eq!(s.put("/metrics/job/j", "pushed_value 1\n").0, 200);
+    let (code, own) = s.get("/-/metrics");
+    assert_eq!(code, 200);
+    assert!(own.contains("\npushgateway_build_info{"), "{own}");
+    assert!(own.contains("\nprocess_resident_memory_bytes "), "{own}");
+    assert!(own.contains("\npushgateway_store_usage{resource=\"groups\"} 1\n"), "{own}");
+    assert!(!own.contains("pushed_value") && !own.contains("push_time_seconds"), "{own}");
+    let (_, all) = s.get("/metrics");
+    assert!(all.contains("pushed_value{") && all.contains("pushgateway_build_info{"));
+}
