@@ -36,9 +36,13 @@ fn labels_json(m: &Metric) -> Json {
 fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), labels_json(m));
-    let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
-    // Upstream 1.10+: a histogram with a span shows its native buckets, not its classic ones.
+    // Upstream 1.10+: a histogram with a span shows its native buckets, not its classic ones;
+    // the float counts of the classic reading are decoded only when it is shown.
     let native = m.value.proto_fields().and_then(crate::exposition::native::native);
+    let floats = match native {
+        None => m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts),
+        Some(_) => None,
+    };
     let count_text = |float: Option<f64>, count: u64| match float {
         Some(f) if f > 0.0 => format_g(f),
         _ => count.to_string(),

@@ -86,6 +86,11 @@ pub fn gather<'a>(
     for family in timestamps {
         add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
     }
+    in_exposition_order(by_name)
+}
+
+/// The non-empty families by name, each with its series in exposition order.
+fn in_exposition_order<'a>(by_name: BTreeMap<&'a str, ExposedFamily<'a>>) -> Vec<ExposedFamily<'a>> {
     let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
     for family in &mut out {
         if !family.in_order() {
@@ -104,12 +109,7 @@ pub fn gather_own(own: &[MetricFamily]) -> Vec<ExposedFamily<'_>> {
     for family in own {
         add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
     }
-    let mut out: Vec<ExposedFamily<'_>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
-    for family in &mut out {
-        family.metrics.sort_by(|a, b| a.exposition_cmp(b));
-        family.runs.clear();
-    }
-    out
+    in_exposition_order(by_name)
 }
 
 /// Adds a source's series to the family of its name (created on first use, with the
@@ -160,8 +160,9 @@ fn render_series_text(stored: &StoredFamily) -> SeriesText {
         return SeriesText::new(None);
     }
     let mut text = String::new();
+    let name = SampleName { text: &stored.family.name, quoted: false };
     for m in stored.sorted_metrics() {
-        write_metric_text(&mut text, &stored.family.name, m, Escaping::Underscores);
+        write_metric_text(&mut text, name, m, Escaping::Underscores);
     }
     SeriesText::new(Some(text))
 }
@@ -203,9 +204,10 @@ pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8
         out.push_str("# TYPE ");
         write_name(&mut out, &name);
         let _ = writeln!(out, " {type_word}");
+        let sample_name = SampleName::new(&name);
         if f.runs.is_empty() {
             for m in &f.metrics {
-                write_metric_text(&mut out, &name, m, escaping);
+                write_metric_text(&mut out, sample_name, m, escaping);
             }
         }
         for (r, run) in f.runs.iter().enumerate() {
@@ -214,7 +216,7 @@ pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8
                 None => {
                     let end = f.runs.get(r + 1).map_or(f.metrics.len(), |next| next.start);
                     for m in &f.metrics[run.start..end] {
-                        write_metric_text(&mut out, &name, m, escaping);
+                        write_metric_text(&mut out, sample_name, m, escaping);
                     }
                 }
             }
@@ -235,8 +237,22 @@ fn write_name(out: &mut String, name: &str) {
     }
 }
 
-/// `name` is the family's name as the scrape writes it (already escaped).
-fn write_metric_text(out: &mut String, name: &str, m: &Metric, escaping: Escaping) {
+/// A family's name as a scrape writes it (already escaped), and whether it goes quoted
+/// inside the braces (outside the legacy set: only under [`Escaping::AllowUtf8`]); judged
+/// once per family, not per sample line.
+#[derive(Clone, Copy)]
+struct SampleName<'a> {
+    text: &'a str,
+    quoted: bool,
+}
+
+impl<'a> SampleName<'a> {
+    fn new(text: &'a str) -> Self {
+        SampleName { text, quoted: !model::check::is_valid_metric_name(text) }
+    }
+}
+
+fn write_metric_text(out: &mut String, name: SampleName<'_>, m: &Metric, escaping: Escaping) {
     // A float histogram kept whole prints its float counts (a zero one means the integer
     // count), as upstream 1.11 does.
     let floats = m.value.proto_fields().and_then(crate::exposition::protobuf::histogram_float_counts);
@@ -279,17 +295,16 @@ fn write_metric_text(out: &mut String, name: &str, m: &Metric, escaping: Escapin
 #[allow(clippy::too_many_arguments)]
 fn write_sample(
     out: &mut String,
-    name: &str,
+    name: SampleName<'_>,
     suffix: &str,
     m: &Metric,
     extra: Option<(&str, f64)>,
     value: f64,
     escaping: Escaping,
 ) {
-    let quoted = !model::check::is_valid_metric_name(name);
-    if quoted {
+    if name.quoted {
         out.push_str("{\"");
-        escape_label_value_into(out, name);
+        escape_label_value_into(out, name.text);
         out.push_str(suffix);
         out.push('"');
         if !m.labels.is_empty() || extra.is_some() {
@@ -298,7 +313,7 @@ fn write_sample(
         write_label_pairs(out, &m.labels, extra, escaping);
         out.push('}');
     } else {
-        out.push_str(name);
+        out.push_str(name.text);
         out.push_str(suffix);
         if !m.labels.is_empty() || extra.is_some() {
             out.push('{');
@@ -319,7 +334,12 @@ fn write_label_pairs(out: &mut String, labels: &[LabelPair], extra: Option<(&str
         if i > 0 {
             out.push(',');
         }
-        write_name(out, &escaping.apply(&l.name));
+        // One scan for the usual legacy name; escaping (and quoting) only for the others.
+        if model::check::is_valid_metric_name(&l.name) {
+            out.push_str(&l.name);
+        } else {
+            write_name(out, &escaping.apply(&l.name));
+        }
         out.push_str("=\"");
         escape_label_value_into(out, &l.value);
         out.push('"');
