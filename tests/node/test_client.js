@@ -55,6 +55,15 @@ async function start(binary, args) {
   return { proc, base };
 }
 
+/// Stops a server and resolves once the process has exited.
+function stop(server) {
+  return new Promise(resolve => {
+    if (server.proc.exitCode !== null || server.proc.signalCode !== null) return resolve();
+    server.proc.once('exit', () => resolve());
+    server.proc.kill();
+  });
+}
+
 /// What each server is sent: counter, gauge, histogram and summary, then a push-add
 /// (gzip) of one gauge, then a second group deleted again.
 async function exercise(base) {
@@ -109,7 +118,9 @@ async function main() {
     assert.deepStrictEqual(mine, reference);
     console.log('prom-client push, push-add (gzip) and delete: same groups as upstream');
   } finally {
-    servers.forEach(s => s.proc.kill());
+    // The data directory is removed only once every server has exited: RocksDB may
+    // still be writing files while the process shuts down.
+    await Promise.all(servers.map(stop));
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
