@@ -48,5 +48,5 @@ pub use error::{ClusterError, StartError};
 pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
 pub use read::{ReadFreshness, StoreReader};
-pub use status::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
+pub use status::{MemberStatus, NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
 pub use storage::recovery::{force_new_cluster, Recovered};

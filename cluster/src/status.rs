@@ -50,6 +50,30 @@ pub struct NodeStatus {
     pub stale_reads: u64,
 }
 
+/// One member of the cluster as the answering node sees it, with what that member said
+/// about itself when asked over the peer channel ([`Node::members`]), or why it did not
+/// answer in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    /// Peer address from the membership.
+    pub address: String,
+    pub voter: bool,
+    /// The member's own status; `None` when it did not answer.
+    pub status: Option<NodeStatus>,
+    /// Why there is no status (unreachable, refused, timed out).
+    pub error: Option<String>,
+}
+
+impl MemberStatus {
+    /// Entries of the cluster's log this member has not applied yet, measured against the
+    /// longest log any member reported (`None` when it did not answer).
+    pub fn lag(&self, members: &[MemberStatus]) -> Option<u64> {
+        let longest = members.iter().filter_map(|m| m.status.as_ref()).map(|s| s.last_log_index).max()?;
+        self.status.as_ref().map(|s| longest.saturating_sub(s.applied_index))
+    }
+}
+
 /// Upper bounds (seconds) of the buckets of [`ProposalStats::duration_buckets`].
 pub const PROPOSAL_DURATION_BOUNDS: [f64; 12] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
