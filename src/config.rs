@@ -168,6 +168,8 @@ pub struct Config {
 
     /// Members of a fresh cluster, `1=host:port,2=host:port,3=host:port` (peer
     /// addresses). The lowest id initializes the cluster once; restarts re-initialize nothing.
+    /// A node whose id is not listed joins the cluster through them by itself, as a voter
+    /// once it has caught up (a StatefulSet scaled up keeps the same flags on every pod).
     #[arg(long = "cluster.initial-members", env = "PUSHGATEWAY_CLUSTER_INITIAL_MEMBERS", default_value = "")]
     pub cluster_initial_members: String,
 
@@ -286,9 +288,6 @@ impl Config {
         }
         if !members.is_empty() && !self.cluster_join.is_empty() {
             return Err("--cluster.initial-members and --cluster.join exclude each other".into());
-        }
-        if !members.is_empty() && !members.contains_key(&self.cluster_node_id) {
-            return Err(format!("--cluster.initial-members has no member {}", self.cluster_node_id));
         }
         let peer_listen = match self.cluster_listen_address.as_str() {
             "" => None,
@@ -514,6 +513,47 @@ pub enum Subcommand {
     /// Inspect or change the cluster through a node's HTTP API.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Import upstream's persistence file (its `--persistence.file`) through a node's HTTP
+    /// API (needs `--web.enable-admin-api` there): every node gets all of its groups in one
+    /// log entry; a group replaces the stored group with the same grouping key.
+    Import {
+        /// The file upstream wrote.
+        file: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+/// How the subcommands reach a node's HTTP API: its URL, TLS (a CA to trust, a client
+/// certificate) and basic authentication, as its `--web.config.file` asks.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClientOptions {
+    /// Base URL of a node, e.g. http://127.0.0.1:9091 or https://pushgateway:9091
+    #[arg(long, env = "PUSHGATEWAY_SERVER", default_value = "http://127.0.0.1:9091")]
+    pub server: String,
+    /// PEM file of the CA that signed the node's certificate (besides the system's CAs).
+    #[arg(long = "tls.ca-file", env = "PUSHGATEWAY_TLS_CA_FILE", default_value = "")]
+    pub tls_ca_file: String,
+    /// PEM files of a client certificate and its key, for a node that asks for one.
+    #[arg(long = "tls.cert-file", env = "PUSHGATEWAY_TLS_CERT_FILE", default_value = "", requires = "tls_key_file")]
+    pub tls_cert_file: String,
+    #[arg(long = "tls.key-file", env = "PUSHGATEWAY_TLS_KEY_FILE", default_value = "", requires = "tls_cert_file")]
+    pub tls_key_file: String,
+    /// Accept any server certificate (tests only: anyone in between can read and answer).
+    #[arg(long = "tls.insecure-skip-verify", default_value_t = false)]
+    pub tls_insecure_skip_verify: bool,
+    /// Basic-authentication user name.
+    #[arg(long = "auth.username", env = "PUSHGATEWAY_AUTH_USERNAME", default_value = "")]
+    pub auth_username: String,
+    /// File holding the basic-authentication password (trailing newline ignored); a
+    /// password is never taken on the command line, where other users can read it.
+    #[arg(
+        long = "auth.password-file",
+        env = "PUSHGATEWAY_AUTH_PASSWORD_FILE",
+        default_value = "",
+        requires = "auth_username"
+    )]
+    pub auth_password_file: String,
 }
 
 /// `pushgateway cluster ...`: talks to the HTTP API of any node (membership changes
@@ -522,14 +562,13 @@ pub enum Subcommand {
 pub enum ClusterCommand {
     /// Show role, term, leader, log and applied index and the members.
     Status {
-        /// Base URL of a node, e.g. http://127.0.0.1:9091
-        #[arg(long, default_value = "http://127.0.0.1:9091")]
-        server: String,
+        #[command(flatten)]
+        client: ClientOptions,
     },
     /// Add a node: as a learner, then (once caught up) as a voter.
     Add {
-        #[arg(long, default_value = "http://127.0.0.1:9091")]
-        server: String,
+        #[command(flatten)]
+        client: ClientOptions,
         /// Id of the new node (never reuse an id).
         #[arg(long)]
         id: u64,
@@ -542,16 +581,16 @@ pub enum ClusterCommand {
     },
     /// Remove a node (a voter or a learner).
     Remove {
-        #[arg(long, default_value = "http://127.0.0.1:9091")]
-        server: String,
+        #[command(flatten)]
+        client: ClientOptions,
         #[arg(long)]
         id: u64,
     },
     /// Write a consistent copy of the node's database (a backup) into a new directory on
     /// the node's machine; start a node on it with `force-new-cluster` to restore.
     Checkpoint {
-        #[arg(long, default_value = "http://127.0.0.1:9091")]
-        server: String,
+        #[command(flatten)]
+        client: ClientOptions,
         /// Directory to create, on the server's file system.
         #[arg(long)]
         path: String,

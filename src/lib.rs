@@ -33,6 +33,7 @@ pub mod error;
 pub mod exposition;
 pub mod grouping_key;
 pub mod http;
+pub mod import;
 pub mod listener;
 pub mod logfmt;
 pub mod routes;

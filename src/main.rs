@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use base64::Engine as _;
 use cluster::Node;
-use pushgateway::config::{ClusterCommand, Config, Settings, Subcommand};
+use pushgateway::config::{ClientOptions, ClusterCommand, Config, Settings, Subcommand};
 use pushgateway::http::{router, AppState};
 use pushgateway::listener::TlsListener;
 use pushgateway::web_config::{LiveWebConfig, WebConfig};
@@ -107,6 +108,7 @@ async fn run(
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
     let mut state = AppState::new(config, node.clone()).with_web_config(web.clone());
     state.quit = quit;
+    tokio::spawn(pushgateway::http::import::import_at_start(state.clone()));
     let _ = app_tx.send(Some(router(state)));
     while let Some(result) = servers.join_next().await {
         result.context("server task failed")?;
@@ -204,26 +206,80 @@ fn raise_open_file_limit(connections: usize) {
     }
 }
 
-/// `pushgateway cluster ...`: one HTTP call to a node's API, its JSON answer printed.
-async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+/// A client for a node's HTTP API as `options` say (TLS, client certificate, basic
+/// authentication), and the base URL.
+fn api_client(options: &ClientOptions) -> anyhow::Result<(reqwest::Client, String)> {
+    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    if !options.tls_ca_file.is_empty() {
+        let pem =
+            std::fs::read(&options.tls_ca_file).with_context(|| format!("--tls.ca-file {}", options.tls_ca_file))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).context("--tls.ca-file: not PEM certificates")? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if !options.tls_cert_file.is_empty() {
+        let mut pem = std::fs::read(&options.tls_cert_file)
+            .with_context(|| format!("--tls.cert-file {}", options.tls_cert_file))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(&options.tls_key_file).with_context(|| format!("--tls.key-file {}", options.tls_key_file))?,
+        );
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).context("--tls.cert-file/--tls.key-file")?);
+    }
+    if options.tls_insecure_skip_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if !options.auth_username.is_empty() {
+        let password = if options.auth_password_file.is_empty() {
+            String::new()
+        } else {
+            let p = std::fs::read_to_string(&options.auth_password_file)
+                .with_context(|| format!("--auth.password-file {}", options.auth_password_file))?;
+            p.trim_end_matches(['\r', '\n']).to_string()
+        };
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", options.auth_username));
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {token}"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        builder = builder.default_headers(headers);
+    }
+    Ok((builder.build()?, options.server.trim_end_matches('/').to_string()))
+}
+
+/// `pushgateway cluster ...` and `pushgateway import`: one HTTP call to a node's API, its
+/// JSON answer printed.
+async fn run_subcommand(command: Subcommand) -> anyhow::Result<()> {
+    let command = match command {
+        Subcommand::Cluster(command) => command,
+        Subcommand::Import { file, client } => {
+            let body = std::fs::read(&file).with_context(|| format!("cannot read {file}"))?;
+            let (http, server) = api_client(&client)?;
+            let response = http.post(format!("{server}/api/v1/admin/import")).body(body).send().await?;
+            return print_answer(response).await;
+        }
+    };
     // The admin calls take JSON, declared as such (the server refuses anything else).
-    let admin = |server: &str, call: &str, body: serde_json::Value| {
-        client
+    let admin = |client: &ClientOptions, call: &str, body: serde_json::Value| -> anyhow::Result<_> {
+        let (http, server) = api_client(client)?;
+        Ok(http
             .post(format!("{server}/api/v1/admin/cluster/{call}"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string())
-            .send()
+            .send())
     };
     let response = match &command {
-        ClusterCommand::Status { server } => client.get(format!("{server}/api/v1/cluster")).send().await?,
-        ClusterCommand::Add { server, id, address, learner_only } => {
-            admin(server, "add", serde_json::json!({ "id": id, "address": address, "learner_only": learner_only }))
+        ClusterCommand::Status { client } => {
+            let (http, server) = api_client(client)?;
+            http.get(format!("{server}/api/v1/cluster")).send().await?
+        }
+        ClusterCommand::Add { client, id, address, learner_only } => {
+            admin(client, "add", serde_json::json!({ "id": id, "address": address, "learner_only": learner_only }))?
                 .await?
         }
-        ClusterCommand::Remove { server, id } => admin(server, "remove", serde_json::json!({ "id": id })).await?,
-        ClusterCommand::Checkpoint { server, path } => {
-            admin(server, "checkpoint", serde_json::json!({ "path": path })).await?
+        ClusterCommand::Remove { client, id } => admin(client, "remove", serde_json::json!({ "id": id }))?.await?,
+        ClusterCommand::Checkpoint { client, path } => {
+            admin(client, "checkpoint", serde_json::json!({ "path": path }))?.await?
         }
         ClusterCommand::ForceNewCluster { storage_path, id, address } => {
             let done = cluster::force_new_cluster(std::path::Path::new(storage_path), *id, address)
@@ -236,6 +292,11 @@ async fn run_cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    print_answer(response).await
+}
+
+/// Prints a node's answer; an error status is the command's failure.
+async fn print_answer(response: reqwest::Response) -> anyhow::Result<()> {
     let status = response.status();
     let text = response.text().await?;
     println!("{}", text.trim_end());
@@ -279,9 +340,9 @@ fn install_panic_hook() {
 fn main() -> ExitCode {
     install_panic_hook();
     let config = Config::parse();
-    if let Some(Subcommand::Cluster(command)) = config.command.clone() {
+    if let Some(command) = config.command.clone() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        return match runtime.block_on(run_cluster_command(command)) {
+        return match runtime.block_on(run_subcommand(command)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pushgateway: {e:#}");

@@ -44,6 +44,8 @@ pub enum Endpoint {
     ApiClusterAdd,
     ApiClusterRemove,
     ApiClusterCheckpoint,
+    /// Import of upstream's persistence file (admin API).
+    ApiImport,
     /// `/-/metrics`: this node's own metrics alone.
     NodeMetrics,
 }
@@ -69,6 +71,7 @@ impl Endpoint {
             Endpoint::ApiClusterAdd => "api/v1/admin/cluster/add",
             Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
             Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
+            Endpoint::ApiImport => "api/v1/admin/import",
             Endpoint::NodeMetrics => "node_metrics",
         }
     }
@@ -372,6 +375,7 @@ impl RouteTable {
             api.add(Method::POST, "/admin/cluster/add", Endpoint::ApiClusterAdd);
             api.add(Method::POST, "/admin/cluster/remove", Endpoint::ApiClusterRemove);
             api.add(Method::POST, "/admin/cluster/checkpoint", Endpoint::ApiClusterCheckpoint);
+            api.add(Method::POST, "/admin/import", Endpoint::ApiImport);
         }
         RouteTable { main, api, api_root: format!("{p}/api/v1") }
     }

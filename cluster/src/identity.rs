@@ -162,7 +162,10 @@ pub(crate) async fn resolve(
         Start::Known { incarnation: written.unwrap_or(0) }
     } else {
         let lowest = config.initial_members.keys().next() == Some(&node);
-        ask(node, &asked, lowest, peers, adopted).await
+        // A node the initial members do not list (one added by scaling up) is never new in
+        // a cluster that is not initialized yet: it waits to join it.
+        let member = config.initial_members.contains_key(&node) || config.join.is_some();
+        ask(node, &asked, lowest, member, peers, adopted).await
     };
     if written == Some(start.incarnation()) {
         return Ok(start);
@@ -173,13 +176,21 @@ pub(crate) async fn resolve(
 }
 
 /// Asks `peers` until it can tell whether this node is new or lost its data.
+/// A node that is not a `member` of the initial set waits for an initialized cluster to join.
 ///
 /// When none holds a cluster, the lowest initial member (`lowest`) asks each of the others
 /// to adopt incarnation 0 in the cluster it is about to initialize, and is new once all
 /// did; the others are new once it asked them (`adopted`, set by the peer listener). So a
 /// member that is still finding out when the cluster is initialized does not take itself
 /// for a lost one.
-async fn ask(node: NodeId, addrs: &[String], lowest: bool, peers: &PeerClient, adopted: &AtomicBool) -> Start {
+async fn ask(
+    node: NodeId,
+    addrs: &[String],
+    lowest: bool,
+    member: bool,
+    peers: &PeerClient,
+    adopted: &AtomicBool,
+) -> Start {
     let mut said = false;
     let call = |addr: &str, path: &'static str| {
         let addr = addr.to_string();
@@ -201,7 +212,9 @@ async fn ask(node: NodeId, addrs: &[String], lowest: bool, peers: &PeerClient, a
                 Err(e) => missing.push(format!("{addr} ({e})")),
             }
         }
-        if missing.is_empty() && uninitialized > 0 {
+        if missing.is_empty() && uninitialized > 0 && !member {
+            missing.push("no cluster initialized yet; this node is not an initial member and waits to join".into());
+        } else if missing.is_empty() && uninitialized > 0 {
             if !lowest {
                 return Start::New;
             }

@@ -54,9 +54,18 @@ impl Node {
             let request = AdminRequest::Rejoin { id: self.id(), addr: addr.clone(), replaces: replaces.clone() };
             tokio::spawn(ask_to_join(self.clone(), via.clone(), addr, request));
         } else if let Start::Join { via } = &start {
-            tracing::info!(node = self.id(), ?via, "a cluster that does not list this node exists: asking to join");
+            // Started with the initial members' flags but not among them (a StatefulSet
+            // scaled up): it joins as a voter once caught up. Started with
+            // --cluster.join: a learner, until an operator adds it.
+            let scaled_up = config.join.is_none() && !config.initial_members.contains_key(&config.node_id);
+            tracing::info!(
+                node = self.id(),
+                ?via,
+                voter = scaled_up,
+                "a cluster that does not list this node exists: asking to join"
+            );
             let addr = own_address()?;
-            let request = AdminRequest::Add { id: self.id(), addr: addr.clone(), learner_only: true };
+            let request = AdminRequest::Add { id: self.id(), addr: addr.clone(), learner_only: !scaled_up };
             tokio::spawn(ask_to_join(self.clone(), via.clone(), addr, request));
         } else if !config.initial_members.is_empty() && self.id() == config.node_id {
             if !config.initial_members.contains_key(&config.node_id) {

@@ -53,6 +53,32 @@ impl Node {
         result
     }
 
+    /// Applies `commands` through the replicated log in one entry (all of them or none;
+    /// nothing else comes between them) and returns their outcomes in order. Errors as
+    /// [`Node::propose`]. For an import, whose groups every node must get together.
+    pub async fn propose_together(&self, commands: &[Command]) -> Result<Vec<Outcome>, ClusterError> {
+        let started = Instant::now();
+        let result = async {
+            let encoded = commands
+                .iter()
+                .map(EncodedCommand::encode)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ClusterError::Internal(e.to_string()))?;
+            let outcomes = self.enqueue(encoded).await?;
+            if outcomes.len() != commands.len() {
+                return Err(ClusterError::Internal(format!(
+                    "{} outcomes for {} commands",
+                    outcomes.len(),
+                    commands.len()
+                )));
+            }
+            Ok(outcomes)
+        }
+        .await;
+        self.observe_proposal(started.elapsed(), result.as_ref().map(|_| ()));
+        result
+    }
+
     /// Queues commands for the proposer, which puts them together into one log entry
     /// (with whatever else is queued) and answers with their outcomes in order.
     async fn enqueue(&self, commands: Vec<EncodedCommand>) -> Result<Vec<Outcome>, ClusterError> {

@@ -28,6 +28,7 @@ use crate::web_config::{LiveWebConfig, WebConfig};
 mod admin;
 mod answers;
 mod api;
+pub mod import;
 mod pipeline;
 mod push;
 mod scrape;

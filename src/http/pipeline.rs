@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::answers::{empty, error_response, http_error, plain, redirect, with_cors};
-use super::{admin, api, push, scrape, ui, AppState};
+use super::{admin, api, import, push, scrape, ui, AppState};
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
 use crate::routes::{Endpoint, Params, Routed};
@@ -145,6 +145,7 @@ async fn matched(
         }
         Endpoint::Delete { job_base64 } => push::delete(state, &params, job_base64).await,
         Endpoint::ApiWipe => admin::wipe(state).await,
+        Endpoint::ApiImport => import::import_request(state, body).await,
         Endpoint::Static => Ok(ui::static_file(&params.rest)),
         Endpoint::StatusPage => ui::status_page(state).await,
         Endpoint::Pprof => Ok(ui::pprof()),

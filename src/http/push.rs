@@ -84,21 +84,7 @@ pub(super) async fn push(
         tracing::warn!("--debug.unsafe-ack-before-commit: acknowledging a push that is not replicated");
         return Ok(empty(StatusCode::OK));
     }
-    // Values kept whole need replicated-format version 3 on every node; a cluster that is
-    // about to switch (a fresh one, or the end of an upgrade) is waited for a moment.
-    if model::store::needs_v3(&families) && !state.node.wait_format(model::version::V3, FORMAT_WAIT).await {
-        return Err(HttpError::Upgrading(model::store::NEEDS_V3.to_string()));
-    }
-    // Names only the UTF-8 rules accept travel in a command that carries those rules
-    // (version 4's); every other push is judged alike under both rules.
-    let command = if names == Names::Utf8 && !legacy_names_only(&key, &families) {
-        if !state.node.wait_format(model::version::V4, FORMAT_WAIT).await {
-            return Err(HttpError::Upgrading(model::store::NEEDS_V4.to_string()));
-        }
-        Command::PushUtf8 { key, families, replace, time, defect }
-    } else {
-        Command::Push { key, families, replace, time, defect }
-    };
+    let command = push_command(state, names, key, families, replace, time, defect).await?;
     let outcome = propose(state, command).await?;
     let unchecked = state.config.push_disable_consistency_check;
     match outcome {
@@ -106,6 +92,33 @@ pub(super) async fn push(
         Outcome::Rejected { reason } => Err(HttpError::Inconsistent(reason)),
         _ => Ok(empty(StatusCode::OK)),
     }
+}
+
+/// The command for a push judged on this node, once the cluster's replicated format can
+/// carry it: values kept whole need version 3 on every node, names only the UTF-8 rules
+/// accept need version 4's command (which carries those rules, so every node judges the
+/// push alike whatever its own flags); every other push is judged alike under both rules.
+/// A cluster about to switch (a fresh one, or the end of an upgrade) is waited for up to
+/// [`FORMAT_WAIT`], then the answer is 503.
+pub(super) async fn push_command(
+    state: &AppState,
+    names: Names,
+    key: GroupingKey,
+    families: PushedFamilies,
+    replace: bool,
+    time: model::UnixNanos,
+    defect: Option<String>,
+) -> Result<Command, HttpError> {
+    if model::store::needs_v3(&families) && !state.node.wait_format(model::version::V3, FORMAT_WAIT).await {
+        return Err(HttpError::Upgrading(model::store::NEEDS_V3.to_string()));
+    }
+    if names == Names::Utf8 && !legacy_names_only(&key, &families) {
+        if !state.node.wait_format(model::version::V4, FORMAT_WAIT).await {
+            return Err(HttpError::Upgrading(model::store::NEEDS_V4.to_string()));
+        }
+        return Ok(Command::PushUtf8 { key, families, replace, time, defect });
+    }
+    Ok(Command::Push { key, families, replace, time, defect })
 }
 
 /// What a push is judged against before anything is proposed.

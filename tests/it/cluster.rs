@@ -740,3 +740,34 @@ fn scrapes_survive_the_loss_of_a_majority_marked_stale() {
     let (code, _) = node.get("/metrics");
     assert_eq!(code, 503, "strict reads fail without a majority");
 }
+
+#[test]
+fn a_node_with_the_initial_members_flags_but_not_listed_joins_as_a_voter() {
+    let _one = exclusive();
+    story("three initial members hold a group");
+    let c = Cluster::start(3, &[]);
+    assert_eq!(c.nodes[0].put("/metrics/job/before", "before_scale_up 1\n").0, 200);
+
+    story("a fourth node starts with the same --cluster.initial-members, as a scaled-up pod does");
+    let members: Vec<String> = c.peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
+    let peer = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "--cluster.node-id=4".to_string(),
+        format!("--cluster.listen-address={peer}"),
+        format!("--cluster.initial-members={}", members.join(",")),
+    ];
+    args.extend(timing_unless_overridden(&[]));
+    let fourth = Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()));
+
+    story("it becomes a voter and holds what was pushed before it came");
+    c.nodes[0].wait_for(Duration::from_secs(90), "node 4 a voter", || {
+        c.status(0)["voters"].as_object().is_some_and(|v| v.get("4").and_then(|a| a.as_str()) == Some(peer.as_str()))
+    });
+    fourth.wait_for(Duration::from_secs(60), "the group on node 4", || {
+        fourth.try_pushed_lines().is_some_and(|lines| lines.iter().any(|l| l.starts_with("before_scale_up")))
+    });
+    assert_eq!(fourth.put("/metrics/job/after", "after_scale_up 1\n").0, 200);
+    c.nodes[1].wait_for(Duration::from_secs(30), "a push through node 4 everywhere", || {
+        c.nodes[1].try_pushed_lines().is_some_and(|lines| lines.iter().any(|l| l.starts_with("after_scale_up")))
+    });
+}

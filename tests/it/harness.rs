@@ -193,10 +193,15 @@ pub fn signal(pid: u32, sig: &str) {
 /// Upstream's Pushgateway (the reference, 1.5.1 from Debian) on a free port, without a
 /// state file, with `extra` flags; answers the process (killed when dropped) and its URL.
 pub fn upstream(extra: &[&str]) -> (Process, String) {
+    upstream_persisting("", extra)
+}
+
+/// [`upstream`] with `--persistence.file=file` (empty: none).
+pub fn upstream_persisting(file: &str, extra: &[&str]) -> (Process, String) {
     let address = format!("127.0.0.1:{}", free_port());
     let mut spec = Spec::new("/usr/bin/prometheus-pushgateway")
         .arg(format!("--web.listen-address={address}"))
-        .arg("--persistence.file=")
+        .arg(format!("--persistence.file={file}"))
         .label("upstream");
     for flag in extra {
         spec = spec.arg(*flag);

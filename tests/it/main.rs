@@ -6,6 +6,7 @@ mod handlers;
 mod harness;
 mod hostile;
 mod identity;
+mod import;
 mod lossless;
 mod reads;
 mod security;

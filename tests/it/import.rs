@@ -1,0 +1,222 @@
+//! Migration from upstream: a persistence file written by upstream 1.5.1 itself is
+//! imported, at first start from `--persistence.file` and with `pushgateway import`,
+//! and the groups then read back exactly as upstream serves them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cluster::{exclusive, story, Cluster};
+use crate::harness::{upstream_persisting, Server};
+
+const PROTOBUF: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// A delimited protobuf body with one native histogram (schema 0, two spans) and a
+/// counter with an exemplar: fields upstream keeps and a text push cannot carry.
+fn native_body() -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn field(n: u32, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(((n as u64) << 3) | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+    fn double(n: u32, v: f64, out: &mut Vec<u8>) {
+        varint(((n as u64) << 3) | 1, out);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    fn uint(n: u32, v: u64, out: &mut Vec<u8>) {
+        varint((n as u64) << 3, out);
+        varint(v, out);
+    }
+    let mut histogram = Vec::new();
+    uint(1, 5, &mut histogram); // sample_count
+    double(2, 12.5, &mut histogram); // sample_sum
+    uint(5, 0, &mut histogram); // schema (sint32 0)
+    double(6, 0.001, &mut histogram); // zero_threshold
+    uint(7, 1, &mut histogram); // zero_count
+    let mut span = Vec::new();
+    uint(1, 2, &mut span); // offset (sint32 1)
+    uint(2, 2, &mut span); // length
+    field(12, &span, &mut histogram); // positive_span
+    field(13, &[4, 2], &mut histogram); // positive_delta 2, 1 (zigzag)
+    let mut metric = Vec::new();
+    field(7, &histogram, &mut metric);
+    let mut family = Vec::new();
+    field(1, b"native_seconds", &mut family);
+    field(2, b"A native histogram.", &mut family);
+    uint(3, 4, &mut family); // HISTOGRAM
+    field(4, &metric, &mut family);
+    let mut out = Vec::new();
+    varint(family.len() as u64, &mut out);
+    out.extend(family);
+    out
+}
+
+/// Pushes to upstream what a migrating user's gateway holds: every metric type, groups
+/// written by PUT then POST at other times, an empty group, a group whose last push
+/// failed, a group only a failed push created, a native histogram and labels that need
+/// escaping; answers upstream's `/api/v1/metrics` data once its file is written.
+fn fill(base: &str) -> serde_json::Value {
+    let http = reqwest::blocking::Client::new();
+    let send = |method: &str, path: &str, body: Vec<u8>, content_type: &str| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = http.request(method, format!("{base}{path}")).header("content-type", content_type).body(body).send();
+        r.unwrap().status().as_u16()
+    };
+    let text = |method: &str, path: &str, body: &str| send(method, path, body.as_bytes().to_vec(), "text/plain");
+    let every_type = "# HELP jobs_total Jobs run.\n# TYPE jobs_total counter\njobs_total{kind=\"full\"} 3\njobs_total{kind=\"diff\"} 1e+06\n\
+        # TYPE duration_seconds histogram\nduration_seconds_bucket{le=\"0.5\"} 1\nduration_seconds_bucket{le=\"1\"} 2\nduration_seconds_bucket{le=\"+Inf\"} 3\nduration_seconds_sum 4.25\nduration_seconds_count 3\n\
+        # HELP batch_size Batch sizes.\n# TYPE batch_size summary\nbatch_size{quantile=\"0.5\"} 2\nbatch_size{quantile=\"0.99\"} 9.5\nbatch_size_sum 20\nbatch_size_count 6\n\
+        # TYPE temperature gauge\ntemperature{room=\"a \\\"quoted\\\" <room>\"} -3.5\nuntyped_thing NaN\n";
+    assert_eq!(text("PUT", "/metrics/job/nightly/instance/db-1", every_type), 200);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        text("POST", "/metrics/job/nightly/instance/db-1", "# TYPE last_success gauge\nlast_success 1.7e+09\n"),
+        200
+    );
+    assert_eq!(text("PUT", "/metrics/job/nightly/instance/db-2", "jobs_total{kind=\"full\"} 1\n"), 400, "type clash");
+    assert_eq!(text("PUT", "/metrics/job/empty", ""), 200);
+    assert_eq!(text("PUT", "/metrics/job/weekly", "weekly_untyped 1\n"), 200);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(text("POST", "/metrics/job/weekly", "# TYPE jobs_total gauge\njobs_total 2\n"), 400, "type clash");
+    assert_eq!(text("PUT", "/metrics/job/slashes/path@base64/YS9i", "with_path 1\n"), 200);
+    assert_eq!(send("PUT", "/metrics/job/native", native_body(), PROTOBUF), 200);
+    // Written at the next persistence interval (1 s), and again when upstream stops.
+    std::thread::sleep(Duration::from_millis(1500));
+    let api: serde_json::Value =
+        serde_json::from_str(&http.get(format!("{base}/api/v1/metrics")).send().unwrap().text().unwrap()).unwrap();
+    api["data"].clone()
+}
+
+/// The `/api/v1/metrics` data of a node, groups in a fixed order (upstream's order is
+/// its map's). The buckets of the native histogram are left out: this server shows them
+/// as upstream 1.10 does (the README's compatibility section), 1.5.1 shows none; they are
+/// checked apart ([`native_buckets`]).
+fn sorted(mut data: serde_json::Value) -> serde_json::Value {
+    if let Some(groups) = data.as_array_mut() {
+        groups.sort_by_key(|g| g["labels"].to_string());
+        for group in groups.iter_mut() {
+            if let Some(metrics) = group.get_mut("native_seconds").and_then(|f| f["metrics"].as_array_mut()) {
+                for m in metrics {
+                    m["buckets"] = serde_json::json!("native");
+                }
+            }
+        }
+    }
+    data
+}
+
+/// The native histogram's buckets as a node shows them, by upper bound.
+fn native_buckets(node: &Server) -> Vec<String> {
+    let (_, body) = node.get("/api/v1/metrics");
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let group = data["data"].as_array().unwrap().iter().find(|g| g["labels"]["job"] == "native").cloned().unwrap();
+    let buckets = group["native_seconds"]["metrics"][0]["buckets"].as_array().cloned().unwrap_or_default();
+    buckets.iter().map(|b| format!("{}..{}: {}", b[1], b[2], b[3])).collect()
+}
+
+/// What the pushed native histogram holds: a zero bucket of 1, then 2 and 3 in
+/// (1, 2] and (2, 4] (schema 0, offset 1, deltas 2 and 1).
+const NATIVE_BUCKETS: [&str; 3] = ["\"-0.001\"..\"0.001\": \"1\"", "\"1\"..\"2\": \"2\"", "\"2\"..\"4\": \"3\""];
+
+fn api_of(node: &Server) -> serde_json::Value {
+    let (code, body) = node.get("/api/v1/metrics");
+    assert_eq!(code, 200, "{body}");
+    sorted(serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"].clone())
+}
+
+/// Runs upstream on a persistence file in `dir`, fills it, stops it (it writes the file
+/// on the way out) and answers the file and what upstream served.
+fn upstream_file(dir: &Path) -> (std::path::PathBuf, serde_json::Value) {
+    let file = dir.join("pushgateway.data");
+    let (mut process, base) = upstream_persisting(file.to_str().unwrap(), &["--persistence.interval=1s"]);
+    let want = sorted(fill(&base));
+    process.signal("TERM").unwrap();
+    process.wait_exit(Duration::from_secs(30)).unwrap();
+    assert!(file.metadata().map(|m| m.len() > 0).unwrap_or(false), "upstream wrote its file");
+    assert_eq!(want.as_array().map(Vec::len), Some(6), "{want:#}");
+    (file, want)
+}
+
+#[test]
+fn upstreams_persistence_file_is_imported_at_first_start_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    story("upstream 1.5.1 writes its file");
+    let (file, want) = upstream_file(dir.path());
+
+    story("a first start with the same --persistence.file imports it");
+    let flag = format!("--persistence.file={}", file.display());
+    let mut node = Server::start(&[&flag]);
+    node.wait_for(Duration::from_secs(30), "the import", || api_of(&node).as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(api_of(&node), want, "the groups as upstream served them");
+    assert_eq!(native_buckets(&node), NATIVE_BUCKETS);
+    assert!(node.log().contains("imported upstream's persistence file"), "{}", node.log());
+
+    story("a restart does not import again over what was pushed since");
+    assert_eq!(node.put("/metrics/job/empty", "pushed_after 1\n").0, 200);
+    let after = api_of(&node);
+    node.signal_and_wait("TERM");
+    node.restart();
+    node.wait_for(Duration::from_secs(60), "ready", || node.get("/-/ready").0 == 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(api_of(&node), after);
+}
+
+#[test]
+fn pushgateway_import_gives_every_node_the_file() {
+    let _one = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, want) = upstream_file(dir.path());
+    let c = Cluster::start(3, &[]);
+    let follower = (c.leader() + 1) % 3;
+
+    story("a stored group with a key of the file is replaced, others are kept");
+    assert_eq!(c.nodes[follower].put("/metrics/job/empty", "replaced 1\n").0, 200);
+    assert_eq!(c.nodes[follower].put("/metrics/job/kept", "kept 1\n").0, 200);
+
+    story("pushgateway import through a follower");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .args(["import", file.to_str().unwrap(), "--server", &c.nodes[follower].base])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["data"]["groups"], 6, "{summary}");
+    assert_eq!(summary["data"]["refused"], serde_json::json!([]), "{summary}");
+
+    story("every node holds upstream's groups, and the group of its own");
+    let want_with_kept = {
+        let mut all: Vec<serde_json::Value> = want.as_array().unwrap().clone();
+        let node = &c.nodes[follower];
+        let kept = api_of(node).as_array().unwrap().iter().find(|g| g["labels"]["job"] == "kept").cloned();
+        all.push(kept.expect("the group not in the file is kept"));
+        sorted(serde_json::Value::Array(all))
+    };
+    for node in &c.nodes {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while api_of(node) != want_with_kept && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let got = api_of(node);
+        for (g, w) in got.as_array().unwrap().iter().zip(want_with_kept.as_array().unwrap()) {
+            assert_eq!(g, w, "{}: got {g:#}\nwant {w:#}", node.base);
+        }
+        assert_eq!(got, want_with_kept, "{}", node.base);
+        assert_eq!(native_buckets(node), NATIVE_BUCKETS);
+    }
+
+    story("a file that is not upstream's is refused, and nothing changes");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .args(["import", "/etc/hostname", "--server", &c.nodes[0].base])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not an upstream persistence file"), "{out:?}");
+    assert_eq!(api_of(&c.nodes[0]), want_with_kept);
+}
