@@ -215,6 +215,16 @@ fn service_target(docs: &[Yaml], name: &str, ports: &BTreeMap<String, u16>, pod_
     format!("{name}:{}", port["port"].as_i64().expect("port"))
 }
 
+/// A container's ports by name.
+fn container_ports(container: &Yaml) -> BTreeMap<String, u16> {
+    container["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_i64().unwrap() as u16))
+        .collect()
+}
+
 /// What one rendering must hold, whichever overlay: everything the pods need to form one
 /// cluster (flags, ports, probes, peer names, volumes, the secret), the hardening, and
 /// the Services, budget and network policy around them. Returns the pods' labels, their
@@ -232,12 +242,7 @@ fn check_rendered_cluster(origin: &str, docs: &[Yaml], required_spread: bool) ->
     assert!(selects(&peers["spec"]["selector"], labels), "{origin}: the peer service selects the set's pods");
 
     let container = &pod["spec"]["containers"][0];
-    let ports: BTreeMap<String, u16> = container["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_i64().unwrap() as u16))
-        .collect();
+    let ports = container_ports(container);
     assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/-/ready"), "{origin}");
     assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/-/healthy"), "{origin}");
     assert!(routes_to("/-/ready", Endpoint::Ready) && routes_to("/-/healthy", Endpoint::Healthy));
@@ -413,12 +418,7 @@ fn kubernetes_scrape_configs_read_through_the_read_service() {
     let set = only(&docs, "StatefulSet");
     let labels = &set["spec"]["template"]["metadata"]["labels"];
     let container = &set["spec"]["template"]["spec"]["containers"][0];
-    let ports: BTreeMap<String, u16> = container["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_i64().unwrap() as u16))
-        .collect();
+    let ports = container_ports(container);
     let read = service_target(&docs, "pushgateway-read", &ports, labels);
     let drop_own = |rule: &Yaml, source: &str| {
         rule["action"].as_str() == Some("drop")
