@@ -25,10 +25,23 @@ fn read(path: &str) -> String {
 /// Every document of a YAML file, parsed by PyYAML (`.ci/run` installs it) into JSON
 /// values: a YAML parser without adding a Rust dependency to the build.
 fn yaml_docs(path: &str) -> Vec<Yaml> {
-    const LOAD: &str = "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
-    let out =
-        std::process::Command::new("python3").args(["-c", LOAD]).arg(repo().join(path)).output().expect("python3 runs");
-    assert!(out.status.success(), "{path} is not YAML: {}", String::from_utf8_lossy(&out.stderr));
+    parse_yaml(path, read(path).as_bytes())
+}
+
+/// Every document of `text` (from `origin`), parsed as [`yaml_docs`] does.
+fn parse_yaml(origin: &str, text: &[u8]) -> Vec<Yaml> {
+    use std::io::Write;
+    const LOAD: &str = "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", LOAD])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().expect("stdin").write_all(text).expect("write to python3");
+    let out = child.wait_with_output().expect("python3 ends");
+    assert!(out.status.success(), "{origin} is not YAML: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("JSON from python")
 }
 
@@ -46,6 +59,35 @@ fn node_config(origin: &str, args: &[String]) -> Config {
     let config = Config::try_parse_from(argv).unwrap_or_else(|e| panic!("{origin}: flags refused: {e}\n{args:?}"));
     config.validate().unwrap_or_else(|e| panic!("{origin}: flags refused: {e}\n{args:?}"));
     assert!(config.command.is_none(), "{origin}: runs a subcommand, not a server");
+    config
+}
+
+/// [`node_config`] for a node that may be outside its `--cluster.initial-members`: such a
+/// node joins the cluster through them by itself (a StatefulSet scaled above its initial
+/// members runs the same arguments on every pod). Its flags are validated in full as an
+/// initial member's would be; of its own arguments, the binary may refuse only that it is
+/// not an initial member, for a build that cannot join that way yet.
+fn joining_node_config(origin: &str, args: &[String]) -> Config {
+    let config = Config::try_parse_from(std::iter::once("pushgateway").chain(args.iter().map(String::as_str)))
+        .unwrap_or_else(|e| panic!("{origin}: flags refused: {e}\n{args:?}"));
+    let members = config.initial_members().unwrap_or_else(|e| panic!("{origin}: {e}"));
+    if members.is_empty() || members.contains_key(&config.cluster_node_id) {
+        return node_config(origin, args);
+    }
+    let as_member = members.keys().next().expect("a member");
+    let id_flag = format!("--cluster.node-id={}", config.cluster_node_id);
+    assert!(args.contains(&id_flag), "{origin}: the node id is set by {id_flag}");
+    let member_args: Vec<String> =
+        args.iter().map(|a| if *a == id_flag { format!("--cluster.node-id={as_member}") } else { a.clone() }).collect();
+    node_config(&format!("{origin} (as member {as_member})"), &member_args);
+    let stand_in = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(stand_in.path(), "stand-in-secret-0123456789\n").expect("write secret");
+    let mut with_stand_in = config.clone();
+    with_stand_in.cluster_secret_file = stand_in.path().display().to_string();
+    if let Err(e) = with_stand_in.validate() {
+        let not_a_member = format!("--cluster.initial-members has no member {}", config.cluster_node_id);
+        assert_eq!(e, not_a_member, "{origin}: flags refused\n{args:?}");
+    }
     config
 }
 
@@ -68,15 +110,28 @@ fn routes_to(path: &str, endpoint: Endpoint) -> bool {
 }
 
 /// Checks a set of nodes (id → config) forms one cluster: the same initial members
-/// everywhere, and each member's advertised address is its entry there.
-fn assert_one_cluster(origin: &str, nodes: &BTreeMap<u64, Config>) {
+/// everywhere, each of them among the nodes and advertising its entry there, and
+/// `joiners` further nodes (which join through the initial members) advertising
+/// addresses of their own.
+fn assert_one_cluster(origin: &str, nodes: &BTreeMap<u64, Config>, joiners: usize) {
     let members: Vec<_> = nodes.values().map(|c| c.initial_members().expect("members")).collect();
     assert!(members.windows(2).all(|w| w[0] == w[1]), "{origin}: nodes disagree on the initial members");
     let members = &members[0];
-    assert_eq!(members.keys().copied().collect::<Vec<_>>(), nodes.keys().copied().collect::<Vec<_>>(), "{origin}");
+    assert_eq!(members.len() + joiners, nodes.len(), "{origin}: initial members and joiners");
+    for id in members.keys() {
+        assert!(nodes.contains_key(id), "{origin}: initial member {id} is none of the nodes");
+    }
+    let mut advertised = std::collections::BTreeSet::new();
     for (id, config) in nodes {
-        assert_eq!(members[id], config.cluster_advertise_address, "{origin}: node {id} advertises another address");
-        assert_eq!(port_of(&members[id]), port_of(&config.cluster_listen_address), "{origin}: node {id} peer port");
+        if let Some(entry) = members.get(id) {
+            assert_eq!(*entry, config.cluster_advertise_address, "{origin}: node {id} advertises another address");
+        }
+        assert!(advertised.insert(&config.cluster_advertise_address), "{origin}: node {id}'s address is taken");
+        assert_eq!(
+            port_of(&config.cluster_advertise_address),
+            port_of(&config.cluster_listen_address),
+            "{origin}: node {id} peer port"
+        );
     }
 }
 
@@ -101,7 +156,7 @@ fn compose_nodes_form_one_cluster_behind_the_load_balancer() {
         node_services.push(name.to_string());
     }
     assert_eq!(nodes.len(), 3, "three nodes");
-    assert_one_cluster("compose", &nodes);
+    assert_one_cluster("compose", &nodes, 0);
 
     let haproxy = read("deploy/compose/haproxy.cfg");
     assert!(haproxy.contains("option httpchk GET /-/ready"), "haproxy checks readiness");
@@ -118,62 +173,286 @@ fn compose_nodes_form_one_cluster_behind_the_load_balancer() {
     assert!(prometheus["rule_files"][0].as_str() == Some("rules.yml"));
 }
 
-#[test]
-fn kubernetes_statefulset_probes_ports_and_peers_agree() {
-    let docs = yaml_docs("deploy/kubernetes/pushgateway.yaml");
-    let kind = |k: &'static str| docs.iter().filter(move |d| d["kind"].as_str() == Some(k));
-    let set = kind("StatefulSet").next().expect("a StatefulSet");
-    let replicas = set["spec"]["replicas"].as_i64().expect("replicas") as u64;
-    assert_eq!(replicas, 3);
-    let headless = set["spec"]["serviceName"].as_str().expect("serviceName");
-    let peers = kind("Service").find(|s| s["metadata"]["name"].as_str() == Some(headless)).expect("headless service");
-    assert_eq!(peers["spec"]["clusterIP"].as_str(), Some("None"), "the peer service is headless");
-    let pdb = kind("PodDisruptionBudget").next().expect("a PodDisruptionBudget");
-    assert_eq!(pdb["spec"]["maxUnavailable"].as_i64(), Some(1), "a quorum of three survives evictions");
-    assert!(set["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].as_str().is_some(), "persistent volumes");
+/// The kustomize directory `dir` rendered by `kubectl kustomize` (Debian's
+/// `kubernetes-client`, which `.ci/run` installs; its kubectl 1.20 embeds kustomize
+/// v2.0.3, the oldest the manifests are written for), as the objects it prints.
+fn kustomize(dir: &str) -> Vec<Yaml> {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", &repo().join(dir).display().to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("kubectl: {e}: install Debian's kubernetes-client (bash .ci/run does)"));
+    assert!(out.status.success(), "kubectl kustomize {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    parse_yaml(&format!("kubectl kustomize {dir}"), &out.stdout)
+}
 
-    let container = &set["spec"]["template"]["spec"]["containers"][0];
-    let ports: BTreeMap<String, u16> = container["ports"]
+fn named<'a>(docs: &'a [Yaml], kind: &str, name: &str) -> &'a Yaml {
+    docs.iter()
+        .find(|d| d["kind"].as_str() == Some(kind) && d["metadata"]["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn only<'a>(docs: &'a [Yaml], kind: &str) -> &'a Yaml {
+    let mut found = docs.iter().filter(|d| d["kind"].as_str() == Some(kind));
+    let one = found.next().unwrap_or_else(|| panic!("no {kind}"));
+    assert!(found.next().is_none(), "more than one {kind}");
+    one
+}
+
+/// Whether a label selector (`matchLabels` only) selects pods labelled `labels`.
+fn selects(selector: &Yaml, labels: &Yaml) -> bool {
+    let wanted = selector.as_object().filter(|m| !m.is_empty());
+    wanted.is_some_and(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// The pods' HTTP and peer ports (by container port name) and the address of the
+/// Service `name` in front of one of them, as `name:port`.
+fn service_target(docs: &[Yaml], name: &str, ports: &BTreeMap<String, u16>, pod_labels: &Yaml) -> String {
+    let service = named(docs, "Service", name);
+    assert!(selects(&service["spec"]["selector"], pod_labels), "Service {name} selects the set's pods");
+    let port = &service["spec"]["ports"][0];
+    let target = port["targetPort"].as_str().expect("a named target port");
+    assert_eq!(ports.get(target), Some(&9091), "Service {name} forwards to the pods' HTTP port");
+    format!("{name}:{}", port["port"].as_i64().expect("port"))
+}
+
+/// A container's ports by name.
+fn container_ports(container: &Yaml) -> BTreeMap<String, u16> {
+    container["ports"]
         .as_array()
         .expect("ports")
         .iter()
         .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_i64().unwrap() as u16))
-        .collect();
-    let mount = container["volumeMounts"][0]["mountPath"].as_str().expect("a data mount");
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/-/ready"));
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/-/healthy"));
-    assert!(routes_to("/-/ready", Endpoint::Ready) && routes_to("/-/healthy", Endpoint::Healthy));
-
-    // Each pod's arguments, with the environment Kubernetes substitutes.
-    let pod_name = set["metadata"]["name"].as_str().expect("name");
-    let mut nodes = BTreeMap::new();
-    for index in 0..replicas {
-        let args: Vec<String> = strings(&container["args"])
-            .iter()
-            .map(|a| {
-                a.replace("$(POD_INDEX)", &index.to_string()).replace("$(POD_NAME)", &format!("{pod_name}-{index}"))
-            })
-            .collect();
-        let config = node_config(&format!("pod {index}"), &args);
-        assert_eq!(config.storage_path, mount, "the data directory is the volume");
-        assert_eq!(port_of(&config.web_listen_address[0]), ports["http"]);
-        assert_eq!(port_of(&config.cluster_listen_address), ports["peer"]);
-        assert!(config.cluster_advertise_address.contains(&format!(".{headless}:")), "peers by the headless name");
-        nodes.insert(config.cluster_node_id, config);
-    }
-    assert_one_cluster("kubernetes", &nodes);
-
-    let scrape = &yaml_docs("deploy/kubernetes/prometheus-scrape.yaml")[0]["scrape_configs"];
-    assert_eq!(scrape[0]["honor_labels"].as_bool(), Some(true));
-    // Pushed series once through the Service, node metrics per pod: never both in one job.
-    assert_eq!(scrape[0]["metric_relabel_configs"][0]["action"].as_str(), Some("drop"));
-    assert_eq!(scrape[1]["metrics_path"].as_str(), Some("/-/metrics"), "pods' own metrics alone");
-    assert!(routes_to("/-/metrics", Endpoint::NodeMetrics));
-    let service = kind("Service").find(|s| s["metadata"]["name"].as_str() == Some("pushgateway")).expect("service");
-    let service_port = service["spec"]["ports"][0]["port"].as_i64().expect("port");
-    assert_eq!(scrape[0]["static_configs"][0]["targets"][0].as_str(), Some(&*format!("pushgateway:{service_port}")));
+        .collect()
 }
 
+/// What one rendering must hold, whichever overlay: everything the pods need to form one
+/// cluster (flags, ports, probes, peer names, volumes, the secret), the hardening, and
+/// the Services, budget and network policy around them. Returns the pods' labels, their
+/// container ports by name and the rendering's replica count.
+fn check_rendered_cluster(origin: &str, docs: &[Yaml], required_spread: bool) -> (Yaml, BTreeMap<String, u16>, u64) {
+    let set = only(docs, "StatefulSet");
+    let replicas = set["spec"]["replicas"].as_i64().expect("replicas") as u64;
+    let pod = &set["spec"]["template"];
+    let labels = &pod["metadata"]["labels"];
+    assert!(selects(&set["spec"]["selector"]["matchLabels"], labels), "{origin}: the set selects its own pods");
+    let headless = set["spec"]["serviceName"].as_str().expect("serviceName");
+    let peers = named(docs, "Service", headless);
+    assert_eq!(peers["spec"]["clusterIP"].as_str(), Some("None"), "{origin}: the peer service is headless");
+    assert_eq!(peers["spec"]["publishNotReadyAddresses"].as_bool(), Some(true), "{origin}: peers resolve unready");
+    assert!(selects(&peers["spec"]["selector"], labels), "{origin}: the peer service selects the set's pods");
+
+    let container = &pod["spec"]["containers"][0];
+    let ports = container_ports(container);
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/-/ready"), "{origin}");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/-/healthy"), "{origin}");
+    assert!(routes_to("/-/ready", Endpoint::Ready) && routes_to("/-/healthy", Endpoint::Healthy));
+
+    // The image Dockerfile builds for this version, never a moving tag.
+    let image = container["image"].as_str().expect("image");
+    assert!(!image.ends_with(":latest"), "{origin}: {image}");
+    assert_eq!(image, format!("localhost/pushgateway:{}", env!("CARGO_PKG_VERSION")), "{origin}");
+
+    // Hardening: the image's non-root user, a read-only root, nothing to escalate to.
+    let pod_security = &pod["spec"]["securityContext"];
+    assert_eq!(pod_security["runAsNonRoot"].as_bool(), Some(true), "{origin}");
+    for field in ["runAsUser", "runAsGroup", "fsGroup"] {
+        assert_eq!(pod_security[field].as_i64(), Some(65532), "{origin}: {field}");
+    }
+    assert_eq!(pod_security["fsGroupChangePolicy"].as_str(), Some("OnRootMismatch"), "{origin}");
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false), "{origin}");
+    assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true), "{origin}");
+    assert_eq!(strings(&security["capabilities"]["drop"]), vec!["ALL".to_string()], "{origin}");
+
+    // Pods spread over machines: preferred, or required where asked for.
+    let anti = &pod["spec"]["affinity"]["podAntiAffinity"];
+    let terms: Vec<&Yaml> = if required_spread {
+        assert!(anti["preferredDuringSchedulingIgnoredDuringExecution"].is_null(), "{origin}: required alone");
+        anti["requiredDuringSchedulingIgnoredDuringExecution"]
+            .as_array()
+            .expect("required anti-affinity")
+            .iter()
+            .collect()
+    } else {
+        let preferred = anti["preferredDuringSchedulingIgnoredDuringExecution"].as_array().expect("anti-affinity");
+        preferred.iter().map(|p| &p["podAffinityTerm"]).collect()
+    };
+    assert!(
+        terms.iter().any(|t| t["topologyKey"].as_str() == Some("kubernetes.io/hostname")
+            && selects(&t["labelSelector"]["matchLabels"], labels)),
+        "{origin}: no anti-affinity of the set's pods per machine: {anti}"
+    );
+
+    // A budget that leaves a majority of the voters: of the replicas, and of the initial
+    // members, the only voters while further pods are still joining as learners.
+    let pdb = only(docs, "PodDisruptionBudget");
+    assert!(selects(&pdb["spec"]["selector"]["matchLabels"], labels), "{origin}: the budget covers the pods");
+    let unavailable = pdb["spec"]["maxUnavailable"].as_i64().expect("maxUnavailable as a number") as u64;
+
+    // The volume and the secret the flags name.
+    let mounts: BTreeMap<&str, &str> = container["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect();
+    let claims: Vec<&str> = set["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .expect("persistent volumes")
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let volumes = pod["spec"]["volumes"].as_array().expect("volumes");
+
+    // Every $(VAR) of the arguments comes from the pod's own fields.
+    let env: BTreeMap<&str, &str> = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["valueFrom"]["fieldRef"]["fieldPath"].as_str().unwrap()))
+        .collect();
+    assert_eq!(env.get("POD_NAME"), Some(&"metadata.name"), "{origin}");
+    assert_eq!(env.get("POD_INDEX"), Some(&"metadata.labels['apps.kubernetes.io/pod-index']"), "{origin}");
+    let args = strings(&container["args"]);
+    for var in args.iter().flat_map(|a| a.split("$(").skip(1)).map(|rest| rest.split(')').next().unwrap()) {
+        assert!(env.contains_key(var), "{origin}: $({var}) is not set");
+    }
+
+    // Each pod's arguments, with the environment Kubernetes substitutes.
+    let set_name = set["metadata"]["name"].as_str().expect("name");
+    let mut nodes = BTreeMap::new();
+    for index in 0..replicas {
+        let pod_args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("$(POD_INDEX)", &index.to_string()).replace("$(POD_NAME)", &format!("{set_name}-{index}"))
+            })
+            .collect();
+        let config = joining_node_config(&format!("{origin} pod {index}"), &pod_args);
+        assert_eq!(mounts.get(config.storage_path.as_str()).copied(), Some(claims[0]), "{origin}: data on the volume");
+        // (The config holds a stand-in for the secret file: the path is the argument's.)
+        let secret_file = pod_args.iter().find_map(|a| a.strip_prefix("--cluster.secret-file=")).expect("a secret");
+        let secret_dir = secret_file.rsplit_once('/').expect("a secret file path").0;
+        let secret_volume = mounts.get(secret_dir).expect("the secret's directory is mounted");
+        assert!(
+            volumes.iter().any(|v| v["name"].as_str() == Some(secret_volume) && v["secret"]["secretName"].is_string()),
+            "{origin}: the cluster secret comes from a Secret"
+        );
+        assert_eq!(port_of(&config.web_listen_address[0]), ports["http"], "{origin}");
+        assert_eq!(port_of(&config.cluster_listen_address), ports["peer"], "{origin}");
+        assert_eq!(
+            config.cluster_advertise_address,
+            format!("{set_name}-{index}.{headless}:{}", ports["peer"]),
+            "{origin}: peers by the headless name"
+        );
+        nodes.insert(config.cluster_node_id, config);
+    }
+    let initial = nodes.values().next().expect("a pod").initial_members().expect("members").len() as u64;
+    assert_one_cluster(origin, &nodes, (replicas - initial) as usize);
+    for voters in [replicas, initial] {
+        assert!(
+            voters - unavailable > voters / 2,
+            "{origin}: evicting {unavailable} of {voters} voters loses the majority"
+        );
+    }
+
+    // The Services: pushes to ready pods only, scrapes also through pods that are not.
+    let push = named(docs, "Service", "pushgateway");
+    assert_ne!(
+        push["spec"]["publishNotReadyAddresses"].as_bool(),
+        Some(true),
+        "{origin}: pushes reach ready pods only"
+    );
+    service_target(docs, "pushgateway", &ports, labels);
+    let read = named(docs, "Service", "pushgateway-read");
+    assert_eq!(read["spec"]["publishNotReadyAddresses"].as_bool(), Some(true), "{origin}: reads without a majority");
+    service_target(docs, "pushgateway-read", &ports, labels);
+
+    // The peer port only from the set's own pods; the HTTP port from anywhere.
+    let policy = only(docs, "NetworkPolicy");
+    assert!(selects(&policy["spec"]["podSelector"]["matchLabels"], labels), "{origin}: the policy covers the pods");
+    assert!(strings(&policy["spec"]["policyTypes"]).contains(&"Ingress".to_string()), "{origin}");
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    // A rule without ports admits every port; a named port is the container's.
+    let admits = |rule: &Yaml, port: u16| {
+        rule["ports"].as_array().is_none_or(|ps| {
+            ps.iter().any(|p| {
+                p["port"].as_i64() == Some(port.into()) || p["port"].as_str().and_then(|n| ports.get(n)) == Some(&port)
+            })
+        })
+    };
+    let mut peer_rules = 0;
+    for rule in rules.iter().filter(|r| admits(r, ports["peer"])) {
+        let from = rule["from"].as_array().filter(|f| !f.is_empty()).expect("the peer port from some sources only");
+        for source in from {
+            assert!(source["namespaceSelector"].is_null() && source["ipBlock"].is_null(), "{origin}: {source}");
+            assert!(
+                selects(&source["podSelector"]["matchLabels"], labels),
+                "{origin}: peers from the set's pods: {source}"
+            );
+        }
+        peer_rules += 1;
+    }
+    assert!(peer_rules > 0, "{origin}: the set's pods cannot reach each other's peer port");
+    assert!(
+        rules.iter().any(|r| admits(r, ports["http"]) && r["from"].is_null()),
+        "{origin}: the HTTP port is open to every source"
+    );
+    (labels.clone(), ports, replicas)
+}
+
+#[test]
+fn kubernetes_overlays_render_with_probes_ports_peers_and_hardening_agreeing() {
+    let (labels, ports, replicas) = check_rendered_cluster("base", &kustomize("deploy/kubernetes/base"), false);
+    assert_eq!(replicas, 3);
+    for (overlay, replicas) in [("production", 3), ("five-nodes", 5)] {
+        let docs = kustomize(&format!("deploy/kubernetes/overlays/{overlay}"));
+        let rendered = check_rendered_cluster(overlay, &docs, true);
+        assert_eq!(rendered, (labels.clone(), ports.clone(), replicas), "{overlay}");
+    }
+}
+
+#[test]
+fn kubernetes_scrape_configs_read_through_the_read_service() {
+    let docs = kustomize("deploy/kubernetes/base");
+    let set = only(&docs, "StatefulSet");
+    let labels = &set["spec"]["template"]["metadata"]["labels"];
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    let ports = container_ports(container);
+    let read = service_target(&docs, "pushgateway-read", &ports, labels);
+    let drop_own = |rule: &Yaml, source: &str| {
+        rule["action"].as_str() == Some("drop")
+            && rule["regex"].as_str() == Some("(pushgateway|process)_.*")
+            && strings(&rule[source]) == vec!["__name__".to_string()]
+    };
+    assert!(routes_to("/-/metrics", Endpoint::NodeMetrics));
+
+    // Plain Prometheus: pushed series once through the read Service, node metrics per pod:
+    // never both in one job.
+    let scrape = &yaml_docs("deploy/kubernetes/prometheus-scrape.yaml")[0]["scrape_configs"];
+    assert_eq!(scrape[0]["job_name"].as_str(), Some("pushgateway"));
+    assert_eq!(scrape[0]["honor_labels"].as_bool(), Some(true));
+    assert!(drop_own(&scrape[0]["metric_relabel_configs"][0], "source_labels"), "{}", scrape[0]);
+    assert_eq!(scrape[0]["static_configs"][0]["targets"][0].as_str(), Some(&*read));
+    assert_eq!(scrape[1]["metrics_path"].as_str(), Some("/-/metrics"), "pods' own metrics alone");
+
+    // The prometheus-operator's: the same two jobs, and no ServiceMonitor (it would scrape
+    // every pod behind the Service, each pushed series once per pod).
+    let operator = kustomize("deploy/kubernetes/prometheus-operator");
+    assert!(operator.iter().all(|d| d["kind"].as_str() != Some("ServiceMonitor")));
+    let config = &only(&operator, "ScrapeConfig")["spec"];
+    assert_eq!(config["jobName"].as_str(), Some("pushgateway"));
+    assert_eq!(config["honorLabels"].as_bool(), Some(true));
+    assert!(drop_own(&config["metricRelabelings"][0], "sourceLabels"), "{config}");
+    assert_eq!(strings(&config["staticConfigs"][0]["targets"]), vec![read]);
+    let monitor = &only(&operator, "PodMonitor")["spec"];
+    assert!(selects(&monitor["selector"]["matchLabels"], labels), "the PodMonitor selects the set's pods");
+    let endpoint = &monitor["podMetricsEndpoints"][0];
+    assert_eq!(endpoint["path"].as_str(), Some("/-/metrics"));
+    assert_eq!(ports.get(endpoint["port"].as_str().expect("a named port")), Some(&9091));
+    let job = &endpoint["relabelings"][0];
+    assert_eq!((job["targetLabel"].as_str(), job["replacement"].as_str()), (Some("job"), Some("pushgateway-nodes")));
+}
 #[test]
 fn systemd_unit_and_its_flags() {
     let unit = read("deploy/systemd/pushgateway.service");
@@ -194,7 +473,7 @@ fn systemd_unit_and_its_flags() {
             .collect();
         nodes.insert(id, node_config(&format!("systemd host{id}"), &args));
     }
-    assert_one_cluster("systemd", &nodes);
+    assert_one_cluster("systemd", &nodes, 0);
 }
 
 #[test]
