@@ -1,8 +1,10 @@
 //! The web pages' handlers: the status page (from a view of the store, rendered without
-//! its lock), the static files and the pprof page; the HTML is built in [`crate::ui`].
+//! its lock, and this node's view of the cluster), the static files and the pprof page;
+//! the HTML is built in [`crate::ui`].
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
+use cluster::{MemberStatus, NodeStatus};
 
 use super::answers::{html, http_error, plain};
 use super::scrape::render_view;
@@ -12,9 +14,45 @@ use crate::error::HttpError;
 pub(super) async fn status_page(state: &AppState) -> Result<Response<Body>, HttpError> {
     let prefix = state.config.route_prefix();
     let status = state.node.status();
+    let members = members_from_local(&status);
     let flags = state.config.flag_map();
-    let page = render_view(state, move |view| crate::ui::status_page(view, &prefix, &status, &flags)).await?;
+    let started = state.started;
+    let page =
+        render_view(state, move |view| crate::ui::status_page(view, &prefix, &status, &members, &flags, started))
+            .await?;
     Ok(html(page))
+}
+
+/// The cluster's members as far as this node can tell without asking its peers: itself
+/// with its own status, and every other voter and learner of its membership without
+/// one (`"not asked"`).
+fn members_from_local(status: &NodeStatus) -> Vec<MemberStatus> {
+    let all = status.voters.iter().map(|(id, addr)| (*id, addr, true));
+    let all = all.chain(status.learners.iter().map(|(id, addr)| (*id, addr, false)));
+    let mut members: Vec<MemberStatus> = all
+        .map(|(id, address, voter)| {
+            let own = id == status.node_id;
+            MemberStatus {
+                id,
+                address: address.clone(),
+                voter,
+                status: own.then(|| status.clone()),
+                error: (!own).then(|| "not asked".to_string()),
+            }
+        })
+        .collect();
+    if !members.iter().any(|m| m.id == status.node_id) {
+        // Not (or no longer) in its own membership: still shown, as the node answering.
+        members.push(MemberStatus {
+            id: status.node_id,
+            address: String::new(),
+            voter: false,
+            status: Some(status.clone()),
+            error: None,
+        });
+    }
+    members.sort_by_key(|m| m.id);
+    members
 }
 
 /// `GET /static/*`.
