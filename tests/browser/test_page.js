@@ -5,6 +5,9 @@
 // the Status tab's flags and cluster table, deleting a group, and no console error,
 // failed request or error answer on the way.
 //
+// A second node under --web.route-prefix checks that the style and script load and that
+// "Delete Group" and "Delete All Groups" work there.
+//
 // Usage: node tests/browser/test_page.js PATH_TO_PUSHGATEWAY
 // Env: SCREENSHOT=path.png also saves the Metrics tab there (and the Status tab beside
 // it as path-status.png); CHROMIUM overrides /usr/bin/chromium.
@@ -61,23 +64,81 @@ const PUSHES = [
     `# HELP esc_metric ${ESCAPED_HELP}\n# TYPE esc_metric gauge\nesc_metric{v="<i>x</i>"} 1\n`, 200],
 ];
 
-async function main() {
+const servers = [];
+
+/// Starts a single node with the admin API and `extra` flags, in a fresh directory;
+/// `base` is its URL with the route prefix.
+async function startServer(prefix, extra) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pgw-browser-'));
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
   const log = fs.openSync(path.join(tmp, 'server.log'), 'w');
   const proc = spawn(binary, [
     `--web.listen-address=127.0.0.1:${port}`,
     `--storage.path=${path.join(tmp, 'data')}`,
     '--web.enable-admin-api',
+    ...extra,
   ], { stdio: ['ignore', log, log] });
+  const server = { proc, tmp, log, base: `http://127.0.0.1:${port}${prefix}` };
+  servers.push(server);
+  await waitReady(server.base, proc);
+  return server;
+}
+
+async function push(base, [method, p, body, want]) {
+  const r = await fetch(base + p, { method, body });
+  if (r.status !== want) throw new Error(`${method} ${p}: ${r.status} ${await r.text()} (expected ${want})`);
+}
+
+/// A new page that records console errors, uncaught exceptions, failed requests and
+/// error answers in `watch.problems`, every dialog in `watch.dialogs`, and answers a
+/// confirmation with `watch.confirm` (declines it while that is null).
+async function openPage(browser) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(10000);
+  const watch = { problems: [], dialogs: [], confirm: null };
+  page.on('console', m => { if (m.type() === 'error') watch.problems.push(`console error: ${m.text()}`); });
+  page.on('pageerror', e => watch.problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', r => watch.problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+  page.on('response', r => { if (r.status() >= 400) watch.problems.push(`answer ${r.status()}: ${r.url()}`); });
+  page.on('dialog', d => {
+    watch.dialogs.push(`${d.type()}: ${d.message()}`);
+    return d.type() === 'confirm' && watch.confirm ? d.accept() : d.dismiss();
+  });
+  return { page, watch };
+}
+
+/// The panel of the group whose job is `job`.
+const groupOf = (page, job) =>
+  page.locator('details.group', { has: page.locator(`summary .badge:text-is('job="${job}"')`) });
+
+/// Under a route prefix: the style and script load, and both delete buttons work.
+async function underPrefix(browser) {
+  const { base } = await startServer('/pgw', ['--web.route-prefix=/pgw']);
+  for (const job of ['one', 'two']) await push(base, ['PUT', `/metrics/job/${job}`, 'm 1\n', 200]);
+  const { page, watch } = await openPage(browser);
+  await page.goto(`${base}/`, { waitUntil: 'load' });
+  const navbar = await page.locator('nav.navbar').evaluate(n => getComputedStyle(n).backgroundColor);
+  check('prefix: the style is applied', navbar === 'rgb(36, 41, 47)', navbar);
+  check('prefix: the script runs', /ago|just now/.test(await page.locator('span.ago').first().textContent()));
+  watch.confirm = true;
+  await Promise.all([page.waitForEvent('load'), groupOf(page, 'one').locator('button.del').click()]);
+  check('prefix: "Delete Group" removes the group', (await page.locator('details.group').count()) === 1 &&
+    (await groupOf(page, 'two').count()) === 1);
+  await Promise.all([page.waitForEvent('load'), page.locator('#del-all').click()]);
+  check('prefix: "Delete All Groups" removes every group', await page.locator('p.empty').isVisible() &&
+    await page.locator('#del-all').isDisabled());
+  const api = await (await fetch(`${base}/api/v1/metrics`)).json();
+  check('prefix: the API lists no group', api.data.length === 0, JSON.stringify(api.data));
+  check('prefix: two confirmations asked', watch.dialogs.length === 2, JSON.stringify(watch.dialogs));
+  check('prefix: no console error, failed request or error answer', watch.problems.length === 0, watch.problems.join('; '));
+  await page.close();
+}
+
+async function main() {
   let browser;
   try {
-    await waitReady(base, proc);
-    for (const [method, p, body, want] of PUSHES) {
-      const r = await fetch(base + p, { method, body });
-      if (r.status !== want) throw new Error(`${method} ${p}: ${r.status} ${await r.text()} (expected ${want})`);
-    }
+    const { base, tmp } = await startServer('', []);
+    for (const p of PUSHES) await push(base, p);
     const status = await (await fetch(`${base}/api/v1/status`)).json();
     const nodeId = String(status.data.cluster.node_id);
 
@@ -88,20 +149,8 @@ async function main() {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(10000);
-    const problems = [];
-    page.on('console', m => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-    page.on('pageerror', e => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', r => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
-    page.on('response', r => { if (r.status() >= 400) problems.push(`answer ${r.status()}: ${r.url()}`); });
-    let confirmAnswer = null;
-    const dialogs = [];
-    page.on('dialog', d => {
-      dialogs.push(`${d.type()}: ${d.message()}`);
-      if (d.type() === 'confirm' && confirmAnswer !== null) return confirmAnswer ? d.accept() : d.dismiss();
-      return d.dismiss();
-    });
+    const { page, watch } = await openPage(browser);
+    const dialogs = watch.dialogs;
 
     await page.goto(`${base}/`, { waitUntil: 'load' });
     check('title', (await page.title()).includes('Pushgateway'), await page.title());
@@ -109,7 +158,7 @@ async function main() {
     // Groups and their badges.
     const groups = page.locator('details.group');
     check('one panel per group', (await groups.count()) === 4, await groups.count());
-    const group = job => page.locator('details.group', { has: page.locator(`summary .badge:text-is('job="${job}"')`) });
+    const group = job => groupOf(page, job);
     for (const job of ['batch', 'latency', 'flaky', 'escape']) {
       check(`group ${job} listed with its job badge`, (await group(job).count()) === 1);
     }
@@ -179,23 +228,30 @@ async function main() {
 
     // Deleting a group: declining keeps it (and does not fold the panel), accepting removes it.
     const del = group('batch').locator('button.del');
-    confirmAnswer = false;
     await del.click();
     check('the delete button asks first', dialogs.length === 1 && dialogs[0].startsWith('confirm'), JSON.stringify(dialogs));
     check('declined: the group stays, still folded', (await group('batch').count()) === 1 && (await group('batch').getAttribute('open')) === null);
-    confirmAnswer = true;
+    watch.confirm = true;
     await Promise.all([page.waitForEvent('load'), del.click()]);
     check('the page reloads without the group', (await group('batch').count()) === 0 && (await groups.count()) === 3);
     const api = await (await fetch(`${base}/api/v1/metrics`)).json();
     check('the API no longer lists the group', !api.data.some(g => g.labels.job === 'batch') && api.data.length === 3);
     check('only the confirmations were shown', dialogs.length === 2 && dialogs.every(d => d.startsWith('confirm')), JSON.stringify(dialogs));
-    check('no console error, failed request or error answer', problems.length === 0, problems.join('; '));
+    check('no console error, failed request or error answer', watch.problems.length === 0, watch.problems.join('; '));
+    await page.close();
+
+    await underPrefix(browser);
   } finally {
     if (browser) await browser.close();
-    await stop(proc);
-    fs.closeSync(log);
-    if (failures.length) console.log(fs.readFileSync(path.join(tmp, 'server.log'), 'utf8').split('\n').slice(-20).join('\n'));
-    fs.rmSync(tmp, { recursive: true, force: true });
+    for (const server of servers) {
+      await stop(server.proc);
+      fs.closeSync(server.log);
+      if (failures.length) {
+        console.log(`--- last lines of ${server.base}'s log:`);
+        console.log(fs.readFileSync(path.join(server.tmp, 'server.log'), 'utf8').split('\n').slice(-20).join('\n'));
+      }
+      fs.rmSync(server.tmp, { recursive: true, force: true });
+    }
   }
 }
 
