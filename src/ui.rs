@@ -431,3 +431,77 @@ pub fn pprof_page() -> &'static str {
      <p>Go runtime profiles are not available: this Pushgateway is written in Rust. \
      Process metrics are exposed as process_* on the telemetry path.</p></body></html>\n"
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use model::{Command, GroupStore, GroupingKey};
+
+    use super::*;
+    use crate::exposition::text_parse::parse_text;
+
+    /// A node of a three-voter cluster whose leader is `leader`.
+    pub(crate) fn node(id: u64, leader: u64, last_log_index: u64, applied_index: u64) -> NodeStatus {
+        NodeStatus {
+            node_id: id,
+            role: if id == leader { "leader" } else { "follower" }.into(),
+            term: 3,
+            leader: Some(leader),
+            last_log_index,
+            applied_index,
+            purged_index: 0,
+            voters: (1..=3).map(|i| (i, format!("10.0.0.{i}:9092"))).collect(),
+            learners: BTreeMap::new(),
+            millis_since_quorum_ack: None,
+            storage_bytes: 0,
+            snapshot_bytes: 0,
+            format_version: 4,
+            format_supported: 4,
+            stopped: None,
+            read_staleness_millis: 1500,
+            stale_reads: 0,
+        }
+    }
+
+    fn page(store: &GroupStore, members: &[MemberStatus], admin: bool) -> String {
+        let flags = [("web.enable-admin-api", admin.to_string())];
+        status_page(&store.view(), "/pgw", &node(1, 1, 10, 10), members, &flags, UnixNanos(1_000_000_000))
+    }
+
+    #[test]
+    fn user_text_is_escaped_and_every_path_has_the_prefix() {
+        let mut store = GroupStore::new();
+        let key = GroupingKey::new([("job", "j"), ("note", "<b>&\"'")].map(|(k, v)| (k.into(), v.into())).into());
+        let families = parse_text(b"# HELP m <script>x</script>\nm{v=\"<i>\"} 1\n").expect("valid body");
+        let outcome = store.apply(Command::Push { key, families, replace: true, time: UnixNanos(7), defect: None });
+        assert_eq!(outcome, model::Outcome::Pushed);
+        let html = page(&store, &[], false);
+        assert!(html.contains("note=&quot;&lt;b&gt;&amp;&quot;&#39;&quot;"), "{html}");
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>x"), "{html}");
+        assert!(html.contains("v=&quot;&lt;i&gt;&quot;") && !html.contains("<i>"), "{html}");
+        assert!(
+            html.contains("href=\"/pgw/static/prometheus.css\"") && html.contains("src=\"/pgw/static/functions.js\"")
+        );
+        assert!(html.contains("data-path=\"/pgw/metrics/job@base64/ag==/note@base64/PGI-JiIn\""), "{html}");
+        assert!(!html.contains("id=\"del-all\""), "no Delete All without the admin API");
+        assert!(page(&store, &[], true).contains("data-path=\"/pgw/api/v1/admin/wipe\""));
+    }
+
+    #[test]
+    fn the_cluster_table_marks_the_leader_the_unreachable_and_the_lagging() {
+        let member = |id: u64, status: Option<NodeStatus>| MemberStatus {
+            id,
+            address: format!("10.0.0.{id}:9092"),
+            voter: true,
+            error: status.is_none().then(|| "timed out <after 1s>".into()),
+            status,
+        };
+        let members = [member(1, Some(node(1, 1, 10, 10))), member(2, Some(node(2, 1, 9, 7))), member(3, None)];
+        let html = page(&GroupStore::new(), &members, false);
+        assert!(html.contains("<tr class=\"member leader\" data-id=\"1\">"), "{html}");
+        assert!(html.contains("<tr class=\"member\" data-id=\"2\">"), "{html}");
+        assert!(html.contains("<td class=\"num lag\">3</td>"), "member 2 applied 7 of 10: {html}");
+        assert!(html.contains("<tr class=\"member down\" data-id=\"3\">"), "{html}");
+        assert!(html.contains("timed out &lt;after 1s&gt;"), "{html}");
+        assert!(html.contains("No metrics pushed yet."));
+    }
+}

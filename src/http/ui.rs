@@ -71,3 +71,22 @@ pub(super) fn static_file(path: &[u8]) -> Response<Body> {
 pub(super) fn pprof() -> Response<Body> {
     html(crate::ui::pprof_page().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_node_answers_for_itself_alone() {
+        let status = NodeStatus {
+            voters: [(1, "a:1".to_string()), (2, "b:2".to_string())].into(),
+            learners: [(3, "c:3".to_string())].into(),
+            ..crate::ui::tests::node(2, 1, 5, 5)
+        };
+        let members = members_from_local(&status);
+        let seen: Vec<_> = members.iter().map(|m| (m.id, m.address.as_str(), m.voter, m.status.is_some())).collect();
+        assert_eq!(seen, [(1, "a:1", true, false), (2, "b:2", true, true), (3, "c:3", false, false)]);
+        assert_eq!(members[0].error.as_deref(), Some("not asked"));
+        assert_eq!(members[1].error, None);
+    }
+}
