@@ -72,18 +72,24 @@ fn push_label_badge(out: &mut String, name: &str, value: &str) {
 /// shows without scripts; the full precision in `datetime` and the tooltip), and an empty
 /// `span.ago` whose `data-unix` (seconds) the page's script turns into "3 minutes ago".
 fn push_time(out: &mut String, t: UnixNanos) {
+    if push_time_only(out, t) {
+        let _ = write!(out, " <span class=\"ago\" data-unix=\"{}\"></span>", t.0.div_euclid(1_000_000_000));
+    }
+}
+
+/// [`push_time`] without the relative time (the families' times: no work in the browser
+/// for each); false for "never".
+fn push_time_only(out: &mut String, t: UnixNanos) -> bool {
     if t.is_never() {
         out.push_str("never");
-        return;
+        return false;
     }
     let full = rfc3339(t);
     let seconds = t.0.div_euclid(1_000_000_000);
     let text =
         DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let _ = write!(
-        out,
-        "<time datetime=\"{full}\" title=\"{full}\">{text}</time> <span class=\"ago\" data-unix=\"{seconds}\"></span>"
-    );
+    let _ = write!(out, "<time datetime=\"{full}\" title=\"{full}\">{text}</time>");
+    true
 }
 
 /// A sample value as upstream's page writes it (Go's `FormatFloat(f, 'f', -1, 64)`): the
@@ -100,7 +106,7 @@ fn push_number(out: &mut String, v: f64) {
 
 /// A row of a value's table: a heading (HTML) and a number that `cell` writes.
 fn push_row(out: &mut String, heading: &str, cell: impl FnOnce(&mut String)) {
-    let _ = write!(out, "<tr><th scope=\"row\">{heading}</th><td class=\"num\">");
+    let _ = write!(out, "<tr><th>{heading}</th><td>");
     cell(out);
     out.push_str("</td></tr>");
 }
@@ -132,11 +138,9 @@ fn push_value(out: &mut String, value: &Value) {
             for b in &h.buckets {
                 let mut heading = String::from("Sample values &le; ");
                 push_number(&mut heading, b.upper_bound);
-                let _ = write!(
-                    out,
-                    "<tr><th scope=\"row\">{heading}</th><td class=\"num\">{}</td></tr>",
-                    b.cumulative_count
-                );
+                push_row(out, &heading, |out| {
+                    let _ = write!(out, "{}", b.cumulative_count);
+                });
             }
             // As upstream: a native histogram without classic buckets shows its native
             // representation alone (which holds the count and sum).
@@ -149,9 +153,7 @@ fn push_value(out: &mut String, value: &Value) {
             out.push_str("</table>");
         }
         other => {
-            out.push_str("<span class=\"num\">");
             push_number(out, other.scalar().unwrap_or(0.0));
-            out.push_str("</span>");
         }
     }
 }
@@ -167,7 +169,7 @@ fn push_family(out: &mut String, f: &MetricFamily, pushed_at: UnixNanos) {
         out.push_str("</span> ");
     }
     out.push_str("<span class=\"muted\">last pushed: ");
-    push_time(out, pushed_at);
+    push_time_only(out, pushed_at);
     out.push_str("</span></h3><table class=\"series\"><thead><tr><th>Labels</th><th>Value</th></tr></thead><tbody>");
     for m in &f.metrics {
         out.push_str("<tr><td>");
