@@ -121,21 +121,31 @@ pub fn metrics_document(store: &StoreView) -> Vec<u8> {
     serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
 }
 
+/// What `/api/v1/status` says of the build, in its key order (sorted, as upstream's
+/// map): the values given at build time through `PUSHGATEWAY_BUILD_*` (empty when not
+/// given), `goVersion` empty (kept for clients of upstream's document), and the crate's
+/// version and minimum Rust version. The status page shows the same table.
+pub fn build_information() -> [(&'static str, &'static str); 7] {
+    [
+        ("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
+        ("buildDate", option_env!("PUSHGATEWAY_BUILD_DATE").unwrap_or("")),
+        ("buildUser", option_env!("PUSHGATEWAY_BUILD_USER").unwrap_or("")),
+        ("goVersion", ""),
+        ("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
+        ("rustVersion", env!("CARGO_PKG_RUST_VERSION")),
+        ("version", env!("CARGO_PKG_VERSION")),
+    ]
+}
+
 /// `GET /api/v1/status`.
 pub fn status_document(flags: &[(&str, String)], start: UnixNanos, cluster: Json) -> Vec<u8> {
     let flags: Map<String, Json> = flags.iter().map(|(k, v)| (k.to_string(), Json::String(v.clone()))).collect();
+    let build: Map<String, Json> =
+        build_information().iter().map(|(k, v)| (k.to_string(), Json::String(v.to_string()))).collect();
     let doc = json!({
         "status": "success",
         "data": {
-            "build_information": {
-                "branch": option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or(""),
-                "buildDate": option_env!("PUSHGATEWAY_BUILD_DATE").unwrap_or(""),
-                "buildUser": option_env!("PUSHGATEWAY_BUILD_USER").unwrap_or(""),
-                "goVersion": "",
-                "revision": option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or(""),
-                "rustVersion": env!("CARGO_PKG_RUST_VERSION"),
-                "version": env!("CARGO_PKG_VERSION"),
-            },
+            "build_information": build,
             "flags": flags,
             "start_time": rfc3339(start),
             "cluster": cluster,

@@ -8,44 +8,10 @@
 const assert = require('assert');
 const { spawn } = require('child_process');
 const fs = require('fs');
-const http = require('http');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const client = require('prom-client');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-function get(url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, res => {
-      let body = '';
-      res.on('data', c => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    }).on('error', reject);
-  });
-}
-
-async function waitReady(base) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await get(`${base}/-/ready`)).status === 200) return;
-    } catch (e) {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 100));
-  }
-  throw new Error(`${base} not ready`);
-}
+const { freePort, get, waitReady, stop: stopProcess } = require('../lib/server');
 
 async function start(binary, args) {
   const port = await freePort();
@@ -57,11 +23,7 @@ async function start(binary, args) {
 
 /// Stops a server and resolves once the process has exited.
 function stop(server) {
-  return new Promise(resolve => {
-    if (server.proc.exitCode !== null || server.proc.signalCode !== null) return resolve();
-    server.proc.once('exit', () => resolve());
-    server.proc.kill();
-  });
+  return stopProcess(server.proc);
 }
 
 /// What each server is sent: counter, gauge, histogram and summary, then a push-add
