@@ -40,7 +40,7 @@ step() { printf '\n==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 cleanup() {
-  for n in 1 2 3; do pm rm -f -t 2 "pgw-smoke-$n" >/dev/null 2>&1 || true; done
+  for n in 1 2 3; do pm rm -f -v -t 2 "pgw-smoke-$n" >/dev/null 2>&1 || true; done
   for v in data-1 data-2 data-3 secret; do pm volume rm -f "pgw-smoke-$v" >/dev/null 2>&1 || true; done
   pm network rm -f "$net" >/dev/null 2>&1 || true
 }
