@@ -146,6 +146,7 @@ trap 'buildah rm "$work" >/dev/null 2>&1 || true' EXIT
 mnt="$(buildah mount "$work")"
 tar -C "$rootfs" --numeric-owner -cf - . | tar -C "$mnt" --numeric-owner -xpf -
 buildah umount "$work" >/dev/null
+rm -rf "$rootfs"
 buildah config \
   --user 65532:65532 \
   --workingdir /home/nonroot \
