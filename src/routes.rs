@@ -40,6 +40,8 @@ pub enum Endpoint {
     ApiOptions,
     /// Cluster status of this node.
     ApiCluster,
+    /// Every member's status, asked from each.
+    ApiClusterMembers,
     /// Membership changes (admin API).
     ApiClusterAdd,
     ApiClusterRemove,
@@ -68,6 +70,7 @@ impl Endpoint {
             Endpoint::ApiWipe => "wipe",
             Endpoint::ApiOptions => "api/v1/options",
             Endpoint::ApiCluster => "api/v1/cluster",
+            Endpoint::ApiClusterMembers => "api/v1/cluster/members",
             Endpoint::ApiClusterAdd => "api/v1/admin/cluster/add",
             Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
             Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
@@ -370,6 +373,7 @@ impl RouteTable {
         api.add(Method::GET, "/status", Endpoint::ApiStatus);
         api.add(Method::GET, "/metrics", Endpoint::ApiMetrics);
         api.add(Method::GET, "/cluster", Endpoint::ApiCluster);
+        api.add(Method::GET, "/cluster/members", Endpoint::ApiClusterMembers);
         if config.web_enable_admin_api {
             api.add(Method::PUT, "/admin/wipe", Endpoint::ApiWipe);
             api.add(Method::POST, "/admin/cluster/add", Endpoint::ApiClusterAdd);

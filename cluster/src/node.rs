@@ -381,6 +381,10 @@ impl PeerService for Node {
         self.id()
     }
 
+    fn node_status(&self) -> crate::NodeStatus {
+        self.status()
+    }
+
     async fn identity(&self) -> IdentityAnswer {
         let initialized = self.raft().is_initialized().await.unwrap_or(false);
         let status = self.status();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::NodeId;
 use crate::error::ClusterError;
 use crate::node::Node;
+use crate::transport::PATH_STATUS;
 
 /// Role and progress of this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +118,9 @@ impl ProposalStats {
 /// can count leaders across nodes).
 pub const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
 
+/// How long [`Node::members`] waits for each member's answer.
+pub const MEMBER_ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How far behind its own log a node may be and still call itself ready.
 pub const READY_MAX_LAG: u64 = 100;
 
@@ -179,6 +183,48 @@ impl Node {
             read_staleness_millis: (freshness.seconds_since_confirmed * 1000.0) as u64,
             stale_reads: freshness.stale_reads,
         }
+    }
+
+    /// Every member of this node's membership with what it says about itself, asked over
+    /// the peer channel at once (each within [`MEMBER_ASK_TIMEOUT`]), this node included
+    /// (answered locally, and listed even when its membership no longer holds it).
+    pub async fn members(&self) -> Vec<MemberStatus> {
+        let own = self.status();
+        let listed = own.voters.iter().map(|(id, a)| (*id, a.clone(), true));
+        let listed: Vec<(NodeId, String, bool)> =
+            listed.chain(own.learners.iter().map(|(id, a)| (*id, a.clone(), false))).collect();
+        let mut asked = tokio::task::JoinSet::new();
+        for (id, address, voter) in listed {
+            let node = self.clone();
+            let own = own.clone();
+            asked.spawn(async move {
+                let answer = if id == own.node_id {
+                    Ok(own)
+                } else {
+                    node.peers()
+                        .call::<(), NodeStatus>(&address, PATH_STATUS, &(), MEMBER_ASK_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                let (status, error) = match answer {
+                    Ok(status) => (Some(status), None),
+                    Err(e) => (None, Some(e)),
+                };
+                MemberStatus { id, address, voter, status, error }
+            });
+        }
+        let mut members: Vec<MemberStatus> = asked.join_all().await;
+        if !members.iter().any(|m| m.id == own.node_id) {
+            members.push(MemberStatus {
+                id: own.node_id,
+                address: String::new(),
+                voter: false,
+                status: Some(own),
+                error: None,
+            });
+        }
+        members.sort_by_key(|m| m.id);
+        members
     }
 
     /// Ready: a leader is known and this node has applied its log up to

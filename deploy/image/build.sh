@@ -9,7 +9,8 @@
 #   BINARY           the server binary to put in the image (default: target/release/pushgateway
 #                    of this repository). It must be built on Debian 12 (bookworm) or older:
 #                    it links glibc, libstdc++ and libgcc from the image.
-#   --tag TAG        image name localhost/pushgateway:TAG (default: latest)
+#   --tag TAG        image name localhost/pushgateway:TAG (default: the version in Cargo.toml,
+#                    the tag the Kubernetes manifests name)
 #   --export FILE    also write the image to FILE as a docker-archive tar, for
 #                    `podman load`/`docker load`, `kind load image-archive`, `ctr images import`
 #   --oci            with --export: write an oci-archive instead (drops the HEALTHCHECK,
@@ -32,7 +33,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 binary="$repo/target/release/pushgateway"
-tag=latest
+tag="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -n 1)"
 export_file=""
 export_format=docker-archive
 mirror=""

@@ -36,3 +36,10 @@ pub(super) async fn metrics(state: &AppState) -> Result<Response<Body>, HttpErro
 pub(super) fn cluster(state: &AppState) -> Response<Body> {
     json(serde_json::to_vec(&cluster_json(state)).unwrap_or_default())
 }
+
+/// `GET /api/v1/cluster/members`: every member with what it says about itself (asked
+/// over the peer channel), or why it did not answer.
+pub(super) async fn cluster_members(state: &AppState) -> Response<Body> {
+    let members = state.node.members().await;
+    json(serde_json::to_vec(&serde_json::json!({ "status": "success", "data": members })).unwrap_or_default())
+}

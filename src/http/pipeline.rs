@@ -159,6 +159,7 @@ async fn matched(
         Endpoint::ApiMetrics => api::metrics(state).await,
         Endpoint::ApiOptions => Ok(with_cors(empty(StatusCode::OK))),
         Endpoint::ApiCluster => Ok(api::cluster(state)),
+        Endpoint::ApiClusterMembers => Ok(api::cluster_members(state).await),
         Endpoint::ApiClusterAdd | Endpoint::ApiClusterRemove | Endpoint::ApiClusterCheckpoint if !is_json(&headers) => {
             Err(HttpError::NotJson)
         }

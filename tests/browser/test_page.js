@@ -30,6 +30,17 @@ let passed = 0;
 const failures = [];
 
 /// Records one check; the run goes on, and fails at the end if any check failed.
+/// Whether `locator` becomes visible (or, with `hidden`, hidden) within 5 s: tabs switch on
+/// the `hashchange` event, after the click has returned.
+async function becomes(locator, state = 'visible') {
+  try {
+    await locator.waitFor({ state, timeout: 5000 });
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
 function check(name, ok, detail) {
   if (ok) {
     passed++;
@@ -209,7 +220,7 @@ async function main() {
 
     // The Status tab.
     await page.locator('#status-li').click();
-    check('Status tab shown', await page.locator('#status-div').isVisible() && !(await page.locator('#metrics-div').isVisible()));
+    check('Status tab shown', await becomes(page.locator('#status-div')) && await becomes(page.locator('#metrics-div'), 'hidden'));
     const flagRow = name => page.locator('#status-div table.kv tr', { has: page.locator(`th:text-is("${name}")`) }).locator('td');
     check('flags table', (await flagRow('web.enable-admin-api').textContent()) === 'true' &&
       (await flagRow('storage.path').textContent()) === path.join(tmp, 'data'));
@@ -224,7 +235,7 @@ async function main() {
       await page.screenshot({ path: process.env.SCREENSHOT.replace(/(\.png)?$/, '-status.png'), fullPage: true });
     }
     await page.locator('#metrics-li').click();
-    check('Metrics tab back', await page.locator('#metrics-div').isVisible());
+    check('Metrics tab back', await becomes(page.locator('#metrics-div')));
 
     // Deleting a group: declining keeps it (and does not fold the panel), accepting removes it.
     const del = group('batch').locator('button.del');

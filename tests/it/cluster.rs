@@ -486,6 +486,30 @@ fn each_node_exposes_its_view_of_the_cluster() {
         let name = format!("pushgateway_cluster_failed_proposals_total{{reason=\"{reason}\"}}");
         assert_eq!(sample(follower, &name), Some(0.0), "{name}");
     }
+
+    story("any node answers for every member, each asked over the peer channel");
+    let members = |c: &Cluster, i: usize| {
+        let (code, body) = c.nodes[i].get("/api/v1/cluster/members");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"].as_array().cloned().unwrap()
+    };
+    let seen = members(&c, follower);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (i, m) in seen.iter().enumerate() {
+        assert_eq!(m["id"], i as u64 + 1);
+        assert_eq!(m["address"].as_str(), Some(c.peers[i].as_str()));
+        assert_eq!(m["voter"], true);
+        assert_eq!(m["status"]["node_id"], i as u64 + 1, "member {} answered for itself: {m}", i + 1);
+        assert_eq!(m["status"]["role"], if i == leader { "leader" } else { "follower" });
+        assert!(m["error"].is_null());
+    }
+    story("a stopped member is listed with why it did not answer");
+    let mut c = c;
+    let stopped = (leader + 2) % 3;
+    c.nodes[stopped].signal_and_wait("KILL");
+    let seen = members(&c, leader);
+    assert!(seen[stopped]["status"].is_null() && seen[stopped]["error"].is_string(), "{seen:?}");
+    assert_eq!(seen[leader]["status"]["role"], "leader");
 }
 
 #[test]

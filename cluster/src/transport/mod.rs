@@ -42,6 +42,9 @@ pub const PATH_ADMIN: &str = "/raft/admin";
 /// What replicated-format version this node understands (`model::version`); new with the
 /// cluster version, so older builds answer 404.
 pub const PATH_VERSION: &str = "/raft/version";
+/// This node's [`crate::NodeStatus`], for the view of every member an operator asks any
+/// node for ([`crate::Node::members`]); builds before it answer 404.
+pub const PATH_STATUS: &str = "/raft/status";
 /// Who this node is and which cluster it holds ([`crate::identity::IdentityAnswer`]);
 /// answered from the start, also while the node finds out its own identity.
 pub const PATH_IDENTITY: &str = "/raft/identity";
@@ -194,6 +197,9 @@ pub trait PeerService: Clone + Send + Sync + 'static {
 
     /// This node's Raft id (requests meant for another are refused).
     fn raft_id(&self) -> NodeId;
+
+    /// This node's role and progress.
+    fn node_status(&self) -> crate::NodeStatus;
 
     /// Who this node is and which cluster it holds.
     fn identity(&self) -> impl Future<Output = crate::identity::IdentityAnswer> + Send;

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{
     AdminRequest, PeerSecret, PeerService, HEADER_TARGET, PATH_ADMIN, PATH_ADOPT, PATH_APPEND, PATH_IDENTITY,
-    PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT, PATH_VERSION, PATH_VOTE,
+    PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT, PATH_STATUS, PATH_VERSION, PATH_VOTE,
 };
 use crate::codec;
 use crate::config::NodeId;
@@ -98,6 +98,10 @@ async fn version<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusC
     serve(&body, |(): ()| async move { node.supported_format() }).await
 }
 
+async fn node_status<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |(): ()| async move { node.node_status() }).await
+}
+
 /// Refuses a request without the secret before anything of it is read.
 async fn authenticate(State(secret): State<Option<PeerSecret>>, request: Request, next: Next) -> Response {
     match secret {
@@ -131,6 +135,7 @@ pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Route
         .route(PATH_READ_INDEX, post(read_index::<S>).layer(small()))
         .route(PATH_ADMIN, post(admin::<S>).layer(small()))
         .route(PATH_VERSION, post(version::<S>).layer(small()))
+        .route(PATH_STATUS, post(node_status::<S>).layer(small()))
         .route(PATH_IDENTITY, post(identity::<S>).layer(small()))
         // A node past finding out its identity takes an adoption as long as it holds no
         // cluster, which is what its identity answer says.
