@@ -155,6 +155,27 @@ fn tls_client_certificates_and_basic_auth_guard_every_path_and_refused_pushes_st
     assert_eq!(scrape.status, 200);
     assert!(scrape.body.contains("x{instance=\"\",job=\"accepted\"} 1"), "{}", scrape.body);
     assert!(!scrape.body.contains("refused"), "a refused push was stored: {}", scrape.body);
+
+    // The subcommands reach such a node with the CA, a client certificate and a user.
+    std::fs::write(d.join("password"), "hunter2\n").unwrap();
+    let cli = |extra: &[String]| {
+        let mut args = vec!["cluster".to_string(), "status".into(), "--server".into(), tls.url.clone()];
+        args.extend(["--tls.ca-file".into(), tls.file("ca.crt")]);
+        args.extend([
+            "--tls.cert-file".into(),
+            tls.file("client.crt"),
+            "--tls.key-file".into(),
+            tls.file("client.key"),
+        ]);
+        args.extend(extra.iter().cloned());
+        Command::new(env!("CARGO_BIN_EXE_pushgateway")).args(&args).output().unwrap()
+    };
+    let user = ["--auth.username".to_string(), "alice".into(), "--auth.password-file".into(), tls.file("password")];
+    let out = cli(&user);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"role\":\"leader\""), "{out:?}");
+    let out = cli(&[]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("401"), "no user: {out:?}");
 }
 
 /// `text` as a YAML block scalar indented by four spaces (for inline PEM).
