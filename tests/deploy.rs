@@ -62,35 +62,6 @@ fn node_config(origin: &str, args: &[String]) -> Config {
     config
 }
 
-/// [`node_config`] for a node that may be outside its `--cluster.initial-members`: such a
-/// node joins the cluster through them by itself (a StatefulSet scaled above its initial
-/// members runs the same arguments on every pod). Its flags are validated in full as an
-/// initial member's would be; of its own arguments, the binary may refuse only that it is
-/// not an initial member, for a build that cannot join that way yet.
-fn joining_node_config(origin: &str, args: &[String]) -> Config {
-    let config = Config::try_parse_from(std::iter::once("pushgateway").chain(args.iter().map(String::as_str)))
-        .unwrap_or_else(|e| panic!("{origin}: flags refused: {e}\n{args:?}"));
-    let members = config.initial_members().unwrap_or_else(|e| panic!("{origin}: {e}"));
-    if members.is_empty() || members.contains_key(&config.cluster_node_id) {
-        return node_config(origin, args);
-    }
-    let as_member = members.keys().next().expect("a member");
-    let id_flag = format!("--cluster.node-id={}", config.cluster_node_id);
-    assert!(args.contains(&id_flag), "{origin}: the node id is set by {id_flag}");
-    let member_args: Vec<String> =
-        args.iter().map(|a| if *a == id_flag { format!("--cluster.node-id={as_member}") } else { a.clone() }).collect();
-    node_config(&format!("{origin} (as member {as_member})"), &member_args);
-    let stand_in = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(stand_in.path(), "stand-in-secret-0123456789\n").expect("write secret");
-    let mut with_stand_in = config.clone();
-    with_stand_in.cluster_secret_file = stand_in.path().display().to_string();
-    if let Err(e) = with_stand_in.validate() {
-        let not_a_member = format!("--cluster.initial-members has no member {}", config.cluster_node_id);
-        assert_eq!(e, not_a_member, "{origin}: flags refused\n{args:?}");
-    }
-    config
-}
-
 fn strings(y: &Yaml) -> Vec<String> {
     y.as_array()
         .unwrap_or_else(|| panic!("not a list: {y:?}"))
@@ -328,7 +299,7 @@ fn check_rendered_cluster(origin: &str, docs: &[Yaml], required_spread: bool) ->
                 a.replace("$(POD_INDEX)", &index.to_string()).replace("$(POD_NAME)", &format!("{set_name}-{index}"))
             })
             .collect();
-        let config = joining_node_config(&format!("{origin} pod {index}"), &pod_args);
+        let config = node_config(&format!("{origin} pod {index}"), &pod_args);
         assert_eq!(mounts.get(config.storage_path.as_str()).copied(), Some(claims[0]), "{origin}: data on the volume");
         // (The config holds a stand-in for the secret file: the path is the argument's.)
         let secret_file = pod_args.iter().find_map(|a| a.strip_prefix("--cluster.secret-file=")).expect("a secret");

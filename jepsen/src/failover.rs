@@ -45,16 +45,39 @@ pub struct Gap {
     pub allowed: f64,
 }
 
+/// The times the test harness itself did not run: between the end of a push and the start
+/// of the next one more than `tolerance` seconds passed, although the pushing client starts
+/// a push as soon as the previous one ended and its short pause is over. Such a stall is the
+/// whole machine's (a virtual machine paused or snapshotted by its host stops Prometheus,
+/// the load balancer and the servers alike), not the servers': a gap in the scraped samples
+/// during it is not theirs.
+pub fn stalls(pushes: &[Push], tolerance: f64) -> Vec<(f64, f64)> {
+    pushes
+        .windows(2)
+        .filter(|w| w[1].started - w[0].finished > tolerance)
+        .map(|w| (w[0].finished, w[1].started))
+        .collect()
+}
+
 /// The gaps between consecutive samples longer than two scrape intervals plus the windows
 /// of the disruptions that happened within them (a disruption without a window, one the
-/// cluster never recovered from, allows any gap).
-pub fn excessive_gaps(samples: &[(f64, f64)], disruptions: &[Disruption], interval: f64) -> Vec<Gap> {
+/// cluster never recovered from, allows any gap), plus the time of the machine's `stalls`
+/// within them.
+pub fn excessive_gaps(
+    samples: &[(f64, f64)],
+    disruptions: &[Disruption],
+    stalls: &[(f64, f64)],
+    interval: f64,
+) -> Vec<Gap> {
     let mut out = Vec::new();
     for w in samples.windows(2) {
         let (from, to) = (w[0].0, w[1].0);
         let mut allowed = 2.0 * interval;
         for d in disruptions.iter().filter(|d| d.at >= from - interval && d.at <= to) {
             allowed += d.window.unwrap_or(f64::INFINITY);
+        }
+        for (start, end) in stalls {
+            allowed += (end.min(to) - start.max(from)).max(0.0);
         }
         if to - from > allowed {
             out.push(Gap { from, to, allowed });
@@ -110,13 +133,29 @@ mod tests {
         ];
         // 1 -> 3 is two intervals: allowed. 3 -> 10 spans the first window: 2 + 5.5 >= 7.
         // 11 -> 20 spans the second: 9 > 2 + 1.
-        assert_eq!(excessive_gaps(&samples, &disruptions, 1.0), vec![Gap { from: 11.0, to: 20.0, allowed: 3.0 }]);
+        assert_eq!(excessive_gaps(&samples, &disruptions, &[], 1.0), vec![Gap { from: 11.0, to: 20.0, allowed: 3.0 }]);
         // Without disruptions, both long gaps are excessive.
-        assert_eq!(excessive_gaps(&samples, &[], 1.0).len(), 2);
+        assert_eq!(excessive_gaps(&samples, &[], &[], 1.0).len(), 2);
         // A disruption never recovered from allows any gap.
         let endless = vec![Disruption { what: "kill".into(), at: 12.0, window: None }];
-        assert_eq!(excessive_gaps(&samples[4..], &endless, 1.0), vec![]);
+        assert_eq!(excessive_gaps(&samples[4..], &endless, &[], 1.0), vec![]);
         assert_eq!(longest_gap(&samples), 9.0);
+    }
+
+    #[test]
+    fn a_stall_of_the_whole_machine_excuses_only_its_own_length() {
+        let pushes = [
+            Push { started: 10.0, finished: 10.1, ok: true },
+            Push { started: 10.2, finished: 12.5, ok: false }, // a slow push is no stall
+            Push { started: 12.6, finished: 12.7, ok: true },
+            Push { started: 70.0, finished: 70.1, ok: true }, // the harness did not run
+        ];
+        let stalled = stalls(&pushes, 1.0);
+        assert_eq!(stalled, vec![(12.7, 70.0)]);
+        let samples = [(12.0, 1.0), (71.0, 2.0), (80.0, 3.0)];
+        // 12 -> 71: 59 s, allowed 2 + 57.3. 71 -> 80 is the servers' own gap.
+        assert_eq!(excessive_gaps(&samples, &[], &stalled, 1.0), vec![Gap { from: 71.0, to: 80.0, allowed: 2.0 }]);
+        assert_eq!(excessive_gaps(&samples, &[], &[], 1.0).len(), 2);
     }
 
     #[test]

@@ -77,9 +77,16 @@ const PUSHES = [
 
 const servers = [];
 
-/// Starts a single node with the admin API and `extra` flags, in a fresh directory;
-/// `base` is its URL with the route prefix.
+/// Starts a node with the admin API and `extra` flags, in a fresh directory, and waits
+/// until it is ready; `base` is its URL with the route prefix.
 async function startServer(prefix, extra) {
+  const server = await spawnServer(prefix, extra);
+  await waitReady(server.base, server.proc);
+  return server;
+}
+
+/// [`startServer`] without waiting (the members of a cluster are ready only together).
+async function spawnServer(prefix, extra) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pgw-browser-'));
   const port = await freePort();
   const log = fs.openSync(path.join(tmp, 'server.log'), 'w');
@@ -91,7 +98,6 @@ async function startServer(prefix, extra) {
   ], { stdio: ['ignore', log, log] });
   const server = { proc, tmp, log, base: `http://127.0.0.1:${port}${prefix}` };
   servers.push(server);
-  await waitReady(server.base, proc);
   return server;
 }
 
@@ -142,6 +148,40 @@ async function underPrefix(browser) {
   check('prefix: the API lists no group', api.data.length === 0, JSON.stringify(api.data));
   check('prefix: two confirmations asked', watch.dialogs.length === 2, JSON.stringify(watch.dialogs));
   check('prefix: no console error, failed request or error answer', watch.problems.length === 0, watch.problems.join('; '));
+  await page.close();
+}
+
+/// Three nodes: the Status tab of one lists every member as it answered for itself over
+/// the peer channel, the leader marked once; a stopped member is shown unreachable.
+async function clusterView(browser) {
+  const peers = [await freePort(), await freePort(), await freePort()];
+  const members = peers.map((p, i) => `${i + 1}=127.0.0.1:${p}`).join(',');
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    nodes.push(await spawnServer('', [
+      `--cluster.node-id=${i + 1}`,
+      `--cluster.listen-address=127.0.0.1:${peers[i]}`,
+      `--cluster.initial-members=${members}`,
+      // Timing that tolerates a loaded machine.
+      '--cluster.heartbeat-interval=250ms',
+      '--cluster.election-timeout=2s',
+    ]));
+  }
+  for (const n of nodes) await waitReady(n.base, n.proc);
+  const { page, watch } = await openPage(browser);
+  await page.goto(`${nodes[0].base}/#status`, { waitUntil: 'load' });
+  const rows = page.locator('table.cluster tr.member');
+  check('cluster: a row per member', (await rows.count()) === 3, String(await rows.count()));
+  const answered = await page.locator('table.cluster td.good', { hasText: 'answered' }).count();
+  check('cluster: every member answered for itself', answered === 3 && (await page.locator('table.cluster tr.down').count()) === 0,
+    await page.locator('table.cluster').textContent());
+  check('cluster: one leader marked', (await page.locator('table.cluster tr.member.leader').count()) === 1);
+  await stop(nodes[2].proc);
+  await page.reload({ waitUntil: 'load' });
+  const down = page.locator('table.cluster tr.down');
+  check('cluster: the stopped member is marked unreachable', (await down.count()) === 1 && (await down.getAttribute('data-id')) === '3',
+    await page.locator('table.cluster').textContent());
+  check('cluster: no console error, failed request or error answer', watch.problems.length === 0, watch.problems.join('; '));
   await page.close();
 }
 
@@ -252,6 +292,7 @@ async function main() {
     await page.close();
 
     await underPrefix(browser);
+    await clusterView(browser);
   } finally {
     if (browser) await browser.close();
     for (const server of servers) {

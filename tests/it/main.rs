@@ -8,6 +8,7 @@ mod hostile;
 mod identity;
 mod import;
 mod lossless;
+mod nginx;
 mod reads;
 mod security;
 mod single_node;

@@ -54,6 +54,9 @@ struct Options {
 
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 const PUSH_EVERY: Duration = Duration::from_millis(100);
+/// A pause between two pushes longer than this is the machine's stall, not the client's pace
+/// (see `failover::stalls`).
+const STALL_TOLERANCE: Duration = Duration::from_secs(2);
 const PUSHED: &str = "e2e_pushed_value";
 const BATCH: &str = "e2e_batch_last_success_timestamp_seconds";
 
@@ -146,6 +149,8 @@ struct Report {
     backward: Vec<(f64, f64, f64)>,
     longest_gap: f64,
     excessive: Vec<Gap>,
+    /// When the machine stalled (see `failover::stalls`).
+    stalled: Vec<(f64, f64)>,
     batch_missing: usize,
     identical: bool,
 }
@@ -346,13 +351,18 @@ fn scenario(target: &str, backends: &mut dyn Backends, dir: &Path, o: &Options) 
         std::fs::write(dir.join(format!("groups-{}.json", i + 1)), serde_json::to_vec_pretty(g)?)?;
     }
     let interval = SCRAPE_INTERVAL.as_secs_f64();
+    let stalled = failover::stalls(&pushes, STALL_TOLERANCE.as_secs_f64());
+    for (from, to) in &stalled {
+        say(&format!("the machine stalled: the harness did not run from {from:.3} to {to:.3}"));
+    }
     Ok(Report {
         target: target.to_string(),
         scrapes: up.len(),
         scrapes_ok: up.iter().filter(|(_, v)| *v == 1.0).count(),
         backward: failover::backward_steps(&pushed),
         longest_gap: failover::longest_gap(&pushed),
-        excessive: failover::excessive_gaps(&pushed, &disruptions, interval),
+        excessive: failover::excessive_gaps(&pushed, &disruptions, &stalled, interval),
+        stalled,
         batch_missing: failover::missing_from_scrapes(&up, &batch).len(),
         identical: groups.windows(2).all(|w| w[0] == w[1]),
         pushes,
@@ -378,6 +388,7 @@ fn table(reports: &[Report]) -> String {
         ("longest gap between scraped samples".into(), Vec::new()),
         ("gaps longer than the failover window + 2 scrape intervals".into(), Vec::new()),
         ("scraped value went backwards".into(), Vec::new()),
+        ("the machine stalled (the harness did not run; excused from gaps)".into(), Vec::new()),
         ("successful scrapes without the batch job's series".into(), Vec::new()),
         ("pushed groups identical on every node at the end".into(), Vec::new()),
     ];
@@ -391,6 +402,12 @@ fn table(reports: &[Report]) -> String {
         cells.push(match r.backward.first() {
             None => "never".to_string(),
             Some((_, from, to)) => format!("{} times (e.g. {from} → {to})", r.backward.len()),
+        });
+        let stalled: f64 = r.stalled.iter().map(|(from, to)| to - from).sum();
+        cells.push(if r.stalled.is_empty() {
+            "never".to_string()
+        } else {
+            format!("{} times, {stalled:.1} s", r.stalled.len())
         });
         cells.push(r.batch_missing.to_string());
         cells.push(if r.identical { "yes" } else { "no" }.to_string());
