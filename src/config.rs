@@ -168,8 +168,8 @@ pub struct Config {
 
     /// Members of a fresh cluster, `1=host:port,2=host:port,3=host:port` (peer
     /// addresses). The lowest id initializes the cluster once; restarts re-initialize nothing.
-    /// A node whose id is not listed joins the cluster through them by itself, as a voter
-    /// once it has caught up (a StatefulSet scaled up keeps the same flags on every pod).
+    /// A node whose id is not listed refuses to start (a mistyped id), unless
+    /// `--cluster.auto-join` is set.
     #[arg(long = "cluster.initial-members", env = "PUSHGATEWAY_CLUSTER_INITIAL_MEMBERS", default_value = "")]
     pub cluster_initial_members: String,
 
@@ -185,6 +185,14 @@ pub struct Config {
     /// nobody else reaches. Default off (start-up refuses such a listener).
     #[arg(long = "cluster.insecure-no-secret", env = "PUSHGATEWAY_CLUSTER_INSECURE_NO_SECRET", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub cluster_insecure_no_secret: bool,
+
+    /// A node whose id is not among `--cluster.initial-members` joins the cluster through
+    /// them by itself, and becomes a voter once it has caught up: a StatefulSet scaled up
+    /// runs the same flags on every pod. Off by default, so that a mistyped id stops the
+    /// node instead of adding a voter nobody meant (a voter that later stays away leaves
+    /// the cluster one failure short).
+    #[arg(long = "cluster.auto-join", env = "PUSHGATEWAY_CLUSTER_AUTO_JOIN", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub cluster_auto_join: bool,
 
     /// Peer address of an existing member: join the cluster as a learner through it.
     #[arg(long = "cluster.join", env = "PUSHGATEWAY_CLUSTER_JOIN", default_value = "")]
@@ -288,6 +296,13 @@ impl Config {
         }
         if !members.is_empty() && !self.cluster_join.is_empty() {
             return Err("--cluster.initial-members and --cluster.join exclude each other".into());
+        }
+        if !members.is_empty() && !members.contains_key(&self.cluster_node_id) && !self.cluster_auto_join {
+            return Err(format!(
+                "--cluster.initial-members has no member {}: set --cluster.auto-join to let a node outside them \
+                 join by itself (a StatefulSet scaled up)",
+                self.cluster_node_id
+            ));
         }
         let peer_listen = match self.cluster_listen_address.as_str() {
             "" => None,
@@ -446,6 +461,7 @@ impl Config {
             ("cluster.listen-address", self.cluster_listen_address.clone()),
             ("cluster.advertise-address", self.cluster_advertise_address.clone()),
             ("cluster.initial-members", self.cluster_initial_members.clone()),
+            ("cluster.auto-join", self.cluster_auto_join.to_string()),
             ("cluster.join", self.cluster_join.clone()),
             ("cluster.secret-file", self.cluster_secret_file.clone()),
             ("cluster.insecure-no-secret", self.cluster_insecure_no_secret.to_string()),
@@ -712,6 +728,25 @@ mod tests {
         assert!(secret("0123456789\u{e9}abcdef0123").is_err(), "not ASCII");
         let none = Config::try_parse_from(["pushgateway"]).unwrap();
         assert_eq!(none.cluster_secret(), Ok(None));
+    }
+
+    /// A node outside its initial members starts only with `--cluster.auto-join`: a
+    /// mistyped id must not add a voter.
+    #[test]
+    fn a_node_outside_the_initial_members_needs_auto_join() {
+        let validate = |extra: &[&str]| {
+            let mut argv = vec![
+                "pushgateway",
+                "--cluster.node-id=4",
+                "--cluster.listen-address=127.0.0.1:9092",
+                "--cluster.initial-members=1=127.0.0.1:9092,2=127.0.0.1:9093,3=127.0.0.1:9094",
+            ];
+            argv.extend(extra);
+            Config::try_parse_from(argv).unwrap().validate().map(|_| ())
+        };
+        let refused = validate(&[]).unwrap_err();
+        assert!(refused.contains("has no member 4") && refused.contains("--cluster.auto-join"), "{refused}");
+        assert_eq!(validate(&["--cluster.auto-join"]), Ok(()));
     }
 
     /// A peer listener other machines can reach needs the secret, or the explicit

@@ -51,6 +51,10 @@ pub enum HttpError {
     /// An admin call whose body is not declared JSON.
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     NotJson,
+    /// An import whose body is not declared binary (a web page cannot send that without
+    /// the browser asking first, as with [`HttpError::NotJson`]).
+    #[error("the request body must be upstream's persistence file, sent with Content-Type: application/octet-stream")]
+    NotOctetStream,
     /// The node is not ready to serve (no leader, or far behind).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -80,7 +84,7 @@ impl HttpError {
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            HttpError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::NotJson | HttpError::NotOctetStream => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             // The store is full, not the request wrong: 507 says exactly that, every
             // client reports it as a failed push with the body, and unlike 429 or 503 no
             // client or proxy retries it on its own (a retry cannot succeed until groups

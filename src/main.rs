@@ -255,7 +255,12 @@ async fn run_subcommand(command: Subcommand) -> anyhow::Result<()> {
         Subcommand::Import { file, client } => {
             let body = std::fs::read(&file).with_context(|| format!("cannot read {file}"))?;
             let (http, server) = api_client(&client)?;
-            let response = http.post(format!("{server}/api/v1/admin/import")).body(body).send().await?;
+            let response = http
+                .post(format!("{server}/api/v1/admin/import"))
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body)
+                .send()
+                .await?;
             return print_answer(response).await;
         }
     };

@@ -3,92 +3,119 @@
 //! Every group of the file becomes the pushes that rebuild it ([`crate::import`]), and
 //! all of them are proposed as one log entry: every node gets the whole file, or none of
 //! it. A group in the file replaces the stored group with the same grouping key (it is
-//! deleted first); other groups are kept.
+//! deleted first); other groups are kept. A group `apply` refuses is deleted again in a
+//! second entry, so that nothing of it stays half-built.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use axum::body::{Body, Bytes};
 use axum::http::Response;
 use serde::Serialize;
 
-use model::{Command, Outcome};
+use model::{Command, Outcome, PushLimits};
 
 use super::answers::json;
 use super::push::push_command;
 use super::AppState;
 use crate::error::HttpError;
-use crate::import::{read_file, ImportError};
+use crate::import::{read_file, FileGroup, ImportError, ImportPush};
 
 /// What an import did.
 #[derive(Debug, Default, Serialize)]
 pub struct ImportSummary {
     /// Groups of the file now stored.
     pub groups: usize,
-    /// Commands the groups became (a delete and pushes per group; one log entry).
+    /// Commands the stored groups became (a delete and pushes per group; one log entry).
     pub commands: usize,
-    /// Groups `apply` refused, with its reason (as it would refuse the same push).
+    /// Groups not imported, with the reason (as a push of them would be refused).
     pub refused: Vec<RefusedGroup>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RefusedGroup {
-    pub labels: std::collections::BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     pub reason: String,
+}
+
+/// One group of a file: its labels, and its pushes or why it cannot be imported.
+type DecodedGroup = (BTreeMap<String, String>, Result<Vec<ImportPush>, String>);
+
+/// A file read and turned into pushes.
+pub struct Decoded(Vec<DecodedGroup>);
+
+/// Reads `file` and derives each group's pushes (CPU work: run it off the async workers).
+/// Only a file that is not upstream's fails as a whole.
+pub fn decode(file: &[u8], limits: &PushLimits) -> Result<Decoded, ImportError> {
+    let groups = read_file(file)?;
+    Ok(Decoded(groups.into_iter().map(|g| (g.labels.clone(), g.pushes(limits).map_err(|e| e.to_string()))).collect()))
 }
 
 /// Imports the groups of `file` (upstream's persistence file).
 pub async fn import(state: &AppState, file: Bytes) -> Result<ImportSummary, HttpError> {
     let limits = state.config.push_limits();
-    let decoded = tokio::task::spawn_blocking(move || -> Result<_, ImportError> {
-        let mut groups = Vec::new();
-        for group in read_file(&file)? {
-            let pushes = group.pushes(&limits)?;
-            groups.push((group.labels, pushes));
-        }
-        Ok(groups)
-    })
-    .await
-    .map_err(|e| HttpError::NotReady(format!("shutting down: {e}")))?
-    .map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let decoded = tokio::task::spawn_blocking(move || decode(&file, &limits))
+        .await
+        .map_err(|e| HttpError::NotReady(format!("shutting down: {e}")))?
+        .map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    import_decoded(state, &decoded).await
+}
 
+/// Proposes what [`decode`] derived: one entry with every importable group, then one
+/// deleting the groups `apply` refused.
+pub async fn import_decoded(state: &AppState, decoded: &Decoded) -> Result<ImportSummary, HttpError> {
     let time = super::now();
+    let mut summary = ImportSummary::default();
     let mut commands = Vec::new();
-    let mut owners = Vec::new();
-    for (index, (_, pushes)) in decoded.iter().enumerate() {
-        let names = crate::import::FileGroup::names(pushes);
-        // The stored group with the same key goes first: the group is then exactly the
-        // file's, its creation time included (a push to a stored group keeps that).
-        if let Some(first) = pushes.first() {
-            commands.push(Command::Delete { key: first.key.clone() });
-            owners.push(index);
-        }
+    // Per command, the index of its group and whether it only records a failure (which
+    // `apply` answers as a refusal by design).
+    let mut owners: Vec<(usize, bool)> = Vec::new();
+    for (index, (labels, pushes)) in decoded.0.iter().enumerate() {
+        let pushes = match pushes {
+            Ok(pushes) if !pushes.is_empty() => pushes,
+            Ok(_) => continue,
+            Err(reason) => {
+                summary.refused.push(RefusedGroup { labels: labels.clone(), reason: reason.clone() });
+                continue;
+            }
+        };
+        let names = FileGroup::names(pushes);
+        commands.push(Command::Delete { key: pushes[0].key.clone() });
+        owners.push((index, false));
         for p in pushes {
-            let (key, families, replace, defect) = (p.key.clone(), p.families.clone(), p.replace, p.defect.clone());
+            let (key, families, defect) = (p.key.clone(), p.families.clone(), p.defect.clone());
+            let records_failure = defect.is_some();
             // A time from the future would make the group look pushed later than now.
             let at = p.time.min(time);
-            commands.push(push_command(state, names, key, families, replace, at, defect).await?);
-            owners.push(index);
+            commands.push(push_command(state, names, key, families, p.replace, at, defect).await?);
+            owners.push((index, records_failure));
         }
     }
+    if commands.is_empty() {
+        return Ok(summary);
+    }
     let outcomes = state.node.propose_together(&commands).await.map_err(HttpError::Propose)?;
-    let mut summary = ImportSummary { commands: commands.len(), ..Default::default() };
-    let mut refused = vec![None; decoded.len()];
-    for ((outcome, command), owner) in outcomes.iter().zip(&commands).zip(&owners) {
-        let recorded_failure = match command {
-            Command::Push { defect, .. } | Command::PushUtf8 { defect, .. } => defect.is_some(),
-            _ => false,
-        };
+    let mut refused: BTreeMap<usize, String> = BTreeMap::new();
+    for (outcome, (owner, records_failure)) in outcomes.iter().zip(&owners) {
         if let Outcome::Rejected { reason } = outcome {
-            if !recorded_failure && refused[*owner].is_none() {
-                refused[*owner] = Some(reason.clone());
+            if !records_failure {
+                refused.entry(*owner).or_insert_with(|| reason.clone());
             }
         }
     }
-    for ((labels, _), reason) in decoded.into_iter().zip(refused) {
-        match reason {
-            Some(reason) => summary.refused.push(RefusedGroup { labels, reason }),
-            None => summary.groups += 1,
+    let stored: std::collections::BTreeSet<usize> = owners.iter().map(|(o, _)| *o).collect();
+    summary.groups = stored.len() - refused.len();
+    summary.commands = commands.len();
+    let mut undo = Vec::new();
+    for (owner, reason) in refused {
+        let (labels, pushes) = &decoded.0[owner];
+        if let Ok(pushes) = pushes {
+            undo.push(Command::Delete { key: pushes[0].key.clone() });
         }
+        summary.refused.push(RefusedGroup { labels: labels.clone(), reason });
+    }
+    if !undo.is_empty() {
+        state.node.propose_together(&undo).await.map_err(HttpError::Propose)?;
     }
     Ok(summary)
 }
@@ -107,9 +134,11 @@ fn marker(storage: &Path) -> PathBuf {
 }
 
 /// At start-up: imports `--persistence.file` once, on the node that initializes the
-/// cluster (or a single node), into a store that holds no group yet. Logs what it did;
-/// a file that cannot be read is logged as an error and the node goes on without it,
-/// as upstream goes on when its file cannot be loaded.
+/// cluster (or a single node), into a store that holds no group yet. The file is read and
+/// decoded first, so that between finding the store empty and the import's commit only
+/// the proposal passes; a push accepted in that moment to a group of the file is replaced
+/// by the file's. Logs what it did; a file that cannot be read is logged as an error and
+/// the node goes on without it, as upstream goes on when its file cannot be loaded.
 pub async fn import_at_start(state: AppState) {
     let config = state.config.clone();
     let file = config.persistence_file.clone();
@@ -131,38 +160,49 @@ pub async fn import_at_start(state: AppState) {
             tracing::warn!(error = %e, "cannot record that --persistence.file was imported");
         }
     };
-    let bytes = match std::fs::metadata(&file) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let limits = config.push_limits();
+    let path = file.clone();
+    let read = tokio::task::spawn_blocking(move || -> Result<Option<Decoded>, String> {
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Ok(m) if m.len() > crate::import::MAX_FILE_BYTES as u64 => {
+                return Err(format!("{} bytes, more than the {} imported", m.len(), crate::import::MAX_FILE_BYTES))
+            }
+            _ => {}
+        }
+        let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        decode(&bytes, &limits).map(Some).map_err(|e| e.to_string())
+    })
+    .await;
+    let decoded = match read {
+        Ok(Ok(Some(decoded))) => decoded,
+        Ok(Ok(None)) => {
             tracing::info!(file = %file, "no persistence file to import");
             return done("no file\n");
         }
-        Ok(m) if m.len() > crate::import::MAX_FILE_BYTES as u64 => {
-            tracing::error!(file = %file, bytes = m.len(), "persistence file not imported: larger than {} bytes", crate::import::MAX_FILE_BYTES);
-            return;
+        Ok(Err(e)) => {
+            tracing::error!(file = %file, error = %e, "could not import the persistence file");
+            return done(&format!("failed: {e}\n"));
         }
-        _ => match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(file = %file, error = %e, "could not read the persistence file to import");
-                return;
-            }
-        },
+        Err(e) => return tracing::warn!(error = %e, "reading the persistence file stopped"),
     };
     let started = std::time::Instant::now();
+    let mut attempts = 0u32;
     loop {
+        if attempts > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        attempts += 1;
         if state.node.wait_ready(std::time::Duration::from_secs(60)).await.is_err() {
             tracing::info!("waiting for the cluster to be ready before importing --persistence.file");
             continue;
         }
-        let empty = match super::scrape::render_view(&state, |view| view.is_empty()).await {
-            Ok(empty) => empty,
-            Err(_) => continue,
-        };
+        let Ok(empty) = super::scrape::render_view(&state, |view| view.is_empty()).await else { continue };
         if !empty {
-            tracing::warn!(file = %file, "--persistence.file not imported: the store already holds groups (import it with `pushgateway import`)");
+            tracing::warn!(file = %file, attempts, "--persistence.file not imported: the store holds groups (an attempt that timed out may have imported it; `pushgateway import` imports it again)");
             return done("skipped: the store held groups\n");
         }
-        match import(&state, Bytes::from(bytes.clone())).await {
+        match import_decoded(&state, &decoded).await {
             Ok(summary) => {
                 tracing::info!(
                     file = %file,
@@ -172,18 +212,11 @@ pub async fn import_at_start(state: AppState) {
                     "imported upstream's persistence file"
                 );
                 for r in &summary.refused {
-                    tracing::error!(labels = ?r.labels, reason = %r.reason, "a group of the persistence file was refused");
+                    tracing::error!(labels = ?r.labels, reason = %r.reason, "a group of the persistence file was not imported");
                 }
                 return done("imported\n");
             }
-            Err(HttpError::BadRequest(e)) => {
-                tracing::error!(file = %file, error = %e, "could not import the persistence file");
-                return done(&format!("failed: {e}\n"));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "importing --persistence.file failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
+            Err(e) => tracing::warn!(error = %e, "importing --persistence.file failed; retrying"),
         }
     }
 }

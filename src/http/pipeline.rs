@@ -109,8 +109,13 @@ fn decode_path(raw: &str) -> Option<Vec<u8>> {
 /// send a form or plain text to any address without asking (a CORS-simple request), but
 /// not JSON, so a page a member of staff opens cannot change the membership.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    declared(headers, "application/json")
+}
+
+/// Whether the request declares its body of media type `media`.
+fn declared(headers: &axum::http::HeaderMap, media: &str) -> bool {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    crate::exposition::negotiate::parse_media_type(ct).0 == "application/json"
+    crate::exposition::negotiate::parse_media_type(ct).0 == media
 }
 
 async fn matched(
@@ -145,6 +150,9 @@ async fn matched(
         }
         Endpoint::Delete { job_base64 } => push::delete(state, &params, job_base64).await,
         Endpoint::ApiWipe => admin::wipe(state).await,
+        // An import replaces groups: like the other admin POSTs, it takes only a body a web
+        // page cannot send without the browser asking first.
+        Endpoint::ApiImport if !declared(&headers, "application/octet-stream") => Err(HttpError::NotOctetStream),
         Endpoint::ApiImport => import::import_request(state, body).await,
         Endpoint::Static => Ok(ui::static_file(&params.rest)),
         Endpoint::StatusPage => ui::status_page(state).await,

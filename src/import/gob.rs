@@ -20,9 +20,20 @@
 //! zero-valued fields; a top-level value that is not a struct is preceded by a zero.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Deepest nesting of values (a map of structs of maps is 3 deep) this reader follows.
 pub const MAX_DEPTH: usize = 64;
+
+/// Most values decoded per byte of input, as a divisor: a value takes at least one byte
+/// on the wire but some 40 in memory, so without this bound a stream of one-byte values
+/// would grow forty-fold. Upstream's files hold one value per 20 bytes or more (each
+/// family is an encoded blob of dozens of bytes, each group carries its two timestamp
+/// families).
+const BYTES_PER_VALUE: usize = 8;
+
+/// Values any stream may hold whatever its size (a small file of empty groups).
+const VALUES_ALWAYS_ALLOWED: usize = 4096;
 
 /// A decoded value.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,8 +49,9 @@ pub enum GobValue {
     List(Vec<GobValue>),
     /// A map's entries, in stream order.
     Map(Vec<(GobValue, GobValue)>),
-    /// A struct's fields that were sent (zero-valued fields are not), by name.
-    Struct(Vec<(String, GobValue)>),
+    /// A struct's fields that were sent (zero-valued fields are not), by name (shared with
+    /// the type definition: one copy however many values).
+    Struct(Vec<(Rc<str>, GobValue)>),
     /// The bytes of a value that encodes itself (`GobEncode`, `MarshalBinary`, `MarshalText`).
     Encoded(Vec<u8>),
 }
@@ -48,7 +60,7 @@ impl GobValue {
     /// The field `name` of a struct; `None` for an absent (zero) field or another kind.
     pub fn field(&self, name: &str) -> Option<&GobValue> {
         match self {
-            GobValue::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            GobValue::Struct(fields) => fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -63,6 +75,8 @@ pub enum GobError {
     Corrupt(String),
     #[error("gob: values of kind {0} are not supported")]
     Unsupported(&'static str),
+    #[error("gob: more values than a stream of this size holds (one per {BYTES_PER_VALUE} bytes)")]
+    TooManyValues,
 }
 
 /// Type ids Go predefines (`encoding/gob/type.go`).
@@ -83,14 +97,15 @@ enum WireType {
     Array { elem: i64, len: u64 },
     Slice { elem: i64 },
     Map { key: i64, elem: i64 },
-    Struct { fields: Vec<(String, i64)> },
+    Struct { fields: Vec<(Rc<str>, i64)> },
     Encoded,
 }
 
 /// Reads the first value of a gob stream, with the type definitions before it.
 pub fn decode_value(input: &[u8]) -> Result<GobValue, GobError> {
     let mut types: HashMap<i64, WireType> = HashMap::new();
-    let mut stream = Reader { input, depth: 0 };
+    let budget = VALUES_ALWAYS_ALLOWED + input.len() / BYTES_PER_VALUE;
+    let mut stream = Reader { input, depth: 0, values_left: budget };
     loop {
         if stream.input.is_empty() {
             return Err(GobError::Corrupt("no value in the stream".into()));
@@ -98,10 +113,10 @@ pub fn decode_value(input: &[u8]) -> Result<GobValue, GobError> {
         let len = stream.uint()?;
         let len = usize::try_from(len).map_err(|_| GobError::Truncated)?;
         let message = stream.take(len)?;
-        let mut message = Reader { input: message, depth: 0 };
+        let mut message = Reader { input: message, depth: 0, values_left: stream.values_left };
         let id = message.int()?;
         if id < 0 {
-            let id = -id;
+            let id = id.checked_neg().ok_or_else(|| GobError::Corrupt("a type id out of range".into()))?;
             if id < FIRST_USER_ID {
                 return Err(GobError::Corrupt(format!("the stream redefines predefined type {id}")));
             }
@@ -120,6 +135,8 @@ pub fn decode_value(input: &[u8]) -> Result<GobValue, GobError> {
 struct Reader<'a> {
     input: &'a [u8],
     depth: usize,
+    /// Values this stream may still decode (see [`BYTES_PER_VALUE`]).
+    values_left: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -197,11 +214,12 @@ impl<'a> Reader<'a> {
     fn wire_type(&mut self) -> Result<WireType, GobError> {
         let mut found = None;
         self.fields(|r, n| {
-            let (mut elem, mut key, mut len, mut fields) = (0i64, 0i64, 0u64, Vec::new());
+            let (mut elem, mut key, mut len, mut fields) = (0i64, 0i64, 0i64, Vec::new());
             r.fields(|r, f| match (n, f) {
                 (_, 0) => r.common_type(),
                 (0 | 1, 1) | (3, 2) => r.int().map(|v| elem = v),
-                (0, 2) => r.uint().map(|v| len = v),
+                // arrayType.Len is a Go int.
+                (0, 2) => r.int().map(|v| len = v),
                 (3, 1) => r.int().map(|v| key = v),
                 (2, 1) => {
                     let count = r.count()?;
@@ -212,14 +230,17 @@ impl<'a> Reader<'a> {
                             1 => r.int().map(|v| id = v),
                             _ => Err(GobError::Corrupt(format!("fieldType has no field {g}"))),
                         })?;
-                        fields.push((name, id));
+                        fields.push((Rc::from(name), id));
                     }
                     Ok(())
                 }
                 _ => Err(GobError::Corrupt(format!("wire type {n} has no field {f}"))),
             })?;
             found = Some(match n {
-                0 => WireType::Array { elem, len },
+                0 => WireType::Array {
+                    elem,
+                    len: u64::try_from(len).map_err(|_| GobError::Corrupt("an array of negative length".into()))?,
+                },
                 1 => WireType::Slice { elem },
                 2 => WireType::Struct { fields },
                 3 => WireType::Map { key, elem },
@@ -236,6 +257,7 @@ impl<'a> Reader<'a> {
         if self.depth >= MAX_DEPTH {
             return Err(GobError::Corrupt(format!("values nested deeper than {MAX_DEPTH}")));
         }
+        self.values_left = self.values_left.checked_sub(1).ok_or(GobError::TooManyValues)?;
         self.depth += 1;
         let value = self.value_inner(id, types);
         self.depth -= 1;
@@ -273,7 +295,8 @@ impl<'a> Reader<'a> {
                 }
                 Some(WireType::Map { key, elem }) => {
                     let n = self.count()?;
-                    let mut entries = Vec::with_capacity(n);
+                    // Reserved up to a bound: the count is the sender's word.
+                    let mut entries = Vec::with_capacity(n.min(VALUES_ALWAYS_ALLOWED));
                     for _ in 0..n {
                         let k = self.value(*key, types)?;
                         entries.push((k, self.value(*elem, types)?));
@@ -313,7 +336,7 @@ pub fn go_time_unix_nanos(bytes: &[u8]) -> Option<i64> {
     }
     let sec = i64::from_be_bytes(bytes[1..9].try_into().ok()?);
     let nsec = i32::from_be_bytes(bytes[9..13].try_into().ok()?);
-    (sec - UNIX_TO_INTERNAL).checked_mul(1_000_000_000)?.checked_add(nsec as i64)
+    sec.checked_sub(UNIX_TO_INTERNAL)?.checked_mul(1_000_000_000)?.checked_add(nsec as i64)
 }
 
 #[cfg(test)]
@@ -400,6 +423,31 @@ mod tests {
     fn a_count_larger_than_the_input_allocates_nothing() {
         assert_eq!(decode_value(&map_stream_claiming(1 << 40)), Err(GobError::Truncated));
         assert_eq!(decode_value(&map_stream_claiming(3)), Err(GobError::Truncated));
+    }
+
+    #[test]
+    fn a_stream_of_tiny_values_is_refused_before_it_grows_in_memory() {
+        // Type 65 = []bool, then a slice of `n` one-byte booleans.
+        let stream = |n: u64| {
+            let mut out = Vec::new();
+            let mut def = Vec::new();
+            int(-65, &mut def);
+            def.extend([2, 1, 2]); // wireType.SliceT; sliceType.CommonType; CommonType.Id
+            int(65, &mut def);
+            def.extend([0, 1]); // end of CommonType; sliceType.Elem
+            int(BOOL, &mut def);
+            def.extend([0, 0]);
+            message(def, &mut out);
+            let mut value = Vec::new();
+            int(65, &mut value);
+            value.push(0);
+            uint(n, &mut value);
+            value.extend(std::iter::repeat_n(1u8, n as usize));
+            message(value, &mut out);
+            out
+        };
+        assert!(matches!(decode_value(&stream(1000)), Ok(GobValue::List(v)) if v.len() == 1000));
+        assert_eq!(decode_value(&stream(200_000)), Err(GobError::TooManyValues));
     }
 
     #[test]

@@ -22,8 +22,9 @@ use model::{GroupingKey, PushLimits, PushedFamilies, UnixNanos};
 use crate::exposition::protobuf;
 use gob::{go_time_unix_nanos, GobValue};
 
-/// The largest file imported (bytes): it becomes one log entry, replicated to every node.
-pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
+/// The largest file imported (bytes): it becomes one log entry, replicated to every node,
+/// so it is held to the size of the largest push (`--push.max-body-bytes`' default).
+pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a file could not be imported. Nothing of it is stored.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +140,9 @@ impl FileGroup {
         };
         let pushed = set_time(PUSH_TIME_NAME)?;
         let failed = set_time(PUSH_FAILURE_TIME_NAME)?;
-        let created = self.families.iter().filter_map(|(_, t, _)| *t).min().unwrap_or_default();
+        let Some(created) = self.families.iter().filter_map(|(_, t, _)| *t).min() else {
+            return Err(refused("the group carries no push time".into()));
+        };
 
         let mut by_time: BTreeMap<UnixNanos, Vec<&[u8]>> = BTreeMap::new();
         for (name, time, encoded) in &self.families {

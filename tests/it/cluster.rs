@@ -766,19 +766,22 @@ fn scrapes_survive_the_loss_of_a_majority_marked_stale() {
 }
 
 #[test]
-fn a_node_with_the_initial_members_flags_but_not_listed_joins_as_a_voter() {
+fn a_node_with_the_initial_members_flags_and_auto_join_but_not_listed_joins_as_a_voter() {
     let _one = exclusive();
     story("three initial members hold a group");
     let c = Cluster::start(3, &[]);
     assert_eq!(c.nodes[0].put("/metrics/job/before", "before_scale_up 1\n").0, 200);
 
-    story("a fourth node starts with the same --cluster.initial-members, as a scaled-up pod does");
+    story(
+        "a fourth node starts with the same --cluster.initial-members and --cluster.auto-join, as a scaled-up pod does",
+    );
     let members: Vec<String> = c.peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
     let peer = format!("127.0.0.1:{}", free_port());
     let mut args = vec![
         "--cluster.node-id=4".to_string(),
         format!("--cluster.listen-address={peer}"),
         format!("--cluster.initial-members={}", members.join(",")),
+        "--cluster.auto-join".to_string(),
     ];
     args.extend(timing_unless_overridden(&[]));
     let fourth = Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()));

@@ -157,14 +157,32 @@ fn upstreams_persistence_file_is_imported_at_first_start_exactly_once() {
     assert_eq!(native_buckets(&node), NATIVE_BUCKETS);
     assert!(node.log().contains("imported upstream's persistence file"), "{}", node.log());
 
-    story("a restart does not import again over what was pushed since");
-    assert_eq!(node.put("/metrics/job/empty", "pushed_after 1\n").0, 200);
-    let after = api_of(&node);
+    story("a restart imports nothing again, even into an emptied store");
+    for group in api_of(&node).as_array().unwrap() {
+        let labels = group["labels"].as_object().unwrap();
+        let mut path = format!("/metrics/job@base64/{}", base64_value(labels["job"].as_str().unwrap()));
+        for (name, value) in labels.iter().filter(|(n, _)| *n != "job") {
+            path.push_str(&format!("/{name}@base64/{}", base64_value(value.as_str().unwrap())));
+        }
+        assert_eq!(node.request("DELETE", &path, &[], Vec::new()).0, 202, "{path}");
+    }
+    assert_eq!(api_of(&node), serde_json::json!([]));
     node.signal_and_wait("TERM");
     node.restart();
     node.wait_for(Duration::from_secs(60), "ready", || node.get("/-/ready").0 == 200);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(api_of(&node), after);
+    // An import would be the node's first act once ready; give it time to show.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(api_of(&node), serde_json::json!([]), "imported a second time");
+}
+
+/// URL-safe base64 of a grouping label value (`=` for the empty one).
+fn base64_value(v: &str) -> String {
+    use base64::Engine as _;
+    if v.is_empty() {
+        "=".to_string()
+    } else {
+        base64::engine::general_purpose::URL_SAFE.encode(v)
+    }
 }
 
 #[test]
@@ -211,12 +229,52 @@ fn pushgateway_import_gives_every_node_the_file() {
         assert_eq!(native_buckets(node), NATIVE_BUCKETS);
     }
 
+    story("a body not declared binary is refused (a web page cannot send one without asking)");
+    let (code, _) =
+        c.nodes[0].request("POST", "/api/v1/admin/import", &[("content-type", "text/plain")], b"x".to_vec());
+    assert_eq!(code, 415);
+
     story("a file that is not upstream's is refused, and nothing changes");
+    let text = dir.path().join("not-upstreams.txt");
+    std::fs::write(&text, "some_metric 1\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
-        .args(["import", "/etc/hostname", "--server", &c.nodes[0].base])
+        .args(["import", text.to_str().unwrap(), "--server", &c.nodes[0].base])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("not an upstream persistence file"), "{out:?}");
     assert_eq!(api_of(&c.nodes[0]), want_with_kept);
+}
+
+#[test]
+fn a_group_the_store_refuses_is_reported_and_left_out_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, want) = upstream_file(dir.path());
+    let node = Server::start(&["--web.enable-admin-api"]);
+    story("a stored group makes jobs_total a gauge: the file's counter clashes with it");
+    assert_eq!(node.put("/metrics/job/clash", "# TYPE jobs_total gauge\njobs_total 1\n").0, 200);
+    let (code, body) = node.request(
+        "POST",
+        "/api/v1/admin/import",
+        &[("content-type", "application/octet-stream")],
+        std::fs::read(&file).unwrap(),
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let refused = summary["data"]["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{summary}");
+    assert_eq!(refused[0]["labels"], serde_json::json!({"job": "nightly", "instance": "db-1"}));
+    assert!(refused[0]["reason"].as_str().unwrap().contains("jobs_total"), "{summary}");
+    assert_eq!(summary["data"]["groups"], 5, "{summary}");
+
+    story("nothing of the refused group is stored; every other group is upstream's");
+    let got = api_of(&node);
+    let jobs = |data: &serde_json::Value| -> Vec<String> {
+        data.as_array().unwrap().iter().map(|g| g["labels"].to_string()).collect()
+    };
+    let mut expected: Vec<serde_json::Value> =
+        want.as_array().unwrap().iter().filter(|g| g["labels"]["instance"] != "db-1").cloned().collect();
+    expected.extend(got.as_array().unwrap().iter().filter(|g| g["labels"]["job"] == "clash").cloned());
+    assert_eq!(jobs(&got), jobs(&sorted(serde_json::Value::Array(expected.clone()))));
+    assert_eq!(got, sorted(serde_json::Value::Array(expected)));
 }
