@@ -7,50 +7,41 @@ use std::time::Duration;
 
 use crate::cluster::{exclusive, story, Cluster};
 use crate::harness::{upstream_persisting, Server};
+use crate::lossless::{bytes, double, message, sint, uint, varint, PROTOBUF};
 
-const PROTOBUF: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-/// A delimited protobuf body with one native histogram (schema 0, two spans) and a
-/// counter with an exemplar: fields upstream keeps and a text push cannot carry.
+/// A delimited protobuf body with one native histogram (schema 0, a zero bucket, one span
+/// of two buckets): fields upstream keeps and a text push cannot carry.
 fn native_body() -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn field(n: u32, bytes: &[u8], out: &mut Vec<u8>) {
-        varint(((n as u64) << 3) | 2, out);
-        varint(bytes.len() as u64, out);
-        out.extend_from_slice(bytes);
-    }
-    fn double(n: u32, v: f64, out: &mut Vec<u8>) {
-        varint(((n as u64) << 3) | 1, out);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    fn uint(n: u32, v: u64, out: &mut Vec<u8>) {
-        varint((n as u64) << 3, out);
-        varint(v, out);
-    }
-    let mut histogram = Vec::new();
-    uint(1, 5, &mut histogram); // sample_count
-    double(2, 12.5, &mut histogram); // sample_sum
-    uint(5, 0, &mut histogram); // schema (sint32 0)
-    double(6, 0.001, &mut histogram); // zero_threshold
-    uint(7, 1, &mut histogram); // zero_count
-    let mut span = Vec::new();
-    uint(1, 2, &mut span); // offset (sint32 1)
-    uint(2, 2, &mut span); // length
-    field(12, &span, &mut histogram); // positive_span
-    field(13, &[4, 2], &mut histogram); // positive_delta 2, 1 (zigzag)
-    let mut metric = Vec::new();
-    field(7, &histogram, &mut metric);
     let mut family = Vec::new();
-    field(1, b"native_seconds", &mut family);
-    field(2, b"A native histogram.", &mut family);
+    bytes(1, b"native_seconds", &mut family);
+    bytes(2, b"A native histogram.", &mut family);
     uint(3, 4, &mut family); // HISTOGRAM
-    field(4, &metric, &mut family);
+    message(
+        4,
+        |metric| {
+            message(
+                7,
+                |h| {
+                    uint(1, 5, h); // sample_count
+                    double(2, 12.5, h); // sample_sum
+                    sint(5, 0, h); // schema
+                    double(6, 0.001, h); // zero_threshold
+                    uint(7, 1, h); // zero_count
+                    message(
+                        12,
+                        |span| {
+                            sint(1, 1, span); // offset
+                            uint(2, 2, span); // length
+                        },
+                        h,
+                    );
+                    bytes(13, &[4, 2], h); // positive_delta 2, 1 (packed sint64)
+                },
+                metric,
+            )
+        },
+        &mut family,
+    );
     let mut out = Vec::new();
     varint(family.len() as u64, &mut out);
     out.extend(family);

@@ -7,11 +7,13 @@ use std::time::Duration;
 use crate::cluster::{exclusive, story, Cluster};
 use crate::harness::upstream;
 
-const PROTOBUF: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+pub(crate) const PROTOBUF: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 /// A hand encoder of protobuf fields, in field-number order (as Go marshals them, so
-/// upstream's output of the same message is byte for byte the same).
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+/// upstream's output of the same message is byte for byte the same); the import tests
+/// use it too.
+pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -21,23 +23,23 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 fn key(field: u32, wire: u8, out: &mut Vec<u8>) {
     varint(u64::from(field) << 3 | u64::from(wire), out);
 }
-fn uint(field: u32, v: u64, out: &mut Vec<u8>) {
+pub(crate) fn uint(field: u32, v: u64, out: &mut Vec<u8>) {
     key(field, 0, out);
     varint(v, out);
 }
-fn sint(field: u32, v: i64, out: &mut Vec<u8>) {
+pub(crate) fn sint(field: u32, v: i64, out: &mut Vec<u8>) {
     uint(field, ((v << 1) ^ (v >> 63)) as u64, out);
 }
-fn double(field: u32, v: f64, out: &mut Vec<u8>) {
+pub(crate) fn double(field: u32, v: f64, out: &mut Vec<u8>) {
     key(field, 1, out);
     out.extend_from_slice(&v.to_le_bytes());
 }
-fn bytes(field: u32, v: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn bytes(field: u32, v: &[u8], out: &mut Vec<u8>) {
     key(field, 2, out);
     varint(v.len() as u64, out);
     out.extend_from_slice(v);
 }
-fn message(field: u32, build: impl FnOnce(&mut Vec<u8>), out: &mut Vec<u8>) {
+pub(crate) fn message(field: u32, build: impl FnOnce(&mut Vec<u8>), out: &mut Vec<u8>) {
     let mut inner = Vec::new();
     build(&mut inner);
     bytes(field, &inner, out);
