@@ -115,10 +115,15 @@ fn group_json(g: &Group) -> Json {
     Json::Object(o)
 }
 
+/// The API's answer around `data`: `{"status":"success","data":…}`, as upstream's.
+pub fn success(data: impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
+}
+
 /// `GET /api/v1/metrics`.
 pub fn metrics_document(store: &StoreView) -> Vec<u8> {
     let data: Vec<Json> = store.groups().map(group_json).collect();
-    serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
+    success(data)
 }
 
 /// What `/api/v1/status` says of the build, in its key order (sorted, as upstream's

@@ -35,10 +35,7 @@ struct CheckpointRequest {
 }
 
 fn members_json(members: std::collections::BTreeMap<u64, String>) -> Response<Body> {
-    json(
-        serde_json::to_vec(&serde_json::json!({ "status": "success", "data": { "members": members } }))
-            .unwrap_or_default(),
-    )
+    json(crate::api::success(serde_json::json!({ "members": members })))
 }
 
 pub(super) async fn cluster_add(state: &AppState, body: &[u8]) -> Result<Response<Body>, HttpError> {
@@ -55,8 +52,7 @@ pub(super) async fn cluster_checkpoint(state: &AppState, body: &[u8]) -> Result<
     let req: CheckpointRequest = serde_json::from_slice(body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
     let path = confined(&state.config.storage_checkpoint_dir, &req.path)?;
     state.node.checkpoint(path.clone()).await.map_err(HttpError::Admin)?;
-    let answer = serde_json::json!({ "status": "success", "data": { "path": path.display().to_string() } });
-    Ok(json(serde_json::to_vec(&answer).unwrap_or_default()))
+    Ok(json(crate::api::success(serde_json::json!({ "path": path.display().to_string() }))))
 }
 
 /// The directory a checkpoint may be written to: `requested` (relative to `dir`, or

@@ -41,5 +41,5 @@ pub(super) fn cluster(state: &AppState) -> Response<Body> {
 /// over the peer channel), or why it did not answer.
 pub(super) async fn cluster_members(state: &AppState) -> Response<Body> {
     let members = state.node.members().await;
-    json(serde_json::to_vec(&serde_json::json!({ "status": "success", "data": members })).unwrap_or_default())
+    json(crate::api::success(members))
 }

@@ -123,8 +123,7 @@ pub async fn import_decoded(state: &AppState, decoded: &Decoded) -> Result<Impor
 /// `POST /api/v1/admin/import`.
 pub(super) async fn import_request(state: &AppState, body: Bytes) -> Result<Response<Body>, HttpError> {
     let summary = import(state, body).await?;
-    let answer = serde_json::json!({ "status": "success", "data": summary });
-    Ok(json(serde_json::to_vec(&answer).unwrap_or_default()))
+    Ok(json(crate::api::success(summary)))
 }
 
 /// The file in the data directory that says the start-up import was done (or decided
