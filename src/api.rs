@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 
 use model::go_format::format_g;
-use model::{Group, HistogramValue, Metric, MetricFamily, MetricType, StoreView, SummaryValue, UnixNanos, Value};
+use model::{Group, HistogramValue, Metric, MetricFamily, MetricType, StoreView, SummaryValue, Ttl, UnixNanos, Value};
 
 /// Go's RFC 3339 with nanoseconds and trailing zeros trimmed.
 pub fn rfc3339(t: UnixNanos) -> String {
@@ -102,10 +102,25 @@ fn family_json(f: &MetricFamily, at: UnixNanos) -> Json {
     Json::Object(o)
 }
 
-fn group_json(g: &Group) -> Json {
+/// When a group expires and why, if it does: its own TTL (`"source": "push"`, named by its
+/// last push's `__ttl__`) or `--push.default-ttl` (`"default"`).
+pub fn expiry_json(g: &Group, default_ttl: Option<Ttl>) -> Option<Json> {
+    let at = g.expires_at(default_ttl)?;
+    let (ttl, source) = match g.ttl {
+        Some(ttl) => (ttl, "push"),
+        None => (default_ttl?, "default"),
+    };
+    let ttl = crate::config::format_go_duration(std::time::Duration::from_millis(ttl.millis()));
+    Some(json!({ "ttl": ttl, "expires_at": rfc3339(at), "source": source }))
+}
+
+fn group_json(g: &Group, default_ttl: Option<Ttl>) -> Json {
     let mut o = Map::new();
     o.insert("labels".into(), json!(g.key.labels()));
     o.insert("last_push_successful".into(), Json::Bool(g.last_push_successful()));
+    if let Some(expiry) = expiry_json(g, default_ttl) {
+        o.insert("expiry".into(), expiry);
+    }
     for stored in g.families.values() {
         o.insert(stored.family.name.clone(), family_json(&stored.family, stored.pushed_at));
     }
@@ -121,8 +136,10 @@ pub fn success(data: impl serde::Serialize) -> Vec<u8> {
 }
 
 /// `GET /api/v1/metrics`.
-pub fn metrics_document(store: &StoreView) -> Vec<u8> {
-    let data: Vec<Json> = store.groups().map(group_json).collect();
+/// `/api/v1/metrics`: every group as upstream shows it, plus `expiry` on a group that
+/// expires (see [`expiry_json`]).
+pub fn metrics_document(store: &StoreView, default_ttl: Option<Ttl>) -> Vec<u8> {
+    let data: Vec<Json> = store.groups().map(|g| group_json(g, default_ttl)).collect();
     success(data)
 }
 

@@ -92,6 +92,13 @@ pub struct Config {
     #[arg(long = "push.disable-consistency-check", env = "PUSHGATEWAY_PUSH_DISABLE_CONSISTENCY_CHECK", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub push_disable_consistency_check: bool,
 
+    /// The TTL of a group whose last push named none (see `__ttl__` in the README): a
+    /// group not pushed for this long is removed on every node. `0` (the default): such
+    /// groups never expire, as upstream's. Set it alike on every node: the leader's is the
+    /// one that counts.
+    #[arg(long = "push.default-ttl", env = "PUSHGATEWAY_PUSH_DEFAULT_TTL", default_value = "0", value_parser = parse_go_duration)]
+    pub push_default_ttl: Duration,
+
     /// Allow UTF-8 characters in metric and label names (upstream 1.11): quoted names in
     /// text pushes, `U__`-escaped grouping label names in push URLs, UTF-8 names in
     /// protobuf pushes, and scrapes escaping names as their `Accept` header asks.
@@ -351,8 +358,15 @@ impl Config {
             peer_secret: self.cluster_secret()?,
             peer_limits: serve::Limits { max_connections: self.cluster_max_connections, ..cluster::PEER_LIMITS },
             faults: Faults { skip_fsync: self.debug_unsafe_skip_fsync },
+            default_ttl: self.default_ttl(),
         };
         Ok(Settings { web_listen, peer_listen, cluster })
+    }
+
+    /// `--push.default-ttl` as the log carries it: none for 0.
+    pub fn default_ttl(&self) -> Option<model::Ttl> {
+        let millis = u64::try_from(self.push_default_ttl.as_millis()).unwrap_or(u64::MAX);
+        (millis > 0).then_some(model::Ttl(millis))
     }
 
     /// The limits of one push, from the `--push.max-*` flags.
@@ -443,6 +457,7 @@ impl Config {
             ("log.level", self.log_level.clone()),
             ("persistence.file", self.persistence_file.clone()),
             ("persistence.interval", format_go_duration(self.persistence_interval)),
+            ("push.default-ttl", format_go_duration(self.push_default_ttl)),
             ("push.disable-consistency-check", self.push_disable_consistency_check.to_string()),
             ("push.enable-utf8-names", self.push_enable_utf8_names.to_string()),
             ("push.max-body-bytes", self.push_max_body_bytes.to_string()),
@@ -672,7 +687,8 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
         total += value * unit;
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    // Fallible: a push URL's `__ttl__` reaches here, and 10^30 years must not panic.
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// Go's `time.Duration.String()` for whole and fractional seconds (`5m0s`, `1h0m0s`,

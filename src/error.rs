@@ -62,6 +62,10 @@ pub enum HttpError {
     /// (an upgrade in progress); nothing was proposed.
     #[error("{0}")]
     Upgrading(String),
+    /// What went wrong with one group of a batch (`/metrics/batch`): answered as a single
+    /// push of that group would be, naming the group.
+    #[error("group {group}: {error}")]
+    InGroup { group: String, error: Box<HttpError> },
     /// Basic authentication is configured and the request's credentials are missing or
     /// wrong (upstream's body).
     #[error("Unauthorized")]
@@ -73,6 +77,7 @@ impl HttpError {
     pub fn status(&self) -> StatusCode {
         use ClusterError::*;
         match self {
+            HttpError::InGroup { error, .. } => error.status(),
             HttpError::GroupingKey(_)
             | HttpError::Text(_)
             | HttpError::Protobuf(_)

@@ -11,7 +11,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
 use model::check::{is_reserved_label_name, Names};
-use model::GroupingKey;
+use model::{GroupingKey, Ttl};
 
 use crate::exposition::escaping::unescape_values;
 use crate::exposition::text_parse::go_quote;
@@ -32,7 +32,16 @@ pub enum GroupingKeyError {
     /// Upstream accepts such a key and then can never expose the group; we refuse it.
     #[error("label value {0} in the URL is not valid UTF-8")]
     NotUtf8(String),
+    /// `__ttl__` with a value that is not a positive duration, or given twice.
+    #[error("{TTL_LABEL} {0}: give a positive duration such as 90s, 15m or 2h")]
+    Ttl(String),
 }
+
+/// The reserved grouping label that names a group's time to live instead of a label:
+/// upstream refuses every name starting with `__`, so no group it could store has it,
+/// and client libraries pass it through their grouping keys unchanged (which is why it
+/// is a grouping label and not a header: no client needs custom code to send it).
+pub const TTL_LABEL: &str = "__ttl__";
 
 const SUFFIX: &str = "@base64";
 
@@ -74,21 +83,48 @@ pub fn parse_grouping_key(
     labels: &[u8],
     names: Names,
 ) -> Result<GroupingKey, GroupingKeyError> {
+    Ok(parse_push_target(job, job_base64, labels, names)?.0)
+}
+
+/// [`parse_grouping_key`], and the group's time to live if the path names one with the
+/// reserved label [`TTL_LABEL`] (anywhere among the labels, `@base64` allowed), which is
+/// not part of the key.
+pub fn parse_push_target(
+    job: &[u8],
+    job_base64: bool,
+    labels: &[u8],
+    names: Names,
+) -> Result<(GroupingKey, Option<Ttl>), GroupingKeyError> {
     let job = if job_base64 { decode_base64(job).map_err(GroupingKeyError::JobBase64)? } else { job.to_vec() };
-    let mut pairs = split_labels(labels, names)?;
+    let (mut pairs, ttl) = split_labels(labels, names)?;
     if job.is_empty() {
         return Err(GroupingKeyError::JobRequired);
     }
     pairs.insert("job".to_string(), utf8(job)?);
-    Ok(GroupingKey::new(pairs))
+    Ok((GroupingKey::new(pairs), ttl))
 }
 
+/// A [`TTL_LABEL`] value: a positive Go duration, to the millisecond.
+fn parse_ttl(value: &str) -> Result<Ttl, GroupingKeyError> {
+    let bad = || GroupingKeyError::Ttl(format!("{value:?} is not a positive duration"));
+    let duration = crate::config::parse_go_duration(value).map_err(|_| bad())?;
+    let millis = u64::try_from(duration.as_millis()).map_err(|_| bad())?;
+    if millis == 0 {
+        return Err(bad());
+    }
+    Ok(Ttl(millis))
+}
+
+type Labels = BTreeMap<String, String>;
+
 /// Upstream's `splitLabels`: the name without `@base64`, unescaped (UTF-8 names only),
-/// must pass the name rules, and its escaped form must not start with `__`.
-fn split_labels(labels: &[u8], names: Names) -> Result<BTreeMap<String, String>, GroupingKeyError> {
+/// must pass the name rules, and its escaped form must not start with `__`; except
+/// [`TTL_LABEL`], returned apart.
+fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>), GroupingKeyError> {
     let mut out = BTreeMap::new();
+    let mut ttl = None;
     if labels.len() <= 1 {
-        return Ok(out);
+        return Ok((out, ttl));
     }
     let components: Vec<&[u8]> = labels[1..].split(|&b| b == b'/').collect();
     if components.len() % 2 != 0 {
@@ -98,6 +134,18 @@ fn split_labels(labels: &[u8], names: Names) -> Result<BTreeMap<String, String>,
         let (name, value) = (pair[0], pair[1]);
         let trimmed = name.strip_suffix(SUFFIX.as_bytes()).unwrap_or(name);
         let trimmed_str = std::str::from_utf8(trimmed).unwrap_or("");
+        if trimmed_str == TTL_LABEL {
+            let value = if trimmed.len() == name.len() {
+                value.to_vec()
+            } else {
+                decode_base64(value).map_err(|e| GroupingKeyError::Ttl(e.to_string()))?
+            };
+            if ttl.is_some() {
+                return Err(GroupingKeyError::Ttl("given twice".to_string()));
+            }
+            ttl = Some(parse_ttl(&utf8(value)?)?);
+            continue;
+        }
         let unescaped = match names {
             Names::Utf8 => unescape_values(trimmed_str),
             Names::Legacy => trimmed_str.into(),
@@ -116,7 +164,7 @@ fn split_labels(labels: &[u8], names: Names) -> Result<BTreeMap<String, String>,
         };
         out.insert(unescaped.into_owned(), utf8(value)?);
     }
-    Ok(out)
+    Ok((out, ttl))
 }
 
 #[cfg(test)]
@@ -195,6 +243,33 @@ mod tests {
         // Without the flag: the literal name, or upstream's refusal.
         assert_eq!(legacy("/U__foo_2e_bar/x"), Ok(key(&[("job", "j"), ("U__foo_2e_bar", "x")])));
         assert_eq!(legacy("/foo.bar/x"), Err("improper label name \"foo.bar\"".into()));
+    }
+
+    /// `__ttl__` names the TTL, anywhere among the labels, and is not part of the key.
+    #[test]
+    fn the_ttl_label_is_taken_out_of_the_key() {
+        let target =
+            |labels: &str| parse_push_target(b"j", false, labels.as_bytes(), Names::Legacy).map_err(|e| e.to_string());
+        assert_eq!(
+            target("/a/1/__ttl__/90s/b/2"),
+            Ok((key(&[("job", "j"), ("a", "1"), ("b", "2")]), Some(Ttl(90_000))))
+        );
+        assert_eq!(target("/__ttl__/1h30m"), Ok((key(&[("job", "j")]), Some(Ttl(5_400_000)))));
+        assert_eq!(target("/__ttl__@base64/NW0"), Ok((key(&[("job", "j")]), Some(Ttl(300_000)))), "5m in base64");
+        assert_eq!(target("/a/1"), Ok((key(&[("job", "j"), ("a", "1")]), None)));
+        for bad in [
+            "/__ttl__/0",
+            "/__ttl__/-5m",
+            "/__ttl__/5",
+            "/__ttl__/soon",
+            "/__ttl__/1m/__ttl__/2m",
+            "/__ttl__/",
+            "/__ttl__/99999999999999999999999999y",
+        ] {
+            let err = target(bad).unwrap_err();
+            assert!(err.contains("__ttl__") || err.contains("odd"), "{bad}: {err}");
+        }
+        assert_eq!(target("/__ttlx__/1m"), Err("improper label name \"__ttlx__\"".into()), "other names stay reserved");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum Endpoint {
     Delete {
         job_base64: bool,
     },
+    /// PUT (`replace`) or POST of several groups at once (`/metrics/batch`).
+    Batch {
+        replace: bool,
+    },
     Static,
     StatusPage,
     Pprof,
@@ -48,6 +52,8 @@ pub enum Endpoint {
     ApiClusterCheckpoint,
     /// Import of upstream's persistence file (admin API).
     ApiImport,
+    /// Deletion of the groups matching label selectors (admin API).
+    ApiDeleteMatching,
     /// `/-/metrics`: this node's own metrics alone.
     NodeMetrics,
 }
@@ -61,6 +67,7 @@ impl Endpoint {
             Endpoint::Scrape => "metrics",
             Endpoint::Push { .. } => "push",
             Endpoint::Delete { .. } => "delete",
+            Endpoint::Batch { .. } => "batch",
             Endpoint::Static => "static",
             Endpoint::StatusPage => "status",
             Endpoint::Pprof => "pprof",
@@ -75,6 +82,7 @@ impl Endpoint {
             Endpoint::ApiClusterRemove => "api/v1/admin/cluster/remove",
             Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
             Endpoint::ApiImport => "api/v1/admin/import",
+            Endpoint::ApiDeleteMatching => "api/v1/admin/delete",
             Endpoint::NodeMetrics => "node_metrics",
         }
     }
@@ -359,6 +367,8 @@ impl RouteTable {
                 main.add(Method::DELETE, &pattern, Endpoint::Delete { job_base64 });
             }
         }
+        main.add(Method::PUT, &format!("{p}/metrics/batch"), Endpoint::Batch { replace: true });
+        main.add(Method::POST, &format!("{p}/metrics/batch"), Endpoint::Batch { replace: false });
         main.add(Method::GET, &format!("{p}/static/*filepath"), Endpoint::Static);
         main.add(Method::GET, &format!("{p}/status"), Endpoint::StatusPage);
         main.add(Method::GET, &format!("{p}/"), Endpoint::StatusPage);
@@ -380,6 +390,9 @@ impl RouteTable {
             api.add(Method::POST, "/admin/cluster/remove", Endpoint::ApiClusterRemove);
             api.add(Method::POST, "/admin/cluster/checkpoint", Endpoint::ApiClusterCheckpoint);
             api.add(Method::POST, "/admin/import", Endpoint::ApiImport);
+            // PUT, as the wipe: the API's CORS answer does not allow it, so no web page
+            // can send it from a browser.
+            api.add(Method::PUT, "/admin/delete", Endpoint::ApiDeleteMatching);
         }
         RouteTable { main, api, api_root: format!("{p}/api/v1") }
     }

@@ -184,7 +184,7 @@ fn push_family(out: &mut String, f: &MetricFamily, pushed_at: UnixNanos) {
 }
 
 /// One group's panel: a `<details>` element, closed until its header is clicked.
-fn push_group(out: &mut String, prefix: &str, n: usize, group: &Group) {
+fn push_group(out: &mut String, prefix: &str, n: usize, group: &Group, default_ttl: Option<model::Ttl>) {
     let ok = group.last_push_successful();
     let _ = write!(
         out,
@@ -198,6 +198,16 @@ fn push_group(out: &mut String, prefix: &str, n: usize, group: &Group) {
     out.push_str("<span class=\"muted pushed\">last pushed: ");
     push_time(out, group.push_time);
     out.push_str("</span>");
+    if let Some(expiry) = crate::api::expiry_json(group, default_ttl) {
+        let text = |k: &str| expiry[k].as_str().unwrap_or_default().to_string();
+        let _ = write!(
+            out,
+            " <span class=\"muted expiry\" title=\"TTL {} ({})\">expires: {}</span>",
+            esc(&text("ttl")),
+            if text("source") == "push" { "named by its last push" } else { "--push.default-ttl" },
+            esc(&text("expires_at")),
+        );
+    }
     if !ok {
         out.push_str(" <span class=\"badge b-fail\" role=\"alert\">Last push failed!</span> <span class=\"muted\">at ");
         push_time(out, group.push_failure_time);
@@ -370,8 +380,14 @@ pub fn status_page(
     if store.is_empty() {
         body.push_str("<p class=\"empty\">No metrics pushed yet.</p>");
     }
+    let default_ttl = flags
+        .iter()
+        .find(|(k, _)| *k == "push.default-ttl")
+        .and_then(|(_, v)| crate::config::parse_go_duration(v).ok())
+        .map(|d| model::Ttl(d.as_millis() as u64))
+        .filter(|t| t.millis() > 0);
     for (n, group) in store.groups().enumerate() {
-        push_group(&mut body, prefix, n + 1, group);
+        push_group(&mut body, prefix, n + 1, group, default_ttl);
     }
     body.push_str("</section><section id=\"status-div\" hidden>");
     push_cluster(&mut body, node, members);

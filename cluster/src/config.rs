@@ -68,6 +68,9 @@ pub struct ClusterConfig {
     pub peer_limits: serve::Limits,
     /// Test-only faults; all off by default.
     pub faults: Faults,
+    /// The TTL of groups whose last push named none (`--push.default-ttl`): what the
+    /// expiry this node proposes as leader judges by. `None`: such groups never expire.
+    pub default_ttl: Option<model::Ttl>,
 }
 
 impl ClusterConfig {
@@ -88,6 +91,7 @@ impl ClusterConfig {
             peer_secret: None,
             peer_limits: PEER_LIMITS,
             faults: Faults::default(),
+            default_ttl: None,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - `membership`: bootstrap, join, add, remove and rejoin;
 //! - `status`: role, progress, readiness, proposal statistics;
 //! - `retry`: the one leader-retry policy of proposals, reads and membership changes;
+//! - `expiry`: the leader's expiry of groups whose TTL ran out;
 //! - `version`: the cluster version (what every member understands, raised by the leader);
 //! - `transport`: peer traffic (`client`, `server` calling a `PeerService`);
 //! - `storage`: the Raft log, the state machine and recovery, in RocksDB;
@@ -31,6 +32,7 @@
 mod codec;
 mod config;
 mod error;
+mod expiry;
 mod identity;
 mod membership;
 mod node;
@@ -45,6 +47,7 @@ mod version;
 
 pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};
+pub use expiry::{Removal, RemovalsSeen, PERIOD as EXPIRY_PERIOD};
 pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
 pub use read::{ReadFreshness, StoreReader};

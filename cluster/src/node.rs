@@ -58,6 +58,8 @@ struct Inner {
     /// Held on the leader while it raises the cluster version or adds a member (see
     /// [`crate::version`]).
     format_gate: tokio::sync::Mutex<()>,
+    /// Removals of several groups applied here (see [`crate::expiry`]).
+    removals: crate::expiry::Removals,
 }
 
 /// A handle to this node; cheap to clone.
@@ -92,6 +94,7 @@ impl Node {
         let log = LogStore::new(db.clone(), durability).guarding_purges_with(state_machine.durable_applied());
         let has_state = log.has_state().map_err(|e| storage_err(e.to_string()))?;
         let snapshot_bytes = state_machine.snapshot_bytes();
+        let removals = state_machine.removals();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let raft_config = openraft::Config {
@@ -159,10 +162,12 @@ impl Node {
                 snapshot_bytes,
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
+                removals,
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
         tokio::spawn(crate::version::keep(node.clone()));
+        tokio::spawn(crate::expiry::keep(node.clone(), config.default_ttl));
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {
@@ -259,6 +264,10 @@ impl Node {
             .iter()
             .filter_map(|p| self.inner.db.property_int_value(*p).ok().flatten())
             .sum()
+    }
+
+    pub(crate) fn removals_shared(&self) -> &crate::expiry::Removals {
+        &self.inner.removals
     }
 
     pub(crate) fn snapshot_bytes(&self) -> u64 {

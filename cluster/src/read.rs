@@ -76,6 +76,15 @@ impl Node {
         self.read_store().judge_quota(key, families, replace, quotas)
     }
 
+    /// [`GroupStore::judge_quota_all`] on this node's store, as it is now.
+    pub fn judge_quota_all<'a>(
+        &self,
+        pushes: impl IntoIterator<Item = (&'a GroupingKey, &'a PushedFamilies, bool)>,
+        quotas: &StoreQuotas,
+    ) -> Result<(), QuotaExceeded> {
+        self.read_store().judge_quota_all(pushes, quotas)
+    }
+
     fn read_store(&self) -> std::sync::RwLockReadGuard<'_, GroupStore> {
         self.inner_store().read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -24,14 +24,40 @@ pub enum Verdict {
 /// The model: what a write does to the group, and whether a read fits.
 fn step(state: &GroupState, action: &Action) -> Option<GroupState> {
     match action {
-        Action::Put { value } => Some(Some(Families { v: Some(*value), w: None })),
+        Action::Put { value } | Action::PutTtl { value, .. } => Some(Some(Families { v: Some(*value), w: None })),
         Action::Post { value } => {
             let v = state.and_then(|f| f.v);
             Some(Some(Families { v, w: Some(*value) }))
         }
-        Action::Delete => Some(None),
+        Action::Delete | Action::DeleteMatching => Some(None),
         Action::Read { observed } => (observed.as_ref() == Some(state)).then_some(*state),
+        Action::Expire { of } => match state {
+            Some(Families { v: Some(v), w: None }) if v == of => Some(None),
+            other => Some(*other),
+        },
     }
+}
+
+/// The expiries the server may apply: one [`Action::Expire`] per PUT with a TTL that may
+/// have taken effect, from its invocation plus the TTL on (the server stamps the push
+/// after it was invoked, and judges by a clock of the same machine), of unknown outcome.
+fn with_expiries(ops: &[Op]) -> Vec<Op> {
+    let mut out = ops.to_vec();
+    for op in ops {
+        if let (Action::PutTtl { value, ttl_ms }, Outcome::Ok | Outcome::Info) = (&op.action, op.outcome) {
+            out.push(Op {
+                id: u64::MAX - op.id,
+                client: usize::MAX,
+                action: Action::Expire { of: *value },
+                invoke_ms: op.invoke_ms + ttl_ms,
+                complete_ms: u64::MAX,
+                outcome: Outcome::Info,
+                status: 0,
+                ..op.clone()
+            });
+        }
+    }
+    out
 }
 
 /// How many search states one group may explore before the verdict is unknown.
@@ -41,7 +67,8 @@ const SEARCH_BUDGET: usize = 2_000_000;
 pub fn linearizable(ops: &[Op]) -> Verdict {
     let mut problems = Vec::new();
     let mut unknown = None;
-    for (key, list) in by_key(ops) {
+    let ops = with_expiries(ops);
+    for (key, list) in by_key(&ops) {
         match linearizable_group(&list) {
             Verdict::Valid => {}
             Verdict::Invalid(mut p) => {
@@ -140,6 +167,7 @@ pub fn lost_writes(ops: &[Op], final_state: &std::collections::BTreeMap<u32, Gro
     for (key, list) in by_key(ops) {
         let state = final_state.get(&key).copied().flatten();
         for op in list.iter().filter(|o| o.outcome == Outcome::Ok) {
+            // A PUT with a TTL is meant to go; whether it went early is linearizability's to judge.
             let (value, family_v) = match op.action {
                 Action::Put { value } => (value, true),
                 Action::Post { value } => (value, false),
@@ -153,9 +181,9 @@ pub fn lost_writes(ops: &[Op], final_state: &std::collections::BTreeMap<u32, Gro
                     && o.outcome != Outcome::Fail
                     && (o.outcome == Outcome::Info || o.complete_ms >= op.invoke_ms)
                     && match o.action {
-                        Action::Put { .. } | Action::Delete => true,
+                        Action::Put { .. } | Action::PutTtl { .. } | Action::Delete | Action::DeleteMatching => true,
                         Action::Post { .. } => !family_v,
-                        Action::Read { .. } => false,
+                        Action::Read { .. } | Action::Expire { .. } => false,
                     }
             });
             if !visible && !replaced {
@@ -221,6 +249,30 @@ mod tests {
         let failed_but_seen =
             vec![op(1, Action::Put { value: 1 }, 0, 10, Outcome::Fail), read(2, Some(1), None, 50, 51)];
         assert!(matches!(linearizable(&failed_but_seen), Verdict::Invalid(_)));
+    }
+
+    /// A group written by a PUT with a TTL may vanish from its invocation plus the TTL on,
+    /// not before, and not once a later write gave it another TTL.
+    #[test]
+    fn expiry_is_an_operation_of_the_model() {
+        let put_ttl =
+            |id, invoke, complete| op(id, Action::PutTtl { value: id, ttl_ms: 1000 }, invoke, complete, Outcome::Ok);
+        let expired = vec![put_ttl(1, 0, 10), read(2, Some(1), None, 500, 510), read(3, None, None, 1200, 1210)];
+        assert_eq!(linearizable(&expired), Verdict::Valid);
+        let early = vec![put_ttl(1, 0, 10), read(2, None, None, 500, 510)];
+        assert!(matches!(linearizable(&early), Verdict::Invalid(_)), "gone before its TTL");
+        let refreshed = vec![
+            put_ttl(1, 0, 10),
+            op(2, Action::Post { value: 2 }, 20, 30, Outcome::Ok),
+            read(3, None, None, 5000, 5010),
+        ];
+        assert!(matches!(linearizable(&refreshed), Verdict::Invalid(_)), "a POST took the TTL away");
+        let deleted =
+            vec![put_ttl(1, 0, 10), op(2, Action::DeleteMatching, 20, 30, Outcome::Ok), read(3, None, None, 40, 50)];
+        assert_eq!(linearizable(&deleted), Verdict::Valid);
+        let not_deleted =
+            vec![put_ttl(1, 0, 10), op(2, Action::DeleteMatching, 20, 30, Outcome::Ok), read(3, Some(1), None, 40, 50)];
+        assert!(matches!(linearizable(&not_deleted), Verdict::Invalid(_)));
     }
 
     #[test]

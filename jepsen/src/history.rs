@@ -21,6 +21,15 @@ pub enum Action {
     Delete,
     /// A read of the group; `observed` is filled on success.
     Read { observed: Option<GroupState> },
+    /// `PUT` with `v <value>` and `__ttl__` of `ttl_ms` (`--workload expiry`).
+    PutTtl { value: u64, ttl_ms: u64 },
+    /// `PUT /api/v1/admin/delete?match[]={job="jepsen",key=~"<key>"}` (`--workload expiry`).
+    DeleteMatching,
+    /// Not sent: the expiry of the group a [`Action::PutTtl`] of `of` wrote, which the
+    /// checker adds as an operation that may take effect any time from that PUT's
+    /// invocation plus its TTL on, or never; it removes the group only if that PUT was the
+    /// group's last write (a later PUT or POST gives the group another TTL or none).
+    Expire { of: u64 },
 }
 
 /// What a read saw: `None` if the group did not exist.

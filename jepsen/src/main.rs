@@ -71,8 +71,9 @@ struct Options {
     /// Append the run's summary to this file (JSON lines).
     #[arg(long)]
     record: Option<PathBuf>,
-    /// `normal`, or `poison`: the normal clients plus `--poisoners` clients sending
-    /// hostile pushes (see `src/poison.rs`).
+    /// `normal`; `poison`: the normal clients plus `--poisoners` clients sending
+    /// hostile pushes (see `src/poison.rs`); `expiry`: the normal clients also push with
+    /// short TTLs and delete by match.
     #[arg(long, value_enum, default_value_t = WorkloadKind::Normal)]
     workload: WorkloadKind,
     /// Clients sending hostile pushes with `--workload poison`.
@@ -88,6 +89,7 @@ struct Options {
 enum WorkloadKind {
     Normal,
     Poison,
+    Expiry,
 }
 
 /// What a run found.
@@ -292,7 +294,11 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         nemesis_names(&nemeses)
     ) + &o.server_flags.iter().map(|f| format!(" --server-flag={f}")).collect::<String>()
         + &o.old_binary.iter().filter(|_| mixed).map(|b| format!(" --old-binary {}", b.display())).collect::<String>()
-        + if o.workload == WorkloadKind::Poison { " --workload poison" } else { "" };
+        + match o.workload {
+            WorkloadKind::Normal => "",
+            WorkloadKind::Poison => " --workload poison",
+            WorkloadKind::Expiry => " --workload expiry",
+        };
     let log = Log::open(&dir.join("harness.log"))?;
     log.say(&format!("run directory {}; {command}", dir.display()));
     // The loaded-machine timing with the server's default propose timeout (a push that
@@ -319,6 +325,7 @@ fn run(o: &Options) -> anyhow::Result<Summary> {
         stop: AtomicBool::new(false),
         keys: o.keys,
         rate: o.rate,
+        expiry: o.workload == WorkloadKind::Expiry,
     });
     let mut clients: Vec<_> = (0..o.clients)
         .map(|i| {

@@ -21,6 +21,8 @@ pub struct Workload {
     pub keys: u32,
     /// Operations per second per client; 0 for no fixed rate.
     pub rate: u32,
+    /// `--workload expiry`: PUTs with a short `__ttl__` and deletes by match as well.
+    pub expiry: bool,
 }
 
 impl Workload {
@@ -90,8 +92,11 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
         let id = w.next_id.fetch_add(1, Ordering::SeqCst);
         let roll: u32 = rng.gen_range(0..100);
         let action = match roll {
-            0..=29 => Action::Put { value: id },
+            0..=29 if !w.expiry => Action::Put { value: id },
+            0..=14 => Action::Put { value: id },
+            15..=29 => Action::PutTtl { value: id, ttl_ms: rng.gen_range(500..4000) },
             30..=49 => Action::Post { value: id },
+            50..=54 if w.expiry => Action::DeleteMatching,
             50..=59 => Action::Delete,
             _ => Action::Read { observed: None },
         };
@@ -114,6 +119,18 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
                 let (o, s) = classify(&r);
                 (o, s, action)
             }
+            Action::PutTtl { value, ttl_ms } => {
+                let r = http.put(format!("{url}/__ttl__/{ttl_ms}ms")).body(format!("v {value}\n")).send();
+                let (o, s) = classify(&r);
+                (o, s, action)
+            }
+            Action::DeleteMatching => {
+                let selector = format!("{{job=\"jepsen\",key=~\"{key}\"}}");
+                let r = http.put(format!("{base}/api/v1/admin/delete")).query(&[("match[]", selector)]).send();
+                let (o, s) = classify(&r);
+                (o, s, action)
+            }
+            Action::Expire { .. } => unreachable!("the checker's, never sent"),
             Action::Read { .. } => {
                 // Half the reads scrape /metrics, half ask the JSON API.
                 let text_scrape = rng.gen_bool(0.5);

@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::group::Ttl;
 use crate::grouping_key::GroupingKey;
 use crate::metric::{PushedFamilies, UnixNanos};
+use crate::selector::Selector;
 use crate::version::FormatVersion;
 
 /// A mutation of the group store. Commands carry everything `apply` needs, the time
@@ -41,6 +43,41 @@ pub enum Command {
     /// The rule travels in the entry, so every node judges it alike whatever its own
     /// flags. New in version 4.
     PushUtf8 { key: GroupingKey, families: PushedFamilies, replace: bool, time: UnixNanos, defect: Option<String> },
+    /// A push that names the group's time to live ([`Push::ttl`]). New in version 5; a push
+    /// without one stays a [`Command::Push`] or [`Command::PushUtf8`] (which leave the group
+    /// without a TTL of its own).
+    PushWith(Push),
+    /// Several pushes, judged in order against the store and each other and applied all or
+    /// none: if one is refused, the store is left as it was, except that the refused
+    /// group's `push_failure_time_seconds` is set as a single push would. No two may have
+    /// the same grouping key; at most [`MAX_BATCH_GROUPS`]. New in version 5.
+    PushAll { pushes: Vec<Push> },
+    /// Removes every group whose TTL (its own, else `default_ttl`) has run out at `now`
+    /// ([`crate::Group::expired`]): the leader's clock, read once when it proposed this, so
+    /// every node removes the same groups at this entry. New in version 5.
+    Expire { now: UnixNanos, default_ttl: Option<Ttl> },
+    /// Removes every group whose grouping labels match any of the selectors
+    /// ([`crate::selector`]); a selector that does not compile within the pinned bounds
+    /// refuses the whole command. New in version 5.
+    DeleteMatching { selectors: Vec<Selector> },
+}
+
+/// At most this many groups in one [`Command::PushAll`] (pinned: `apply` refuses more).
+pub const MAX_BATCH_GROUPS: usize = 1000;
+
+/// One push as [`Command::PushWith`] and [`Command::PushAll`] carry it: what
+/// [`Command::Push`] carries, plus the name rule and the TTL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Push {
+    pub key: GroupingKey,
+    pub families: PushedFamilies,
+    pub replace: bool,
+    pub time: UnixNanos,
+    pub defect: Option<String>,
+    /// Names judged by the UTF-8 rules, as [`Command::PushUtf8`].
+    pub utf8_names: bool,
+    /// The group's time to live from this push on; none: the cluster's default.
+    pub ttl: Option<Ttl>,
 }
 
 /// What applying a command did; the HTTP answer is derived from it.
@@ -57,4 +94,8 @@ pub enum Outcome {
     Wiped { groups: usize },
     /// The replicated-format version in force after a [`Command::SetVersion`].
     VersionSet { version: FormatVersion },
+    /// How many groups a [`Command::Expire`] removed.
+    Expired { groups: usize },
+    /// How many groups a [`Command::DeleteMatching`] removed.
+    DeletedMatching { groups: usize },
 }

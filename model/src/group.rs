@@ -120,6 +120,26 @@ pub struct Group {
     /// When the group was created (used as the JSON `time_stamp` of a timestamp family
     /// that was never set).
     pub created_at: UnixNanos,
+    /// The time to live its last successful push named ([`crate::Command::PushWith`]);
+    /// none: the cluster's default, if any. Not in the serde form, which the earlier
+    /// formats fixed: the storage keeps it beside the group.
+    #[serde(skip)]
+    pub ttl: Option<Ttl>,
+}
+
+/// How long a group lives after its last successful push (or, never pushed successfully,
+/// its creation) before [`crate::Command::Expire`] removes it; in milliseconds, positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ttl(pub u64);
+
+impl Ttl {
+    pub fn millis(self) -> u64 {
+        self.0
+    }
+
+    fn nanos(self) -> i64 {
+        i64::try_from(self.0.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+    }
 }
 
 impl Group {
@@ -130,7 +150,28 @@ impl Group {
             push_time: UnixNanos::default(),
             push_failure_time: UnixNanos::default(),
             created_at,
+            ttl: None,
         }
+    }
+
+    /// The time its TTL counts from: the last successful push, or its creation.
+    pub fn last_pushed(&self) -> UnixNanos {
+        if self.push_time.is_never() {
+            self.created_at
+        } else {
+            self.push_time
+        }
+    }
+
+    /// When the group expires, by its own TTL or else `default`; never without either.
+    pub fn expires_at(&self, default: Option<Ttl>) -> Option<UnixNanos> {
+        let ttl = self.ttl.or(default)?;
+        Some(UnixNanos(self.last_pushed().0.saturating_add(ttl.nanos())))
+    }
+
+    /// Whether an expiry judged at `now` removes it.
+    pub fn expired(&self, now: UnixNanos, default: Option<Ttl>) -> bool {
+        self.expires_at(default).is_some_and(|at| at <= now)
     }
 
     /// As upstream: the last push succeeded unless a failure is newer than it.

@@ -8,6 +8,7 @@
 //! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
 //! - [`limits`]: what one push may carry, judged first and in linear time;
 //! - [`check`]: the whole consistency check of a push;
+//! - [`selector`]: label matchers on grouping keys (delete by match);
 //! - [`quota`]: what the store holds ([`Usage`], counted by `apply`) and its quotas;
 //! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
 //! - [`own_families`]: the server's own families, pinned data the check depends on;
@@ -33,12 +34,14 @@ pub mod limits;
 pub mod metric;
 pub mod own_families;
 pub mod quota;
+pub mod selector;
 pub mod store;
 pub mod version;
 
-pub use command::{Command, Outcome};
+pub use command::{Command, Outcome, Push, MAX_BATCH_GROUPS};
 pub use group::{
-    Group, SeriesText, StoredFamily, PUSH_FAILURE_TIME_HELP, PUSH_FAILURE_TIME_NAME, PUSH_TIME_HELP, PUSH_TIME_NAME,
+    Group, SeriesText, StoredFamily, Ttl, PUSH_FAILURE_TIME_HELP, PUSH_FAILURE_TIME_NAME, PUSH_TIME_HELP,
+    PUSH_TIME_NAME,
 };
 pub use grouping_key::GroupingKey;
 pub use limits::{LimitExceeded, PushLimits};

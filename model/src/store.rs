@@ -12,13 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::check::{sanitize, Names};
-use crate::command::{Command, Outcome};
-use crate::group::{Group, StoredFamily};
+use crate::command::{Command, Outcome, Push, MAX_BATCH_GROUPS};
+use crate::group::{Group, StoredFamily, Ttl};
 use crate::grouping_key::GroupingKey;
 use crate::limits::PushLimits;
 use crate::metric::{MetricType, PushedFamilies, UnixNanos};
 use crate::own_families::{OwnFamilies, OwnFamily};
 use crate::quota::{QuotaExceeded, StoreQuotas, Usage};
+use crate::selector;
 use crate::version::{self, FormatVersion};
 
 /// How many groups hold a family name, and its type (the same in all of them: the
@@ -50,6 +51,22 @@ pub struct GroupStore {
     usage: Usage,
     /// The replicated-format version in force ([`crate::version`]): how `apply` judges.
     version: FormatVersion,
+    /// The keys of the groups the last command created, changed or removed (see
+    /// [`GroupStore::apply_noting`]).
+    changed: Vec<GroupingKey>,
+    /// How many groups have a TTL of their own: none, and no default, and expiry need not look.
+    with_ttl: usize,
+}
+
+/// What a command changed, for the storage that mirrors the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// These groups (each now stored as [`GroupStore::group`] says, or gone).
+    Groups(Vec<GroupingKey>),
+    /// Every group is gone.
+    All,
+    /// The version in force (and nothing else).
+    Version,
 }
 
 impl Default for GroupStore {
@@ -116,6 +133,8 @@ impl GroupStore {
             own_fixed: true,
             usage: Usage::default(),
             version: version::V1,
+            changed: Vec::new(),
+            with_ttl: 0,
         }
     }
 
@@ -169,23 +188,37 @@ impl GroupStore {
         replace: bool,
         quotas: &StoreQuotas,
     ) -> Result<(), QuotaExceeded> {
+        self.judge_quota_all([(key, families, replace)], quotas)
+    }
+
+    /// [`GroupStore::judge_quota`] for several pushes to different groups stored together
+    /// (a batch): what they add up to.
+    pub fn judge_quota_all<'a>(
+        &self,
+        pushes: impl IntoIterator<Item = (&'a GroupingKey, &'a PushedFamilies, bool)>,
+        quotas: &StoreQuotas,
+    ) -> Result<(), QuotaExceeded> {
         let before = self.usage;
         let mut after = before;
-        let group = self.group(key);
-        match group {
-            None => after += Usage::of_group(key),
-            Some(group) => {
-                for (name, stored) in &group.families {
-                    if replace || families.contains_key(name) {
-                        after = after.without(stored.usage());
+        let mut all_exist = true;
+        for (key, families, replace) in pushes {
+            let group = self.group(key);
+            match group {
+                None => after += Usage::of_group(key),
+                Some(group) => {
+                    for (name, stored) in &group.families {
+                        if replace || families.contains_key(name) {
+                            after = after.without(stored.usage());
+                        }
                     }
                 }
             }
+            all_exist &= group.is_some();
+            for family in families.values() {
+                after += Usage::of_pushed(family, key);
+            }
         }
-        for family in families.values() {
-            after += Usage::of_pushed(family, key);
-        }
-        quotas.check(before, after, group.is_some())
+        quotas.check(before, after, all_exist)
     }
 
     /// The server's own family of this name at the version in force, if any.
@@ -211,9 +244,10 @@ impl GroupStore {
     /// (see [`version::unsupported`]): it has to stop applying instead. Passed anyway, it
     /// changes nothing.
     pub fn apply(&mut self, command: Command) -> Outcome {
+        self.changed.clear();
         match command {
             Command::Push { key, families, replace, time, defect } => {
-                self.apply_push(key, families, replace, time, defect, Names::Legacy)
+                self.apply_push(Push { key, families, replace, time, defect, utf8_names: false, ttl: None })
             }
             Command::PushUtf8 { key, families, replace, time, defect } => {
                 // UTF-8 names are version 4's; before, such a push is refused alike
@@ -221,7 +255,40 @@ impl GroupStore {
                 if self.version < version::V4 {
                     return Outcome::Rejected { reason: NEEDS_V4.to_string() };
                 }
-                self.apply_push(key, families, replace, time, defect, Names::Utf8)
+                self.apply_push(Push { key, families, replace, time, defect, utf8_names: true, ttl: None })
+            }
+            // The commands of version 5; before it, refused alike everywhere, changing nothing.
+            Command::PushWith(_)
+            | Command::PushAll { .. }
+            | Command::Expire { .. }
+            | Command::DeleteMatching { .. }
+                if self.version < version::V5 =>
+            {
+                Outcome::Rejected { reason: NEEDS_V5.to_string() }
+            }
+            Command::PushWith(push) => self.apply_push(push),
+            Command::PushAll { pushes } => self.apply_all(pushes),
+            Command::Expire { now, default_ttl } => {
+                let expired: Vec<GroupingKey> = if self.with_ttl == 0 && default_ttl.is_none() {
+                    Vec::new()
+                } else {
+                    self.groups.values().filter(|g| g.expired(now, default_ttl)).map(|g| g.key.clone()).collect()
+                };
+                for key in &expired {
+                    self.remove_group(key);
+                }
+                Outcome::Expired { groups: expired.len() }
+            }
+            Command::DeleteMatching { selectors } => {
+                let compiled = match selector::compile(&selectors, selector::APPLY_REGEX_BYTES) {
+                    Ok(c) => c,
+                    Err(reason) => return Outcome::Rejected { reason },
+                };
+                let chosen: Vec<GroupingKey> = self.groups.keys().filter(|k| compiled.matches(k)).cloned().collect();
+                for key in &chosen {
+                    self.remove_group(key);
+                }
+                Outcome::DeletedMatching { groups: chosen.len() }
             }
             Command::Delete { key } => {
                 self.remove_group(&key);
@@ -233,6 +300,7 @@ impl GroupStore {
                 self.families.clear();
                 self.shapes.clear();
                 self.usage = Usage::default();
+                self.with_ttl = 0;
                 Outcome::Wiped { groups }
             }
             Command::SetVersion { version } => {
@@ -244,16 +312,33 @@ impl GroupStore {
         }
     }
 
-    /// A push, its names judged by `names`.
-    fn apply_push(
-        &mut self,
-        key: GroupingKey,
-        families: PushedFamilies,
-        replace: bool,
-        time: UnixNanos,
-        defect: Option<String>,
-        names: Names,
-    ) -> Outcome {
+    /// Whether an expiry judged at `now` would remove a group: what the leader looks at
+    /// before it proposes one. Nothing to look at (no TTL anywhere) costs nothing.
+    pub fn any_expired(&self, now: UnixNanos, default_ttl: Option<Ttl>) -> bool {
+        (self.with_ttl > 0 || default_ttl.is_some()) && self.groups.values().any(|g| g.expired(now, default_ttl))
+    }
+
+    /// Applies `command` as [`GroupStore::apply`] does, and says what it changed.
+    pub fn apply_noting(&mut self, command: Command) -> (Outcome, Changed) {
+        let changed = match &command {
+            Command::Wipe => Some(Changed::All),
+            Command::SetVersion { .. } => Some(Changed::Version),
+            _ => None,
+        };
+        let outcome = self.apply(command);
+        let changed = changed.unwrap_or_else(|| {
+            let mut keys = std::mem::take(&mut self.changed);
+            keys.sort_unstable();
+            keys.dedup();
+            Changed::Groups(keys)
+        });
+        (outcome, changed)
+    }
+
+    /// One push, after the gates of its command.
+    fn apply_push(&mut self, push: Push) -> Outcome {
+        let Push { key, families, replace, time, defect, utf8_names, ttl } = push;
+        let names = if utf8_names { Names::Utf8 } else { Names::Legacy };
         // First, before any work that could grow faster than the command: a push
         // over the pinned ceiling is refused alike everywhere, and stores nothing
         // (not even its failure time: that would store its key). A rule of
@@ -274,8 +359,40 @@ impl GroupStore {
                 self.record_failure(&key, time);
                 Outcome::Rejected { reason }
             }
-            None => self.push(key, families, replace, time, names),
+            None => self.push(key, families, replace, time, names, ttl),
         }
+    }
+
+    /// Several pushes, all or none ([`Command::PushAll`]): each is applied in turn, and
+    /// the groups they touched are put back as they were when one is refused. Linear in
+    /// the pushes (each judged as a single push) and the groups they replace.
+    fn apply_all(&mut self, pushes: Vec<Push>) -> Outcome {
+        if pushes.is_empty() || pushes.len() > MAX_BATCH_GROUPS {
+            return Outcome::Rejected {
+                reason: format!("a batch holds 1 to {MAX_BATCH_GROUPS} groups, not {}", pushes.len()),
+            };
+        }
+        let keys: BTreeSet<&GroupingKey> = pushes.iter().map(|p| &p.key).collect();
+        if keys.len() != pushes.len() {
+            return Outcome::Rejected { reason: "a batch names the same group twice".to_string() };
+        }
+        let before: Vec<Option<Arc<Group>>> = pushes.iter().map(|p| self.groups.get(&p.key).cloned()).collect();
+        let keys: Vec<GroupingKey> = pushes.iter().map(|p| p.key.clone()).collect();
+        for (i, push) in pushes.into_iter().enumerate() {
+            let time = push.time;
+            if let Outcome::Rejected { reason } = self.apply_push(push) {
+                for (key, group) in keys.iter().zip(&before).take(i + 1) {
+                    self.remove_group(key);
+                    if let Some(group) = group {
+                        self.insert_group(group.clone());
+                    }
+                }
+                // As a single push of it would have: its failure is recorded.
+                self.record_failure(&keys[i], time);
+                return Outcome::Rejected { reason: format!("group {}: {reason}", keys[i]) };
+            }
+        }
+        Outcome::Pushed
     }
 
     /// Replaces the whole content of the store and the version in force (when a snapshot
@@ -291,15 +408,24 @@ impl GroupStore {
         self.families.clear();
         self.shapes.clear();
         self.usage = Usage::default();
+        self.with_ttl = 0;
         for group in groups {
-            self.usage += Usage::of_group(&group.key);
-            for (name, stored) in &group.families {
-                self.index_add(name, stored.family.metric_type);
-                self.usage += stored.usage();
-            }
-            self.shape_add(&group.key);
-            self.groups.insert(group.key.clone(), Arc::new(group));
+            self.insert_group(Arc::new(group));
         }
+        self.changed = Vec::new();
+    }
+
+    /// Adds a group that is not in the store, with its indexes and usage.
+    fn insert_group(&mut self, group: Arc<Group>) {
+        self.usage += Usage::of_group(&group.key);
+        for (name, stored) in &group.families {
+            self.index_add(name, stored.family.metric_type);
+            self.usage += stored.usage();
+        }
+        self.shape_add(&group.key);
+        self.with_ttl += group.ttl.is_some() as usize;
+        self.changed.push(group.key.clone());
+        self.groups.insert(group.key.clone(), group);
     }
 
     fn push(
@@ -309,6 +435,7 @@ impl GroupStore {
         replace: bool,
         time: UnixNanos,
         names: Names,
+        ttl: Option<Ttl>,
     ) -> Outcome {
         let families = sanitize(families, &key);
         if let Err(reason) = self.check_push(&key, &families, replace, names) {
@@ -336,6 +463,8 @@ impl GroupStore {
             added.push((name, metric_type));
         }
         group.push_time = time;
+        let had_ttl = std::mem::replace(&mut group.ttl, ttl).is_some();
+        self.with_ttl = self.with_ttl + ttl.is_some() as usize - had_ttl as usize;
         self.usage = self.usage.without(gone);
         self.usage += new;
         for name in removed {
@@ -365,6 +494,8 @@ impl GroupStore {
 
     fn remove_group(&mut self, key: &GroupingKey) {
         if let Some(group) = self.groups.remove(key) {
+            self.changed.push(key.clone());
+            self.with_ttl -= group.ttl.is_some() as usize;
             self.usage = self.usage.without(Usage::of_group(key));
             for (name, stored) in &group.families {
                 self.index_remove(name);
@@ -392,6 +523,7 @@ impl GroupStore {
 
     /// The group of `key`, created (and indexed) if it does not exist.
     fn group_entry(&mut self, key: &GroupingKey, time: UnixNanos) -> &mut Group {
+        self.changed.push(key.clone());
         if !self.groups.contains_key(key) {
             self.shape_add(key);
             self.usage += Usage::of_group(key);
@@ -452,6 +584,11 @@ pub const NEEDS_V3: &str = "this push carries protobuf fields (native histograms
 pub const NEEDS_V4: &str = "this push has metric or label names that only --push.enable-utf8-names accepts, which \
      are judged alike only once every node of the cluster runs a build that knows the UTF-8 rules (replicated \
      format version 4); retry once the upgrade is done";
+
+/// Why a command of version 5 (a TTL, a batch, expiry, delete by match) is refused before it.
+pub const NEEDS_V5: &str = "this request needs replicated format version 5 (group TTLs, batches of groups, expiry, \
+     delete by match), which is used only once every node of the cluster runs a build that knows it; retry once the \
+     upgrade is done";
 
 /// Whether a push holds values kept whole ([`crate::Value::Proto`]).
 pub fn needs_v3(families: &PushedFamilies) -> bool {

@@ -36,8 +36,15 @@ pub const V3: FormatVersion = 3;
 /// ones. Before it, such a push is refused by `apply`, and not proposed.
 pub const V4: FormatVersion = 4;
 
+/// Adds expiry and the commands of several groups: [`crate::Command::PushWith`] (a push
+/// naming its group's TTL), [`crate::Command::PushAll`] (several groups, all or none),
+/// [`crate::Command::Expire`] and [`crate::Command::DeleteMatching`]. Before it, they are
+/// refused by `apply` and change nothing, and not proposed. Groups with a TTL of their
+/// own exist only from it on, and so does their stored form with the TTL beside them.
+pub const V5: FormatVersion = 5;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V4;
+pub const SUPPORTED: FormatVersion = V5;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

@@ -6,12 +6,75 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 
-use model::Command;
+use model::selector::Selector;
+use model::{Command, Outcome};
 
 use super::answers::{empty, json};
-use super::push::propose;
+use super::push::{propose, wait_format};
+use super::scrape::render_view;
 use super::AppState;
 use crate::error::HttpError;
+
+/// `PUT /api/v1/admin/delete?match[]=<selector>…`: removes every group whose grouping
+/// labels match any of the selectors (Prometheus's `{name op "value", …}`), in one log
+/// entry, and answers how many it removed. With `dry_run=true`, removes nothing and lists
+/// the groups it would remove (read consistently, as every read).
+pub(super) async fn delete_matching(state: &AppState, query: Option<&str>) -> Result<Response<Body>, HttpError> {
+    let (selectors, dry_run) = delete_query(query.unwrap_or(""))?;
+    model::selector::compile(&selectors, model::selector::PROPOSE_REGEX_BYTES).map_err(HttpError::BadRequest)?;
+    if dry_run {
+        let listed = render_view(state, move |view| {
+            let compiled = model::selector::compile(&selectors, model::selector::PROPOSE_REGEX_BYTES);
+            let chosen: Vec<_> = match &compiled {
+                Ok(c) => view.groups().filter(|g| c.matches(&g.key)).map(|g| g.key.labels().clone()).collect(),
+                Err(_) => Vec::new(),
+            };
+            crate::api::success(serde_json::json!({ "dry_run": true, "groups": chosen.len(), "matched": chosen }))
+        })
+        .await?;
+        return Ok(json(listed));
+    }
+    wait_format(state, model::version::V5, model::store::NEEDS_V5).await?;
+    match propose(state, Command::DeleteMatching { selectors }).await? {
+        Outcome::DeletedMatching { groups } => {
+            Ok(json(crate::api::success(serde_json::json!({ "dry_run": false, "groups": groups }))))
+        }
+        Outcome::Rejected { reason } => Err(HttpError::BadRequest(reason)),
+        other => Err(HttpError::Propose(cluster::ClusterError::Internal(format!("unexpected outcome {other:?}")))),
+    }
+}
+
+/// The `match[]` selectors (at least one) and `dry_run` of a delete's query string.
+fn delete_query(query: &str) -> Result<(Vec<Selector>, bool), HttpError> {
+    let mut selectors = Vec::new();
+    let mut dry_run = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| HttpError::BadRequest(format!("{s:?} is not UTF-8 once decoded")))
+        };
+        match decode(name)?.as_str() {
+            "match[]" => selectors.push(model::selector::parse(&decode(value)?).map_err(HttpError::BadRequest)?),
+            "dry_run" => {
+                dry_run = match decode(value)?.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    other => return Err(HttpError::BadRequest(format!("dry_run={other:?}: give true or false"))),
+                }
+            }
+            other => {
+                return Err(HttpError::BadRequest(format!("unknown parameter {other:?}: give match[] and dry_run")))
+            }
+        }
+    }
+    if selectors.is_empty() {
+        return Err(HttpError::BadRequest("give at least one match[] selector, e.g. match[]={job=\"a\"}".into()));
+    }
+    Ok((selectors, dry_run))
+}
 
 /// Body of `POST /api/v1/admin/cluster/add`.
 #[derive(serde::Deserialize)]

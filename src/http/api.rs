@@ -9,8 +9,14 @@ use super::scrape::{mark_stale, render_view_marked};
 use super::AppState;
 use crate::error::HttpError;
 
+/// This node's status, with the removals of several groups it applied (`removals`: the
+/// last expiry and delete by match, at which log index; the same on every node).
 fn cluster_json(state: &AppState) -> serde_json::Value {
-    serde_json::to_value(state.node.status()).unwrap_or_default()
+    let mut status = serde_json::to_value(state.node.status()).unwrap_or_default();
+    if let Some(o) = status.as_object_mut() {
+        o.insert("removals".into(), serde_json::to_value(state.node.removals()).unwrap_or_default());
+    }
+    status
 }
 
 /// 200 once a leader is known and this node has applied its log (see `Node::ready`).
@@ -26,7 +32,8 @@ pub(super) fn status(state: &AppState) -> Response<Body> {
 
 /// `GET /api/v1/metrics`.
 pub(super) async fn metrics(state: &AppState) -> Result<Response<Body>, HttpError> {
-    let (document, stale) = render_view_marked(state, crate::api::metrics_document).await?;
+    let default_ttl = state.config.default_ttl();
+    let (document, stale) = render_view_marked(state, move |v| crate::api::metrics_document(v, default_ttl)).await?;
     let mut r = json(document);
     mark_stale(&mut r, stale);
     Ok(r)

@@ -87,7 +87,9 @@ pub async fn import_decoded(state: &AppState, decoded: &Decoded) -> Result<Impor
             let records_failure = defect.is_some();
             // A time from the future would make the group look pushed later than now.
             let at = p.time.min(time);
-            commands.push(push_command(state, names, key, families, p.replace, at, defect).await?);
+            let utf8_names = names == model::check::Names::Utf8;
+            let push = model::Push { key, families, replace: p.replace, time: at, defect, utf8_names, ttl: None };
+            commands.push(push_command(state, push).await?);
             owners.push((index, records_failure));
         }
     }

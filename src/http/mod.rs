@@ -3,9 +3,10 @@
 //! - [`pipeline`]: authentication, the body (size limit, `Content-Encoding`, read once),
 //!   routing with the one route table, and the endpoint → handler switch;
 //! - [`push`]: pushes and deletes (grouping key + body → `Command` → `Node::propose`);
+//! - [`batch`]: several groups in one push, all or none;
 //! - [`scrape`]: `/metrics`, and the one read path every page of the store uses;
 //! - [`api`]: the JSON API (`/api/v1/status`, `/api/v1/metrics`, `/api/v1/cluster`);
-//! - [`admin`]: wipe, membership changes and checkpoints;
+//! - [`admin`]: wipe, delete by match, membership changes and checkpoints;
 //! - [`ui`]: the status page, its static files, the pprof page;
 //! - [`answers`]: building responses as upstream's stack answers (Go's `http.Error`,
 //!   redirects, CORS), and the one use of the error → status table.
@@ -28,6 +29,7 @@ use crate::web_config::{LiveWebConfig, WebConfig};
 mod admin;
 mod answers;
 mod api;
+mod batch;
 pub mod import;
 mod pipeline;
 mod push;

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::answers::{empty, error_response, http_error, plain, redirect, with_cors};
-use super::{admin, api, import, push, scrape, ui, AppState};
+use super::{admin, api, batch, import, push, scrape, ui, AppState};
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
 use crate::routes::{Endpoint, Params, Routed};
@@ -149,6 +149,8 @@ async fn matched(
             r
         }
         Endpoint::Delete { job_base64 } => push::delete(state, &params, job_base64).await,
+        Endpoint::Batch { replace } => batch::push_batch(state, replace, encoding, &headers, body.clone()).await,
+        Endpoint::ApiDeleteMatching => admin::delete_matching(state, parts.uri.query()).await,
         Endpoint::ApiWipe => admin::wipe(state).await,
         // An import replaces groups: like the other admin POSTs, it takes only a body a web
         // page cannot send without the browser asking first.

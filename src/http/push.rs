@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, Response, StatusCode};
 
 use cluster::Node;
 use model::check::{legacy_names_only, Names};
-use model::{Command, GroupingKey, Outcome, PushLimits, PushedFamilies, QuotaExceeded, StoreQuotas};
+use model::{Command, GroupingKey, Outcome, Push, PushLimits, PushedFamilies, QuotaExceeded, StoreQuotas, Ttl};
 
 use super::answers::empty;
 use super::{now, AppState};
@@ -14,14 +14,14 @@ use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
 use crate::exposition::negotiate::{param, parse_media_type};
 use crate::exposition::{protobuf, text_parse};
-use crate::grouping_key::parse_grouping_key;
+use crate::grouping_key::parse_push_target;
 use crate::routes::Params;
 
 pub(super) async fn propose(state: &AppState, command: Command) -> Result<Outcome, HttpError> {
     state.node.propose(command).await.map_err(HttpError::Propose)
 }
 
-fn is_protobuf_push(headers: &HeaderMap) -> bool {
+pub(super) fn is_protobuf_push(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
     let (media, params) = parse_media_type(ct);
     media == "application/vnd.google.protobuf"
@@ -29,8 +29,8 @@ fn is_protobuf_push(headers: &HeaderMap) -> bool {
         && param(&params, "proto") == Some("io.prometheus.client.MetricFamily")
 }
 
-fn grouping_key(params: &Params, job_base64: bool, names: Names) -> Result<GroupingKey, HttpError> {
-    Ok(parse_grouping_key(&params.job, job_base64, &params.rest, names)?)
+fn grouping_key(params: &Params, job_base64: bool, names: Names) -> Result<(GroupingKey, Option<Ttl>), HttpError> {
+    Ok(parse_push_target(&params.job, job_base64, &params.rest, names)?)
 }
 
 /// Bodies larger than this (or compressed, which may expand up to the body limit) are
@@ -52,7 +52,7 @@ pub(super) async fn push(
     raw: Bytes,
 ) -> Result<Response<Body>, HttpError> {
     let names = state.config.names();
-    let key = grouping_key(params, job_base64, names)?;
+    let (key, ttl) = grouping_key(params, job_base64, names)?;
     let body =
         PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes, names };
     let judge = Judge { limits: state.config.push_limits(), quotas: state.config.store_quotas(), replace };
@@ -84,7 +84,8 @@ pub(super) async fn push(
         tracing::warn!("--debug.unsafe-ack-before-commit: acknowledging a push that is not replicated");
         return Ok(empty(StatusCode::OK));
     }
-    let command = push_command(state, names, key, families, replace, time, defect).await?;
+    let push = Push { key, families, replace, time, defect, utf8_names: names == Names::Utf8, ttl };
+    let command = push_command(state, push).await?;
     let outcome = propose(state, command).await?;
     let unchecked = state.config.push_disable_consistency_check;
     match outcome {
@@ -98,27 +99,45 @@ pub(super) async fn push(
 /// carry it: values kept whole need version 3 on every node, names only the UTF-8 rules
 /// accept need version 4's command (which carries those rules, so every node judges the
 /// push alike whatever its own flags); every other push is judged alike under both rules.
-/// A cluster about to switch (a fresh one, or the end of an upgrade) is waited for up to
-/// [`FORMAT_WAIT`], then the answer is 503.
-pub(super) async fn push_command(
-    state: &AppState,
-    names: Names,
-    key: GroupingKey,
-    families: PushedFamilies,
-    replace: bool,
-    time: model::UnixNanos,
-    defect: Option<String>,
-) -> Result<Command, HttpError> {
-    if model::store::needs_v3(&families) && !state.node.wait_format(model::version::V3, FORMAT_WAIT).await {
-        return Err(HttpError::Upgrading(model::store::NEEDS_V3.to_string()));
+/// A push naming a TTL needs version 5's command. A cluster about to switch (a fresh one,
+/// or the end of an upgrade) is waited for up to [`FORMAT_WAIT`], then the answer is 503.
+/// `push.utf8_names` says which rules the node judged the push by (its flag).
+pub(super) async fn push_command(state: &AppState, mut push: Push) -> Result<Command, HttpError> {
+    push.utf8_names = push_format(state, &push).await? >= model::version::V4;
+    if push.ttl.is_some() {
+        return Ok(Command::PushWith(push));
     }
-    if names == Names::Utf8 && !legacy_names_only(&key, &families) {
-        if !state.node.wait_format(model::version::V4, FORMAT_WAIT).await {
-            return Err(HttpError::Upgrading(model::store::NEEDS_V4.to_string()));
-        }
+    let Push { key, families, replace, time, defect, utf8_names, .. } = push;
+    if utf8_names {
         return Ok(Command::PushUtf8 { key, families, replace, time, defect });
     }
     Ok(Command::Push { key, families, replace, time, defect })
+}
+
+/// Waits until the cluster's replicated format can carry `push` (see [`push_command`]);
+/// returns whether the push needs version 4's UTF-8 rules (4) or not (3 or less), or 5.
+async fn push_format(state: &AppState, push: &Push) -> Result<model::FormatVersion, HttpError> {
+    use model::version::{V3, V4, V5};
+    if model::store::needs_v3(&push.families) {
+        wait_format(state, V3, model::store::NEEDS_V3).await?;
+    }
+    if push.ttl.is_some() {
+        wait_format(state, V5, model::store::NEEDS_V5).await?;
+    }
+    if push.utf8_names && !legacy_names_only(&push.key, &push.families) {
+        wait_format(state, V4, model::store::NEEDS_V4).await?;
+        return Ok(V4);
+    }
+    Ok(V3)
+}
+
+/// Waits up to [`FORMAT_WAIT`] for the cluster's replicated format to reach `version`;
+/// 503 with `why` if it does not.
+pub(super) async fn wait_format(state: &AppState, version: model::FormatVersion, why: &str) -> Result<(), HttpError> {
+    match state.node.wait_format(version, FORMAT_WAIT).await {
+        true => Ok(()),
+        false => Err(HttpError::Upgrading(why.to_string())),
+    }
 }
 
 /// What a push is judged against before anything is proposed.
@@ -145,18 +164,18 @@ impl Judge {
 
 /// How to read a push body.
 #[derive(Clone, Copy)]
-struct PushBody {
-    protobuf: bool,
-    encoding: BodyEncoding,
-    max_bytes: usize,
+pub(super) struct PushBody {
+    pub(super) protobuf: bool,
+    pub(super) encoding: BodyEncoding,
+    pub(super) max_bytes: usize,
     /// The name rules of the text parser.
-    names: Names,
+    pub(super) names: Names,
 }
 
 impl PushBody {
     /// Decodes and parses `raw`, then judges the push against `limits`: linear work,
     /// all of it before anything is proposed.
-    fn judge(
+    pub(super) fn judge(
         self,
         key: GroupingKey,
         raw: &[u8],
@@ -174,8 +193,10 @@ impl PushBody {
     }
 }
 
+/// Deletes the group; a `__ttl__` in the path is ignored, so a client deletes with the
+/// grouping key it pushes with.
 pub(super) async fn delete(state: &AppState, params: &Params, job_base64: bool) -> Result<Response<Body>, HttpError> {
-    let key = grouping_key(params, job_base64, state.config.names())?;
+    let (key, _) = grouping_key(params, job_base64, state.config.names())?;
     propose(state, Command::Delete { key }).await?;
     Ok(empty(StatusCode::ACCEPTED))
 }

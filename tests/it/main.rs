@@ -2,6 +2,7 @@
 //! driven without a socket. Node logs are printed when a test fails.
 
 mod cluster;
+mod groups;
 mod handlers;
 mod harness;
 mod hostile;

@@ -22,8 +22,9 @@ use rocksdb::{IteratorMode, WriteBatch, DB};
 use super::{blocking, io_error, Durability};
 use crate::codec;
 use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use model::store::Changed;
 use model::version::{self, FormatVersion};
-use model::{Command, Group, GroupStore, Outcome};
+use model::{Command, Group, GroupStore, Outcome, Ttl};
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
@@ -49,6 +50,8 @@ pub struct StateMachine {
     /// The index of the last applied entry whose state is on disk (see
     /// [`StateMachine::durable_applied`]).
     durable: tokio::sync::watch::Sender<u64>,
+    /// Removals of several groups applied (see [`crate::expiry`]).
+    removals: crate::expiry::Removals,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -64,25 +67,61 @@ pub(crate) fn read_applied(db: &DB) -> Result<Option<LogId>, StorageError> {
 }
 
 /// A snapshot's data: the groups, followed from format version 2 on by the version in
-/// force. Builds before the cluster version send and expect the groups alone; a version
-/// above 1 is only in force once every member understands it, so none of them is ever
-/// sent the longer form.
+/// force, and from version 5 on by the TTLs of the groups that have one (their positions
+/// among the groups, ascending, and the TTLs). Builds before the cluster version send and
+/// expect the groups alone; a version is only in force once every member understands it,
+/// so none of them is ever sent a longer form than it knows.
 fn encode_snapshot(groups: &[&Group], version: FormatVersion) -> Result<Vec<u8>, codec::CodecError> {
     let mut data = codec::encode(&groups)?;
     if version > version::V1 {
         data.extend(codec::encode(&version)?);
+    }
+    if version >= version::V5 {
+        let ttls: Vec<(u64, Ttl)> =
+            groups.iter().enumerate().filter_map(|(i, g)| g.ttl.map(|ttl| (i as u64, ttl))).collect();
+        data.extend(codec::encode(&ttls)?);
     }
     Ok(data)
 }
 
 /// The groups and the version of a snapshot's data (see [`encode_snapshot`]).
 fn decode_snapshot(data: &[u8]) -> Result<(Vec<Group>, FormatVersion), codec::CodecError> {
-    let (groups, read) = codec::decode_prefix::<Vec<Group>>(data)?;
-    let version = match &data[read..] {
-        [] => version::V1,
-        rest => codec::decode::<FormatVersion>(rest)?,
-    };
+    let (mut groups, read) = codec::decode_prefix::<Vec<Group>>(data)?;
+    let rest = &data[read..];
+    if rest.is_empty() {
+        return Ok((groups, version::V1));
+    }
+    let (version, read) = codec::decode_prefix::<FormatVersion>(rest)?;
+    let rest = &rest[read..];
+    if version >= version::V5 {
+        let ttls: Vec<(u64, Ttl)> = codec::decode(rest)?;
+        for (i, ttl) in ttls {
+            let group = usize::try_from(i).ok().and_then(|i| groups.get_mut(i));
+            group.ok_or_else(|| codec::CodecError(format!("a TTL for group {i} of {}", data.len())))?.ttl = Some(ttl);
+        }
+    } else if !rest.is_empty() {
+        return Err(codec::CodecError(format!("{} trailing bytes", rest.len())));
+    }
     Ok((groups, version))
+}
+
+/// A group as stored in [`CF_GROUPS`]: its serde form, followed by its TTL if it has one
+/// (which only groups of version 5 have, so earlier builds never meet the longer form).
+fn encode_group(group: &Group) -> Result<Vec<u8>, codec::CodecError> {
+    let mut bytes = codec::encode(group)?;
+    if let Some(ttl) = group.ttl {
+        bytes.extend(codec::encode(&ttl)?);
+    }
+    Ok(bytes)
+}
+
+/// A group stored by [`encode_group`].
+fn decode_group(bytes: &[u8]) -> Result<Group, codec::CodecError> {
+    let (mut group, read) = codec::decode_prefix::<Group>(bytes)?;
+    if read < bytes.len() {
+        group.ttl = Some(codec::decode::<Ttl>(&bytes[read..])?);
+    }
+    Ok(group)
 }
 
 /// The version stored in `db`'s state-machine meta, refused if this build does not
@@ -106,7 +145,7 @@ impl StateMachine {
         let mut groups = Vec::new();
         for item in db.iterator_cf(groups_cf, IteratorMode::Start) {
             let (_, value) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            groups.push(codec::decode::<Group>(&value).map_err(|e| sm_err(ErrorVerb::Read, e))?);
+            groups.push(decode_group(&value).map_err(|e| sm_err(ErrorVerb::Read, e))?);
         }
         let version = read_version(&db)?;
         store.write().map_err(|e| sm_err(ErrorVerb::Read, e))?.replace_all(groups, version);
@@ -128,6 +167,7 @@ impl StateMachine {
             snapshot_bytes: Arc::default(),
             durability,
             durable: tokio::sync::watch::Sender::new(applied.map_or(0, |id| id.index)),
+            removals: Default::default(),
         })
     }
 
@@ -137,6 +177,11 @@ impl StateMachine {
     /// the snapshot to be installed; a crash in between would lose both).
     pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.durable.subscribe()
+    }
+
+    /// Where this state machine records removals of several groups; shared.
+    pub(crate) fn removals(&self) -> crate::expiry::Removals {
+        self.removals.clone()
     }
 
     /// Size of the last snapshot this node serialized (for a peer behind the purged log),
@@ -171,13 +216,6 @@ impl StateMachine {
         self.snapshot_bytes.store(data.len() as u64, Ordering::Relaxed);
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
-}
-
-/// What an applied command changes on disk besides `last_applied`.
-enum Touched {
-    Group(model::GroupingKey),
-    All,
-    Version,
 }
 
 /// The command of an entry, if this build can apply it. An entry it cannot decode (a
@@ -254,24 +292,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Normal(proposal) => {
                         for encoded in &proposal.commands {
                             let command = applicable(encoded, entry.log_id.index)?;
-                            let touched = match &command {
-                                Command::Push { key, .. } | Command::PushUtf8 { key, .. } | Command::Delete { key } => {
-                                    Touched::Group(key.clone())
-                                }
-                                Command::Wipe => Touched::All,
-                                Command::SetVersion { .. } => Touched::Version,
-                            };
-                            outcomes.push(store.apply(command));
-                            match touched {
-                                Touched::Group(key) => match store.group(&key) {
-                                    Some(group) => {
-                                        let bytes = codec::encode(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                                        batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
+                            let (outcome, changed) = store.apply_noting(command);
+                            if let Outcome::Expired { groups } | Outcome::DeletedMatching { groups } = outcome {
+                                let what = if matches!(outcome, Outcome::Expired { .. }) {
+                                    "expired"
+                                } else {
+                                    "deleted by match"
+                                };
+                                tracing::info!(index = entry.log_id.index, groups, "{what}");
+                                self.removals.record(entry.log_id.index, &outcome);
+                            }
+                            outcomes.push(outcome);
+                            match changed {
+                                Changed::Groups(keys) => {
+                                    for key in keys {
+                                        match store.group(&key) {
+                                            Some(group) => {
+                                                let bytes =
+                                                    encode_group(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                                                batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
+                                            }
+                                            None => batch.delete_cf(groups_cf, key.canonical_bytes()),
+                                        }
                                     }
-                                    None => batch.delete_cf(groups_cf, key.canonical_bytes()),
-                                },
-                                Touched::All => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
-                                Touched::Version => {
+                                }
+                                Changed::All => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
+                                Changed::Version => {
                                     let bytes =
                                         codec::encode(&store.version()).map_err(|e| sm_err(ErrorVerb::Write, e))?;
                                     batch.put_cf(meta_cf, KEY_VERSION, bytes);
@@ -320,7 +366,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
         for group in &groups {
-            let bytes = codec::encode(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            let bytes = encode_group(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
             batch.put_cf(groups_cf, group.key.canonical_bytes(), bytes);
         }
         let applied = codec::encode(&meta.last_log_id).map_err(|e| sm_err(ErrorVerb::Write, e))?;

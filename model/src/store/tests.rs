@@ -634,3 +634,146 @@ fn quotas_refuse_growth_and_let_replacements_through() {
     store.apply(Command::Delete { key: a });
     assert_eq!(store.usage(), Usage::default());
 }
+
+fn pushed(k: &GroupingKey, families: Vec<MetricFamily>, t: i64, ttl: Option<u64>) -> Push {
+    let families: PushedFamilies = families.into_iter().map(|f| (f.name.clone(), f)).collect();
+    Push {
+        key: k.clone(),
+        families,
+        replace: true,
+        time: UnixNanos(t),
+        defect: None,
+        utf8_names: false,
+        ttl: ttl.map(Ttl),
+    }
+}
+
+fn v5() -> GroupStore {
+    let mut store = GroupStore::new();
+    store.apply(Command::SetVersion { version: version::V5 });
+    store
+}
+
+const SECOND: i64 = 1_000_000_000;
+
+/// A group expires when its own TTL (else the default) has run out since its last
+/// successful push, judged at the time the entry carries, and not a nanosecond before.
+/// A push without a TTL takes the group's own away; a failed push changes nothing.
+#[test]
+fn expiry_removes_exactly_the_groups_whose_ttl_ran_out() {
+    let mut store = v5();
+    let (a, b, c) = (key(&[("job", "a")]), key(&[("job", "b")]), key(&[("job", "c")]));
+    let g = || vec![family("g", MetricType::Gauge, &[(&[], 1.0)])];
+    assert_eq!(store.apply(Command::PushWith(pushed(&a, g(), 10 * SECOND, Some(5_000)))), Outcome::Pushed);
+    assert_eq!(store.apply(Command::PushWith(pushed(&b, g(), 10 * SECOND, Some(60_000)))), Outcome::Pushed);
+    assert_eq!(push(&mut store, &c, g(), true, 10 * SECOND), Outcome::Pushed);
+    assert_eq!(store.group(&a).unwrap().expires_at(None), Some(UnixNanos(15 * SECOND)));
+    assert_eq!(store.group(&c).unwrap().expires_at(None), None);
+    let expire =
+        |now: i64, default: Option<u64>| Command::Expire { now: UnixNanos(now), default_ttl: default.map(Ttl) };
+
+    assert!(!store.any_expired(UnixNanos(15 * SECOND - 1), None));
+    assert_eq!(store.apply(expire(15 * SECOND - 1, None)), Outcome::Expired { groups: 0 }, "not before");
+    assert!(store.any_expired(UnixNanos(15 * SECOND), None));
+    let (outcome, changed) = store.apply_noting(expire(15 * SECOND, None));
+    assert_eq!(outcome, Outcome::Expired { groups: 1 });
+    assert_eq!(changed, Changed::Groups(vec![a.clone()]));
+    assert!(store.group(&a).is_none() && store.group(&b).is_some() && store.group(&c).is_some());
+
+    // A failed push does not refresh b; a push without a TTL takes b's away.
+    let clash = vec![family("g", MetricType::Counter, &[(&[], 1.0)])];
+    store.apply(Command::PushWith(pushed(&c, vec![family("g", MetricType::Gauge, &[(&[("x", "1")], 1.0)])], 11, None)));
+    assert!(rejected(&push(&mut store, &b, clash, true, 69 * SECOND)));
+    assert_eq!(store.group(&b).unwrap().expires_at(None), Some(UnixNanos(70 * SECOND)));
+    assert_eq!(store.apply(expire(70 * SECOND, None)), Outcome::Expired { groups: 1 });
+    assert!(store.group(&b).is_none());
+
+    // The default applies to groups without their own TTL, from their last push.
+    assert_eq!(store.apply(expire(100 * SECOND, Some(100_000))), Outcome::Expired { groups: 0 });
+    assert_eq!(store.apply(expire(110 * SECOND, Some(100_000))), Outcome::Expired { groups: 1 });
+    assert!(store.is_empty());
+    assert_eq!(store.usage(), Usage::default());
+}
+
+/// Before version 5 every new command is refused and changes nothing.
+#[test]
+fn the_commands_of_version_5_change_nothing_before_it() {
+    let mut store = GroupStore::new();
+    store.apply(Command::SetVersion { version: version::V4 });
+    let k = key(&[("job", "a")]);
+    assert_eq!(push(&mut store, &k, vec![family("g", MetricType::Gauge, &[(&[], 1.0)])], true, 1), Outcome::Pushed);
+    let before: Vec<Group> = store.groups().cloned().collect();
+    let g = vec![family("h", MetricType::Gauge, &[(&[], 1.0)])];
+    let needs = Outcome::Rejected { reason: NEEDS_V5.to_string() };
+    assert_eq!(store.apply(Command::PushWith(pushed(&k, g.clone(), 2, Some(1)))), needs);
+    assert_eq!(store.apply(Command::PushAll { pushes: vec![pushed(&k, g, 2, None)] }), needs);
+    assert_eq!(store.apply(Command::Expire { now: UnixNanos(i64::MAX), default_ttl: Some(Ttl(1)) }), needs);
+    let selectors = vec![crate::selector::parse(r#"{job="a"}"#).unwrap()];
+    assert_eq!(store.apply(Command::DeleteMatching { selectors }), needs);
+    assert_eq!(store.groups().cloned().collect::<Vec<_>>(), before);
+}
+
+/// A batch is stored whole, or not at all: one inconsistent group (here against another
+/// group of the same batch) leaves every group as it was, except the refused group's
+/// failure time, as a single push of it would.
+#[test]
+fn a_batch_is_all_or_nothing() {
+    let mut store = v5();
+    let (a, b, c) = (key(&[("job", "a")]), key(&[("job", "b")]), key(&[("job", "c")]));
+    let gauge = |name: &str, v: f64| vec![family(name, MetricType::Gauge, &[(&[], v)])];
+    assert_eq!(push(&mut store, &a, gauge("old", 1.0), true, 1), Outcome::Pushed);
+    let before: Vec<Group> = store.groups().cloned().collect();
+    let usage = store.usage();
+
+    let batch = vec![
+        pushed(&a, gauge("shared", 1.0), 5, Some(1000)),
+        pushed(&b, gauge("other", 2.0), 5, None),
+        pushed(&c, vec![family("shared", MetricType::Counter, &[(&[], 3.0)])], 5, None),
+    ];
+    let (outcome, changed) = store.apply_noting(Command::PushAll { pushes: batch });
+    match outcome {
+        Outcome::Rejected { reason } => assert!(reason.starts_with("group {job=\"c\"}:"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.group(&a), before.first(), "a as it was, its TTL too");
+    assert!(store.group(&b).is_none(), "b not stored");
+    let c_group = store.group(&c).expect("c records the failure, as a single push");
+    assert!(c_group.families.is_empty() && c_group.push_failure_time == UnixNanos(5));
+    assert!(usage.groups + 1 == store.usage().groups && usage.series == store.usage().series);
+    assert_eq!(changed, Changed::Groups(vec![a.clone(), b.clone(), c.clone()]), "every group touched is written");
+    assert!(
+        store.apply(Command::Expire { now: UnixNanos(i64::MAX), default_ttl: None }) == Outcome::Expired { groups: 0 }
+    );
+
+    let good = vec![pushed(&a, gauge("shared", 1.0), 6, Some(1000)), pushed(&b, gauge("shared", 2.0), 6, None)];
+    assert_eq!(store.apply(Command::PushAll { pushes: good }), Outcome::Pushed);
+    assert_eq!(names(&store, &a), vec!["shared".to_string()], "PUT replaced a's families");
+    assert_eq!(store.group(&a).unwrap().ttl, Some(Ttl(1000)));
+    assert_eq!(names(&store, &b), vec!["shared".to_string()]);
+
+    let twice = vec![pushed(&a, gauge("x", 1.0), 7, None), pushed(&a, gauge("y", 1.0), 7, None)];
+    assert!(rejected(&store.apply(Command::PushAll { pushes: twice })));
+    assert!(rejected(&store.apply(Command::PushAll { pushes: vec![] })));
+    assert_eq!(names(&store, &a), vec!["shared".to_string()]);
+}
+
+/// Delete by match removes exactly the matching groups; a selector `apply` cannot
+/// compile refuses the whole command.
+#[test]
+fn delete_by_match_removes_the_matching_groups() {
+    let mut store = v5();
+    let g = || vec![family("g", MetricType::Gauge, &[(&[], 1.0)])];
+    for (job, shard) in [("batch", "1"), ("batch", "2"), ("batch", "10"), ("web", "1")] {
+        let k = key(&[("job", job), ("shard", shard)]);
+        assert_eq!(push(&mut store, &k, g(), true, 1), Outcome::Pushed);
+    }
+    let selectors = |texts: &[&str]| texts.iter().map(|t| crate::selector::parse(t).unwrap()).collect::<Vec<_>>();
+    let delete = |s: &mut GroupStore, texts: &[&str]| s.apply(Command::DeleteMatching { selectors: selectors(texts) });
+    assert_eq!(delete(&mut store, &[r#"{job="batch", shard=~"[0-9]"}"#]), Outcome::DeletedMatching { groups: 2 });
+    assert_eq!(store.len(), 2);
+    assert!(rejected(&delete(&mut store, &[r#"{job=~"("}"#])));
+    assert!(rejected(&delete(&mut store, &[r#"{job=~".*"}"#])), "would match every group");
+    assert_eq!(store.len(), 2);
+    assert_eq!(delete(&mut store, &[r#"{job="nothing"}"#, r#"{shard="10"}"#]), Outcome::DeletedMatching { groups: 1 });
+    assert_eq!(store.groups().map(|g| g.key.job().to_string()).collect::<Vec<_>>(), vec!["web"]);
+}
