@@ -12,6 +12,7 @@
 
 use axum::http::Method;
 
+use crate::access::Role;
 use crate::config::Config;
 
 /// What a matched request is for.
@@ -76,6 +77,35 @@ impl Endpoint {
             Endpoint::ApiClusterCheckpoint => "api/v1/admin/cluster/checkpoint",
             Endpoint::ApiImport => "api/v1/admin/import",
             Endpoint::NodeMetrics => "node_metrics",
+        }
+    }
+}
+
+impl Endpoint {
+    /// The role a principal of `--web.access-config.file` needs for the endpoint (`None`:
+    /// any authenticated principal: the health checks, CORS preflight). Exhaustive on
+    /// purpose: a new endpoint does not compile until it says who may call it.
+    pub fn required_role(self) -> Option<Role> {
+        match self {
+            Endpoint::Healthy | Endpoint::Ready | Endpoint::ApiOptions => None,
+            Endpoint::Push { .. } | Endpoint::Delete { .. } => Some(Role::Push),
+            Endpoint::Scrape
+            | Endpoint::NodeMetrics
+            | Endpoint::Static
+            | Endpoint::StatusPage
+            | Endpoint::Pprof
+            | Endpoint::ApiStatus
+            | Endpoint::ApiMetrics
+            | Endpoint::ApiCluster
+            | Endpoint::ApiClusterMembers => Some(Role::Read),
+            Endpoint::ApiWipe
+            | Endpoint::ApiImport
+            | Endpoint::ApiClusterAdd
+            | Endpoint::ApiClusterRemove
+            | Endpoint::ApiClusterCheckpoint
+            | Endpoint::Quit
+            | Endpoint::QuitForbidden
+            | Endpoint::QuitWrongMethod => Some(Role::Admin),
         }
     }
 }
