@@ -201,15 +201,30 @@ pub fn start_refused_for(dir: &Path, flag: &str, name: &str, text: Option<&str>)
     if let Some(text) = text {
         std::fs::write(&path, text).expect("write the file");
     }
-    let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
         .arg(format!("{flag}={}", path.display()))
         .arg("--web.listen-address=127.0.0.1:0")
         .arg(format!("--storage.path={}", dir.join("data").display()))
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run pushgateway");
-    assert!(started.elapsed() < Duration::from_secs(30), "{flag} {name}: took {:?}", started.elapsed());
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for pushgateway") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("read stderr");
+    let status = status.unwrap_or_else(|| panic!("{flag} {name}: still running after 30 s: {stderr}"));
+    (status.code(), stderr)
 }
 
 /// A free loopback port (bound and released; the caller binds it again soon).
