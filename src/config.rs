@@ -792,6 +792,19 @@ mod tests {
         assert_eq!(validate(&["--cluster.listen-address=127.0.0.1:9092"]), Ok(()));
     }
 
+    /// The subcommands send a user or a token, not both.
+    #[test]
+    fn a_token_file_excludes_a_user() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["pushgateway", "cluster", "status"];
+            argv.extend(extra);
+            Config::try_parse_from(argv).map(|_| ())
+        };
+        assert!(parse(&["--auth.token-file=token"]).is_ok());
+        assert!(parse(&["--auth.username=ci", "--auth.password-file=pw"]).is_ok());
+        assert!(parse(&["--auth.username=ci", "--auth.token-file=token"]).is_err());
+    }
+
     #[test]
     fn route_prefix_cases() {
         let cases = [
