@@ -1,7 +1,8 @@
 //! The HTTP side of the server, in rooms that follow a request:
 //!
-//! - [`pipeline`]: authentication and what the principal may do, the body (size limit, `Content-Encoding`, read once),
-//!   routing with the one route table, and the endpoint → handler switch;
+//! - [`pipeline`]: authentication, the body (size limit, `Content-Encoding`, read once),
+//!   routing with the one route table, what the principal may do (its role, a push's
+//!   group), and the endpoint → handler switch;
 //! - [`push`]: pushes and deletes (grouping key + body → `Command` → `Node::propose`);
 //! - [`scrape`]: `/metrics`, and the one read path every page of the store uses;
 //! - [`api`]: the JSON API (`/api/v1/status`, `/api/v1/metrics`, `/api/v1/cluster`);

@@ -14,7 +14,6 @@ use model::GroupingKey;
 
 use super::answers::{empty, error_response, http_error, plain, redirect, with_cors};
 use super::{admin, api, import, push, scrape, ui, AppState};
-
 use crate::access::{self, Principal};
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
@@ -153,18 +152,17 @@ async fn matched(
         Endpoint::Ready => api::ready(state).await,
         Endpoint::Scrape => scrape::scrape(state, &headers, false).await,
         Endpoint::NodeMetrics => scrape::scrape(state, &headers, true).await,
-        Endpoint::Push { replace, job_base64 } => match permitted_key(state, principal, &params, job_base64, "push to")
-        {
-            Ok(key) => {
-                let started = Instant::now();
-                let size = body.len();
-                let r = push::push(state, key, replace, encoding, &headers, body.clone()).await;
-                let method = if replace { "put" } else { "post" };
-                state.metrics.observe_push(method, started.elapsed().as_secs_f64(), size);
-                r
-            }
-            Err(e) => Err(e),
-        },
+        Endpoint::Push { replace, job_base64 } => {
+            let started = Instant::now();
+            let size = body.len();
+            let r = match permitted_key(state, principal, &params, job_base64, "push to") {
+                Ok(key) => push::push(state, key, replace, encoding, &headers, body.clone()).await,
+                Err(e) => Err(e),
+            };
+            let method = if replace { "put" } else { "post" };
+            state.metrics.observe_push(method, started.elapsed().as_secs_f64(), size);
+            r
+        }
         Endpoint::Delete { job_base64 } => match permitted_key(state, principal, &params, job_base64, "delete") {
             Ok(key) => push::delete(state, key).await,
             Err(e) => Err(e),
