@@ -29,6 +29,14 @@ pub struct Config {
     #[arg(long = "web.config.file", env = "PUSHGATEWAY_WEB_CONFIG_FILE", default_value = "")]
     pub web_config_file: String,
 
+    /// Path to a file of users (basic authentication) and bearer tokens with roles
+    /// (`push`, `read`, `admin`) and, for pushers, the groups they may push to and delete
+    /// (see the README). With it every request must authenticate; the users of
+    /// `--web.config.file` keep every role. Checked at start-up (a bad file stops it),
+    /// then read again when it changes. Empty (the default): off.
+    #[arg(long = "web.access-config.file", env = "PUSHGATEWAY_WEB_ACCESS_CONFIG_FILE", default_value = "")]
+    pub web_access_config_file: String,
+
     /// Use systemd socket activation: serve on the sockets systemd passes (LISTEN_FDS)
     /// instead of --web.listen-address.
     #[arg(long = "web.systemd-socket", env = "PUSHGATEWAY_WEB_SYSTEMD_SOCKET", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
@@ -488,6 +496,7 @@ impl Config {
             ("cluster.snapshot-logs", self.cluster_snapshot_logs.to_string()),
             ("cluster.max-connections", self.cluster_max_connections.to_string()),
             ("web.config.file", self.web_config_file.clone()),
+            ("web.access-config.file", self.web_access_config_file.clone()),
             ("web.enable-admin-api", self.web_enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.web_enable_lifecycle.to_string()),
             ("web.header-read-timeout", format_go_duration(self.web_header_read_timeout)),
@@ -556,7 +565,8 @@ pub enum Subcommand {
 }
 
 /// How the subcommands reach a node's HTTP API: its URL, TLS (a CA to trust, a client
-/// certificate) and basic authentication, as its `--web.config.file` asks.
+/// certificate) and basic authentication or a bearer token, as its `--web.config.file`
+/// and `--web.access-config.file` ask.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ClientOptions {
     /// Base URL of a node, e.g. http://127.0.0.1:9091 or https://pushgateway:9091
@@ -585,6 +595,15 @@ pub struct ClientOptions {
         requires = "auth_username"
     )]
     pub auth_password_file: String,
+    /// File holding a bearer token of the node's `--web.access-config.file` (trailing
+    /// whitespace ignored), sent as `Authorization: Bearer <token>`; instead of a user.
+    #[arg(
+        long = "auth.token-file",
+        env = "PUSHGATEWAY_AUTH_TOKEN_FILE",
+        default_value = "",
+        conflicts_with = "auth_username"
+    )]
+    pub auth_token_file: String,
 }
 
 /// `pushgateway cluster ...`: talks to the HTTP API of any node (membership changes
@@ -787,6 +806,19 @@ mod tests {
         assert_eq!(validate(&["--cluster.listen-address=0.0.0.0:9092", &with_secret]), Ok(()));
         assert_eq!(validate(&["--cluster.listen-address=0.0.0.0:9092", "--cluster.insecure-no-secret"]), Ok(()));
         assert_eq!(validate(&["--cluster.listen-address=127.0.0.1:9092"]), Ok(()));
+    }
+
+    /// The subcommands send a user or a token, not both.
+    #[test]
+    fn a_token_file_excludes_a_user() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["pushgateway", "cluster", "status"];
+            argv.extend(extra);
+            Config::try_parse_from(argv).map(|_| ())
+        };
+        assert!(parse(&["--auth.token-file=token"]).is_ok());
+        assert!(parse(&["--auth.username=ci", "--auth.password-file=pw"]).is_ok());
+        assert!(parse(&["--auth.username=ci", "--auth.token-file=token"]).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use cluster::ClusterError;
 
+use crate::access::AccessDenied;
 use crate::exposition::protobuf::ProtobufError;
 use crate::exposition::text_parse::TextParseError;
 use crate::grouping_key::GroupingKeyError;
@@ -70,6 +71,10 @@ pub enum HttpError {
     /// wrong (upstream's body).
     #[error("Unauthorized")]
     Unauthorized,
+    /// Authenticated, but `--web.access-config.file` does not allow it: the role, or the
+    /// group a push or delete would change; nothing was proposed.
+    #[error(transparent)]
+    Forbidden(#[from] AccessDenied),
 }
 
 impl HttpError {
@@ -87,6 +92,7 @@ impl HttpError {
             | HttpError::BadRequest(_)
             | HttpError::Admin(Refused(_)) => StatusCode::BAD_REQUEST,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::NotJson | HttpError::NotOctetStream => StatusCode::UNSUPPORTED_MEDIA_TYPE,

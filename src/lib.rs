@@ -13,10 +13,13 @@
 //! - [`self_metrics`]: the server's own `process_*` and `pushgateway_*` metrics;
 //! - [`web_config`], [`listener`]: `--web.config.file` (TLS, basic authentication) and
 //!   the HTTPS listener;
+//! - [`access`]: `--web.access-config.file` (roles and push scopes of users and tokens);
+//!   [`passwords`]: the bcrypt checks both files' users share; [`live_file`]: both files
+//!   read again when they change;
 //! - [`error`]: the HTTP error enum and its status table.
 //!
 //! ```text
-//! request ─► http::pipeline (auth, body, routes::RouteTable) ─► http::push
+//! request ─► http::pipeline (auth, body, routes::RouteTable, role, push scope) ─► http::push
 //!         ─► grouping_key + body + exposition ─► model::Command ─► Node::propose
 //!         ─► (replicated) model::GroupStore::apply ─► Outcome ─► status
 //! scrape  ─► http::scrape ─► Node::consistent_reader ─► StoreView ─► exposition::render
@@ -26,6 +29,7 @@
 //! the facade of the `cluster` crate (`cluster::Node`); the group model is the `model`
 //! crate.
 
+pub mod access;
 pub mod api;
 pub mod body;
 pub mod config;
@@ -35,7 +39,9 @@ pub mod grouping_key;
 pub mod http;
 pub mod import;
 pub mod listener;
+pub mod live_file;
 pub mod logfmt;
+pub mod passwords;
 pub mod routes;
 pub mod self_metrics;
 pub mod systemd;

@@ -10,9 +10,11 @@ use tracing_subscriber::EnvFilter;
 
 use base64::Engine as _;
 use cluster::Node;
+use pushgateway::access::{AccessConfig, LiveAccessConfig};
 use pushgateway::config::{ClientOptions, ClusterCommand, Config, Settings, Subcommand};
 use pushgateway::http::{router, AppState};
 use pushgateway::listener::TlsListener;
+use pushgateway::live_file::Reloadable;
 use pushgateway::web_config::{LiveWebConfig, WebConfig};
 
 fn init_logging(config: &Config) {
@@ -53,6 +55,7 @@ async fn run(
     config: Config,
     settings: Settings,
     web: WebConfig,
+    access: AccessConfig,
     cluster_runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
     let limits = config.web_limits();
@@ -81,6 +84,7 @@ async fn run(
         web_listeners.push(listener);
     }
     let web = Arc::new(LiveWebConfig::new(&config.web_config_file, web));
+    let access = Arc::new(LiveAccessConfig::new(&config.web_access_config_file, access));
     let quit = Arc::new(tokio::sync::Notify::new());
     let stop = tokio_util_like_broadcast(quit.clone());
 
@@ -106,7 +110,7 @@ async fn run(
         }
     };
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
-    let mut state = AppState::new(config, node.clone()).with_web_config(web.clone());
+    let mut state = AppState::new(config, node.clone()).with_web_config(web.clone()).with_access_config(access);
     state.quit = quit;
     tokio::spawn(pushgateway::http::import::import_at_start(state.clone()));
     let _ = app_tx.send(Some(router(state)));
@@ -206,8 +210,19 @@ fn raise_open_file_limit(connections: usize) {
     }
 }
 
+/// The file `T::FLAG` names, loaded at start-up; `None` (logged and said on stderr) if it
+/// cannot be served.
+fn load_at_start<T: Reloadable>(path: &str) -> Option<T> {
+    T::load(path)
+        .map_err(|problem| {
+            tracing::error!(error = %problem, "invalid {}", T::FLAG);
+            eprintln!("pushgateway: {} {problem}", T::FLAG);
+        })
+        .ok()
+}
+
 /// A client for a node's HTTP API as `options` say (TLS, client certificate, basic
-/// authentication), and the base URL.
+/// authentication or a bearer token), and the base URL.
 fn api_client(options: &ClientOptions) -> anyhow::Result<(reqwest::Client, String)> {
     let mut builder = reqwest::Client::builder().use_rustls_tls();
     if !options.tls_ca_file.is_empty() {
@@ -229,7 +244,11 @@ fn api_client(options: &ClientOptions) -> anyhow::Result<(reqwest::Client, Strin
     if options.tls_insecure_skip_verify {
         builder = builder.danger_accept_invalid_certs(true);
     }
-    if !options.auth_username.is_empty() {
+    let authorization = if !options.auth_token_file.is_empty() {
+        let token = std::fs::read_to_string(&options.auth_token_file)
+            .with_context(|| format!("--auth.token-file {}", options.auth_token_file))?;
+        Some(format!("Bearer {}", token.trim_end()))
+    } else if !options.auth_username.is_empty() {
         let password = if options.auth_password_file.is_empty() {
             String::new()
         } else {
@@ -238,8 +257,14 @@ fn api_client(options: &ClientOptions) -> anyhow::Result<(reqwest::Client, Strin
             p.trim_end_matches(['\r', '\n']).to_string()
         };
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", options.auth_username));
+        Some(format!("Basic {token}"))
+    } else {
+        None
+    };
+    if let Some(authorization) = authorization {
         let mut headers = reqwest::header::HeaderMap::new();
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {token}"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&authorization)
+            .context("the credentials cannot be sent in an HTTP header")?;
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
         builder = builder.default_headers(headers);
@@ -364,13 +389,12 @@ fn main() -> ExitCode {
     };
     init_logging(&config);
     // As upstream: a web configuration that cannot be served as written stops start-up.
-    let web = match WebConfig::load(&config.web_config_file) {
-        Ok(web) => web,
-        Err(problem) => {
-            tracing::error!(error = %problem, "invalid --web.config.file");
-            eprintln!("pushgateway: --web.config.file {problem}");
-            return ExitCode::FAILURE;
-        }
+    let (web, access) = match (
+        load_at_start::<WebConfig>(&config.web_config_file),
+        load_at_start::<AccessConfig>(&config.web_access_config_file),
+    ) {
+        (Some(web), Some(access)) => (web, access),
+        _ => return ExitCode::FAILURE,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -392,7 +416,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let result = runtime.block_on(run(config, settings, web, cluster_runtime.handle().clone()));
+    let result = runtime.block_on(run(config, settings, web, access, cluster_runtime.handle().clone()));
     // The node's tasks end (and release the database) before the process exits.
     cluster_runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     drop(runtime);

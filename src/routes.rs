@@ -12,6 +12,7 @@
 
 use axum::http::Method;
 
+use crate::access::Role;
 use crate::config::Config;
 
 /// What a matched request is for.
@@ -84,6 +85,37 @@ impl Endpoint {
             Endpoint::ApiImport => "api/v1/admin/import",
             Endpoint::ApiDeleteMatching => "api/v1/admin/delete",
             Endpoint::NodeMetrics => "node_metrics",
+        }
+    }
+}
+
+impl Endpoint {
+    /// The role a principal of `--web.access-config.file` needs for the endpoint (`None`:
+    /// any authenticated principal: the health checks, CORS preflight). Exhaustive on
+    /// purpose: a new endpoint does not compile until it says who may call it.
+    pub fn required_role(self) -> Option<Role> {
+        match self {
+            Endpoint::Healthy | Endpoint::Ready | Endpoint::ApiOptions => None,
+            // A batch is also checked group by group against the push rules.
+            Endpoint::Push { .. } | Endpoint::Delete { .. } | Endpoint::Batch { .. } => Some(Role::Push),
+            Endpoint::Scrape
+            | Endpoint::NodeMetrics
+            | Endpoint::Static
+            | Endpoint::StatusPage
+            | Endpoint::Pprof
+            | Endpoint::ApiStatus
+            | Endpoint::ApiMetrics
+            | Endpoint::ApiCluster
+            | Endpoint::ApiClusterMembers => Some(Role::Read),
+            Endpoint::ApiWipe
+            | Endpoint::ApiDeleteMatching
+            | Endpoint::ApiImport
+            | Endpoint::ApiClusterAdd
+            | Endpoint::ApiClusterRemove
+            | Endpoint::ApiClusterCheckpoint
+            | Endpoint::Quit
+            | Endpoint::QuitForbidden
+            | Endpoint::QuitWrongMethod => Some(Role::Admin),
         }
     }
 }

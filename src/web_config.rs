@@ -16,13 +16,12 @@
 //! as there), `client_allowed_sans`, `rate_limit`. File names are relative to the directory
 //! of the web config file, as exporter-toolkit joins them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use base64::Engine as _;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -31,6 +30,9 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
+
+use crate::live_file::{LiveFile, Reloadable};
+use crate::passwords::BcryptUsers;
 
 /// The file as written; every key optional, unknown keys refused.
 #[derive(Debug, Default, Deserialize)]
@@ -204,92 +206,34 @@ impl WebConfig {
         let rate_limit = (!interval.is_zero()).then(|| Arc::new(RateLimiter::new(file.rate_limit.burst, interval)));
         Ok(WebConfig { tls: tls.map(Arc::new), access: Arc::new(access), rate_limit, files })
     }
-
-    /// Modification times of the files it was read from (`None`: unreadable).
-    fn stamps(&self) -> Vec<Option<SystemTime>> {
-        self.files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect()
-    }
 }
-
-/// How often [`LiveWebConfig`] looks at its files.
-const RECHECK: Duration = Duration::from_secs(1);
 
 /// `--web.config.file` as served: read again when the file or a certificate, key or CA
-/// file it names changes (looked at at most once a second, when a request or connection
-/// asks). Upstream re-reads it for every request. A file that no longer loads is logged
-/// and the last good configuration kept; TLS cannot be switched on or off without a
-/// restart (the listeners are made at start-up).
-///
-/// A file rewritten in place (truncated, then written) passes through states that load
-/// but mean something else: empty, it means "no authentication". So a change is taken
-/// only once the files have stayed unchanged from one look to the next (a second apart),
-/// and a reload never switches basic authentication off: that needs a restart, like TLS.
-pub struct LiveWebConfig {
-    path: String,
-    live: RwLock<Live>,
-}
+/// file it names changes (see [`LiveFile`]). Upstream re-reads it for every request. TLS
+/// cannot be switched on or off without a restart (the listeners are made at start-up),
+/// and a reload never switches basic authentication off: a file truncated while it is
+/// rewritten must not open the server for a moment.
+pub type LiveWebConfig = LiveFile<WebConfig>;
 
-struct Live {
-    config: Arc<WebConfig>,
-    stamps: Vec<Option<SystemTime>>,
-    checked: Instant,
-    /// Changed stamps seen at the last look, taken if the next look sees them again.
-    settling: Option<Vec<Option<SystemTime>>>,
-}
+impl Reloadable for WebConfig {
+    const FLAG: &'static str = "--web.config.file";
 
-impl LiveWebConfig {
-    /// `config` as loaded from `path` (empty: nothing to watch).
-    pub fn new(path: &str, config: WebConfig) -> Self {
-        let live = Live { stamps: config.stamps(), config: Arc::new(config), checked: Instant::now(), settling: None };
-        LiveWebConfig { path: path.to_string(), live: RwLock::new(live) }
+    fn load(path: &str) -> Result<Self, String> {
+        WebConfig::load(path)
     }
 
-    /// The configuration to serve the next request or connection with.
-    pub fn current(&self) -> Arc<WebConfig> {
-        {
-            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-            if self.path.is_empty() || live.checked.elapsed() < RECHECK {
-                return live.config.clone();
-            }
+    fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    fn needs_restart(&self, next: &Self) -> Option<&'static str> {
+        if next.tls.is_some() != self.tls.is_some() {
+            Some("changed whether TLS is on; that needs a restart")
+        } else if next.access.users.is_empty() && !self.access.users.is_empty() {
+            Some("no longer lists basic_auth_users; switching authentication off needs a restart")
+        } else {
+            None
         }
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        if live.checked.elapsed() < RECHECK {
-            return live.config.clone();
-        }
-        live.checked = Instant::now();
-        let stamps = live.config.stamps();
-        if stamps == live.stamps {
-            live.settling = None;
-            return live.config.clone();
-        }
-        if live.settling.as_ref() != Some(&stamps) {
-            // Changed since the last look: maybe still being written. Look again later.
-            live.settling = Some(stamps);
-            return live.config.clone();
-        }
-        // Remembered before loading: a broken file is reported once, not every second.
-        live.settling = None;
-        live.stamps = stamps;
-        match WebConfig::load(&self.path) {
-            Ok(new) if new.tls.is_some() != live.config.tls.is_some() => tracing::error!(
-                path = %self.path,
-                "--web.config.file changed whether TLS is on; that needs a restart: keeping the previous configuration"
-            ),
-            Ok(new) if new.access.users.is_empty() && !live.config.access.users.is_empty() => tracing::error!(
-                path = %self.path,
-                "--web.config.file no longer lists basic_auth_users; switching authentication off needs a restart: keeping the previous configuration"
-            ),
-            Ok(new) => {
-                tracing::info!(path = %self.path, "--web.config.file or a file it names changed: reloaded");
-                live.stamps = new.stamps();
-                live.config = Arc::new(new);
-            }
-            Err(e) => tracing::error!(
-                error = %e,
-                "--web.config.file changed and no longer loads: keeping the previous configuration"
-            ),
-        }
-        live.config.clone()
     }
 }
 
@@ -531,33 +475,15 @@ fn kx_group(name: &str) -> Result<&'static dyn rustls::crypto::SupportedKxGroup,
 /// Basic authentication and the configured answer headers: what every request passes.
 #[derive(Default)]
 pub struct Access {
-    /// User name to bcrypt hash; empty: no authentication.
-    users: BTreeMap<String, String>,
+    /// `basic_auth_users`; empty: no authentication (unless `--web.access-config.file`
+    /// asks for it).
+    users: Arc<BcryptUsers>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    /// Name and password pairs that verified: bcrypt is slow on purpose (tens of
-    /// milliseconds), and a scraper sends the same pair every few seconds.
-    verified: Mutex<HashSet<(String, String)>>,
 }
-
-/// Password checks (bcrypt) running at once, process-wide: one per core. Requests beyond
-/// wait (each on a connection, which the listeners cap), verified pairs do not.
-static PASSWORD_CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
-
-/// Pairs kept in [`Access::verified`] before it is emptied.
-const MAX_VERIFIED: usize = 1024;
-
-/// A bcrypt hash of nothing anyone sends, checked for unknown users so that the time of a
-/// refusal does not tell whether the user exists.
-const UNKNOWN_USER_HASH: &str = "$2y$10$XokSR./LFKeiEqMe4ChnxeqlRCFjPQe/mbmXDXbAkszYb5T..CqK6";
 
 impl Access {
     fn new(users: BTreeMap<String, String>, headers: &BTreeMap<String, String>) -> Result<Self, String> {
-        for (user, hash) in &users {
-            hash.parse::<bcrypt::HashParts>()
-                .map_err(|e| format!("basic_auth_users: the password of {user:?} is not a bcrypt hash: {e}"))?;
-        }
+        let users = BcryptUsers::new("basic_auth_users", users)?;
         let mut checked = Vec::new();
         for (name, value) in headers {
             let Some((_, allowed)) = CONFIGURABLE_HEADERS.iter().find(|(h, _)| h.eq_ignore_ascii_case(name)) else {
@@ -570,46 +496,12 @@ impl Access {
             let value = HeaderValue::try_from(value.as_str()).map_err(|e| format!("HTTP header {name}: {e}"))?;
             checked.push((name, value));
         }
-        Ok(Access { users, headers: checked, verified: Mutex::default() })
+        Ok(Access { users: Arc::new(users), headers: checked })
     }
 
-    /// Whether the request may proceed: no users configured, or the `Authorization`
-    /// header names a user with the right password. Checking a password runs bcrypt on
-    /// the blocking pool.
-    pub async fn authorized(self: &Arc<Self>, headers: &HeaderMap) -> bool {
-        if self.users.is_empty() {
-            return true;
-        }
-        let Some((user, password)) = basic_credentials(headers) else {
-            return false;
-        };
-        let pair = (user, password);
-        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&pair) {
-            return true;
-        }
-        // Bounded: a flood of requests with made-up passwords must not take every thread
-        // of the blocking pool (scrapes render there) or every core.
-        let Ok(_checking) = PASSWORD_CHECKS.acquire().await else {
-            return false;
-        };
-        let access = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let (hash, known) = match access.users.get(&pair.0) {
-                Some(hash) => (hash.as_str(), true),
-                None => (UNKNOWN_USER_HASH, false),
-            };
-            let ok = bcrypt::verify(&pair.1, hash).unwrap_or(false) && known;
-            if ok {
-                let mut verified = access.verified.lock().unwrap_or_else(|e| e.into_inner());
-                if verified.len() >= MAX_VERIFIED {
-                    verified.clear();
-                }
-                verified.insert(pair);
-            }
-            ok
-        })
-        .await
-        .unwrap_or(false)
+    /// `basic_auth_users`: who may do anything, as upstream has it.
+    pub fn users(&self) -> &Arc<BcryptUsers> {
+        &self.users
     }
 
     /// Adds the configured headers to an answer.
@@ -618,19 +510,6 @@ impl Access {
             headers.insert(name.clone(), value.clone());
         }
     }
-}
-
-/// The user and password of a `Basic` `Authorization` header.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }
 
 #[cfg(test)]
@@ -677,9 +556,9 @@ mod tests {
         std::fs::write(&path, users(&["alice"])).unwrap();
         let file = path.display().to_string();
         let live = LiveWebConfig::new(&file, WebConfig::load(&file).unwrap());
-        let names = |live: &LiveWebConfig| live.current().access.users.keys().cloned().collect::<Vec<_>>();
+        let names = |live: &LiveWebConfig| live.current().access.users.names().map(str::to_string).collect::<Vec<_>>();
         let after_a_look = |live: &LiveWebConfig| {
-            std::thread::sleep(RECHECK + Duration::from_millis(100));
+            std::thread::sleep(crate::live_file::RECHECK + Duration::from_millis(100));
             names(live)
         };
 
@@ -736,15 +615,5 @@ mod tests {
         assert_eq!(protocol_versions(Some("TLS10"), Some("TLS12")).map(|v| v.len()), Ok(1));
         assert!(protocol_versions(Some("TLS99"), None).unwrap_err().contains("unknown TLS version"));
         assert!(protocol_versions(None, Some("TLS11")).is_err());
-    }
-
-    #[test]
-    fn basic_credentials_are_read_from_the_header() {
-        let mut h = HeaderMap::new();
-        assert_eq!(basic_credentials(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWxpY2U6aHVudGVyMg=="));
-        assert_eq!(basic_credentials(&h), Some(("alice".into(), "hunter2".into())));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer YWxpY2U6aHVudGVyMg=="));
-        assert_eq!(basic_credentials(&h), None);
     }
 }

@@ -15,6 +15,7 @@ use model::{Command, GroupingKey, Outcome, Push, MAX_BATCH_GROUPS};
 use super::answers::empty;
 use super::push::{is_protobuf_push, propose, wait_format, PushBody};
 use super::{now, AppState};
+use crate::access::Principal;
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
 use crate::grouping_key::{parse_push_target, GroupingKeyError};
@@ -78,6 +79,7 @@ fn in_group(group: impl std::fmt::Display, error: HttpError) -> HttpError {
 
 pub(super) async fn push_batch(
     state: &AppState,
+    principal: &Principal,
     replace: bool,
     encoding: BodyEncoding,
     headers: &HeaderMap,
@@ -115,6 +117,10 @@ pub(super) async fn push_batch(
     })
     .await
     .map_err(|e| HttpError::NotReady(format!("shutting down: {e}")))??;
+    // Every group must be one the credentials may push to (--web.access-config.file).
+    for push in &judged {
+        principal.may_change(&push.key, "push to")?;
+    }
     let quotas = state.config.store_quotas();
     state.node.judge_quota_all(pushes_for_quota(&judged), &quotas).map_err(HttpError::Quota)?;
     wait_format(state, model::version::V5, model::store::NEEDS_V5).await?;

@@ -1,7 +1,8 @@
 //! The HTTP side of the server, in rooms that follow a request:
 //!
 //! - [`pipeline`]: authentication, the body (size limit, `Content-Encoding`, read once),
-//!   routing with the one route table, and the endpoint → handler switch;
+//!   routing with the one route table, what the principal may do (its role, a push's
+//!   group), and the endpoint → handler switch;
 //! - [`push`]: pushes and deletes (grouping key + body → `Command` → `Node::propose`);
 //! - [`batch`]: several groups in one push, all or none;
 //! - [`scrape`]: `/metrics`, and the one read path every page of the store uses;
@@ -21,6 +22,7 @@ use axum::Router;
 use cluster::Node;
 use model::UnixNanos;
 
+use crate::access::{AccessConfig, LiveAccessConfig};
 use crate::config::Config;
 use crate::routes::RouteTable;
 use crate::self_metrics::SelfMetrics;
@@ -50,10 +52,13 @@ pub struct AppState {
     pub web: Arc<LiveWebConfig>,
     /// Its `rate_limit` as it was at start-up (upstream makes its limiter once).
     pub rate_limit: Option<Arc<crate::web_config::RateLimiter>>,
+    /// `--web.access-config.file`: roles and push scopes of users and tokens.
+    pub access: Arc<LiveAccessConfig>,
 }
 
 impl AppState {
-    /// Without `--web.config.file` (see [`AppState::with_web_config`]).
+    /// Without `--web.config.file` and `--web.access-config.file` (see
+    /// [`AppState::with_web_config`], [`AppState::with_access_config`]).
     pub fn new(config: Config, node: Node) -> Self {
         AppState {
             routes: Arc::new(RouteTable::new(&config)),
@@ -64,12 +69,17 @@ impl AppState {
             quit: Arc::new(tokio::sync::Notify::new()),
             web: Arc::new(LiveWebConfig::new("", WebConfig::none())),
             rate_limit: None,
+            access: Arc::new(LiveAccessConfig::new("", AccessConfig::off())),
         }
     }
 
     pub fn with_web_config(self, web: Arc<LiveWebConfig>) -> Self {
         let rate_limit = web.current().rate_limit.clone();
         AppState { web, rate_limit, ..self }
+    }
+
+    pub fn with_access_config(self, access: Arc<LiveAccessConfig>) -> Self {
+        AppState { access, ..self }
     }
 }
 

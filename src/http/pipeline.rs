@@ -1,5 +1,6 @@
 //! The request pipeline: credentials first (every path, as upstream), then the body
-//! (read once, whatever the route, up to the size limit), then the route table, then the
+//! (read once, whatever the route, up to the size limit), then the route table, then
+//! what the principal may do (the endpoint's role; a push's or delete's group), then the
 //! endpoint's handler. The body's `Content-Encoding` is read here, once, and a gzip
 //! header checked here, once, before any handler (as upstream's gzip wrapper does).
 
@@ -9,33 +10,37 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
+use model::{GroupingKey, Ttl};
 
 use super::answers::{empty, error_response, http_error, plain, redirect, with_cors};
 use super::{admin, api, batch, import, push, scrape, ui, AppState};
+use crate::access::{self, Principal};
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
+use crate::grouping_key::parse_push_target;
 use crate::routes::{Endpoint, Params, Routed};
 
-/// Checks the request's credentials (every path, as upstream: the UI, the API, the
-/// health checks and `/metrics`), then routes it; adds the configured headers to the
-/// answer. A refused request's body is not read, so nothing of it is stored.
+/// Authenticates the request (every path, as upstream: the UI, the API, the health
+/// checks and `/metrics`), then routes it; adds the configured headers to the answer. A
+/// request without valid credentials is refused before its body is read, so nothing of
+/// it is stored.
 pub(super) async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
     if state.rate_limit.as_ref().is_some_and(|limit| !limit.allow()) {
         return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
     }
-    let access = state.web.current().access.clone();
-    let mut response = if access.authorized(request.headers()).await {
-        route(&state, request).await
-    } else {
-        error_response(&HttpError::Unauthorized)
+    let web = state.web.current();
+    let scoped = state.access.current();
+    let mut response = match access::authenticate(&web.access, &scoped, request.headers()).await {
+        Some(principal) => route(&state, &principal, request).await,
+        None => error_response(&HttpError::Unauthorized),
     };
-    access.add_headers(response.headers_mut());
+    web.access.add_headers(response.headers_mut());
     response
 }
 
 /// Routes one request and runs its handler. The body is read first, whatever the
 /// route: answering before reading it would make the connection reset under the client.
-async fn route(state: &AppState, request: Request) -> Response<Body> {
+async fn route(state: &AppState, principal: &Principal, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body = match read_body(state, body).await {
         Ok(b) => b,
@@ -65,7 +70,7 @@ async fn route(state: &AppState, request: Request) -> Response<Body> {
             r
         }
         Routed::Matched { endpoint, params, api } => {
-            let response = matched(state, endpoint, params, api, request).await;
+            let response = matched(state, principal, endpoint, params, api, request).await;
             if endpoint != Endpoint::Scrape {
                 state.metrics.observe_request(response.status().as_u16(), endpoint.metric_name(), method.as_str());
             }
@@ -118,13 +123,20 @@ fn declared(headers: &axum::http::HeaderMap, media: &str) -> bool {
     crate::exposition::negotiate::parse_media_type(ct).0 == media
 }
 
+/// Runs the endpoint's handler once the principal may: it has the role the endpoint
+/// needs, and a push or delete is within its push rules (403 otherwise, before anything
+/// is proposed).
 async fn matched(
     state: &AppState,
+    principal: &Principal,
     endpoint: Endpoint,
     params: Params,
     api: bool,
     request: axum::http::Request<Bytes>,
 ) -> Response<Body> {
+    if let Err(denied) = principal.may(endpoint.required_role()) {
+        return error_response(&HttpError::Forbidden(denied));
+    }
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
@@ -143,13 +155,21 @@ async fn matched(
         Endpoint::Push { replace, job_base64 } => {
             let started = Instant::now();
             let size = body.len();
-            let r = push::push(state, &params, job_base64, replace, encoding, &headers, body.clone()).await;
+            let r = match permitted_key(state, principal, &params, job_base64, "push to") {
+                Ok(key) => push::push(state, key, replace, encoding, &headers, body.clone()).await,
+                Err(e) => Err(e),
+            };
             let method = if replace { "put" } else { "post" };
             state.metrics.observe_push(method, started.elapsed().as_secs_f64(), size);
             r
         }
-        Endpoint::Delete { job_base64 } => push::delete(state, &params, job_base64).await,
-        Endpoint::Batch { replace } => batch::push_batch(state, replace, encoding, &headers, body.clone()).await,
+        Endpoint::Delete { job_base64 } => match permitted_key(state, principal, &params, job_base64, "delete") {
+            Ok((key, _)) => push::delete(state, key).await,
+            Err(e) => Err(e),
+        },
+        Endpoint::Batch { replace } => {
+            batch::push_batch(state, principal, replace, encoding, &headers, body.clone()).await
+        }
         Endpoint::ApiDeleteMatching => admin::delete_matching(state, parts.uri.query()).await,
         Endpoint::ApiWipe => admin::wipe(state).await,
         // An import replaces groups: like the other admin POSTs, it takes only a body a web
@@ -178,6 +198,20 @@ async fn matched(
         Endpoint::ApiClusterCheckpoint => admin::cluster_checkpoint(state, &body).await,
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// The grouping key of a push or delete (parsed once, here), if the principal's push
+/// rules allow `change` (`push to`, `delete`) on its group.
+fn permitted_key(
+    state: &AppState,
+    principal: &Principal,
+    params: &Params,
+    job_base64: bool,
+    change: &'static str,
+) -> Result<(GroupingKey, Option<Ttl>), HttpError> {
+    let (key, ttl) = parse_push_target(&params.job, job_base64, &params.rest, state.config.names())?;
+    principal.may_change(&key, change)?;
+    Ok((key, ttl))
 }
 
 #[cfg(test)]

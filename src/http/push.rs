@@ -1,5 +1,6 @@
-//! Pushes and deletes: the grouping key from the URL and the families from the body
-//! become a [`Command`], which the node proposes; the answer comes from its outcome.
+//! Pushes and deletes: the grouping key from the URL (parsed and allowed by the pipeline)
+//! and the families from the body become a [`Command`], which the node proposes; the
+//! answer comes from its outcome.
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Response, StatusCode};
@@ -14,8 +15,6 @@ use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
 use crate::exposition::negotiate::{param, parse_media_type};
 use crate::exposition::{protobuf, text_parse};
-use crate::grouping_key::parse_push_target;
-use crate::routes::Params;
 
 pub(super) async fn propose(state: &AppState, command: Command) -> Result<Outcome, HttpError> {
     state.node.propose(command).await.map_err(HttpError::Propose)
@@ -29,10 +28,6 @@ pub(super) fn is_protobuf_push(headers: &HeaderMap) -> bool {
         && param(&params, "proto") == Some("io.prometheus.client.MetricFamily")
 }
 
-fn grouping_key(params: &Params, job_base64: bool, names: Names) -> Result<(GroupingKey, Option<Ttl>), HttpError> {
-    Ok(parse_push_target(&params.job, job_base64, &params.rest, names)?)
-}
-
 /// Bodies larger than this (or compressed, which may expand up to the body limit) are
 /// decoded, parsed and judged on the blocking pool, not on the async workers that serve
 /// every other request and carry the peer traffic.
@@ -42,17 +37,16 @@ const OFF_WORKERS_BYTES: usize = 64 * 1024;
 /// to yet waits for the switch before it is answered 503.
 const FORMAT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Pushes to the group of `key` (parsed, and allowed, by the pipeline).
 pub(super) async fn push(
     state: &AppState,
-    params: &Params,
-    job_base64: bool,
+    (key, ttl): (GroupingKey, Option<Ttl>),
     replace: bool,
     encoding: BodyEncoding,
     headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<Response<Body>, HttpError> {
     let names = state.config.names();
-    let (key, ttl) = grouping_key(params, job_base64, names)?;
     let body =
         PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes, names };
     let judge = Judge { limits: state.config.push_limits(), quotas: state.config.store_quotas(), replace };
@@ -193,10 +187,9 @@ impl PushBody {
     }
 }
 
-/// Deletes the group; a `__ttl__` in the path is ignored, so a client deletes with the
-/// grouping key it pushes with.
-pub(super) async fn delete(state: &AppState, params: &Params, job_base64: bool) -> Result<Response<Body>, HttpError> {
-    let (key, _) = grouping_key(params, job_base64, state.config.names())?;
+/// Deletes the group of `key` (parsed, and allowed, by the pipeline; a `__ttl__` in the
+/// path is ignored, so a client deletes with the grouping key it pushes with).
+pub(super) async fn delete(state: &AppState, key: GroupingKey) -> Result<Response<Body>, HttpError> {
     propose(state, Command::Delete { key }).await?;
     Ok(empty(StatusCode::ACCEPTED))
 }

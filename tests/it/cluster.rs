@@ -39,6 +39,14 @@ fn timing_unless_overridden(extra: &[String]) -> Vec<String> {
 
 impl Cluster {
     pub(crate) fn start(n: usize, extra: &[&str]) -> Cluster {
+        let cluster = Cluster::spawn(n, extra);
+        cluster.wait_all_ready();
+        cluster
+    }
+
+    /// Starts the nodes without waiting for them to be ready (see
+    /// [`Cluster::wait_all_ready`]).
+    pub(crate) fn spawn(n: usize, extra: &[&str]) -> Cluster {
         let peers: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let members: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("{}={p}", i + 1)).collect();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -55,9 +63,7 @@ impl Cluster {
                 Server::start_node(&args, Arc::new(tempfile::tempdir().unwrap()))
             })
             .collect();
-        let cluster = Cluster { nodes, peers, extra };
-        cluster.wait_all_ready();
-        cluster
+        Cluster { nodes, peers, extra }
     }
 
     /// Stops every node (SIGTERM), starts them all again, waits until all are ready.
@@ -71,7 +77,7 @@ impl Cluster {
         self.wait_all_ready();
     }
 
-    fn wait_all_ready(&self) {
+    pub(crate) fn wait_all_ready(&self) {
         for node in self.nodes.iter().filter(|n| n.is_running()) {
             node.wait_for(Duration::from_secs(90), "node ready", || node.get("/-/ready").0 == 200);
         }

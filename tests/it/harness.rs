@@ -1,9 +1,9 @@
 //! Starting and stopping real server processes: the `pushgateway` binary of this build as
 //! a [`testkit::Process`], plus the HTTP helpers the tests use on it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use testkit::{Process, Spec};
 
@@ -19,6 +19,9 @@ pub struct Server {
     args: Vec<String>,
     /// Web address to reuse on restart (so clients keep their URL).
     web: String,
+    /// The `Authorization` header of requests that do not set their own (a node with
+    /// `--web.access-config.file` answers nobody anonymous, not even `/-/ready`).
+    authorization: Option<String>,
 }
 
 impl Server {
@@ -91,13 +94,18 @@ impl Server {
         let mut process = Process::start(spec).unwrap_or_else(|e| panic!("{e:#}"));
         let web = reported_address(&process);
         process.set_label(format!("pushgateway http://{web}"));
-        Server { process, base: format!("http://{web}"), dir, args, web }
+        Server { process, base: format!("http://{web}"), dir, args, web, authorization: None }
     }
 
     /// Polls `condition` until it holds; a timeout fails the test with the log.
     #[track_caller]
     pub fn wait_for(&self, within: Duration, what: &str, condition: impl FnMut() -> bool) {
         self.process.wait_until_or_panic(within, what, condition);
+    }
+
+    /// Sends `authorization` with every request that does not set its own header.
+    pub fn set_authorization(&mut self, authorization: &str) {
+        self.authorization = Some(authorization.to_string());
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Vec<u8>) {
@@ -109,6 +117,11 @@ impl Server {
         let mut req = client.request(method.parse().expect("method"), format!("{}{path}", self.base)).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
+        }
+        if let Some(authorization) = &self.authorization {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+                req = req.header("Authorization", authorization);
+            }
         }
         match req.send() {
             Ok(resp) => {
@@ -178,6 +191,40 @@ fn command_line(dir: &tempfile::TempDir, web: &str, args: &[String]) -> Vec<Stri
 /// The web address the current run of `process` reports; fails the test with its log.
 fn reported_address(process: &Process) -> String {
     testkit::web_address(process, REPORT_ADDRESS_WITHIN).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Starts the binary with `flag` naming the file `name` in `dir` (written with `text`
+/// first; `None`: missing) and waits for it to exit, as a start-up refused for that file
+/// does at once: its exit code and stderr.
+pub fn start_refused_for(dir: &Path, flag: &str, name: &str, text: Option<&str>) -> (Option<i32>, String) {
+    let path = dir.join(name);
+    if let Some(text) = text {
+        std::fs::write(&path, text).expect("write the file");
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pushgateway"))
+        .arg(format!("{flag}={}", path.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pushgateway");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for pushgateway") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("read stderr");
+    let status = status.unwrap_or_else(|| panic!("{flag} {name}: still running after 30 s: {stderr}"));
+    (status.code(), stderr)
 }
 
 /// A free loopback port (bound and released; the caller binds it again soon).

@@ -1,6 +1,7 @@
 //! Black-box tests: real `pushgateway` processes on loopback port 0, and the router
 //! driven without a socket. Node logs are printed when a test fails.
 
+mod access;
 mod cluster;
 mod groups;
 mod handlers;

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::Server;
+use crate::harness::{start_refused_for, Server};
 
 /// Runs openssl; panics with its output when it fails.
 fn openssl(dir: &Path, args: &str) {
@@ -237,20 +237,9 @@ fn a_web_config_file_that_cannot_be_served_stops_start_up() {
         ("no-key.yml", Some("tls_server_config:\n  cert_file: server.crt\n")),
     ];
     for (name, text) in bad {
-        let path = dir.path().join(name);
-        if let Some(text) = text {
-            std::fs::write(&path, text).unwrap();
-        }
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_pushgateway"))
-            .arg(format!("--web.config.file={}", path.display()))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("web.config.file"), "{name}");
-        assert!(started.elapsed() < Duration::from_secs(30));
+        let (code, stderr) = start_refused_for(dir.path(), "--web.config.file", name, text);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.contains("web.config.file"), "{name}");
     }
 }
 
