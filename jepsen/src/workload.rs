@@ -94,7 +94,7 @@ pub fn run_client(w: Arc<Workload>, index: usize, seed: u64) {
         let action = match roll {
             0..=29 if !w.expiry => Action::Put { value: id },
             0..=14 => Action::Put { value: id },
-            15..=29 => Action::PutTtl { value: id, ttl_ms: rng.gen_range(500..4000) },
+            15..=29 => Action::PutTtl { value: id, ttl_ms: rng.gen_range(200..2000) },
             30..=49 => Action::Post { value: id },
             50..=54 if w.expiry => Action::DeleteMatching,
             50..=59 => Action::Delete,
