@@ -11,10 +11,13 @@
 //! grouping keys for 10 s, spread over all nodes (and, for the cluster, aimed only at a
 //! follower); one client PUT with 1k, 100k and 1M series stored; scrape time at 100k and
 //! 1M series on every node; RSS; time to ready after a restart holding 1M series; wipe
-//! of 5,000 groups; failover (leader SIGKILL to the first accepted push).
+//! of 5,000 groups; failover (leader SIGKILL to the first accepted push). Around the 32-client
+//! scenario, what the servers spent per push (`proc_stats`): CPU by thread name, storage
+//! writes, write calls, and (this project) pushes per log entry.
 
 mod http;
 mod load;
+mod proc_stats;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -140,6 +143,25 @@ fn scrape_every_node(rec: &mut Recorder, target: &Target, label: &str, runs: usi
     Ok(())
 }
 
+/// What one push of a scenario cost the target's processes: CPU (all threads of every node,
+/// then the busiest thread names), bytes and write calls to storage, and pushes per log
+/// entry (this project only: entries are counted by the log index).
+fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, pushes: u64, entries: Option<u64>) {
+    if pushes == 0 {
+        return;
+    }
+    let per = |x: f64| x / pushes as f64;
+    rec.add(format!("{what}: CPU per push, every thread of every node"), per(spent.cpu_seconds()) * 1e6, "µs", true);
+    for (name, seconds) in spent.busiest_threads().into_iter().filter(|(_, s)| *s > 0.0).take(4) {
+        rec.add(format!("{what}: CPU per push in threads {name:?}"), per(seconds) * 1e6, "µs", true);
+    }
+    rec.add(format!("{what}: bytes written to storage per push"), per(spent.write_bytes as f64), "B", true);
+    rec.add(format!("{what}: write system calls per push, sockets included"), per(spent.write_calls as f64), "", true);
+    if let Some(entries) = entries.filter(|e| *e > 0) {
+        rec.add(format!("{what}: pushes per log entry"), pushes as f64 / entries as f64, "", false);
+    }
+}
+
 fn rss_mb(target: &Target) -> Vec<f64> {
     target.servers.iter().filter_map(|s| s.rss_bytes()).map(|b| b as f64 / 1e6).collect()
 }
@@ -158,8 +180,12 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
     rec.latency("one client PUT, empty store", load::single_client(entry, o.latency_pushes));
 
     let body = load::reference_body();
+    let (spent_before, entries_before) = (target.usage(), target.last_log_index());
     let samples = load::closed_loop(&webs, 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
+    let spent = target.usage().since(&spent_before);
+    let entries = target.last_log_index().zip(entries_before).map(|(after, before)| after.saturating_sub(before));
     rec.add("32 clients PUT 10-series groups, 1,000 keys: pushes/s", samples.per_second(), "/s", false);
+    cost_per_push(&mut rec, "32 clients", &spent, samples.ok(), entries);
     rec.latency("32 clients PUT 10-series groups, 1,000 keys", samples);
     if kind == Kind::Cluster {
         let follower = webs[target.follower()?];

@@ -26,6 +26,11 @@ impl Server {
         self.process.rss_bytes()
     }
 
+    /// What the process has spent so far (CPU per thread, storage writes), from /proc.
+    pub fn usage(&self) -> crate::proc_stats::Usage {
+        self.process.pid().map(crate::proc_stats::Usage::of).unwrap_or_default()
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         self.process.kill();
@@ -171,6 +176,21 @@ impl Target {
         Ok(started.elapsed())
     }
 
+    /// What every server has spent so far, summed.
+    pub fn usage(&self) -> crate::proc_stats::Usage {
+        let mut total = crate::proc_stats::Usage::default();
+        for server in self.servers.iter().filter(|s| s.is_running()) {
+            total.add(&server.usage());
+        }
+        total
+    }
+
+    /// The highest log index any of this project's nodes reports (`/api/v1/cluster`).
+    pub fn last_log_index(&self) -> Option<u64> {
+        let running = self.servers.iter().filter(|s| s.is_running());
+        running.filter_map(|s| cluster_status(s.web)?["last_log_index"].as_u64()).max()
+    }
+
     pub fn webs(&self) -> Vec<SocketAddr> {
         self.servers.iter().filter(|s| s.is_running()).map(|s| s.web).collect()
     }
@@ -200,8 +220,15 @@ impl Target {
     }
 }
 
-/// The leader id from `/api/v1/cluster`, read with a tiny JSON scan (no client library).
+/// The leader id from `/api/v1/cluster`.
 fn cluster_leader(web: SocketAddr) -> Option<u64> {
+    let json = cluster_status(web)?;
+    json["data"]["leader"].as_u64().or_else(|| json["leader"].as_u64())
+}
+
+/// `/api/v1/cluster` of this project's node at `web`, read over a plain socket (no client
+/// library); upstream has none.
+fn cluster_status(web: SocketAddr) -> Option<serde_json::Value> {
     let stream = std::net::TcpStream::connect_timeout(&web, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut stream = stream;
@@ -212,6 +239,5 @@ fn cluster_leader(web: SocketAddr) -> Option<u64> {
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     let body = &text[text.find("\r\n\r\n")? + 4..];
-    let json: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
-    json["data"]["leader"].as_u64().or_else(|| json["leader"].as_u64())
+    serde_json::from_str(body.trim()).ok()
 }
