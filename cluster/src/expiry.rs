@@ -61,8 +61,8 @@ impl Removals {
     }
 }
 
-/// The wall clock as the log carries time.
-pub(crate) fn wall_clock() -> UnixNanos {
+/// The wall clock as the log carries time: push times and the leader's expiry time.
+pub fn wall_clock() -> UnixNanos {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     UnixNanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }

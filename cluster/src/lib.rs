@@ -47,7 +47,7 @@ mod version;
 
 pub use config::{ClusterConfig, Faults, NodeId, ReadConsistency, PEER_LIMITS};
 pub use error::{ClusterError, StartError};
-pub use expiry::{Removal, RemovalsSeen, PERIOD as EXPIRY_PERIOD};
+pub use expiry::{wall_clock, Removal, RemovalsSeen, PERIOD as EXPIRY_PERIOD};
 pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
 pub use read::{ReadFreshness, StoreReader};

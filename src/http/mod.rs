@@ -15,7 +15,6 @@
 //! Handlers only parse and submit; the store decides (see the `model` crate).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 
@@ -83,10 +82,10 @@ impl AppState {
     }
 }
 
-/// The wall clock, read once per request by the node that accepts it.
+/// The wall clock, read once per request by the node that accepts it (the same clock the
+/// leader's expiry reads).
 pub fn now() -> UnixNanos {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    UnixNanos(d.as_nanos() as i64)
+    cluster::wall_clock()
 }
 
 /// The application: every request goes through [`pipeline::dispatch`], which consults the one

@@ -97,7 +97,7 @@ pub(super) async fn push(
 /// or the end of an upgrade) is waited for up to [`FORMAT_WAIT`], then the answer is 503.
 /// `push.utf8_names` says which rules the node judged the push by (its flag).
 pub(super) async fn push_command(state: &AppState, mut push: Push) -> Result<Command, HttpError> {
-    push.utf8_names = push_format(state, &push).await? >= model::version::V4;
+    push.utf8_names = push_format(state, &push).await?;
     if push.ttl.is_some() {
         return Ok(Command::PushWith(push));
     }
@@ -109,8 +109,8 @@ pub(super) async fn push_command(state: &AppState, mut push: Push) -> Result<Com
 }
 
 /// Waits until the cluster's replicated format can carry `push` (see [`push_command`]);
-/// returns whether the push needs version 4's UTF-8 rules (4) or not (3 or less), or 5.
-async fn push_format(state: &AppState, push: &Push) -> Result<model::FormatVersion, HttpError> {
+/// returns whether the push must be judged by the UTF-8 rules (version 4's).
+async fn push_format(state: &AppState, push: &Push) -> Result<bool, HttpError> {
     use model::version::{V3, V4, V5};
     if model::store::needs_v3(&push.families) {
         wait_format(state, V3, model::store::NEEDS_V3).await?;
@@ -120,9 +120,9 @@ async fn push_format(state: &AppState, push: &Push) -> Result<model::FormatVersi
     }
     if push.utf8_names && !legacy_names_only(&push.key, &push.families) {
         wait_format(state, V4, model::store::NEEDS_V4).await?;
-        return Ok(V4);
+        return Ok(true);
     }
-    Ok(V3)
+    Ok(false)
 }
 
 /// Waits up to [`FORMAT_WAIT`] for the cluster's replicated format to reach `version`;

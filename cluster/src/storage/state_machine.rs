@@ -95,9 +95,10 @@ fn decode_snapshot(data: &[u8]) -> Result<(Vec<Group>, FormatVersion), codec::Co
     let rest = &rest[read..];
     if version >= version::V5 {
         let ttls: Vec<(u64, Ttl)> = codec::decode(rest)?;
+        let count = groups.len();
         for (i, ttl) in ttls {
             let group = usize::try_from(i).ok().and_then(|i| groups.get_mut(i));
-            group.ok_or_else(|| codec::CodecError(format!("a TTL for group {i} of {}", data.len())))?.ttl = Some(ttl);
+            group.ok_or_else(|| codec::CodecError(format!("a TTL for group {i} of {count}")))?.ttl = Some(ttl);
         }
     } else if !rest.is_empty() {
         return Err(codec::CodecError(format!("{} trailing bytes", rest.len())));
