@@ -16,6 +16,7 @@
 //! - `identity`: the node's incarnation, and finding out at start whether it lost its data;
 //! - `membership`: bootstrap, join, add, remove and rejoin;
 //! - `status`: role, progress, readiness, proposal statistics;
+//! - `election`: the election gate (a pre-vote before standing);
 //! - `retry`: the one leader-retry policy of proposals, reads and membership changes;
 //! - `expiry`: the leader's expiry of groups whose TTL ran out;
 //! - `version`: the cluster version (what every member understands, raised by the leader);
@@ -31,6 +32,7 @@
 
 mod codec;
 mod config;
+mod election;
 mod error;
 mod expiry;
 mod identity;

@@ -60,6 +60,8 @@ struct Inner {
     format_gate: tokio::sync::Mutex<()>,
     /// Removals of several groups applied here (see [`crate::expiry`]).
     removals: crate::expiry::Removals,
+    /// When this node last heard from a leader (see [`crate::election`]).
+    gate: crate::election::Gate,
 }
 
 /// A handle to this node; cheap to clone.
@@ -97,11 +99,18 @@ impl Node {
         let removals = state_machine.removals();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
+        let lease = config.election_timeout.0.max(Duration::from_millis(2));
         let raft_config = openraft::Config {
             cluster_name: "pushgateway".into(),
             heartbeat_interval: heartbeat,
-            election_timeout_min: config.election_timeout.0.as_millis() as u64,
-            election_timeout_max: config.election_timeout.1.as_millis() as u64,
+            // openraft's own election timer is off: the election gate stands (see
+            // `crate::election`). Of these two openraft then uses only the maximum, as its
+            // lease on votes: a voter that heard from the leader within it refuses to vote.
+            // The minimum, as in Raft's pre-vote: a killed leader is replaced after the
+            // gate's timeout, not after lease plus timeout.
+            enable_elect: false,
+            election_timeout_min: lease.as_millis() as u64 - 1,
+            election_timeout_max: lease.as_millis() as u64,
             install_snapshot_timeout: (heartbeat * 12).max(3000),
             max_payload_entries: 16,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_logs),
@@ -163,11 +172,13 @@ impl Node {
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
                 removals,
+                gate: crate::election::Gate::new(config.election_timeout, lease),
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
         tokio::spawn(crate::version::keep(node.clone()));
         tokio::spawn(crate::expiry::keep(node.clone(), config.default_ttl));
+        tokio::spawn(crate::election::keep(node.clone()));
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {
@@ -266,6 +277,10 @@ impl Node {
             .sum()
     }
 
+    pub(crate) fn gate(&self) -> &crate::election::Gate {
+        &self.inner.gate
+    }
+
     pub(crate) fn removals_shared(&self) -> &crate::expiry::Removals {
         &self.inner.removals
     }
@@ -354,11 +369,23 @@ impl PeerService for Node {
         &self,
         request: AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendEntriesResponse<NodeId>, RaftError> {
-        self.raft().append_entries(request).await
+        let response = self.raft().append_entries(request).await;
+        if matches!(response, Ok(ref r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+            self.gate().heard();
+        }
+        response
     }
 
     async fn vote(&self, request: VoteRequest<NodeId>) -> Result<VoteResponse<NodeId>, RaftError> {
-        self.raft().vote(request).await
+        let response = self.raft().vote(request).await;
+        if matches!(response, Ok(ref r) if r.vote_granted) {
+            self.gate().heard();
+        }
+        response
+    }
+
+    fn pre_vote(&self, request: crate::election::PreVoteRequest) -> crate::election::PreVoteAnswer {
+        self.pre_vote_answer(&request)
     }
 
     async fn install_snapshot(
@@ -367,7 +394,11 @@ impl PeerService for Node {
     ) -> Result<InstallSnapshotResponse<NodeId>, RaftError<InstallSnapshotError>> {
         self.check_snapshot_chunk(&request)
             .map_err(|mismatch| RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)))?;
-        self.raft().install_snapshot(request).await
+        let response = self.raft().install_snapshot(request).await;
+        if response.is_ok() {
+            self.gate().heard();
+        }
+        response
     }
 
     async fn propose_forwarded(&self, commands: Vec<EncodedCommand>) -> ProposeAnswer {

@@ -228,6 +228,49 @@ fn killing_the_leader_loses_no_acknowledged_push() {
     assert!(lost.is_empty(), "acknowledged pushes lost: {lost:?}");
 }
 
+/// The election gate (a pre-vote before standing): a follower that hears no leader for
+/// many election timeouts, because the leader and the other follower are stopped, finds
+/// no majority that would vote for it, so its term stays; when the others come back the
+/// leader keeps leading in the same term, and pushes go on at once. Without the gate the
+/// follower stood again and again, and its higher term unseated the leader on return.
+#[test]
+fn a_follower_that_heard_no_leader_for_long_does_not_unseat_it_on_return() {
+    let _one = exclusive();
+    story("three nodes; the leader and one follower are stopped (SIGSTOP) for 12 s");
+    let mut c = Cluster::start(3, &[]);
+    assert_eq!(c.nodes[0].put("/metrics/job/before", "v 1\n").0, 200);
+    let leader = c.leader();
+    let term = c.status(leader)["term"].as_u64().expect("term");
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    c.nodes[leader].signal_and_wait("STOP");
+    c.nodes[other].signal_and_wait("STOP");
+    // Loaded-machine timing: election timeouts of 2-4 s, so several rounds pass.
+    std::thread::sleep(Duration::from_secs(12));
+    let alone = c.status(follower);
+    assert_eq!(alone["term"].as_u64(), Some(term), "the lone follower raised its term: {alone}");
+
+    story("the leader comes back, then the other follower: same leader, same term");
+    c.nodes[leader].signal_and_wait("CONT");
+    c.nodes[follower].wait_for(Duration::from_secs(30), "the leader heard again", || {
+        c.status(follower)["leader"].as_u64() == Some(leader as u64 + 1)
+    });
+    c.nodes[other].signal_and_wait("CONT");
+    let started = Instant::now();
+    let (code, body) = c.nodes[follower].put("/metrics/job/after", "v 2\n");
+    assert_eq!(code, 200, "{body}");
+    eprintln!("a push through the returning follower took {:.2} s", started.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_secs(3));
+    for i in 0..3 {
+        let status = c.status(i);
+        assert_eq!(status["leader"].as_u64(), Some(leader as u64 + 1), "node {}: {status}", i + 1);
+        assert_eq!(status["term"].as_u64(), Some(term), "node {} left term {term}: {status}", i + 1);
+    }
+    let log = c.nodes[follower].log();
+    assert!(!log.contains("standing for election"), "the follower stood for election: {log}");
+    assert!(log.contains("no majority would vote"), "the follower's pre-votes are not in its log: {log}");
+}
+
 #[test]
 fn a_killed_follower_catches_up_from_a_snapshot_and_a_whole_restart_keeps_everything() {
     let _one = exclusive();

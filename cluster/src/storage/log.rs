@@ -3,9 +3,10 @@
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
 #![allow(clippy::result_large_err)]
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
@@ -25,6 +26,95 @@ fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
+/// The most entries, and bytes of their commands, [`Recent`] keeps.
+const RECENT_ENTRIES: usize = 4096;
+const RECENT_BYTES: usize = 64 << 20;
+
+/// The last entries appended, in memory, so that replicating and applying what was just
+/// appended reads no RocksDB, decodes nothing and needs no blocking thread (in openraft
+/// 0.9 the leader's replication and every node's apply read back each entry they were
+/// given a moment before).
+///
+/// Contract: the entries held are consecutive and end at the log's last entry; an append
+/// adds only after its synced write succeeded, a truncation or a purge removes what it
+/// removes from disk first, and anything that would break the contract empties it (the
+/// disk stays the whole truth; this only ever answers what the disk would).
+#[derive(Default)]
+struct Recent {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+fn entry_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(p) => p.commands.iter().map(|c| c.0.len()).sum(),
+        _ => 0,
+    }
+}
+
+impl Recent {
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.log_id.index)
+    }
+
+    fn push(&mut self, appended: Vec<Entry>) {
+        for entry in appended {
+            let follows = self.entries.back().is_none_or(|last| last.log_id.index + 1 == entry.log_id.index);
+            if !follows {
+                self.clear();
+            }
+            self.bytes += entry_bytes(&entry);
+            self.entries.push_back(entry);
+        }
+        while self.entries.len() > RECENT_ENTRIES || (self.bytes > RECENT_BYTES && self.entries.len() > 1) {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.bytes -= entry_bytes(&e);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Removes the entries from `index` on.
+    fn truncate(&mut self, index: u64) {
+        while self.entries.back().is_some_and(|e| e.log_id.index >= index) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes -= entry_bytes(&e);
+            }
+        }
+    }
+
+    /// Removes the entries up to `index`.
+    fn purge(&mut self, index: u64) {
+        while self.first_index().is_some_and(|first| first <= index) {
+            self.pop_front();
+        }
+    }
+
+    /// The entries of `range` if every one of them is held (an empty range past the last
+    /// entry included); `None` if the disk must answer.
+    fn get(&self, start: u64, end: Bound<u64>) -> Option<Vec<Entry>> {
+        let first = self.first_index()?;
+        if start < first {
+            return None;
+        }
+        let skip = (start - first) as usize;
+        let within = |e: &&Entry| match end {
+            Bound::Included(i) => e.log_id.index <= i,
+            Bound::Excluded(i) => e.log_id.index < i,
+            Bound::Unbounded => true,
+        };
+        Some(self.entries.iter().skip(skip).take_while(within).cloned().collect())
+    }
+}
+
 /// The log store; cheap to clone (it is a handle to the shared database).
 #[derive(Clone)]
 pub struct LogStore {
@@ -35,11 +125,13 @@ pub struct LogStore {
     ///
     /// [`StateMachine::durable_applied`]: super::state_machine::StateMachine::durable_applied
     durable_applied: Option<tokio::sync::watch::Receiver<u64>>,
+    /// Shared by the store and its readers.
+    recent: Arc<Mutex<Recent>>,
 }
 
 impl LogStore {
     pub fn new(db: Arc<DB>, durability: Durability) -> Self {
-        LogStore { db, durability, durable_applied: None }
+        LogStore { db, durability, durable_applied: None, recent: Arc::default() }
     }
 
     /// Purges only what the state machine has on disk: a purge of entries its state does
@@ -47,6 +139,10 @@ impl LogStore {
     pub fn guarding_purges_with(mut self, durable_applied: tokio::sync::watch::Receiver<u64>) -> Self {
         self.durable_applied = Some(durable_applied);
         self
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -61,6 +157,22 @@ impl LogStore {
     pub(crate) fn has_state(&self) -> Result<bool, StorageError> {
         let vote: Option<Vote<NodeId>> = self.meta(KEY_VOTE)?;
         Ok(vote.is_some() || self.log_state()?.last_log_id.is_some())
+    }
+
+    /// Appends `entries` in one synced write, then keeps them in memory (see [`Recent`]).
+    async fn write_entries(&self, entries: Vec<Entry>) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");
+        for entry in &entries {
+            let bytes = codec::encode(entry).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            batch.put_cf(cf, index_key(entry.log_id.index), bytes);
+        }
+        let db = self.db.clone();
+        let sync = self.durability.write_options();
+        blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
+            .await?;
+        self.recent().push(entries);
+        Ok(())
     }
 
     pub(crate) fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
@@ -90,6 +202,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => 0,
         };
         let end: Bound<u64> = range.end_bound().cloned();
+        if let Some(entries) = self.recent().get(start, end) {
+            return Ok(entries);
+        }
         let range = (Bound::Included(start), end);
         let db = self.db.clone();
         blocking(move || {
@@ -142,17 +257,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = WriteBatch::default();
-        let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");
-        for entry in entries {
-            let bytes = codec::encode(&entry).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
-            batch.put_cf(cf, index_key(entry.log_id.index), bytes);
-        }
-        let db = self.db.clone();
-        let sync = self.durability.write_options();
-        let result =
-            blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
-                .await;
+        let result = self.write_entries(entries.into_iter().collect()).await;
         match &result {
             Ok(()) => callback.log_io_completed(Ok(())),
             Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
@@ -163,14 +268,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let db = self.db.clone();
         let sync = self.durability.write_options();
-        blocking(move || {
+        let result = blocking(move || {
             let cf = db.cf_handle(CF_LOG).expect("raft_log column family");
             let mut batch = WriteBatch::default();
             batch.delete_range_cf(cf, index_key(log_id.index), index_key(u64::MAX));
             batch.delete_cf(cf, index_key(u64::MAX));
             db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
         })
-        .await
+        .await;
+        match result {
+            Ok(()) => self.recent().truncate(log_id.index),
+            Err(_) => self.recent().clear(),
+        }
+        result
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -184,7 +294,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let bytes = codec::encode(&log_id).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         let db = self.db.clone();
         let sync = self.durability.write_options();
-        blocking(move || {
+        let result = blocking(move || {
             let log = db.cf_handle(CF_LOG).expect("raft_log column family");
             let meta = db.cf_handle(CF_META).expect("raft_meta column family");
             let mut batch = WriteBatch::default();
@@ -192,6 +302,68 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.delete_range_cf(log, index_key(0), index_key(log_id.index + 1));
             db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
         })
-        .await
+        .await;
+        match result {
+            Ok(()) => self.recent().purge(log_id.index),
+            Err(_) => self.recent().clear(),
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft_types::{EncodedCommand, Proposal};
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    fn entry(term: u64, index: u64) -> Entry {
+        let command = EncodedCommand(format!("{term}-{index}").into_bytes());
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(Proposal { commands: vec![command] }),
+        }
+    }
+
+    /// What the disk answers, read by a store that shares nothing in memory.
+    async fn from_disk(db: &Arc<DB>, start: u64, end: u64) -> Vec<Entry> {
+        LogStore::new(db.clone(), Durability::SYNCED).try_get_log_entries(start..end).await.expect("read")
+    }
+
+    async fn append(log: &mut LogStore, entries: Vec<Entry>) {
+        log.write_entries(entries).await.expect("append");
+    }
+
+    /// Through appends, a truncation, appends of another term and a purge, every range
+    /// the memory answers is what the disk answers.
+    #[tokio::test]
+    async fn recent_entries_answer_what_the_disk_answers() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let db = super::super::open_db(dir.path()).expect("open RocksDB");
+        let mut log = LogStore::new(db.clone(), Durability::SYNCED);
+        let check = |log: LogStore, db: Arc<DB>| async move {
+            let mut log = log;
+            for start in 0..14 {
+                for end in start..15 {
+                    let memory = log.try_get_log_entries(start..end).await.expect("read");
+                    assert_eq!(memory, from_disk(&db, start, end).await, "entries {start}..{end}");
+                }
+            }
+        };
+        append(&mut log, (1..=6).map(|i| entry(1, i)).collect()).await;
+        assert_eq!(log.recent().first_index(), Some(1));
+        check(log.clone(), db.clone()).await;
+        log.truncate(LogId::new(CommittedLeaderId::new(1, 1), 4)).await.expect("truncate");
+        append(&mut log, (4..=9).map(|i| entry(2, i)).collect()).await;
+        check(log.clone(), db.clone()).await;
+        assert_eq!(log.try_get_log_entries(5..6).await.unwrap()[0], entry(2, 5), "the new term's entry");
+        log.purge(LogId::new(CommittedLeaderId::new(2, 1), 5)).await.expect("purge");
+        assert_eq!(log.recent().first_index(), Some(6));
+        check(log.clone(), db.clone()).await;
+        // A store started on a database with entries holds none in memory; reads go to disk.
+        let mut reopened = LogStore::new(db.clone(), Durability::SYNCED);
+        assert_eq!(reopened.try_get_log_entries(6..10).await.unwrap(), from_disk(&db, 6, 10).await);
+        append(&mut reopened, vec![entry(2, 10)]).await;
+        check(reopened, db.clone()).await;
     }
 }

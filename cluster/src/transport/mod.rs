@@ -35,6 +35,9 @@ pub mod server;
 
 pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";
+/// "Would you vote for me?" before a node stands ([`crate::election`]); builds before it
+/// answer 404.
+pub const PATH_PRE_VOTE: &str = "/raft/pre-vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 pub const PATH_PROPOSE: &str = "/raft/propose";
 pub const PATH_READ_INDEX: &str = "/raft/read-index";
@@ -184,6 +187,8 @@ pub trait PeerService: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<InstallSnapshotResponse<NodeId>, RaftError<InstallSnapshotError>>> + Send;
 
     /// On the leader: a batch a follower forwarded, proposed with the leader's own.
+    fn pre_vote(&self, request: crate::election::PreVoteRequest) -> crate::election::PreVoteAnswer;
+
     fn propose_forwarded(&self, commands: Vec<EncodedCommand>) -> impl Future<Output = ProposeAnswer> + Send;
 
     /// On the leader: the index a consistent read must have applied.

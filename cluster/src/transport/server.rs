@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{
     AdminRequest, PeerSecret, PeerService, HEADER_TARGET, PATH_ADMIN, PATH_ADOPT, PATH_APPEND, PATH_IDENTITY,
-    PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT, PATH_STATUS, PATH_VERSION, PATH_VOTE,
+    PATH_PRE_VOTE, PATH_PROPOSE, PATH_READ_INDEX, PATH_SNAPSHOT, PATH_STATUS, PATH_VERSION, PATH_VOTE,
 };
 use crate::codec;
 use crate::config::NodeId;
@@ -74,6 +74,10 @@ async fn vote<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode
     serve(&body, |req: VoteRequest<NodeId>| async move { node.vote(req).await }).await
 }
 
+async fn pre_vote<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
+    serve(&body, |request| async move { node.pre_vote(request) }).await
+}
+
 async fn snapshot<S: PeerService>(State(node): State<S>, body: Bytes) -> (StatusCode, Bytes) {
     serve(&body, |req: InstallSnapshotRequest<TypeConfig>| async move { node.install_snapshot(req).await }).await
 }
@@ -128,6 +132,7 @@ pub fn peer_router<S: PeerService>(node: S, secret: Option<PeerSecret>) -> Route
     Router::new()
         .route(PATH_APPEND, post(append::<S>))
         .route(PATH_VOTE, post(vote::<S>).layer(small()))
+        .route(PATH_PRE_VOTE, post(pre_vote::<S>).layer(small()))
         .route(PATH_SNAPSHOT, post(snapshot::<S>))
         // Only the Raft RPCs above name their target.
         .route_layer(axum::middleware::from_fn_with_state(node.clone(), meant_for_me::<S>))

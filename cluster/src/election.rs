@@ -1,0 +1,212 @@
+//! The election gate: a node stands for election only once a majority of the voters
+//! said they would vote for it (the pre-vote of the Raft thesis, §9.6). openraft 0.9
+//! has no pre-vote, so its own election timer is off (`enable_elect: false`) and this
+//! module decides when to call `Raft::trigger().elect()`.
+//!
+//! Why: without it, a node cut off by a partition times out again and again, raising its
+//! term each time. When the partition heals its higher term reaches the leader, which
+//! steps down, and the cluster stops accepting pushes until a new election ends (10.9 s
+//! was measured). With the gate, the cut-off node's pre-votes are never answered by a
+//! majority, its term stays, and the heal changes nothing.
+//!
+//! The rules:
+//! - A voter that has not heard from a leader for its timeout (random between the
+//!   minimum and the maximum election timeout, drawn anew each round; the first round
+//!   after start is shorter, so that a restarted cluster elects at once) asks every other
+//!   voter, in parallel, whether it would vote for it at its next term.
+//! - A voter says yes only if it is not the leader, has not heard from a leader for the
+//!   lease (openraft's own lease on votes, so that a yes here is a yes there), its term is
+//!   below the one asked for, and the candidate's last log id is at least its own. The
+//!   answer changes nothing on the voter: no term, no vote is stored.
+//! - With yes from a majority (itself included), the node starts a real election, unless
+//!   it heard from a leader or its term moved while it asked (late answers are void).
+//! - Builds before the gate answer the question 404; that counts as yes (they run
+//!   openraft's own elections, which is what the gate falls back to).
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use serde::{Deserialize, Serialize};
+
+use crate::config::NodeId;
+use crate::node::Node;
+use crate::raft_types::LogId;
+use crate::transport::client::PeerError;
+use crate::transport::PATH_PRE_VOTE;
+
+/// How often the gate looks at the time since the leader was last heard.
+const TICK: Duration = Duration::from_millis(20);
+
+/// "Would you vote for me at `term`?", asked of each voter before standing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreVoteRequest {
+    /// The term the candidate would stand in (its current term plus one).
+    pub term: u64,
+    pub last_log_id: Option<LogId>,
+}
+
+/// Yes, or no with the reason (for the logs).
+pub type PreVoteAnswer = Result<(), String>;
+
+/// What the gate keeps: when this node last heard from a leader (an append or a snapshot
+/// it took, or a vote it granted), and its timeouts.
+pub(crate) struct Gate {
+    heard: Mutex<Option<Instant>>,
+    /// The minimum and maximum election timeout.
+    timeout: (Duration, Duration),
+    /// How long after hearing from a leader this node refuses to help elect another; the
+    /// same as openraft's lease on votes (the maximum election timeout it is given).
+    lease: Duration,
+}
+
+impl Gate {
+    pub(crate) fn new(timeout: (Duration, Duration), lease: Duration) -> Self {
+        Gate { heard: Mutex::new(None), timeout, lease }
+    }
+
+    /// Called when this node took an append or a snapshot from the leader of its term,
+    /// or granted a vote.
+    pub(crate) fn heard(&self) {
+        *self.heard.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn last_heard(&self) -> Option<Instant> {
+        *self.heard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn silence(&self, now: Instant) -> Option<Duration> {
+        self.last_heard().map(|at| now.saturating_duration_since(at))
+    }
+
+    /// A timeout drawn between `low` and `high`.
+    fn draw(low: Duration, high: Duration) -> Duration {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let span = high.saturating_sub(low).as_micros() as u64;
+        low + Duration::from_micros(if span == 0 { 0 } else { random % span })
+    }
+}
+
+impl Node {
+    /// This node's answer to a pre-vote (see the module's rules).
+    pub(crate) fn pre_vote_answer(&self, request: &PreVoteRequest) -> PreVoteAnswer {
+        let metrics = self.raft().metrics().borrow().clone();
+        if metrics.state == ServerState::Leader {
+            return Err("this node is the leader".into());
+        }
+        if let Some(silence) = self.gate().silence(Instant::now()) {
+            if silence < self.gate().lease {
+                return Err(format!("heard from the leader {} ms ago", silence.as_millis()));
+            }
+        }
+        if request.term <= metrics.current_term {
+            return Err(format!("term {} is not above this node's {}", request.term, metrics.current_term));
+        }
+        let mine = self.raft().data_metrics().borrow().last_log;
+        if request.last_log_id < mine {
+            return Err(format!("the candidate's log ends before this node's ({mine:?})"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether this node may stand: the voters' answers, asked in parallel, its own yes
+/// included.
+async fn majority_would_vote(node: &Node, voters: Vec<(NodeId, String)>, request: PreVoteRequest) -> bool {
+    // More than half of the voters, this node included.
+    let total = voters.len() + 1;
+    let needed = total / 2 + 1;
+    let timeout = node.gate().timeout.0;
+    let mut asks = tokio::task::JoinSet::new();
+    for (id, addr) in voters {
+        let (peers, request) = (node.peers().clone(), request.clone());
+        asks.spawn(async move {
+            let answer: Result<PreVoteAnswer, PeerError> =
+                peers.call_to(&addr, Some(id), PATH_PRE_VOTE, &request, timeout).await;
+            match answer {
+                Ok(Ok(())) | Err(PeerError::Status(_, 404)) => true,
+                Ok(Err(why)) => {
+                    tracing::debug!(peer = id, why, "pre-vote refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(peer = id, error = %e, "pre-vote not answered");
+                    false
+                }
+            }
+        });
+    }
+    let mut yes = 1;
+    while let Some(answer) = asks.join_next().await {
+        yes += usize::from(answer.unwrap_or(false));
+        if yes >= needed {
+            return true;
+        }
+    }
+    false
+}
+
+/// The gate's loop, on every node until Raft stops: stands for election when the leader
+/// has been silent for a drawn timeout and a majority said yes to a pre-vote.
+pub(crate) async fn keep(node: Node) {
+    let gate = node.gate();
+    let (low, high) = gate.timeout;
+    let mut round_start = Instant::now();
+    // The first round is short: a restarted cluster has no leader to wait for, and a
+    // node that restarts into a running one is refused (its peers hear the leader).
+    let mut round = Gate::draw(Duration::ZERO, low);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let metrics = node.raft().metrics().borrow().clone();
+        if metrics.running_state.is_err() {
+            return;
+        }
+        let membership = metrics.membership_config.membership().clone();
+        let me = node.id();
+        if metrics.state == ServerState::Leader || !membership.voter_ids().any(|v| v == me) {
+            round_start = Instant::now();
+            continue;
+        }
+        let now = Instant::now();
+        let since = match gate.silence(now) {
+            Some(silence) => silence.min(now - round_start),
+            None => now - round_start,
+        };
+        if since < round {
+            continue;
+        }
+        let voters: Vec<(NodeId, String)> = membership
+            .voter_ids()
+            .filter(|v| *v != me)
+            .filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone())))
+            .collect();
+        let request = PreVoteRequest {
+            term: metrics.current_term + 1,
+            last_log_id: node.raft().data_metrics().borrow().last_log,
+        };
+        let asked = voters.len() + 1;
+        let heard_before = gate.last_heard();
+        let yes = majority_would_vote(&node, voters, request.clone()).await;
+        // The answers may come late (a peer resumed after a pause answers a question it
+        // was asked before); a leader heard meanwhile, or a term moved on, voids them.
+        let still_alone =
+            gate.last_heard() == heard_before && node.raft().metrics().borrow().current_term == metrics.current_term;
+        if yes && still_alone {
+            tracing::info!(term = request.term, "a majority would vote for this node: standing for election");
+            if node.raft().trigger().elect().await.is_err() {
+                return;
+            }
+        } else if !yes {
+            tracing::info!(
+                term = request.term,
+                voters = asked,
+                "no leader heard, and no majority would vote for this node"
+            );
+        }
+        round_start = Instant::now();
+        round = Gate::draw(low, high);
+    }
+}
