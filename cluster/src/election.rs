@@ -160,13 +160,18 @@ pub(crate) async fn keep(node: Node) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        let metrics = node.raft().metrics().borrow().clone();
-        if metrics.running_state.is_err() {
+        let me = node.id();
+        // Read under the borrow; only a round that asks copies the membership.
+        let (stopped, standing, term) = {
+            let metrics = node.raft().metrics();
+            let m = metrics.borrow();
+            let voter = m.membership_config.membership().voter_ids().any(|v| v == me);
+            (m.running_state.is_err(), m.state != ServerState::Leader && voter, m.current_term)
+        };
+        if stopped {
             return;
         }
-        let membership = metrics.membership_config.membership().clone();
-        let me = node.id();
-        if metrics.state == ServerState::Leader || !membership.voter_ids().any(|v| v == me) {
+        if !standing {
             round_start = Instant::now();
             continue;
         }
@@ -178,22 +183,23 @@ pub(crate) async fn keep(node: Node) {
         if since < round {
             continue;
         }
-        let voters: Vec<(NodeId, String)> = membership
-            .voter_ids()
-            .filter(|v| *v != me)
-            .filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone())))
-            .collect();
-        let request = PreVoteRequest {
-            term: metrics.current_term + 1,
-            last_log_id: node.raft().data_metrics().borrow().last_log,
+        let voters: Vec<(NodeId, String)> = {
+            let metrics = node.raft().metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            membership
+                .voter_ids()
+                .filter(|v| *v != me)
+                .filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone())))
+                .collect()
         };
+        let request = PreVoteRequest { term: term + 1, last_log_id: node.raft().data_metrics().borrow().last_log };
         let asked = voters.len() + 1;
         let heard_before = gate.last_heard();
         let yes = majority_would_vote(&node, voters, request.clone()).await;
         // The answers may come late (a peer resumed after a pause answers a question it
         // was asked before); a leader heard meanwhile, or a term moved on, voids them.
-        let still_alone =
-            gate.last_heard() == heard_before && node.raft().metrics().borrow().current_term == metrics.current_term;
+        let still_alone = gate.last_heard() == heard_before && node.raft().metrics().borrow().current_term == term;
         if yes && still_alone {
             tracing::info!(term = request.term, "a majority would vote for this node: standing for election");
             if node.raft().trigger().elect().await.is_err() {

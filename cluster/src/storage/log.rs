@@ -26,9 +26,12 @@ fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-/// The most entries, and bytes of their commands, [`Recent`] keeps.
-const RECENT_ENTRIES: usize = 4096;
-const RECENT_BYTES: usize = 64 << 20;
+/// The most entries, and bytes of their commands, [`Recent`] keeps: openraft reads back
+/// entries a moment after their append (at most 16 per replication request, and the apply
+/// batches), so a small window answers nearly every read; a follower far behind reads the
+/// disk. The byte bound is what it adds to each node's memory at worst.
+const RECENT_ENTRIES: usize = 1024;
+const RECENT_BYTES: usize = 16 << 20;
 
 /// The last entries appended, in memory, so that replicating and applying what was just
 /// appended reads no RocksDB, decodes nothing and needs no blocking thread (in openraft
@@ -169,10 +172,15 @@ impl LogStore {
         }
         let db = self.db.clone();
         let sync = self.durability.write_options();
-        blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
-            .await?;
-        self.recent().push(entries);
-        Ok(())
+        let result =
+            blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
+                .await;
+        // After a failed write the disk may hold the entries or not: only the disk answers.
+        match result {
+            Ok(()) => self.recent().push(entries),
+            Err(_) => self.recent().clear(),
+        }
+        result
     }
 
     pub(crate) fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
