@@ -267,6 +267,13 @@ pub struct Config {
     #[arg(long = "debug.unsafe-skip-fsync", hide = true, default_value_t = false)]
     pub debug_unsafe_skip_fsync: bool,
 
+    /// Test-only fault: a node that was the leader when it stopped resumes leadership at
+    /// start without an election (openraft 0.9's own behaviour), so the power-loss nemesis
+    /// can prove that, with the unsynced apply, this loses acknowledged pushes. Never on
+    /// by default; hidden.
+    #[arg(long = "debug.unsafe-resume-leadership", hide = true, default_value_t = false)]
+    pub debug_unsafe_resume_leadership: bool,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", env = "PUSHGATEWAY_LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
@@ -365,7 +372,10 @@ impl Config {
             snapshot_logs: self.cluster_snapshot_logs,
             peer_secret: self.cluster_secret()?,
             peer_limits: serve::Limits { max_connections: self.cluster_max_connections, ..cluster::PEER_LIMITS },
-            faults: Faults { skip_fsync: self.debug_unsafe_skip_fsync },
+            faults: Faults {
+                skip_fsync: self.debug_unsafe_skip_fsync,
+                resume_leadership: self.debug_unsafe_resume_leadership,
+            },
             default_ttl: self.default_ttl(),
         };
         Ok(Settings { web_listen, peer_listen, cluster })

@@ -25,6 +25,10 @@ pub enum ReadConsistency {
 pub struct Faults {
     /// Write the log and the state without fsync (the power-loss nemesis must notice).
     pub skip_fsync: bool,
+    /// A node whose stored vote is its own committed one starts as the leader again, as
+    /// openraft 0.9 does by itself (see [`crate::storage::log::LogStore::read_vote`]'s
+    /// rule; the power-loss nemesis must notice).
+    pub resume_leadership: bool,
 }
 
 /// The peer listener's bounds by default: peers keep a few connections each and send

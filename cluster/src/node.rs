@@ -93,7 +93,12 @@ impl Node {
         let store = Arc::new(RwLock::new(GroupStore::new()));
         let state_machine =
             StateMachine::open(db.clone(), store.clone(), durability).map_err(|e| storage_err(e.to_string()))?;
-        let log = LogStore::new(db.clone(), durability).guarding_purges_with(state_machine.durable_applied());
+        let log = LogStore::new(db.clone(), durability)
+            .guarding_purges_with(state_machine.durable_applied())
+            .resuming_leadership(config.faults.resume_leadership);
+        if config.faults.resume_leadership {
+            tracing::warn!("--debug.unsafe-resume-leadership: a leader that restarts leads again without an election");
+        }
         let has_state = log.has_state().map_err(|e| storage_err(e.to_string()))?;
         let snapshot_bytes = state_machine.snapshot_bytes();
         let removals = state_machine.removals();

@@ -77,6 +77,8 @@ pub struct FaultEvent {
 pub enum Active {
     Killed(usize),
     KilledMany(Vec<usize>),
+    /// Nodes that all lost power: the first comes back alone, the others [`STAGGER`] later.
+    Staggered(Vec<usize>),
     Partitioned(u64, Vec<u64>),
     Paused(usize),
     None,
@@ -128,10 +130,24 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
         Nemesis::LazyFs => {
             // Half the time one node loses power, half the time every node does at once
             // (a rack or site outage): only what was fsynced may be relied on.
-            let victims = if rng.gen_bool(0.5) { vec![random] } else { live.clone() };
+            // When every node does, power comes back unevenly: the node that led comes
+            // back first and alone, the others a while later. A leader that resumed
+            // without an election then answers reads as soon as its peers are back,
+            // at the read index it restarted with.
+            let all = rng.gen_bool(0.5);
+            let victims = if all {
+                let mut order = live.clone();
+                if let Some(leader) = cluster.leader() {
+                    order.sort_by_key(|&i| i != leader);
+                }
+                order
+            } else {
+                vec![random]
+            };
             let files: usize = victims.iter().map(|&v| cluster.nodes[v].power_off()).sum();
             note = format!("({} node(s) lost power; unsynced data dropped from {files} files)", victims.len());
-            (Active::KilledMany(victims), cluster.nodes[random].id)
+            let first = cluster.nodes[victims[0]].id;
+            (if all { Active::Staggered(victims) } else { Active::KilledMany(victims) }, first)
         }
         Nemesis::Pause => {
             cluster.nodes[random].pause();
@@ -161,11 +177,22 @@ pub fn inject(nemesis: Nemesis, cluster: &mut ClusterUnderTest, rng: &mut SmallR
     Ok(Injected { active, node_id, note })
 }
 
+/// After every node lost power, how long the first node back is alone.
+pub const STAGGER: Duration = Duration::from_millis(1500);
+
 /// Undoes a fault.
 pub fn heal(active: Active, cluster: &mut ClusterUnderTest) -> anyhow::Result<()> {
     match active {
         Active::Killed(i) => cluster.restart(i),
         Active::KilledMany(list) => list.into_iter().try_for_each(|i| cluster.restart(i)),
+        Active::Staggered(list) => {
+            let (first, rest) = list.split_first().map_or((None, &[][..]), |(f, r)| (Some(*f), r));
+            if let Some(first) = first {
+                cluster.restart(first)?;
+                std::thread::sleep(STAGGER);
+            }
+            rest.iter().try_for_each(|&i| cluster.restart(i))
+        }
         Active::Partitioned(id, peers) => match &cluster.net {
             Some(net) => net.heal(id, &peers),
             None => Ok(()),

@@ -123,21 +123,31 @@ impl Recent {
 pub struct LogStore {
     db: Arc<DB>,
     durability: Durability,
-    /// With a state machine: how far its applied state is on disk. A purge waits for
-    /// it to cover what is purged (see [`StateMachine::durable_applied`]).
+    /// With a state machine: how far its applied state is written. A purge (a synced
+    /// write after it, which makes it durable) waits for it to cover what is purged (see [`StateMachine::durable_applied`]).
     ///
     /// [`StateMachine::durable_applied`]: super::state_machine::StateMachine::durable_applied
     durable_applied: Option<tokio::sync::watch::Receiver<u64>>,
     /// Shared by the store and its readers.
     recent: Arc<Mutex<Recent>>,
+    /// The test-only fault [`crate::config::Faults::resume_leadership`]: the stored vote is
+    /// read as it was written (see [`LogStore::read_vote`]).
+    resume_leadership: bool,
 }
 
 impl LogStore {
     pub fn new(db: Arc<DB>, durability: Durability) -> Self {
-        LogStore { db, durability, durable_applied: None, recent: Arc::default() }
+        LogStore { db, durability, durable_applied: None, recent: Arc::default(), resume_leadership: false }
     }
 
-    /// Purges only what the state machine has on disk: a purge of entries its state does
+    /// With the test-only fault on, a node that led before it stopped leads again at start
+    /// without an election (openraft 0.9's own behaviour; see [`LogStore::read_vote`]).
+    pub fn resuming_leadership(mut self, on: bool) -> Self {
+        self.resume_leadership = on;
+        self
+    }
+
+    /// Purges only what the state machine holds: a purge of entries its state does
     /// not hold yet (a received snapshot still being installed) waits until it does.
     pub fn guarding_purges_with(mut self, durable_applied: tokio::sync::watch::Receiver<u64>) -> Self {
         self.durable_applied = Some(durable_applied);
@@ -256,8 +266,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         .await
     }
 
+    /// The stored vote, never as committed: every node starts as a follower.
+    ///
+    /// openraft 0.9 starts a node whose stored vote is its own committed one as the leader
+    /// of that term at once, without an election (`Engine::startup`). Such a leader's read
+    /// index is the larger of the first entry of its term and its commit index, and the
+    /// commit index it starts with is its last applied entry as found on disk. The apply
+    /// is not fsynced (docs/decisions/0018): after every node lost power at once, that is
+    /// behind pushes the cluster acknowledged, and reads served at it went back in time.
+    /// Read as not committed, the vote keeps the term and whom this node voted for (so it
+    /// votes for no one else in that term), and the node waits for an election like any
+    /// other; the new leader's first entry, which every read index then covers, comes after
+    /// every entry acknowledged before the restart. The same as etcd's Raft, which always
+    /// restarts as a follower.
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
-        self.meta(KEY_VOTE)
+        let vote: Option<Vote<NodeId>> = self.meta(KEY_VOTE)?;
+        Ok(vote.map(|mut vote| {
+            if !self.resume_leadership {
+                vote.committed = false;
+            }
+            vote
+        }))
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
@@ -373,5 +402,25 @@ mod tests {
         assert_eq!(reopened.try_get_log_entries(6..10).await.unwrap(), from_disk(&db, 6, 10).await);
         append(&mut reopened, vec![entry(2, 10)]).await;
         check(reopened, db.clone()).await;
+    }
+
+    /// A committed vote (this node led in that term) is read back as not committed, so
+    /// that openraft starts the node as a follower; term and candidate are kept. The
+    /// test-only fault reads it as written.
+    #[tokio::test]
+    async fn a_committed_vote_is_read_back_as_not_committed() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let db = super::super::open_db(dir.path()).expect("open RocksDB");
+        let mut log = LogStore::new(db.clone(), Durability::SYNCED);
+        let mut led = Vote::new(7, 2);
+        led.commit();
+        log.save_vote(&led).await.expect("save");
+        let read = LogStore::new(db.clone(), Durability::SYNCED).read_vote().await.expect("read").expect("a vote");
+        assert_eq!(read, Vote::new(7, 2), "the same term and candidate, not committed");
+        let resumed = LogStore::new(db.clone(), Durability::SYNCED).resuming_leadership(true).read_vote().await;
+        assert_eq!(resumed.expect("read"), Some(led), "the fault reads it as written");
+        // A vote that was never committed reads as it was written.
+        log.save_vote(&Vote::new(8, 3)).await.expect("save");
+        assert_eq!(log.read_vote().await.expect("read"), Some(Vote::new(8, 3)));
     }
 }

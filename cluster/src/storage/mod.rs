@@ -5,8 +5,9 @@
 //! - [`recovery`]: checkpoints and force-new-cluster, on a node's database.
 //!
 //! Durability contract (the rule Raft systems most often break): the vote, appended
-//! entries, truncation, purge and every apply are written with `sync = true` and only
-//! then reported done to openraft. RocksDB calls block, so they run on the blocking
+//! entries, truncation, purge and an installed snapshot are written with `sync = true`
+//! and only then reported done to openraft. An apply is not synced: the log it comes
+//! from is, and the next synced write makes it durable (docs/decisions/0018). RocksDB calls block, so they run on the blocking
 //! thread pool, off the async workers that send heartbeats.
 
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.

@@ -1,8 +1,9 @@
 //! The replicated state machine: the [`GroupStore`] in memory, mirrored in RocksDB.
 //!
 //! Each `apply` call applies its entries to the in-memory store (the view every read
-//! uses) and writes the changed groups, `last_applied` and the membership in one synced
-//! `WriteBatch`, so a restart finds exactly the state of some applied prefix of the log.
+//! uses) and writes the changed groups, `last_applied` and the membership in one
+//! `WriteBatch` (not fsynced: the log is, see `apply`), so a restart finds exactly the
+//! state of some applied prefix of the log.
 //! A snapshot sent to a peer captures the groups by reference on the state-machine task,
 //! which never runs concurrently with `apply`, so it is a consistent view; snapshots are
 //! not persisted, and the ones openraft builds to purge its log carry only their meta
@@ -47,7 +48,7 @@ pub struct StateMachine {
     /// Bytes of the last snapshot serialized for a peer (see [`StateMachine::snapshot_bytes`]).
     snapshot_bytes: Arc<AtomicU64>,
     durability: Durability,
-    /// The index of the last applied entry whose state is on disk (see
+    /// The index of the last applied entry whose state is written (see
     /// [`StateMachine::durable_applied`]).
     durable: tokio::sync::watch::Sender<u64>,
     /// Removals of several groups applied (see [`crate::expiry`]).
@@ -172,10 +173,13 @@ impl StateMachine {
         })
     }
 
-    /// The index up to which applied state is on disk, as it advances: a synced apply
-    /// batch or an installed snapshot moves it. The log store waits for it before it
-    /// purges (openraft 0.9 purges the log a received snapshot covers without waiting for
-    /// the snapshot to be installed; a crash in between would lose both).
+    /// The index up to which applied state is written to the database, as it advances: an
+    /// apply batch or an installed snapshot (synced) moves it. The log store waits for it
+    /// before it purges (openraft 0.9 purges the log a received snapshot covers without
+    /// waiting for the snapshot to be installed; a crash in between would lose both). An
+    /// apply batch is not synced by itself, but the purge is a synced write after it in
+    /// the same write-ahead log, which makes it durable: the state on disk never falls
+    /// behind the purged log.
     pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.durable.subscribe()
     }
@@ -247,7 +251,8 @@ fn applicable(encoded: &crate::raft_types::EncodedCommand, index: u64) -> Result
 ///
 /// Openraft keeps nothing of a built snapshot but its meta (`core/sm/worker.rs` sends
 /// `snap.meta` to the core and drops the data), and the state machine is durable by
-/// itself (every apply is a synced write), so nothing needs the data. What a peer behind
+/// itself up to any purged index (see [`StateMachine::durable_applied`]), so nothing needs
+/// the data. What a peer behind
 /// the purged log is sent comes from `get_current_snapshot`, which captures and
 /// serializes the state at that moment. Serializing the whole store here cost a full
 /// encoding of it (50 MB at a million series) every few thousand entries, for nothing,
@@ -334,11 +339,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applied = codec::encode(&self.applied).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         batch.put_cf(meta_cf, KEY_APPLIED, applied);
         let db = self.db.clone();
-        let sync = self.durability.write_options();
-        // Fsynced. Leaving this write unsynced (the log it was applied from is synced, in
-        // the same WAL) lost an acknowledged push under the power-loss nemesis when every
-        // node lost power at once: see docs/decisions/0004.
-        blocking(move || db.write_opt(batch, &sync).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        // Not fsynced (docs/decisions/0018): the entries applied are in the synced log, and
+        // this write shares the log's write-ahead log, so after a power loss the state on
+        // disk is the state of an earlier applied prefix, and openraft applies the rest
+        // again from the log. The next synced write of any kind (the next append, a purge)
+        // makes this one durable too: RocksDB syncs every live WAL file, and recovers a
+        // prefix of the writes. What made this unsafe once, a leader that resumed after a
+        // power loss with a read index behind what it had acknowledged, is ruled out in
+        // `LogStore::read_vote`.
+        let unsynced = rocksdb::WriteOptions::default();
+        blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
+        // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(self.applied.map_or(0, |id| id.index));
         Ok(responses)
     }
