@@ -124,7 +124,8 @@ pub struct LogStore {
     db: Arc<DB>,
     durability: Durability,
     /// With a state machine: how far its applied state is written. A purge (a synced
-    /// write after it, which makes it durable) waits for it to cover what is purged (see [`StateMachine::durable_applied`]).
+    /// write after it, which makes it durable) waits for it to cover what is purged
+    /// (see [`StateMachine::durable_applied`]).
     ///
     /// [`StateMachine::durable_applied`]: super::state_machine::StateMachine::durable_applied
     durable_applied: Option<tokio::sync::watch::Receiver<u64>>,
