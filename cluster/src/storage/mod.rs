@@ -50,6 +50,13 @@ impl Durability {
         o.set_sync(self.sync);
         o
     }
+
+    /// Options of an apply batch: never fsynced. It shares the write-ahead log of the
+    /// synced log it was applied from, and the next synced write makes it durable
+    /// (docs/decisions/0018).
+    pub fn apply_options(self) -> WriteOptions {
+        WriteOptions::default()
+    }
 }
 
 pub(crate) fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {

@@ -347,7 +347,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // prefix of the writes. What made this unsafe once, a leader that resumed after a
         // power loss with a read index behind what it had acknowledged, is ruled out in
         // `LogStore::read_vote`.
-        let unsynced = rocksdb::WriteOptions::default();
+        let unsynced = self.durability.apply_options();
         blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(self.applied.map_or(0, |id| id.index));
