@@ -81,8 +81,12 @@ impl StoredFamily {
 pub struct SeriesText(Option<Box<str>>);
 
 impl SeriesText {
+    /// Kept in an allocation of exactly its length, copied out of the buffer it was
+    /// rendered in: shrinking that buffer in place (as an allocator may do for a realloc to
+    /// more than half the size) would keep up to twice the text for as long as the family
+    /// is stored.
     pub fn new(text: Option<String>) -> Self {
-        SeriesText(text.map(String::into_boxed_str))
+        SeriesText(text.map(|t| if t.capacity() == t.len() { t.into_boxed_str() } else { Box::from(t.as_str()) }))
     }
 
     pub fn as_str(&self) -> Option<&str> {

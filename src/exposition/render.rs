@@ -183,12 +183,35 @@ pub fn timestamp_families(store: &StoreView) -> Vec<MetricFamily> {
 
 /// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it, names escaped by
 /// `escaping` (with [`Escaping::AllowUtf8`], names outside the legacy set are quoted:
-/// `{"my.metric","a.b"="v"} 1`, `# TYPE "my.metric" counter`).
+/// `{"my.metric","a.b"="v"} 1`, `# TYPE "my.metric" counter`), in one buffer.
 pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8> {
+    let mut whole = String::new();
+    render_text_in_pieces(families, escaping, usize::MAX, &mut |piece, _last| {
+        whole = piece;
+        true
+    });
+    whole.into_bytes()
+}
+
+/// [`render_text`], handed to `emit` in pieces of at least `piece` bytes (cut between
+/// series, so a piece may run over by one series' lines) and a last piece (`emit`'s second
+/// argument true), possibly empty, with the rest: a scrape of a large store then never holds its whole text, and
+/// its first bytes go out while the rest is rendered. Stops early, returning false, when
+/// `emit` does (the client is gone); true once the last piece is taken.
+pub fn render_text_in_pieces(
+    families: &[ExposedFamily<'_>],
+    escaping: Escaping,
+    piece: usize,
+    emit: &mut dyn FnMut(String, bool) -> bool,
+) -> bool {
     // Sized for the usual sample line (name, a few labels, a value), so that a scrape of
     // a large store does not copy its text over and over as the buffer grows.
     let samples: usize = families.iter().map(|f| f.metrics.len() * (f.name.len() + 64)).sum();
-    let mut out = String::with_capacity(families.len() * 128 + samples);
+    let capacity = (families.len() * 128 + samples).min(piece.saturating_add(64 << 10));
+    let mut out = String::with_capacity(capacity);
+    // Hands the buffer on once it holds a piece; false when the client is gone.
+    let mut cut =
+        |out: &mut String| out.len() < piece || emit(std::mem::replace(out, String::with_capacity(capacity)), false);
     for f in families {
         let name = escaping.apply(f.name);
         if let Some(help) = f.help {
@@ -208,6 +231,9 @@ pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8
         if f.runs.is_empty() {
             for m in &f.metrics {
                 write_metric_text(&mut out, sample_name, m, escaping);
+                if !cut(&mut out) {
+                    return false;
+                }
             }
         }
         for (r, run) in f.runs.iter().enumerate() {
@@ -217,12 +243,18 @@ pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8
                     let end = f.runs.get(r + 1).map_or(f.metrics.len(), |next| next.start);
                     for m in &f.metrics[run.start..end] {
                         write_metric_text(&mut out, sample_name, m, escaping);
+                        if !cut(&mut out) {
+                            return false;
+                        }
                     }
                 }
             }
+            if !cut(&mut out) {
+                return false;
+            }
         }
     }
-    out.into_bytes()
+    emit(out, true)
 }
 
 /// A name in a text scrape: bare when legacy-valid, else quoted (escaped names always
@@ -461,6 +493,49 @@ mod tests {
         assert!(after.contains("# TYPE pushgateway_store_usage counter\n"), "{after}");
         assert!(!after.contains("resource=\"groups\"} 2"), "the own series are gone: {after}");
         assert!(after.contains("pushgateway_store_quota{resource=\"groups\"}"), "the other stays: {after}");
+    }
+
+    /// Pieces are cut between series once they hold `piece` bytes, never inside a line,
+    /// and put together they are the whole scrape, with and without kept series text
+    /// (kept text is one piece per group; formatted series are cut one by one).
+    #[test]
+    fn a_scrape_in_pieces_is_the_whole_scrape_cut_between_series() {
+        let mut store = GroupStore::new();
+        let body: String = (0..40).map(|k| format!("x{{k=\"{k}\"}} {k}\n")).collect();
+        for instance in 0..30 {
+            push(&mut store, &[("job", "j"), ("instance", &format!("i{instance}"))], &body);
+        }
+        let view = store.view();
+        let timestamps = timestamp_families(&view);
+        for prepare in [Prepare::Text, Prepare::Series] {
+            let families = gather(&view, &timestamps, &[], prepare);
+            let whole = String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8");
+            for piece in [1, 100, 4096, whole.len(), usize::MAX] {
+                let mut pieces: Vec<(String, bool)> = Vec::new();
+                let finished = render_text_in_pieces(&families, Escaping::Underscores, piece, &mut |p, last| {
+                    pieces.push((p, last));
+                    true
+                });
+                assert!(finished);
+                assert_eq!(pieces.iter().map(|(p, _)| p.as_str()).collect::<String>(), whole, "piece {piece}");
+                let (last, before) = pieces.split_last().expect("a last piece");
+                assert!(last.1 && before.iter().all(|(_, l)| !l), "only the last piece is marked last");
+                assert!(before.iter().all(|(p, _)| p.len() >= piece && p.ends_with('\n')), "piece {piece}");
+                if piece > whole.len() {
+                    assert_eq!(pieces.len(), 1, "a scrape that fits one piece is one piece");
+                } else {
+                    assert!(pieces.len() > 1, "piece {piece}: {} pieces", pieces.len());
+                }
+            }
+            // A client gone after the second piece: rendering stops there.
+            let mut taken = 0;
+            let finished = render_text_in_pieces(&families, Escaping::Underscores, 100, &mut |_, _| {
+                taken += 1;
+                taken < 2
+            });
+            assert!(!finished);
+            assert_eq!(taken, 2);
+        }
     }
 
     #[test]

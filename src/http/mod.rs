@@ -53,6 +53,8 @@ pub struct AppState {
     pub rate_limit: Option<Arc<crate::web_config::RateLimiter>>,
     /// `--web.access-config.file`: roles and push scopes of users and tokens.
     pub access: Arc<LiveAccessConfig>,
+    /// Turns to send a scrape in pieces as it is rendered ([`scrape::MAX_STREAMED_SCRAPES`]).
+    pub scrape_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             web: Arc::new(LiveWebConfig::new("", WebConfig::none())),
             rate_limit: None,
             access: Arc::new(LiveAccessConfig::new("", AccessConfig::off())),
+            scrape_turns: Arc::new(tokio::sync::Semaphore::new(scrape::MAX_STREAMED_SCRAPES)),
         }
     }
 

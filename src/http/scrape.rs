@@ -1,8 +1,9 @@
 //! `/metrics`, and the one read path every page of the store goes through
 //! ([`render_view`]).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use http_body::Frame;
 
 use model::StoreView;
 
@@ -58,9 +59,26 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
     )
 }
 
+/// Size of the pieces a scrape's body is sent in (see [`render::render_text_in_pieces`]).
+const PIECE_BYTES: usize = 256 << 10;
+/// Pieces rendered ahead of what the client has taken: the most of a scrape's body a
+/// node holds, whatever the store's size.
+const PIECES_AHEAD: usize = 4;
+/// Scrapes sent in pieces at once, each holding a thread of the blocking pool (which
+/// RocksDB's operations share) while it waits for its client between pieces: clients
+/// that do not read must not take every thread. A scrape beyond them is rendered whole
+/// first, as one piece, and holds no thread while it is sent.
+pub(super) const MAX_STREAMED_SCRAPES: usize = 32;
+/// How long a scrape may take to be rendered and taken by its client; then it is cut
+/// off (the client sees the response end early) and its thread is free again.
+const SCRAPE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Renders (and compresses) a scrape on the blocking pool, from a view of the store that
 /// holds no lock: a scrape of a million series takes long enough to starve the async
-/// workers, and holding the lock meanwhile would stall every apply.
+/// workers, and holding the lock meanwhile would stall every apply. The body goes out in
+/// pieces as it is rendered ([`PieceBody`]), at most [`PIECES_AHEAD`] ahead of the
+/// client (unless [`MAX_STREAMED_SCRAPES`] are already sent so); a body of one piece
+/// goes out whole, with its length.
 ///
 /// `node_only` (`/-/metrics`): only this node's own families (`process_*`,
 /// `pushgateway_*`), without the pushed groups and without the read barrier, for a
@@ -80,35 +98,49 @@ pub(super) async fn scrape(
     let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
-    let mut render = move |view: &StoreView| {
+    let mut render = move |view: &StoreView, out: &mut PieceSender| {
         own.extend(self_metrics::store_families(view.usage(), &quotas));
         let timestamps = if node_only { Vec::new() } else { render::timestamp_families(view) };
         let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
         let families =
             if node_only { render::gather_own(&own) } else { render::gather(view, &timestamps, &own, prepare) };
-        let body = match format {
-            ScrapeFormat::Text => render::render_text(&families, escaping),
+        let whole = match format {
+            ScrapeFormat::Text => {
+                let piece = out.piece;
+                render::render_text_in_pieces(&families, escaping, piece, &mut |piece, last| {
+                    out.send(piece.into_bytes(), last)
+                });
+                return;
+            }
             ScrapeFormat::ProtoDelimited => render::render_protobuf(&families, escaping),
             ScrapeFormat::ProtoText => render::render_protobuf_text(&families, false, escaping),
             ScrapeFormat::ProtoCompactText => render::render_protobuf_text(&families, true, escaping),
         };
-        if gzip {
-            use std::io::Write;
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            if let Ok(compressed) = encoder.write_all(&body).and_then(|_| encoder.finish()) {
-                return (compressed, true);
-            }
-        }
-        (body, false)
+        out.send(whole, true);
     };
-    let ((body, gzipped), stale) = if node_only {
-        let reader = state.node.local_reader();
-        let rendered = tokio::task::spawn_blocking(move || render(&reader.view()))
-            .await
-            .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))?;
-        (rendered, None)
+    let reader = if node_only {
+        state.node.local_reader()
     } else {
-        render_view_marked(state, render).await?
+        state.node.consistent_reader().await.map_err(HttpError::Read)?
+    };
+    let stale = reader.stale();
+    let turn = state.scrape_turns.clone().try_acquire_owned().ok();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+    let mut sender = PieceSender {
+        piece: if turn.is_some() { PIECE_BYTES } else { usize::MAX },
+        tx,
+        runtime: tokio::runtime::Handle::current(),
+        deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
+        gzip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+    };
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        render(&reader.view(), &mut sender);
+    });
+    let body = match rx.recv().await {
+        Some(Piece::Last(whole)) => Body::from(whole),
+        Some(Piece::More(first)) => Body::new(PieceBody { first: Some(first), rx, ended: false }),
+        None => return Err(HttpError::Read(cluster::ClusterError::Internal("render task failed".into()))),
     };
     let mut r = empty(StatusCode::OK);
     let content_type = if utf8 {
@@ -118,10 +150,105 @@ pub(super) async fn scrape(
         HeaderValue::from_static(format.content_type())
     };
     r.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    if gzipped {
+    if gzip {
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     mark_stale(&mut r, stale);
-    *r.body_mut() = Body::from(body);
+    *r.body_mut() = body;
     Ok(r)
+}
+
+/// A piece of a scrape's body, and whether it is the last.
+enum Piece {
+    More(Bytes),
+    Last(Bytes),
+}
+
+/// The rendering side of a scrape: compresses pieces when the client takes gzip, and
+/// waits (on its blocking-pool thread) while [`PIECES_AHEAD`] pieces are not taken yet.
+struct PieceSender {
+    /// Size of a piece; `usize::MAX` (one piece, which never waits) without a turn.
+    piece: usize,
+    tx: tokio::sync::mpsc::Sender<Piece>,
+    runtime: tokio::runtime::Handle,
+    deadline: tokio::time::Instant,
+    gzip: Option<flate2::write::GzEncoder<Vec<u8>>>,
+}
+
+impl PieceSender {
+    /// Sends `bytes` (compressed, when gzip is on: then a piece goes out once the
+    /// compressed bytes fill one). False when the client is gone or the deadline passed:
+    /// the rendering stops.
+    fn send(&mut self, bytes: Vec<u8>, last: bool) -> bool {
+        use std::io::Write;
+        let bytes = match &mut self.gzip {
+            None => bytes,
+            Some(encoder) => {
+                if encoder.write_all(&bytes).is_err() {
+                    return false;
+                }
+                if last {
+                    match self.gzip.take().map(|e| e.finish()) {
+                        Some(Ok(compressed)) => compressed,
+                        _ => return false,
+                    }
+                } else if encoder.get_ref().len() >= self.piece {
+                    std::mem::take(encoder.get_mut())
+                } else {
+                    return true;
+                }
+            }
+        };
+        let piece = if last { Piece::Last(bytes.into()) } else { Piece::More(bytes.into()) };
+        let sent = self.runtime.block_on(tokio::time::timeout_at(self.deadline, self.tx.send(piece)));
+        matches!(sent, Ok(Ok(())))
+    }
+}
+
+/// The body of a scrape of more than one piece. Ends in an error, so that the client
+/// sees a cut-off response and not a complete one, when the rendering stopped before
+/// its last piece (deadline, or a panic).
+struct PieceBody {
+    first: Option<Bytes>,
+    rx: tokio::sync::mpsc::Receiver<Piece>,
+    ended: bool,
+}
+
+/// The rendering of a scrape stopped before its end.
+#[derive(Debug, thiserror::Error)]
+#[error("the scrape stopped before its end")]
+struct ScrapeCutOff;
+
+impl HttpBody for PieceBody {
+    type Data = Bytes;
+    type Error = ScrapeCutOff;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, ScrapeCutOff>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(this.rx.poll_recv(cx)) {
+            Some(Piece::More(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Some(Piece::Last(bytes)) => {
+                this.ended = true;
+                Poll::Ready((!bytes.is_empty()).then(|| Ok(Frame::data(bytes))))
+            }
+            None => {
+                this.ended = true;
+                Poll::Ready(Some(Err(ScrapeCutOff)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.ended
+    }
 }

@@ -338,3 +338,55 @@ fn node_metrics_apart_from_the_pushed_groups() {
     let (_, all) = s.get("/metrics");
     assert!(all.contains("pushed_value{") && all.contains("pushgateway_build_info{"));
 }
+
+/// A scrape of more than one piece (256 KiB) goes out as it is rendered, without a
+/// length; a small one goes out whole, with its length. Streamed, plain or gzip, it holds
+/// every pushed series and ends with a complete last line.
+#[test]
+fn large_scrapes_are_streamed_whole() {
+    tracing_free_note("a scrape over one piece is sent in pieces, complete, plain and gzip");
+    let s = Server::start(&[]);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let scrape = |gzip: bool| {
+        let mut req = client.get(format!("{}/metrics", s.base));
+        if gzip {
+            req = req.header("Accept-Encoding", "gzip");
+        }
+        let resp = req.send().expect("scrape");
+        assert_eq!(resp.status(), 200);
+        let length = resp.headers().get("content-length").cloned();
+        let encoding = resp.headers().get("content-encoding").cloned();
+        assert_eq!(encoding.is_some(), gzip);
+        let bytes = resp.bytes().expect("whole body").to_vec();
+        let text = if gzip {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).expect("gzip");
+            out
+        } else {
+            String::from_utf8(bytes).expect("utf-8")
+        };
+        (length, text)
+    };
+    assert_eq!(s.put("/metrics/job/small", "small 1\n").0, 200);
+    let (length, small) = scrape(false);
+    assert!(length.is_some(), "a scrape of one piece has a length");
+    assert!(small.contains("small{instance=\"\",job=\"small\"} 1\n"), "{small}");
+
+    let body: String = (0..400).map(|k| format!("big_series_of_a_large_store{{k=\"{k}\"}} {k}\n")).collect();
+    for g in 0..20 {
+        assert_eq!(s.put(&format!("/metrics/job/big/instance/g{g:02}"), &body).0, 200);
+    }
+    for gzip in [false, true] {
+        let (length, text) = scrape(gzip);
+        // Compressed, this scrape fits one piece: it goes out whole.
+        assert_eq!(length.is_none(), !gzip, "gzip {gzip}: a scrape of several pieces goes out as rendered");
+        assert!(text.len() > 400 << 10, "gzip {gzip}: {} bytes", text.len());
+        assert!(text.ends_with('\n'));
+        let big: Vec<&str> = text.lines().filter(|l| l.starts_with("big_series_of_a_large_store{")).collect();
+        assert_eq!(big.len(), 8000, "gzip {gzip}");
+        assert_eq!(big[0], "big_series_of_a_large_store{instance=\"g00\",job=\"big\",k=\"0\"} 0");
+        assert_eq!(big[7999], "big_series_of_a_large_store{instance=\"g19\",job=\"big\",k=\"99\"} 99");
+        assert!(text.contains("push_time_seconds{instance=\"g19\",job=\"big\"}"), "gzip {gzip}");
+        assert!(text.contains("small{instance=\"\",job=\"small\"} 1\n"), "gzip {gzip}");
+    }
+}
