@@ -207,7 +207,7 @@ pub fn render_text_in_pieces(
     // Sized for the usual sample line (name, a few labels, a value), so that a scrape of
     // a large store does not copy its text over and over as the buffer grows.
     let samples: usize = families.iter().map(|f| f.metrics.len() * (f.name.len() + 64)).sum();
-    let capacity = (families.len() * 128 + samples).min(piece.saturating_add(64 << 10));
+    let capacity = (families.len() * 128 + samples).min(piece.saturating_add(piece / 4));
     let mut out = String::with_capacity(capacity);
     // Hands the buffer on once it holds a piece; false when the client is gone.
     let mut cut =

@@ -60,10 +60,10 @@ fn gzip_accepted(headers: &HeaderMap) -> bool {
 }
 
 /// Size of the pieces a scrape's body is sent in (see [`render::render_text_in_pieces`]).
-const PIECE_BYTES: usize = 256 << 10;
+const PIECE_BYTES: usize = 64 << 10;
 /// Pieces rendered ahead of what the client has taken: the most of a scrape's body a
 /// node holds, whatever the store's size.
-const PIECES_AHEAD: usize = 4;
+const PIECES_AHEAD: usize = 8;
 /// Scrapes sent in pieces at once, each holding a thread of the blocking pool (which
 /// RocksDB's operations share) while it waits for its client between pieces: clients
 /// that do not read must not take every thread. A scrape beyond them is rendered whole

@@ -339,7 +339,7 @@ fn node_metrics_apart_from_the_pushed_groups() {
     assert!(all.contains("pushed_value{") && all.contains("pushgateway_build_info{"));
 }
 
-/// A scrape of more than one piece (256 KiB) goes out as it is rendered, without a
+/// A scrape of more than one piece (64 KiB) goes out as it is rendered, without a
 /// length; a small one goes out whole, with its length. Streamed, plain or gzip, it holds
 /// every pushed series and ends with a complete last line.
 #[test]
