@@ -186,14 +186,14 @@ pub fn heal(active: Active, cluster: &mut ClusterUnderTest) -> anyhow::Result<()
     match active {
         Active::Killed(i) => cluster.restart(i),
         Active::KilledMany(list) => list.into_iter().try_for_each(|i| cluster.restart(i)),
-        Active::Staggered(list) => {
-            let (first, rest) = list.split_first().map_or((None, &[][..]), |(f, r)| (Some(*f), r));
-            if let Some(first) = first {
+        Active::Staggered(list) => match list.split_first() {
+            Some((&first, rest)) => {
                 cluster.restart(first)?;
                 std::thread::sleep(STAGGER);
+                rest.iter().try_for_each(|&i| cluster.restart(i))
             }
-            rest.iter().try_for_each(|&i| cluster.restart(i))
-        }
+            None => Ok(()),
+        },
         Active::Partitioned(id, peers) => match &cluster.net {
             Some(net) => net.heal(id, &peers),
             None => Ok(()),

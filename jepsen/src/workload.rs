@@ -53,14 +53,17 @@ pub fn observe(doc: &serde_json::Value, key: u32) -> GroupState {
 /// The state of group `key` in a text scrape of `/metrics`: the group exists when its
 /// `push_time_seconds` series does; `v` and `w` are its pushed values.
 pub fn observe_text(text: &str, key: u32) -> GroupState {
-    let labels = format!("{{instance=\"\",job=\"jepsen\",key=\"{key}\"}} ");
-    let value = |family: &str| -> Option<u64> {
-        let prefix = format!("{family}{labels}");
-        text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.trim().parse().ok())
-    };
-    text.lines()
-        .any(|l| l.starts_with(&format!("push_time_seconds{labels}")))
-        .then(|| Families { v: value("v"), w: value("w") })
+    let labels = format!("{{instance=\"\",job=\"jepsen\",key=\"{key}\"}}");
+    text.lines().any(|l| l.starts_with(&format!("push_time_seconds{labels} "))).then(|| Families {
+        v: sample_value(text, &format!("v{labels}")),
+        w: sample_value(text, &format!("w{labels}")),
+    })
+}
+
+/// The integer value of `series` (its name and labels as a text scrape writes them,
+/// braces included) in a text scrape; none when absent.
+pub fn sample_value(text: &str, series: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())
 }
 
 /// Classifies an HTTP outcome. A refused connection never delivered the request: `Fail`.

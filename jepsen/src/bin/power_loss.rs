@@ -91,12 +91,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The value of `v{job="power"}` in a text scrape.
+/// The value of `v{instance="",job="power"}` in a text scrape.
 fn value_in(text: &str) -> Option<u64> {
-    text.lines().filter(|line| line.starts_with("v{") && line.contains("job=\"power\"")).find_map(|line| {
-        let (_, value) = line.rsplit_once(' ')?;
-        value.trim().parse::<f64>().ok().map(|v| v as u64)
-    })
+    jepsen::workload::sample_value(text, "v{instance=\"\",job=\"power\"}")
 }
 
 fn run(o: &Options) -> anyhow::Result<Vec<Round>> {
@@ -194,6 +191,7 @@ mod tests {
     fn the_value_is_read_from_a_text_scrape() {
         let text = "# TYPE v untyped\nv{instance=\"\",job=\"power\"} 7\npush_time_seconds{job=\"power\"} 1.7e9\n";
         assert_eq!(value_in(text), Some(7));
-        assert_eq!(value_in("v{job=\"other\"} 7\n"), None);
+        assert_eq!(value_in("v{instance=\"\",job=\"other\"} 7\n"), None);
+        assert_eq!(value_in("v{instance=\"\",job=\"power\"}x 7\n"), None, "another series");
     }
 }
