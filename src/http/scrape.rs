@@ -136,6 +136,8 @@ pub(super) async fn scrape(
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
         render(&reader.view(), &mut sender);
+        drop(sender);
+        release_freed_memory();
     });
     let body = match rx.recv().await {
         Some(Piece::Last(whole)) => Body::from(whole),
@@ -156,6 +158,18 @@ pub(super) async fn scrape(
     mark_stale(&mut r, stale);
     *r.body_mut() = body;
     Ok(r)
+}
+
+/// Gives the memory this thread freed back to the system at once. A scrape frees what it
+/// used on the thread that rendered it: the first scrape after pushes, the buffers the
+/// changed families' text was rendered in (as much again as the text, which is kept in
+/// exact copies); every scrape, its list of series. mimalloc returns freed pages only
+/// when the thread that freed them allocates again, and a blocking-pool thread may sit idle
+/// for long: measured at a million series, 30 MB (8%) more resident after scrapes without this.
+fn release_freed_memory() {
+    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any
+    // time; with another global allocator it collects mimalloc's own (empty) heap.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// A piece of a scrape's body, and whether it is the last.
