@@ -132,12 +132,16 @@ pub(super) async fn scrape(
         runtime: tokio::runtime::Handle::current(),
         deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
         gzip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+        rendered: 0,
     };
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
         render(&reader.view(), &mut sender);
+        let large = sender.rendered >= LARGE_SCRAPE_BYTES;
         drop(sender);
-        release_freed_memory();
+        if large {
+            release_freed_memory();
+        }
     });
     let body = match rx.recv().await {
         Some(Piece::Last(whole)) => Body::from(whole),
@@ -160,12 +164,17 @@ pub(super) async fn scrape(
     Ok(r)
 }
 
+/// A scrape of at least this many bytes (rendered, before compression) gives back what
+/// it freed when it ends ([`release_freed_memory`]); a smaller one frees too little to be
+/// worth the pages the next scrape must then fault in again.
+const LARGE_SCRAPE_BYTES: usize = 16 << 20;
+
 /// Gives the memory this thread freed back to the system at once. A scrape frees what it
-/// used on the thread that rendered it: the first scrape after pushes, the buffers the
-/// changed families' text was rendered in (as much again as the text, which is kept in
-/// exact copies); every scrape, its list of series. mimalloc returns freed pages only
-/// when the thread that freed them allocates again, and a blocking-pool thread may sit idle
-/// for long: measured at a million series, 30 MB (8%) more resident after scrapes without this.
+/// used on the thread that rendered it: the buffers the changed families' text was
+/// rendered in before it was kept in exact copies, its list of series, its pieces.
+/// mimalloc returns freed pages only when the thread that freed them allocates again, and
+/// a blocking-pool thread may sit idle for long: measured at a million series, 30 MB (8%)
+/// more resident after scrapes without this.
 fn release_freed_memory() {
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any
     // time; with another global allocator it collects mimalloc's own (empty) heap.
@@ -187,6 +196,8 @@ struct PieceSender {
     runtime: tokio::runtime::Handle,
     deadline: tokio::time::Instant,
     gzip: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    /// Bytes rendered so far (before compression).
+    rendered: usize,
 }
 
 impl PieceSender {
@@ -195,6 +206,7 @@ impl PieceSender {
     /// the rendering stops.
     fn send(&mut self, bytes: Vec<u8>, last: bool) -> bool {
         use std::io::Write;
+        self.rendered += bytes.len();
         let bytes = match &mut self.gzip {
             None => bytes,
             Some(encoder) => {
