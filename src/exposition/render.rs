@@ -195,9 +195,10 @@ pub fn render_text(families: &[ExposedFamily<'_>], escaping: Escaping) -> Vec<u8
 
 /// [`render_text`], handed to `emit` in pieces of at least `piece` bytes (cut between
 /// series, so a piece may run over by one series' lines) and a last piece (`emit`'s second
-/// argument true), possibly empty, with the rest: a scrape of a large store then never holds its whole text, and
-/// its first bytes go out while the rest is rendered. Stops early, returning false, when
-/// `emit` does (the client is gone); true once the last piece is taken.
+/// argument true), possibly empty, with the rest: a scrape of a large store then never
+/// holds its whole text, and its first bytes go out while the rest is rendered. Stops
+/// early, returning false, when `emit` does (the client is gone); true once the last piece
+/// is taken.
 pub fn render_text_in_pieces(
     families: &[ExposedFamily<'_>],
     escaping: Escaping,
