@@ -15,22 +15,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Lowest port handed out.
 const FLOOR: u32 = 10_000;
-/// A step through the range that is prime, so it visits every port before repeating.
+/// A prime step through the range: it visits every port before repeating unless the
+/// range's size is a multiple of it (22,768 ports by default).
 const STRIDE: u32 = 7_919;
 
 /// A free address on 127.0.0.1.
 pub fn free_addr() -> io::Result<SocketAddr> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let below = ephemeral_floor();
+    // Read once per process: where this process starts in the range (apart from other
+    // harnesses started at other times) and the range's end.
+    static RANGE: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    let (start, below) = *RANGE.get_or_init(|| {
+        let nanos = std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos());
+        (std::process::id().wrapping_mul(2_654_435_761) ^ nanos, ephemeral_floor())
+    });
     if below > FLOOR + STRIDE {
         let span = below - FLOOR;
-        // Where this process starts in the range: apart from other harnesses started
-        // at other times.
-        static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        let start = *START.get_or_init(|| {
-            let nanos = std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos());
-            std::process::id().wrapping_mul(2_654_435_761) ^ nanos
-        });
         for _ in 0..256 {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let port = FLOOR + (start.wrapping_add(n.wrapping_mul(STRIDE)) % span);
