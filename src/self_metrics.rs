@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use cluster::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
 use model::own_families::own_family;
-use model::{Bucket, LabelPair, Metric, MetricFamily, StoreQuotas, Usage, Value};
+use model::{Bucket, LabelPair, Metric, MetricFamily, StoreQuotas, Timestamp, Usage, Value};
 use prometheus::core::Collector;
 
 const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
@@ -47,9 +47,9 @@ pub fn store_families(usage: Usage, quotas: &StoreQuotas) -> Vec<MetricFamily> {
             .iter()
             .zip(values)
             .map(|((_, what, _), v)| Metric {
-                labels: vec![LabelPair::new("resource", *what)],
+                labels: Box::new([LabelPair::new("resource", *what)]),
                 value: Value::Gauge(v as f64),
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             })
             .collect()
     };
@@ -124,7 +124,11 @@ impl SelfMetrics {
     /// proposed through it.
     pub fn gather(&self, cluster: &NodeStatus, proposals: &ProposalStats) -> Vec<MetricFamily> {
         let mut out = Vec::new();
-        let gauge = |labels: Vec<LabelPair>, v: f64| Metric { labels, value: Value::Gauge(v), timestamp_ms: None };
+        let gauge = |labels: Vec<LabelPair>, v: f64| Metric {
+            labels: labels.into(),
+            value: Value::Gauge(v),
+            timestamp_ms: Timestamp::NONE,
+        };
         let roles =
             ROLES.iter().map(|r| gauge(vec![LabelPair::new("role", *r)], f64::from(u8::from(cluster.role == *r))));
         out.push(self.family(CLUSTER_ROLE, roles.collect()));
@@ -145,8 +149,11 @@ impl SelfMetrics {
         for (name, v) in scalars {
             out.push(self.family(name, vec![gauge(vec![], v)]));
         }
-        let counter =
-            |labels: Vec<LabelPair>, v: u64| Metric { labels, value: Value::Counter(v as f64), timestamp_ms: None };
+        let counter = |labels: Vec<LabelPair>, v: u64| Metric {
+            labels: labels.into(),
+            value: Value::Counter(v as f64),
+            timestamp_ms: Timestamp::NONE,
+        };
         out.push(self.family(CLUSTER_FORWARDED, vec![counter(vec![], proposals.forwarded_batches)]));
         out.push(self.family(CLUSTER_STALE_READS, vec![counter(vec![], cluster.stale_reads)]));
         let failed = [
@@ -166,12 +173,10 @@ impl SelfMetrics {
             })
             .collect();
         let histogram = Value::histogram(proposals.duration_count, proposals.duration_sum, buckets);
-        out.push(
-            self.family(
-                CLUSTER_PROPOSAL_DURATION,
-                vec![Metric { labels: vec![], value: histogram, timestamp_ms: None }],
-            ),
-        );
+        out.push(self.family(
+            CLUSTER_PROPOSAL_DURATION,
+            vec![Metric { labels: Box::new([]), value: histogram, timestamp_ms: Timestamp::NONE }],
+        ));
         for pf in self.process.collect() {
             let name = pf.name();
             if own_family(name).is_none() {
@@ -185,29 +190,29 @@ impl SelfMetrics {
                         prometheus::proto::MetricType::COUNTER => Value::Counter(m.get_counter().get_value()),
                         _ => Value::Gauge(m.get_gauge().get_value()),
                     };
-                    Metric { labels: vec![], value, timestamp_ms: None }
+                    Metric { labels: Box::new([]), value, timestamp_ms: Timestamp::NONE }
                 })
                 .collect();
             out.push(self.family(name, metrics));
         }
         let build = Metric {
-            labels: vec![
+            labels: Box::new([
                 LabelPair::new("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
                 LabelPair::new("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
                 LabelPair::new("rustversion", env!("CARGO_PKG_RUST_VERSION")),
                 LabelPair::new("version", env!("CARGO_PKG_VERSION")),
-            ],
+            ]),
             value: Value::Gauge(1.0),
-            timestamp_ms: None,
+            timestamp_ms: Timestamp::NONE,
         };
         out.push(self.family("pushgateway_build_info", vec![build]));
         let summaries = |map: &Mutex<BTreeMap<String, SumCount>>| -> Vec<Metric> {
             let map = map.lock().map(|m| m.clone()).unwrap_or_default();
             map.into_iter()
                 .map(|(method, sc)| Metric {
-                    labels: vec![LabelPair::new("method", method)],
+                    labels: Box::new([LabelPair::new("method", method)]),
                     value: Value::summary(sc.count, sc.sum, vec![]),
-                    timestamp_ms: None,
+                    timestamp_ms: Timestamp::NONE,
                 })
                 .collect()
         };
@@ -217,13 +222,13 @@ impl SelfMetrics {
         let metrics = requests
             .into_iter()
             .map(|((code, handler, method), n)| Metric {
-                labels: vec![
+                labels: Box::new([
                     LabelPair::new("code", code.to_string()),
                     LabelPair::new("handler", handler),
                     LabelPair::new("method", method),
-                ],
+                ]),
                 value: Value::Counter(n as f64),
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             })
             .collect();
         out.push(self.family("pushgateway_http_requests_total", metrics));

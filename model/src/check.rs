@@ -101,7 +101,7 @@ pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> 
                     return Err(problem("must not have an explicit \"le\" label".to_string()));
                 }
             }
-            if !seen.insert(m.labels.as_slice()) {
+            if !seen.insert(&m.labels[..]) {
                 return Err(problem("was collected before with the same name and label values".to_string()));
             }
         }
@@ -201,8 +201,8 @@ impl GroupStore {
                     (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
                 });
                 let Some(mine) = mine else { continue };
-                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| m.labels.as_slice()).collect();
-                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(m.labels.as_slice())) {
+                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| &m.labels[..]).collect();
+                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(&m.labels[..])) {
                     return Err(duplicate_message(name, m));
                 }
             }
@@ -270,7 +270,8 @@ pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
         .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
         .map(|(name, mut family)| {
             for metric in &mut family.metrics {
-                metric.labels = merge_labels(std::mem::take(&mut metric.labels), &grouping, key_has_instance);
+                metric.labels =
+                    merge_labels(std::mem::take(&mut metric.labels).into_vec(), &grouping, key_has_instance);
             }
             (name, family)
         })
@@ -278,7 +279,7 @@ pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
 }
 
 /// `own` (any order) merged with `grouping` (sorted, unique names), as [`sanitize`] says.
-fn merge_labels(mut own: Vec<LabelPair>, grouping: &[LabelPair], key_has_instance: bool) -> Vec<LabelPair> {
+fn merge_labels(mut own: Vec<LabelPair>, grouping: &[LabelPair], key_has_instance: bool) -> Box<[LabelPair]> {
     own.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = Vec::with_capacity(own.len() + grouping.len() + usize::from(!key_has_instance));
     let mut own = own.into_iter().peekable();
@@ -301,8 +302,7 @@ fn merge_labels(mut own: Vec<LabelPair>, grouping: &[LabelPair], key_has_instanc
             out.insert(at, LabelPair::new("instance", ""));
         }
     }
-    out.shrink_to_fit();
-    out
+    out.into_boxed_slice()
 }
 
 #[cfg(test)]
@@ -349,7 +349,7 @@ mod tests {
             let has_instance = key.labels().contains_key("instance");
             let grouping: Vec<LabelPair> =
                 key.labels().iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
-            prop_assert_eq!(merge_labels(own, &grouping, has_instance), expected);
+            prop_assert_eq!(merge_labels(own, &grouping, has_instance), expected.into_boxed_slice());
         }
     }
 }

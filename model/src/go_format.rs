@@ -198,7 +198,7 @@ pub fn metric_debug(m: &Metric) -> String {
         }
         Value::Missing | Value::Proto(_) => {}
     }
-    if let Some(ts) = m.timestamp_ms {
+    if let Some(ts) = m.timestamp_ms.get() {
         let _ = write!(out, "timestamp_ms:{ts} ");
     }
     out

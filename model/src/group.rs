@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::grouping_key::GroupingKey;
-use crate::metric::{Metric, MetricFamily, MetricType, UnixNanos, Value};
+use crate::metric::{Metric, MetricFamily, MetricType, Timestamp, UnixNanos, Value};
 use crate::quota::Usage;
 
 /// Name of the per-group family holding the last successful push time.
@@ -190,9 +190,9 @@ impl Group {
             help: Some(help.to_string()),
             metric_type: MetricType::Gauge,
             metrics: vec![Metric {
-                labels: self.key.series_labels(),
+                labels: self.key.series_labels().into(),
                 value: Value::Gauge(t.as_seconds()),
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             }],
         };
         let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };

@@ -47,7 +47,7 @@ pub use grouping_key::GroupingKey;
 pub use limits::{LimitExceeded, PushLimits};
 pub use metric::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, ProtoValue, PushedFamilies, Quantile,
-    SummaryValue, UnixNanos, Value,
+    SummaryValue, Timestamp, UnixNanos, Value,
 };
 pub use own_families::OwnFamily;
 pub use quota::{QuotaExceeded, StoreQuotas, Usage};

@@ -181,7 +181,7 @@ impl Default for PushLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, Value};
+    use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, Timestamp, Value};
     use std::collections::BTreeMap;
 
     fn key(pairs: usize) -> GroupingKey {
@@ -195,7 +195,7 @@ mod tests {
             .map(|s| Metric {
                 labels: (0..labels).map(|l| LabelPair::new(format!("n{l}"), format!("{s}"))).collect(),
                 value: Value::Untyped(1.0),
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             })
             .collect();
         let family = MetricFamily { name: "m".into(), help: None, metric_type: MetricType::Untyped, metrics };
@@ -266,7 +266,7 @@ mod tests {
                 .map(|s| Metric {
                     labels: (0..labels).map(|l| LabelPair::new(format!("n{l}"), value(s, l))).collect(),
                     value: Value::Untyped(1.0),
-                    timestamp_ms: None,
+                    timestamp_ms: Timestamp::NONE,
                 })
                 .collect();
             let family = MetricFamily { name: "m".into(), help: None, metric_type: MetricType::Untyped, metrics };

@@ -177,7 +177,7 @@ impl Default for StoreQuotas {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::{Bucket, LabelPair, MetricType};
+    use crate::metric::{Bucket, LabelPair, MetricType, Timestamp};
     use std::collections::BTreeMap;
 
     fn key(instance: Option<&str>) -> GroupingKey {
@@ -195,9 +195,9 @@ mod tests {
             help: Some("hh".into()),
             metric_type: MetricType::Histogram,
             metrics: vec![Metric {
-                labels: vec![LabelPair::new("le_x", "12")],
+                labels: Box::new([LabelPair::new("le_x", "12")]),
                 value: Value::histogram(1, 1.0, vec![Bucket { upper_bound: 1.0, cumulative_count: 1 }]),
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             }],
         };
         let stored = Usage::of_family(&family, 0);

@@ -10,7 +10,7 @@ use prost::Message;
 
 use model::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
-    SummaryValue, Value,
+    SummaryValue, Timestamp, Value,
 };
 
 #[derive(Clone, PartialEq, Message)]
@@ -264,7 +264,8 @@ fn field_spans(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
 fn kept_whole(classic: Value, raw_metric: &[u8]) -> Value {
     let rest: Vec<u8> =
         field_spans(raw_metric).filter(|(field, _)| *field != 1 && *field != 6).flat_map(|(_, b)| b).copied().collect();
-    let ours = to_pb_metric(&Metric { labels: Vec::new(), value: classic.clone(), timestamp_ms: None }).encode_to_vec();
+    let ours = to_pb_metric(&Metric { labels: Box::new([]), value: classic.clone(), timestamp_ms: Timestamp::NONE })
+        .encode_to_vec();
     if rest == ours {
         classic
     } else {
@@ -324,7 +325,7 @@ fn from_pb<'a>(
                     )
                 })
                 .collect();
-            Metric { labels, value, timestamp_ms: m.timestamp_ms }
+            Metric { labels, value, timestamp_ms: m.timestamp_ms.into() }
         })
         .collect();
     Ok(MetricFamily { name, help: text(pb.help)?, metric_type, metrics })
@@ -403,7 +404,7 @@ fn to_pb_metric(m: &Metric) -> PbMetric {
             .iter()
             .map(|l| PbLabelPair { name: Some(l.name.as_bytes().to_vec()), value: Some(l.value.as_bytes().to_vec()) })
             .collect(),
-        timestamp_ms: m.timestamp_ms,
+        timestamp_ms: m.timestamp_ms.get(),
         ..Default::default()
     };
     match &m.value {
@@ -585,9 +586,9 @@ mod tests {
                 help: None,
                 metric_type: MetricType::Gauge,
                 metrics: values.iter().enumerate().map(|(i, v)| Metric {
-                    labels: vec![LabelPair::new("i", i.to_string()), LabelPair::new("l", label.clone())],
+                    labels: Box::new([LabelPair::new("i", i.to_string()), LabelPair::new("l", label.clone())]),
                     value: Value::Gauge(*v),
-                    timestamp_ms: None,
+                    timestamp_ms: Timestamp::NONE,
                 }).collect(),
             };
             let mut out = Vec::new();

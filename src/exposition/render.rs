@@ -356,7 +356,7 @@ fn write_sample(
     }
     out.push(' ');
     write_exposition(out, value);
-    if let Some(ts) = m.timestamp_ms {
+    if let Some(ts) = m.timestamp_ms.get() {
         let _ = write!(out, " {ts}");
     }
     out.push('\n');

@@ -13,7 +13,7 @@ use std::fmt;
 use model::check::Names;
 use model::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
-    SummaryValue, Value,
+    SummaryValue, Timestamp, Value,
 };
 
 /// Why a body is not valid text format.
@@ -640,7 +640,11 @@ impl<'a> Parser<'a> {
                 None => {
                     self.count_series()?;
                     let family = &mut self.families[index];
-                    family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
+                    family.family.metrics.push(Metric {
+                        labels: labels.into(),
+                        value: Value::Missing,
+                        timestamp_ms: Timestamp::NONE,
+                    });
                     let i = family.family.metrics.len() - 1;
                     family.series_index.insert(key, i);
                     i
@@ -649,7 +653,11 @@ impl<'a> Parser<'a> {
         } else {
             self.count_series()?;
             let family = &mut self.families[index];
-            family.family.metrics.push(Metric { labels, value: Value::Missing, timestamp_ms: None });
+            family.family.metrics.push(Metric {
+                labels: labels.into(),
+                value: Value::Missing,
+                timestamp_ms: Timestamp::NONE,
+            });
             family.family.metrics.len() - 1
         };
 
@@ -804,7 +812,7 @@ impl<'a> Parser<'a> {
         let text = String::from_utf8_lossy(&token).into_owned();
         let ts = parse_go_int(&text)
             .ok_or_else(|| self.error(format!("expected integer as timestamp, got {}", go_quote(&token))))?;
-        self.families[family].family.metrics[metric].timestamp_ms = Some(ts);
+        self.families[family].family.metrics[metric].timestamp_ms = Some(ts).into();
         let rest = self.read_until_newline(false)?;
         if !rest.is_empty() {
             return Err(self.error(format!("spurious string after timestamp: {}", go_quote(&rest))));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::metric::{LabelPair, Metric, MetricFamily, Quantile, Value};
+use crate::metric::{LabelPair, Metric, MetricFamily, Quantile, Timestamp, Value};
 use crate::own_families::OwnFamily;
 
 fn key(pairs: &[(&str, &str)]) -> GroupingKey {
@@ -27,7 +27,7 @@ fn family(name: &str, t: MetricType, series: &[(&[(&str, &str)], f64)]) -> Metri
                     MetricType::Histogram => Value::histogram(1, *v, vec![]),
                     _ => Value::Untyped(*v),
                 },
-                timestamp_ms: None,
+                timestamp_ms: Timestamp::NONE,
             })
             .collect(),
     }
@@ -264,7 +264,7 @@ fn invalid_series_are_rejected() {
     let mut s = GroupStore::with_own_families(own());
     let a = key(&[("job", "a")]);
     let mut timestamped = family("m", MetricType::Untyped, &[(NO_LABELS, 1.0)]);
-    timestamped.metrics[0].timestamp_ms = Some(5);
+    timestamped.metrics[0].timestamp_ms = Some(5).into();
     let cases: Vec<(&str, MetricFamily, &str)> = vec![
         ("timestamp", timestamped, "pushed metrics must not have timestamps"),
         ("reserved label", family("m", MetricType::Untyped, &[(&[("__x", "x")], 1.0)]), "invalid name: __x"),
@@ -350,7 +350,7 @@ mod properties {
     }
 
     /// Exposed series of the whole store, to check the invariant.
-    fn all_series(s: &GroupStore) -> Vec<(String, Vec<LabelPair>)> {
+    fn all_series(s: &GroupStore) -> Vec<(String, Box<[LabelPair]>)> {
         let mut out = Vec::new();
         for g in s.groups() {
             for (f, _) in g.timestamp_families() {
@@ -490,12 +490,12 @@ fn values_kept_whole_wait_for_version_3() {
     let kept = || {
         let mut f = family("h", MetricType::Histogram, &[]);
         f.metrics.push(Metric {
-            labels: vec![],
+            labels: Box::new([]),
             value: Value::Proto(Box::new(crate::ProtoValue {
                 classic: Value::histogram(7, 1.5, vec![]),
                 fields: vec![0x3a, 0x02, 0x28, 0x06],
             })),
-            timestamp_ms: None,
+            timestamp_ms: Timestamp::NONE,
         });
         vec![f]
     };

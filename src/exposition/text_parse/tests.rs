@@ -132,7 +132,7 @@ fn values_and_escapes() {
     assert_eq!(s.metrics[0].value, Value::summary(0, 2.0, vec![]));
     let h = single(&parse("# TYPE h histogram\nh_bucket 1\n").unwrap(), "h");
     assert_eq!(h.metrics[0].value, Value::histogram(0, 0.0, vec![]));
-    assert_eq!(single(&parse("m 1 -5\n").unwrap(), "m").metrics[0].timestamp_ms, Some(-5));
+    assert_eq!(single(&parse("m 1 -5\n").unwrap(), "m").metrics[0].timestamp_ms.get(), Some(-5));
 }
 
 #[test]
