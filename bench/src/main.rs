@@ -162,6 +162,22 @@ fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, push
     }
 }
 
+/// Waits, at most `limit`, until the target's processes are idle: under a tenth of one
+/// core over a second. A scrape then costs what serving the store costs, apart from the
+/// work a burst of a million series leaves behind (RocksDB's compactions, followers
+/// catching up) on the same two cores; Prometheus scrapes a store mostly at rest. The
+/// figures right after the fill stay beside it.
+fn settle(target: &Target, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let before = target.usage();
+        std::thread::sleep(Duration::from_secs(1));
+        if target.usage().since(&before).cpu_seconds() < 0.1 || started.elapsed() >= limit {
+            return started.elapsed();
+        }
+    }
+}
+
 fn rss_mb(target: &Target) -> Vec<f64> {
     target.servers.iter().filter_map(|s| s.rss_bytes()).map(|b| b as f64 / 1e6).collect()
 }
@@ -230,6 +246,11 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
                 "B",
                 true,
             );
+            if series > 100_000 {
+                let waited = settle(&target, Duration::from_secs(180));
+                rec.add(format!("idle after the {label} fill and its scrapes"), waited.as_secs_f64(), "s", true);
+                scrape_every_node(&mut rec, &target, &format!("{label} series, servers idle"), 3)?;
+            }
         }
     }
 
