@@ -56,14 +56,25 @@ pub(crate) struct Gate {
     heard: Mutex<Option<Instant>>,
     /// The minimum and maximum election timeout.
     timeout: (Duration, Duration),
-    /// How long after hearing from a leader this node refuses to help elect another; the
-    /// same as openraft's lease on votes (the maximum election timeout it is given).
-    lease: Duration,
+}
+
+/// How long after hearing from a leader a node refuses to help elect another, given the
+/// minimum and maximum election timeout: the minimum (at least 2 ms, which openraft's
+/// configuration needs for a minimum below it). Openraft is given it as its lease on
+/// votes, the gate refuses pre-votes for it, and a leader that no majority has answered
+/// for it is no longer ready: past it, the others may have elected another.
+pub(crate) fn vote_lease(timeout: (Duration, Duration)) -> Duration {
+    timeout.0.max(Duration::from_millis(2))
 }
 
 impl Gate {
-    pub(crate) fn new(timeout: (Duration, Duration), lease: Duration) -> Self {
-        Gate { heard: Mutex::new(None), timeout, lease }
+    pub(crate) fn new(timeout: (Duration, Duration)) -> Self {
+        Gate { heard: Mutex::new(None), timeout }
+    }
+
+    /// See [`vote_lease`].
+    pub(crate) fn lease(&self) -> Duration {
+        vote_lease(self.timeout)
     }
 
     /// Called when this node took an append or a snapshot from the leader of its term,
@@ -96,7 +107,7 @@ impl Node {
             return Err("this node is the leader".into());
         }
         if let Some(silence) = self.gate().silence(Instant::now()) {
-            if silence < self.gate().lease {
+            if silence < self.gate().lease() {
                 return Err(format!("heard from the leader {} ms ago", silence.as_millis()));
             }
         }

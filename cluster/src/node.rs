@@ -47,9 +47,6 @@ struct Inner {
     stats: Mutex<ProposalStats>,
     /// The node's database, for checkpoints and its size.
     db: Arc<rocksdb::DB>,
-    /// The leader's lease (the maximum election timeout): a leader no majority has
-    /// answered for this long is not ready.
-    leader_lease: Duration,
     /// See [`StateMachine::snapshot_bytes`].
     snapshot_bytes: Arc<AtomicU64>,
     /// The snapshot being received from the leader and how many of its bytes have come
@@ -104,7 +101,7 @@ impl Node {
         let removals = state_machine.removals();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
-        let lease = config.election_timeout.0.max(Duration::from_millis(2));
+        let lease = crate::election::vote_lease(config.election_timeout);
         let raft_config = openraft::Config {
             cluster_name: "pushgateway".into(),
             heartbeat_interval: heartbeat,
@@ -172,12 +169,11 @@ impl Node {
                 peer_server: Mutex::new(None),
                 stats: Mutex::new(ProposalStats::default()),
                 db,
-                leader_lease: config.election_timeout.1,
                 snapshot_bytes,
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
                 removals,
-                gate: crate::election::Gate::new(config.election_timeout, lease),
+                gate: crate::election::Gate::new(config.election_timeout),
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
@@ -270,8 +266,10 @@ impl Node {
         self.inner.freshness.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A leader no majority has answered for this long is not ready: the lease on votes
+    /// ([`crate::election::vote_lease`]), after which the others may have elected another.
     pub(crate) fn leader_lease(&self) -> Duration {
-        self.inner.leader_lease
+        self.inner.gate.lease()
     }
 
     /// RocksDB's live SST files plus its memtables (in-memory properties).

@@ -32,12 +32,27 @@ pub(super) async fn render_view_marked<R: Send + 'static>(
     state: &AppState,
     render: impl FnOnce(&StoreView) -> R + Send + 'static,
 ) -> Result<(R, Option<std::time::Duration>), HttpError> {
-    let reader = state.node.consistent_reader().await.map_err(HttpError::Read)?;
-    let stale = reader.stale();
-    let rendered = tokio::task::spawn_blocking(move || render(&reader.view()))
-        .await
-        .map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))?;
+    let (task, stale) = spawn_render(state, false, render).await?;
+    let rendered =
+        task.await.map_err(|e| HttpError::Read(cluster::ClusterError::Internal(format!("render task failed: {e}"))))?;
     Ok((rendered, stale))
+}
+
+/// Passes the read barrier (none with `node_only`: this node's view as it is), then
+/// renders a view on the blocking pool. Returns the rendering task, and whether the read
+/// is served stale.
+async fn spawn_render<R: Send + 'static>(
+    state: &AppState,
+    node_only: bool,
+    render: impl FnOnce(&StoreView) -> R + Send + 'static,
+) -> Result<(tokio::task::JoinHandle<R>, Option<std::time::Duration>), HttpError> {
+    let reader = if node_only {
+        state.node.local_reader()
+    } else {
+        state.node.consistent_reader().await.map_err(HttpError::Read)?
+    };
+    let stale = reader.stale();
+    Ok((tokio::task::spawn_blocking(move || render(&reader.view())), stale))
 }
 
 /// The header that marks an answer served stale: seconds since this node last confirmed
@@ -118,31 +133,27 @@ pub(super) async fn scrape(
         };
         out.send(whole, true);
     };
-    let reader = if node_only {
-        state.node.local_reader()
-    } else {
-        state.node.consistent_reader().await.map_err(HttpError::Read)?
-    };
-    let stale = reader.stale();
-    let turn = state.scrape_turns.clone().try_acquire_owned().ok();
     let (tx, mut rx) = tokio::sync::mpsc::channel(PIECES_AHEAD);
-    let mut sender = PieceSender {
-        piece: if turn.is_some() { PIECE_BYTES } else { usize::MAX },
-        tx,
-        runtime: tokio::runtime::Handle::current(),
-        deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
-        gzip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
-        rendered: 0,
-    };
-    tokio::task::spawn_blocking(move || {
-        let _turn = turn;
-        render(&reader.view(), &mut sender);
+    let (turns, runtime) = (state.scrape_turns.clone(), tokio::runtime::Handle::current());
+    let (_, stale) = spawn_render(state, node_only, move |view| {
+        // Taken once past the read barrier: a scrape waiting there holds no turn.
+        let turn = turns.try_acquire_owned().ok();
+        let mut sender = PieceSender {
+            piece: if turn.is_some() { PIECE_BYTES } else { usize::MAX },
+            tx,
+            runtime,
+            deadline: tokio::time::Instant::now() + SCRAPE_DEADLINE,
+            gzip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+            rendered: 0,
+        };
+        render(view, &mut sender);
         let large = sender.rendered >= LARGE_SCRAPE_BYTES;
-        drop(sender);
+        drop((sender, turn));
         if large {
             release_freed_memory();
         }
-    });
+    })
+    .await?;
     let body = match rx.recv().await {
         Some(Piece::Last(whole)) => Body::from(whole),
         Some(Piece::More(first)) => Body::new(PieceBody { first: Some(first), rx, ended: false }),
@@ -205,29 +216,30 @@ impl PieceSender {
     /// compressed bytes fill one). False when the client is gone or the deadline passed:
     /// the rendering stops.
     fn send(&mut self, bytes: Vec<u8>, last: bool) -> bool {
-        use std::io::Write;
         self.rendered += bytes.len();
-        let bytes = match &mut self.gzip {
-            None => bytes,
-            Some(encoder) => {
-                if encoder.write_all(&bytes).is_err() {
-                    return false;
-                }
-                if last {
-                    match self.gzip.take().map(|e| e.finish()) {
-                        Some(Ok(compressed)) => compressed,
-                        _ => return false,
-                    }
-                } else if encoder.get_ref().len() >= self.piece {
-                    std::mem::take(encoder.get_mut())
-                } else {
-                    return true;
-                }
-            }
+        let bytes = match self.compress(bytes, last) {
+            Ok(Some(out)) => out,
+            Ok(None) => return true,
+            Err(_) => return false,
         };
         let piece = if last { Piece::Last(bytes.into()) } else { Piece::More(bytes.into()) };
         let sent = self.runtime.block_on(tokio::time::timeout_at(self.deadline, self.tx.send(piece)));
         matches!(sent, Ok(Ok(())))
+    }
+
+    /// What goes out for `bytes`: themselves without gzip; with it, the compressed bytes
+    /// once they fill a piece (everything left, at the last), none while they do not. The
+    /// encoder writes to memory, so an error is not expected; it stops the scrape.
+    fn compress(&mut self, bytes: Vec<u8>, last: bool) -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::Write;
+        let Some(encoder) = self.gzip.as_mut() else {
+            return Ok(Some(bytes));
+        };
+        encoder.write_all(&bytes)?;
+        if last {
+            return self.gzip.take().map(|e| e.finish()).transpose();
+        }
+        Ok((encoder.get_ref().len() >= self.piece).then(|| std::mem::take(encoder.get_mut())))
     }
 }
 
