@@ -223,9 +223,12 @@ pub struct Config {
     pub cluster_heartbeat_interval: Duration,
 
     /// Minimum election timeout (the maximum is twice this). A follower that hears
-    /// nothing from the leader for the maximum (the leader's lease) plus a random
-    /// timeout between minimum and maximum starts an election, so a killed leader is
-    /// replaced after 1.8-2.4 s with the default. Default 600ms.
+    /// nothing from the leader for a random timeout between minimum and maximum asks the
+    /// others whether they would vote for it, and stands if a majority would (the
+    /// election gate, docs/decisions/0017); a voter refuses while it heard from a leader
+    /// within the minimum (the lease on votes). So a killed leader is replaced after
+    /// 0.6-1.2 s of silence with the default. A leader that no majority has answered for
+    /// the maximum is not ready. Default 600ms.
     #[arg(long = "cluster.election-timeout", env = "PUSHGATEWAY_CLUSTER_ELECTION_TIMEOUT", default_value = "600ms", value_parser = parse_go_duration)]
     pub cluster_election_timeout: Duration,
 

@@ -167,13 +167,15 @@ fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, push
 /// work a burst of a million series leaves behind (RocksDB's compactions, followers
 /// catching up) on the same two cores; Prometheus scrapes a store mostly at rest. The
 /// figures right after the fill stay beside it.
-fn settle(target: &Target, limit: Duration) -> Duration {
+/// Returns how long it waited, and whether the target was idle then.
+fn settle(target: &Target, limit: Duration) -> (Duration, bool) {
     let started = Instant::now();
     loop {
         let before = target.usage();
         std::thread::sleep(Duration::from_secs(1));
-        if target.usage().since(&before).cpu_seconds() < 0.1 || started.elapsed() >= limit {
-            return started.elapsed();
+        let idle = target.usage().since(&before).cpu_seconds() < 0.1;
+        if idle || started.elapsed() >= limit {
+            return (started.elapsed(), idle);
         }
     }
 }
@@ -247,9 +249,10 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
                 true,
             );
             if series > 100_000 {
-                let waited = settle(&target, Duration::from_secs(180));
-                rec.add(format!("idle after the {label} fill and its scrapes"), waited.as_secs_f64(), "s", true);
-                scrape_every_node(&mut rec, &target, &format!("{label} series, servers idle"), 3)?;
+                let (waited, idle) = settle(&target, Duration::from_secs(180));
+                let what = if idle { "servers idle" } else { "servers still busy" };
+                rec.add(format!("{what} after the {label} fill and its scrapes"), waited.as_secs_f64(), "s", true);
+                scrape_every_node(&mut rec, &target, &format!("{label} series, {what}"), 3)?;
             }
         }
     }

@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 /// CPU ticks by thread name, and I/O counters, of one process at one moment.
 #[derive(Clone, Debug, Default)]
 pub struct Usage {
+    /// CPU ticks of the whole process: its threads, those that ended included (tokio's
+    /// blocking-pool threads end after ten idle seconds).
+    pub process_ticks: u64,
+    /// CPU ticks of the threads alive at the moment, by name (which threads were busy).
     pub ticks_by_thread: BTreeMap<String, u64>,
     /// Bytes the process caused to be written to storage (`write_bytes` of `/proc/<pid>/io`).
     pub write_bytes: u64,
@@ -20,9 +24,14 @@ pub struct Usage {
 pub const TICKS_PER_SECOND: f64 = 100.0;
 
 impl Usage {
-    /// The process `pid` now; threads that ended are not counted (none do in a server).
+    /// The process `pid` now.
     pub fn of(pid: u32) -> Usage {
         let mut usage = Usage::default();
+        if let Some((_, ticks)) =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| thread_ticks(&s))
+        {
+            usage.process_ticks = ticks;
+        }
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {
                 let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
@@ -49,6 +58,7 @@ impl Usage {
             .map(|(name, t)| (name.clone(), t.saturating_sub(before.ticks_by_thread.get(name).copied().unwrap_or(0))))
             .collect();
         Usage {
+            process_ticks: self.process_ticks.saturating_sub(before.process_ticks),
             ticks_by_thread,
             write_bytes: self.write_bytes.saturating_sub(before.write_bytes),
             write_calls: self.write_calls.saturating_sub(before.write_calls),
@@ -57,6 +67,7 @@ impl Usage {
 
     /// Adds another process's usage (the nodes of a cluster, as one).
     pub fn add(&mut self, other: &Usage) {
+        self.process_ticks += other.process_ticks;
         for (name, t) in &other.ticks_by_thread {
             *self.ticks_by_thread.entry(name.clone()).or_default() += t;
         }
@@ -64,9 +75,9 @@ impl Usage {
         self.write_calls += other.write_calls;
     }
 
-    /// CPU seconds in all threads.
+    /// CPU seconds in all threads, those that ended included.
     pub fn cpu_seconds(&self) -> f64 {
-        self.ticks_by_thread.values().sum::<u64>() as f64 / TICKS_PER_SECOND
+        self.process_ticks as f64 / TICKS_PER_SECOND
     }
 
     /// Thread names by CPU seconds, most first.
@@ -116,5 +127,22 @@ mod tests {
         let spent = Usage::of(std::process::id()).since(&before);
         assert!(spent.cpu_seconds() > 0.0, "{spent:?}");
         assert!(!spent.busiest_threads().is_empty());
+    }
+
+    #[test]
+    fn threads_that_ended_still_count() {
+        let before = Usage::of(std::process::id());
+        let spinner = std::thread::Builder::new().name("spinner".into()).spawn(|| {
+            let started = std::time::Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < std::time::Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        });
+        spinner.unwrap().join().unwrap();
+        let spent = Usage::of(std::process::id()).since(&before);
+        assert!(!spent.ticks_by_thread.contains_key("spinner"), "{spent:?}");
+        let live: f64 = spent.busiest_threads().iter().map(|(_, seconds)| seconds).sum();
+        assert!(spent.cpu_seconds() - live >= 0.2, "the ended thread's CPU is counted: {spent:?}");
     }
 }

@@ -59,10 +59,9 @@ pub(crate) struct Gate {
 }
 
 /// How long after hearing from a leader a node refuses to help elect another, given the
-/// minimum and maximum election timeout: the minimum (at least 2 ms, which openraft's
-/// configuration needs for a minimum below it). Openraft is given it as its lease on
-/// votes, the gate refuses pre-votes for it, and a leader that no majority has answered
-/// for it is no longer ready: past it, the others may have elected another.
+/// minimum and maximum election timeout: the minimum, at least 2 ms (so that openraft's
+/// `election_timeout_min`, set 1 ms below it, is positive and below its maximum).
+/// Openraft is given it as its lease on votes, and the gate refuses pre-votes for it.
 pub(crate) fn vote_lease(timeout: (Duration, Duration)) -> Duration {
     timeout.0.max(Duration::from_millis(2))
 }

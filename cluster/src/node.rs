@@ -47,6 +47,13 @@ struct Inner {
     stats: Mutex<ProposalStats>,
     /// The node's database, for checkpoints and its size.
     db: Arc<rocksdb::DB>,
+    /// A leader no majority has answered for this long is not ready: the maximum election
+    /// timeout. Not the lease on votes (the minimum, after which the others may elect
+    /// another): with the defaults that leaves 600 ms for a heartbeat round that may itself
+    /// take two heartbeat intervals, and a slow fsync on a busy host would take a healthy
+    /// leader out of the load balancer. The longer lease costs a cut-off leader's clients
+    /// at most the difference (600 ms by default) of pushes that time out.
+    leader_lease: Duration,
     /// See [`StateMachine::snapshot_bytes`].
     snapshot_bytes: Arc<AtomicU64>,
     /// The snapshot being received from the leader and how many of its bytes have come
@@ -169,6 +176,7 @@ impl Node {
                 peer_server: Mutex::new(None),
                 stats: Mutex::new(ProposalStats::default()),
                 db,
+                leader_lease: config.election_timeout.1,
                 snapshot_bytes,
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
@@ -266,10 +274,8 @@ impl Node {
         self.inner.freshness.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A leader no majority has answered for this long is not ready: the lease on votes
-    /// ([`crate::election::vote_lease`]), after which the others may have elected another.
     pub(crate) fn leader_lease(&self) -> Duration {
-        self.inner.gate.lease()
+        self.inner.leader_lease
     }
 
     /// RocksDB's live SST files plus its memtables (in-memory properties).

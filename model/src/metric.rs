@@ -251,10 +251,12 @@ impl Timestamp {
     /// No timestamp.
     pub const NONE: Timestamp = Timestamp(None);
 
+    /// The timestamp, if the client sent one.
     pub fn get(&self) -> Option<i64> {
         self.0.as_deref().copied()
     }
 
+    /// Whether the client sent one.
     pub fn is_some(&self) -> bool {
         self.0.is_some()
     }

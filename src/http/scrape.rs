@@ -84,8 +84,9 @@ const PIECES_AHEAD: usize = 8;
 /// that do not read must not take every thread. A scrape beyond them is rendered whole
 /// first, as one piece, and holds no thread while it is sent.
 pub(super) const MAX_STREAMED_SCRAPES: usize = 32;
-/// How long a scrape may take to be rendered and taken by its client; then it is cut
-/// off (the client sees the response end early) and its thread is free again.
+/// How long a scrape may take to be rendered and taken by its client, from when a
+/// blocking-pool thread starts rendering it; then it is cut off (the client sees the
+/// response end early) and its thread is free again.
 const SCRAPE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Renders (and compresses) a scrape on the blocking pool, from a view of the store that
@@ -136,7 +137,7 @@ pub(super) async fn scrape(
     let (tx, mut rx) = tokio::sync::mpsc::channel(PIECES_AHEAD);
     let (turns, runtime) = (state.scrape_turns.clone(), tokio::runtime::Handle::current());
     let (_, stale) = spawn_render(state, node_only, move |view| {
-        // Taken once past the read barrier: a scrape waiting there holds no turn.
+        // Taken on the rendering thread, where it is held while the pieces go out.
         let turn = turns.try_acquire_owned().ok();
         let mut sender = PieceSender {
             piece: if turn.is_some() { PIECE_BYTES } else { usize::MAX },
