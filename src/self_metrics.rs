@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use cluster::{NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, ROLES};
 use model::own_families::own_family;
-use model::{Bucket, LabelPair, Metric, MetricFamily, StoreQuotas, Timestamp, Usage, Value};
+use model::{Bucket, LabelPair, Labels, Metric, MetricFamily, StoreQuotas, Timestamp, Usage, Value};
 use prometheus::core::Collector;
 
 const CLUSTER_ROLE: &str = "pushgateway_cluster_role";
@@ -47,7 +47,7 @@ pub fn store_families(usage: Usage, quotas: &StoreQuotas) -> Vec<MetricFamily> {
             .iter()
             .zip(values)
             .map(|((_, what, _), v)| Metric {
-                labels: Box::new([LabelPair::new("resource", *what)]),
+                labels: Labels::from([LabelPair::new("resource", *what)]),
                 value: Value::Gauge(v as f64),
                 timestamp_ms: Timestamp::NONE,
             })
@@ -175,7 +175,7 @@ impl SelfMetrics {
         let histogram = Value::histogram(proposals.duration_count, proposals.duration_sum, buckets);
         out.push(self.family(
             CLUSTER_PROPOSAL_DURATION,
-            vec![Metric { labels: Box::new([]), value: histogram, timestamp_ms: Timestamp::NONE }],
+            vec![Metric { labels: Labels::new(), value: histogram, timestamp_ms: Timestamp::NONE }],
         ));
         for pf in self.process.collect() {
             let name = pf.name();
@@ -190,13 +190,13 @@ impl SelfMetrics {
                         prometheus::proto::MetricType::COUNTER => Value::Counter(m.get_counter().get_value()),
                         _ => Value::Gauge(m.get_gauge().get_value()),
                     };
-                    Metric { labels: Box::new([]), value, timestamp_ms: Timestamp::NONE }
+                    Metric { labels: Labels::new(), value, timestamp_ms: Timestamp::NONE }
                 })
                 .collect();
             out.push(self.family(name, metrics));
         }
         let build = Metric {
-            labels: Box::new([
+            labels: Labels::from([
                 LabelPair::new("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
                 LabelPair::new("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
                 LabelPair::new("rustversion", env!("CARGO_PKG_RUST_VERSION")),
@@ -210,7 +210,7 @@ impl SelfMetrics {
             let map = map.lock().map(|m| m.clone()).unwrap_or_default();
             map.into_iter()
                 .map(|(method, sc)| Metric {
-                    labels: Box::new([LabelPair::new("method", method)]),
+                    labels: Labels::from([LabelPair::new("method", method)]),
                     value: Value::summary(sc.count, sc.sum, vec![]),
                     timestamp_ms: Timestamp::NONE,
                 })
@@ -222,7 +222,7 @@ impl SelfMetrics {
         let metrics = requests
             .into_iter()
             .map(|((code, handler, method), n)| Metric {
-                labels: Box::new([
+                labels: Labels::from([
                     LabelPair::new("code", code.to_string()),
                     LabelPair::new("handler", handler),
                     LabelPair::new("method", method),

@@ -174,7 +174,7 @@ fn push_family(out: &mut String, f: &MetricFamily, pushed_at: UnixNanos) {
     for m in &f.metrics {
         out.push_str("<tr><td>");
         for l in &m.labels {
-            push_label_badge(out, &l.name, &l.value);
+            push_label_badge(out, l.name, l.value);
         }
         out.push_str("</td><td>");
         push_value(out, &m.value);

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use crate::go_format::metric_debug;
 use crate::group::{Group, PUSH_FAILURE_TIME_NAME, PUSH_TIME_NAME};
 use crate::grouping_key::GroupingKey;
-use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
+use crate::labels::{Label, Labels};
+use crate::metric::{Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
 use crate::store::GroupStore;
 
 /// Which names a push may use: upstream's legacy rules, or with `--push.enable-utf8-names`
@@ -64,7 +65,7 @@ pub fn legacy_names_only(key: &GroupingKey, families: &PushedFamilies) -> bool {
     key.labels().keys().all(|n| is_valid_label_name(n))
         && families.values().all(|f| {
             is_valid_metric_name(&f.name)
-                && f.metrics.iter().flat_map(|m| &m.labels).all(|l| is_valid_label_name(&l.name))
+                && f.metrics.iter().flat_map(|m| &m.labels).all(|l| is_valid_label_name(l.name))
         })
 }
 
@@ -79,17 +80,19 @@ pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> 
         if !names.metric_name_ok(name) {
             return Err(format!("collected metric family has an invalid name: {name:?}"));
         }
-        let mut seen: HashSet<&[LabelPair]> = HashSet::with_capacity(family.metrics.len());
+        let mut seen: HashSet<&Labels> = HashSet::with_capacity(family.metrics.len());
         for m in &family.metrics {
             let problem = |what: String| format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m));
             if !m.value.fits(family.metric_type) {
                 return Err(problem(format!("is not a {}", family.metric_type.upper_name())));
             }
-            for (i, label) in m.labels.iter().enumerate() {
-                if i > 0 && m.labels[i - 1].name == label.name {
+            let mut previous: Option<&str> = None;
+            for label in &m.labels {
+                if previous == Some(label.name) {
                     return Err(problem(format!("has two or more labels with the same name: {}", label.name)));
                 }
-                if !names.label_name_ok(&label.name) || is_reserved_label_name(&label.name) {
+                previous = Some(label.name);
+                if !names.label_name_ok(label.name) || is_reserved_label_name(label.name) {
                     return Err(problem(format!("has a label with an invalid name: {}", label.name)));
                 }
                 if family.metric_type == MetricType::Summary && label.name == "quantile" {
@@ -101,7 +104,7 @@ pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> 
                     return Err(problem("must not have an explicit \"le\" label".to_string()));
                 }
             }
-            if !seen.insert(&m.labels[..]) {
+            if !seen.insert(&m.labels) {
                 return Err(problem("was collected before with the same name and label values".to_string()));
             }
         }
@@ -201,8 +204,8 @@ impl GroupStore {
                     (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
                 });
                 let Some(mine) = mine else { continue };
-                let seen: HashSet<&[LabelPair]> = theirs.family.metrics.iter().map(|m| &m.labels[..]).collect();
-                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(&m.labels[..])) {
+                let seen: HashSet<&Labels> = theirs.family.metrics.iter().map(|m| &m.labels).collect();
+                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(&m.labels)) {
                     return Err(duplicate_message(name, m));
                 }
             }
@@ -261,17 +264,17 @@ fn check_suffix_collisions(
 /// Families named like the two timestamp families are dropped: the server owns those.
 ///
 /// Linear in the size of the result: each series' labels are sorted and merged with the
-/// grouping labels (already sorted) in one pass, into a vector of exactly that size.
+/// grouping labels (already sorted) in one pass, and packed into one allocation of exactly
+/// that size.
 pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
-    let grouping: Vec<LabelPair> = key.labels().iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
+    let grouping: Vec<(&str, &str)> = key.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let key_has_instance = key.labels().contains_key("instance");
     families
         .into_iter()
         .filter(|(name, _)| name != PUSH_TIME_NAME && name != PUSH_FAILURE_TIME_NAME)
         .map(|(name, mut family)| {
             for metric in &mut family.metrics {
-                metric.labels =
-                    merge_labels(std::mem::take(&mut metric.labels).into_vec(), &grouping, key_has_instance);
+                metric.labels = merge_labels(&metric.labels, &grouping, key_has_instance);
             }
             (name, family)
         })
@@ -279,35 +282,37 @@ pub fn sanitize(families: PushedFamilies, key: &GroupingKey) -> PushedFamilies {
 }
 
 /// `own` (any order) merged with `grouping` (sorted, unique names), as [`sanitize`] says.
-fn merge_labels(mut own: Vec<LabelPair>, grouping: &[LabelPair], key_has_instance: bool) -> Box<[LabelPair]> {
-    own.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = Vec::with_capacity(own.len() + grouping.len() + usize::from(!key_has_instance));
+fn merge_labels(own: &Labels, grouping: &[(&str, &str)], key_has_instance: bool) -> Labels {
+    let mut own: Vec<Label<'_>> = own.iter().collect();
+    own.sort_by(|a, b| a.name.cmp(b.name));
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(own.len() + grouping.len() + usize::from(!key_has_instance));
     let mut own = own.into_iter().peekable();
-    let mut grouping = grouping.iter().peekable();
+    let mut grouping = grouping.iter().copied().peekable();
     loop {
         match (own.peek(), grouping.peek()) {
-            (Some(a), Some(g)) if a.name < g.name => out.extend(own.next()),
-            (Some(a), Some(g)) if a.name == g.name => {
+            (Some(a), Some(g)) if a.name < g.0 => out.extend(own.next().map(|l| (l.name, l.value))),
+            (Some(a), Some(g)) if a.name == g.0 => {
                 own.next();
-                out.extend(grouping.next().cloned());
+                out.extend(grouping.next());
             }
-            (_, Some(_)) => out.extend(grouping.next().cloned()),
-            (Some(_), None) => out.extend(own.next()),
+            (_, Some(_)) => out.extend(grouping.next()),
+            (Some(_), None) => out.extend(own.next().map(|l| (l.name, l.value))),
             (None, None) => break,
         }
     }
     if !key_has_instance {
-        let at = out.partition_point(|l| l.name.as_str() < "instance");
-        if out.get(at).is_none_or(|l| l.name != "instance") {
-            out.insert(at, LabelPair::new("instance", ""));
+        let at = out.partition_point(|l| l.0 < "instance");
+        if out.get(at).is_none_or(|l| l.0 != "instance") {
+            out.insert(at, ("instance", ""));
         }
     }
-    out.into_boxed_slice()
+    Labels::from_pairs(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric::LabelPair;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -347,9 +352,8 @@ mod tests {
             let own: Vec<LabelPair> = own.into_iter().map(|(n, v)| LabelPair::new(n, v)).collect();
             let expected = reference(own.clone(), &key);
             let has_instance = key.labels().contains_key("instance");
-            let grouping: Vec<LabelPair> =
-                key.labels().iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
-            prop_assert_eq!(merge_labels(own, &grouping, has_instance), expected.into_boxed_slice());
+            let grouping: Vec<(&str, &str)> = key.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            prop_assert_eq!(merge_labels(&Labels::from(own), &grouping, has_instance), Labels::from(expected));
         }
     }
 }

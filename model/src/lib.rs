@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`metric`]: metric families as pushed (types, labels, values, series, time);
 //! - [`grouping_key`]: the labels in the URL that name a group;
+//! - [`labels`]: a series' labels, packed into one allocation;
 //! - [`group`]: a stored group and its two timestamp families;
 //! - [`command`]: the [`Command`]s that change the store and their [`Outcome`]s;
 //! - [`limits`]: what one push may carry, judged first and in linear time;
@@ -30,6 +31,7 @@ pub mod command;
 pub mod go_format;
 pub mod group;
 pub mod grouping_key;
+pub mod labels;
 pub mod limits;
 pub mod metric;
 pub mod own_families;
@@ -44,6 +46,7 @@ pub use group::{
     PUSH_TIME_NAME,
 };
 pub use grouping_key::GroupingKey;
+pub use labels::{Label, Labels};
 pub use limits::{LimitExceeded, PushLimits};
 pub use metric::{
     Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, ProtoValue, PushedFamilies, Quantile,

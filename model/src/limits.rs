@@ -181,6 +181,7 @@ impl Default for PushLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::Labels;
     use crate::metric::{LabelPair, Metric, MetricFamily, MetricType, Timestamp, Value};
     use std::collections::BTreeMap;
 
@@ -231,10 +232,10 @@ mod tests {
         let err = tight.check(&key(1), &families(10, 2)).unwrap_err();
         assert_eq!((err.flag, err.found), ("push.max-label-pairs", 50));
         let mut long = families(1, 1);
-        long.get_mut("m").unwrap().metrics[0].labels[0].value = "12345".into();
+        long.get_mut("m").unwrap().metrics[0].labels = Labels::from([LabelPair::new("n0", "12345")]);
         assert_eq!(flag(&key(1), &long), Some("push.max-label-value-bytes"));
         let mut long_name = families(1, 1);
-        long_name.get_mut("m").unwrap().metrics[0].labels[0].name = "abcdefghi".into();
+        long_name.get_mut("m").unwrap().metrics[0].labels = Labels::from([LabelPair::new("abcdefghi", "0")]);
         assert_eq!(flag(&key(1), &long_name), Some("push.max-label-name-bytes"));
         let message = limits.check(&key(3), &families(1, 1)).unwrap_err().to_string();
         assert_eq!(message, "push refused: grouping labels 4 exceeds the limit of 3 (--push.max-grouping-labels)");

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use crate::labels::Labels;
+
 /// A point in time, in nanoseconds since the Unix epoch. Zero means "never".
 ///
 /// Time is always carried inside a command (stamped by the node that accepted the
@@ -228,11 +230,12 @@ impl Value {
 /// may have sent (which the consistency check rejects).
 ///
 /// Forty bytes: a store holds one per series, a million of them at a time. The labels are
-/// a boxed slice (a series' labels never grow once parsed) and the timestamp one word. The
-/// serde form is that of a vector and an `Option<i64>`, as before.
+/// packed into one allocation ([`Labels`]: a series' labels never change once stored) and
+/// the timestamp is one word. The serde form is that of a vector of label pairs and an
+/// `Option<i64>`, as before.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    pub labels: Box<[LabelPair]>,
+    pub labels: Labels,
     pub value: Value,
     pub timestamp_ms: Timestamp,
 }
@@ -273,8 +276,8 @@ impl Metric {
     /// label values position by position (labels are sorted by name).
     pub fn exposition_cmp(&self, other: &Metric) -> std::cmp::Ordering {
         self.labels.len().cmp(&other.labels.len()).then_with(|| {
-            let a = self.labels.iter().map(|l| l.value.as_str());
-            let b = other.labels.iter().map(|l| l.value.as_str());
+            let a = self.labels.iter().map(|l| l.value);
+            let b = other.labels.iter().map(|l| l.value);
             a.cmp(b)
         })
     }

@@ -195,7 +195,7 @@ mod tests {
             help: Some("hh".into()),
             metric_type: MetricType::Histogram,
             metrics: vec![Metric {
-                labels: Box::new([LabelPair::new("le_x", "12")]),
+                labels: [LabelPair::new("le_x", "12")].into(),
                 value: Value::histogram(1, 1.0, vec![Bucket { upper_bound: 1.0, cumulative_count: 1 }]),
                 timestamp_ms: Timestamp::NONE,
             }],

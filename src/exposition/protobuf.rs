@@ -9,7 +9,7 @@ use bytes::Buf;
 use prost::Message;
 
 use model::{
-    Bucket, HistogramValue, LabelPair, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
+    Bucket, HistogramValue, LabelPair, Labels, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
     SummaryValue, Timestamp, Value,
 };
 
@@ -264,7 +264,7 @@ fn field_spans(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
 fn kept_whole(classic: Value, raw_metric: &[u8]) -> Value {
     let rest: Vec<u8> =
         field_spans(raw_metric).filter(|(field, _)| *field != 1 && *field != 6).flat_map(|(_, b)| b).copied().collect();
-    let ours = to_pb_metric(&Metric { labels: Box::new([]), value: classic.clone(), timestamp_ms: Timestamp::NONE })
+    let ours = to_pb_metric(&Metric { labels: Labels::new(), value: classic.clone(), timestamp_ms: Timestamp::NONE })
         .encode_to_vec();
     if rest == ours {
         classic
@@ -586,7 +586,7 @@ mod tests {
                 help: None,
                 metric_type: MetricType::Gauge,
                 metrics: values.iter().enumerate().map(|(i, v)| Metric {
-                    labels: Box::new([LabelPair::new("i", i.to_string()), LabelPair::new("l", label.clone())]),
+                    labels: Labels::from([LabelPair::new("i", i.to_string()), LabelPair::new("l", label.clone())]),
                     value: Value::Gauge(*v),
                     timestamp_ms: Timestamp::NONE,
                 }).collect(),

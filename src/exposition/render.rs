@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 
 use model::go_format::{escape_help, escape_label_value_into, format_g, metric_debug, write_exposition};
 use model::{
-    HistogramValue, LabelPair, Metric, MetricFamily, MetricType, SeriesText, StoreView, StoredFamily, SummaryValue,
-    Value,
+    HistogramValue, Labels, Metric, MetricFamily, MetricType, SeriesText, StoreView, StoredFamily, SummaryValue, Value,
 };
 
 use super::escaping::Escaping;
@@ -156,7 +155,7 @@ impl ExposedFamily<'_> {
 /// are all legacy-valid: those are the same text under every escaping scheme.
 fn render_series_text(stored: &StoredFamily) -> SeriesText {
     let legacy = |name: &str| model::check::is_valid_metric_name(name);
-    if !legacy(&stored.family.name) || stored.family.metrics.iter().flat_map(|m| &m.labels).any(|l| !legacy(&l.name)) {
+    if !legacy(&stored.family.name) || stored.family.metrics.iter().flat_map(|m| &m.labels).any(|l| !legacy(l.name)) {
         return SeriesText::new(None);
     }
     let mut text = String::new();
@@ -362,19 +361,19 @@ fn write_sample(
     out.push('\n');
 }
 
-fn write_label_pairs(out: &mut String, labels: &[LabelPair], extra: Option<(&str, f64)>, escaping: Escaping) {
+fn write_label_pairs(out: &mut String, labels: &Labels, extra: Option<(&str, f64)>, escaping: Escaping) {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         // One scan for the usual legacy name; escaping (and quoting) only for the others.
-        if model::check::is_valid_metric_name(&l.name) {
-            out.push_str(&l.name);
+        if model::check::is_valid_metric_name(l.name) {
+            out.push_str(l.name);
         } else {
-            write_name(out, &escaping.apply(&l.name));
+            write_name(out, &escaping.apply(l.name));
         }
         out.push_str("=\"");
-        escape_label_value_into(out, &l.value);
+        escape_label_value_into(out, l.value);
         out.push('"');
     }
     if let Some((name, v)) = extra {
@@ -406,10 +405,10 @@ pub fn render_protobuf(families: &[ExposedFamily<'_>], escaping: Escaping) -> Ve
 /// A series with its label names escaped.
 fn escaped(m: &Metric, escaping: Escaping) -> Metric {
     let mut m = m.clone();
-    for l in &mut m.labels {
-        if let std::borrow::Cow::Owned(name) = escaping.apply(&l.name) {
-            *l = LabelPair::new(name, l.value.to_string());
-        }
+    if m.labels.iter().any(|l| matches!(escaping.apply(l.name), std::borrow::Cow::Owned(_))) {
+        let names: Vec<(std::borrow::Cow<'_, str>, &str)> =
+            m.labels.iter().map(|l| (escaping.apply(l.name), l.value)).collect();
+        m.labels = Labels::from_pairs(names.iter().map(|(name, value)| (name.as_ref(), *value)));
     }
     m
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::labels::Labels;
 use crate::metric::{LabelPair, Metric, MetricFamily, Quantile, Timestamp, Value};
 use crate::own_families::OwnFamily;
 
@@ -97,8 +98,7 @@ fn put_replaces_and_post_merges() {
     assert_eq!(g.push_time, UnixNanos(3));
     assert!(g.push_failure_time.is_never());
     // Series carry the grouping labels and instance="", sorted by name.
-    let labels: Vec<_> =
-        g.families["c"].family.metrics[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    let labels: Vec<_> = g.families["c"].family.metrics[0].labels.iter().map(|l| (l.name, l.value)).collect();
     assert_eq!(labels, [("instance", ""), ("job", "j")]);
     // An empty PUT clears the families but keeps the group.
     assert_eq!(push(&mut s, &j, vec![], true, 4), Outcome::Pushed);
@@ -118,7 +118,7 @@ fn grouping_labels_override_body_labels() {
         1,
     );
     let m = &s.group(&k).unwrap().families["m"].family.metrics[0];
-    let labels: Vec<_> = m.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    let labels: Vec<_> = m.labels.iter().map(|l| (l.name, l.value)).collect();
     assert_eq!(labels, [("instance", "i"), ("job", "a"), ("z", "1")]);
 }
 
@@ -350,7 +350,7 @@ mod properties {
     }
 
     /// Exposed series of the whole store, to check the invariant.
-    fn all_series(s: &GroupStore) -> Vec<(String, Box<[LabelPair]>)> {
+    fn all_series(s: &GroupStore) -> Vec<(String, Labels)> {
         let mut out = Vec::new();
         for g in s.groups() {
             for (f, _) in g.timestamp_families() {
@@ -490,7 +490,7 @@ fn values_kept_whole_wait_for_version_3() {
     let kept = || {
         let mut f = family("h", MetricType::Histogram, &[]);
         f.metrics.push(Metric {
-            labels: Box::new([]),
+            labels: Labels::new(),
             value: Value::Proto(Box::new(crate::ProtoValue {
                 classic: Value::histogram(7, 1.5, vec![]),
                 fields: vec![0x3a, 0x02, 0x28, 0x06],

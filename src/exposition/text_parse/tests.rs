@@ -125,8 +125,8 @@ fn values_and_escapes() {
         parse("# HELP m help with \\\\ backslash and \\n newline\nm{a=\"x\\\"y\",b=\"line\\nnext\"} -Inf\n").unwrap();
     let m = single(&families, "m");
     assert_eq!(m.help.as_deref(), Some("help with \\ backslash and \n newline"));
-    assert_eq!(m.metrics[0].labels[0].value, "x\"y");
-    assert_eq!(m.metrics[0].labels[1].value, "line\nnext");
+    assert_eq!(m.metrics[0].labels.iter().next().unwrap().value, "x\"y");
+    assert_eq!(m.metrics[0].labels.iter().nth(1).unwrap().value, "line\nnext");
     assert_eq!(m.metrics[0].value, Value::Untyped(f64::NEG_INFINITY));
     let s = single(&parse("# TYPE s summary\ns_sum 2\n").unwrap(), "s");
     assert_eq!(s.metrics[0].value, Value::summary(0, 2.0, vec![]));
