@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::grouping_key::GroupingKey;
+use crate::labels::Labels;
 use crate::metric::{Metric, MetricFamily, MetricType, Timestamp, UnixNanos, Value};
 use crate::quota::Usage;
 
@@ -57,12 +58,16 @@ impl StoredFamily {
     /// Sorted once per push, so that a scrape merging many groups finds every group's
     /// series already in order.
     pub fn sorted_metrics(&self) -> impl Iterator<Item = &Metric> {
-        let order = self.exposition_order.0.get_or_init(|| {
+        self.exposition_order().iter().map(|i| &self.family.metrics[*i as usize])
+    }
+
+    /// The positions in `family.metrics` of [`StoredFamily::sorted_metrics`].
+    pub fn exposition_order(&self) -> &[u32] {
+        self.exposition_order.0.get_or_init(|| {
             let mut order: Vec<u32> = (0..self.family.metrics.len() as u32).collect();
             order.sort_by(|a, b| self.family.metrics[*a as usize].exposition_cmp(&self.family.metrics[*b as usize]));
             order
-        });
-        order.iter().map(|i| &self.family.metrics[*i as usize])
+        })
     }
 
     /// The exposition text of [`StoredFamily::sorted_metrics`], rendered by `render` on
@@ -129,6 +134,10 @@ pub struct Group {
     /// formats fixed: the storage keeps it beside the group.
     #[serde(skip)]
     pub ttl: Option<Ttl>,
+    /// The labels of its timestamp series ([`GroupingKey::series_labels`]), derived from
+    /// the key (which never changes) on first use and kept: every scrape exposes them.
+    #[serde(skip)]
+    series_labels: Derived<Labels>,
 }
 
 /// How long a group lives after its last successful push (or, never pushed successfully,
@@ -155,6 +164,7 @@ impl Group {
             push_failure_time: UnixNanos::default(),
             created_at,
             ttl: None,
+            series_labels: Derived::default(),
         }
     }
 
@@ -183,17 +193,28 @@ impl Group {
         self.push_failure_time <= self.push_time
     }
 
+    /// The labels of its timestamp series: the grouping labels, and `instance=""` when
+    /// the key has no instance.
+    pub fn series_labels(&self) -> &Labels {
+        self.series_labels.0.get_or_init(|| self.key.series_labels())
+    }
+
+    /// Its series of a timestamp family: `t` in seconds (zero when never).
+    pub fn timestamp_series(&self, t: UnixNanos) -> Metric {
+        Metric {
+            labels: self.series_labels().clone(),
+            value: Value::Gauge(t.as_seconds()),
+            timestamp_ms: Timestamp::NONE,
+        }
+    }
+
     /// The two timestamp families of this group, as they are exposed.
     pub fn timestamp_families(&self) -> [(MetricFamily, UnixNanos); 2] {
         let gauge = |name: &str, help: &str, t: UnixNanos| MetricFamily {
             name: name.to_string(),
             help: Some(help.to_string()),
             metric_type: MetricType::Gauge,
-            metrics: vec![Metric {
-                labels: self.key.series_labels().into(),
-                value: Value::Gauge(t.as_seconds()),
-                timestamp_ms: Timestamp::NONE,
-            }],
+            metrics: vec![self.timestamp_series(t)],
         };
         let stamp = |t: UnixNanos| if t.is_never() { self.created_at } else { t };
         [

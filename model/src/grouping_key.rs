@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metric::LabelPair;
+use crate::labels::Labels;
 
 /// The labels that identify a group: `job` plus any further pairs from the URL.
 ///
@@ -39,13 +39,13 @@ impl GroupingKey {
 
     /// The labels every series of this group carries: the grouping labels plus
     /// `instance=""` when the key has no instance, sorted by name.
-    pub fn series_labels(&self) -> Vec<LabelPair> {
-        let mut out: Vec<LabelPair> = self.labels.iter().map(|(k, v)| LabelPair::new(k.as_str(), v.as_str())).collect();
+    pub fn series_labels(&self) -> Labels {
+        let mut out: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         if !self.labels.contains_key("instance") {
-            out.push(LabelPair::new("instance", ""));
-            out.sort();
+            let at = out.partition_point(|(k, _)| *k < "instance");
+            out.insert(at, ("instance", ""));
         }
-        out
+        Labels::from_pairs(out)
     }
 
     /// A canonical byte form, stable across versions: `job` value, then `name=value`

@@ -22,20 +22,52 @@ pub struct ExposedFamily<'a> {
     pub name: &'a str,
     pub help: Option<&'a str>,
     pub metric_type: MetricType,
-    /// In exposition order.
-    pub metrics: Vec<&'a Metric>,
-    /// Where each source's series start in `metrics`, with their kept text; empty when
-    /// the sources' series had to be sorted together (then every series is formatted).
+    /// The series of each source, in the order the sources were added.
     runs: Vec<Run<'a>>,
+    /// Every series in exposition order, when the runs one after the other are not in it
+    /// (then the series were sorted together, and every one is formatted); else none,
+    /// and a scrape goes through the runs without listing their series.
+    sorted: Option<Vec<&'a Metric>>,
+    /// How many series.
+    len: usize,
 }
 
 /// The series one source (a group's family, or one of the server's) adds to a family.
 struct Run<'a> {
-    start: usize,
-    /// Whether the source's series came in exposition order.
-    sorted: bool,
+    series: Source<'a>,
     /// Their text, when a text scrape has rendered and kept it (see [`Prepare::Text`]).
     text: Option<&'a str>,
+}
+
+/// A source's series: in exposition order through `order` (a stored family's, see
+/// [`StoredFamily::exposition_order`]), or in the order given.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    metrics: &'a [Metric],
+    order: Option<&'a [u32]>,
+}
+
+impl<'a> Source<'a> {
+    fn stored(stored: &'a StoredFamily) -> Self {
+        Source { metrics: &stored.family.metrics, order: Some(stored.exposition_order()) }
+    }
+
+    fn given(metrics: &'a [Metric]) -> Self {
+        Source { metrics, order: None }
+    }
+
+    fn iter(self) -> impl Iterator<Item = &'a Metric> {
+        let Source { metrics, order } = self;
+        let ordered = order.into_iter().flatten().map(move |i| &metrics[*i as usize]);
+        ordered.chain(order.is_none().then_some(metrics).into_iter().flatten())
+    }
+
+    fn at(self, i: usize) -> &'a Metric {
+        match self.order {
+            Some(order) => &self.metrics[order[i] as usize],
+            None => &self.metrics[i],
+        }
+    }
 }
 
 /// What [`gather`] prepares for.
@@ -65,7 +97,7 @@ pub fn gather<'a>(
     let (pinned, provisional): (Vec<&MetricFamily>, Vec<&MetricFamily>) =
         own.iter().partition(|f| store.own_family(&f.name).is_some());
     for family in pinned {
-        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
+        add(&mut by_name, family, Source::given(&family.metrics), None, None);
     }
     for group in store.groups() {
         for stored in group.families.values() {
@@ -74,28 +106,30 @@ pub fn gather<'a>(
                 Prepare::Text => stored.series_text(render_series_text).as_str(),
                 Prepare::Series => None,
             };
-            add(&mut by_name, &stored.family, &mut stored.sorted_metrics(), true, text, own_help);
+            add(&mut by_name, &stored.family, Source::stored(stored), text, own_help);
         }
     }
     for family in provisional {
         if !by_name.contains_key(family.name.as_str()) {
-            add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
+            add(&mut by_name, family, Source::given(&family.metrics), None, None);
         }
     }
     for family in timestamps {
-        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
+        add(&mut by_name, family, Source::given(&family.metrics), None, None);
     }
     in_exposition_order(by_name)
 }
 
 /// The non-empty families by name, each with its series in exposition order.
 fn in_exposition_order<'a>(by_name: BTreeMap<&'a str, ExposedFamily<'a>>) -> Vec<ExposedFamily<'a>> {
-    let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| !f.metrics.is_empty()).collect();
+    let mut out: Vec<ExposedFamily<'a>> = by_name.into_values().filter(|f| f.len > 0).collect();
     for family in &mut out {
         if !family.in_order() {
+            let mut all: Vec<&Metric> = Vec::with_capacity(family.len);
+            all.extend(family.runs.iter().flat_map(|run| run.series.iter()));
             // Stable: equal series keep the order of their groups.
-            family.metrics.sort_by(|a, b| a.exposition_cmp(b));
-            family.runs.clear();
+            all.sort_by(|a, b| a.exposition_cmp(b));
+            family.sorted = Some(all);
         }
     }
     out
@@ -106,7 +140,7 @@ fn in_exposition_order<'a>(by_name: BTreeMap<&'a str, ExposedFamily<'a>>) -> Vec
 pub fn gather_own(own: &[MetricFamily]) -> Vec<ExposedFamily<'_>> {
     let mut by_name: BTreeMap<&str, ExposedFamily<'_>> = BTreeMap::new();
     for family in own {
-        add(&mut by_name, family, &mut family.metrics.iter(), false, None, None);
+        add(&mut by_name, family, Source::given(&family.metrics), None, None);
     }
     in_exposition_order(by_name)
 }
@@ -116,8 +150,7 @@ pub fn gather_own(own: &[MetricFamily]) -> Vec<ExposedFamily<'_>> {
 fn add<'a>(
     by_name: &mut BTreeMap<&'a str, ExposedFamily<'a>>,
     family: &'a MetricFamily,
-    metrics: &mut dyn Iterator<Item = &'a Metric>,
-    sorted: bool,
+    series: Source<'a>,
     text: Option<&'a str>,
     help_override: Option<&'a str>,
 ) {
@@ -125,28 +158,48 @@ fn add<'a>(
         name: &family.name,
         help: help_override.or(family.help.as_deref()),
         metric_type: family.metric_type,
-        metrics: Vec::new(),
         runs: Vec::new(),
+        sorted: None,
+        len: 0,
     });
     if entry.help.is_none() {
         entry.help = family.help.as_deref();
     }
-    entry.runs.push(Run { start: entry.metrics.len(), sorted, text });
-    entry.metrics.extend(metrics);
+    entry.len += series.metrics.len();
+    entry.runs.push(Run { series, text });
 }
 
-impl ExposedFamily<'_> {
-    /// Whether the series are already in exposition order. Groups come in grouping-key
-    /// order with their series sorted, which is usually the exposition order too: then
-    /// only the first series of each group is compared with the one before it, instead
-    /// of sorting all of them.
+impl<'a> ExposedFamily<'a> {
+    /// Whether the runs one after the other are in exposition order. Groups come in
+    /// grouping-key order with their series sorted, which is usually the exposition order
+    /// too: then only the first series of each group is compared with the one before it,
+    /// instead of sorting all of them.
     fn in_order(&self) -> bool {
-        let ordered = |i: usize| self.metrics[i - 1].exposition_cmp(self.metrics[i]).is_le();
-        self.runs.iter().enumerate().all(|(r, run)| {
-            let end = self.runs.get(r + 1).map_or(self.metrics.len(), |next| next.start);
-            let checked = if run.sorted { run.start..(run.start + 1).min(end) } else { run.start..end };
-            checked.filter(|&i| i > 0).all(ordered)
-        })
+        let mut previous: Option<&Metric> = None;
+        for run in &self.runs {
+            let n = run.series.metrics.len();
+            if n == 0 {
+                continue;
+            }
+            let checked = if run.series.order.is_some() { 0..1 } else { 0..n };
+            for i in checked {
+                let m = run.series.at(i);
+                if previous.is_some_and(|p| p.exposition_cmp(m).is_gt()) {
+                    return false;
+                }
+                previous = Some(m);
+            }
+            previous = Some(run.series.at(n - 1));
+        }
+        true
+    }
+
+    /// The series in exposition order.
+    pub fn metrics(&self) -> Box<dyn Iterator<Item = &'a Metric> + '_> {
+        match &self.sorted {
+            Some(all) => Box::new(all.iter().copied()),
+            None => Box::new(self.runs.iter().flat_map(|run| run.series.iter())),
+        }
     }
 }
 
@@ -166,18 +219,26 @@ fn render_series_text(stored: &StoredFamily) -> SeriesText {
     SeriesText::new(Some(text))
 }
 
-/// The two timestamp families of every group, merged by name.
+/// The two timestamp families of every group, merged by name (none for an empty store):
+/// each group's series as [`model::Group::timestamp_families`] has them, built from the
+/// labels the group keeps.
 pub fn timestamp_families(store: &StoreView) -> Vec<MetricFamily> {
-    let mut merged: Vec<MetricFamily> = Vec::new();
+    let family = |name: &str, help: &str| MetricFamily {
+        name: name.to_string(),
+        help: Some(help.to_string()),
+        metric_type: MetricType::Gauge,
+        metrics: Vec::with_capacity(store.groups().size_hint().0),
+    };
+    let mut failure = family(model::PUSH_FAILURE_TIME_NAME, model::PUSH_FAILURE_TIME_HELP);
+    let mut success = family(model::PUSH_TIME_NAME, model::PUSH_TIME_HELP);
     for group in store.groups() {
-        for (family, _) in group.timestamp_families() {
-            match merged.iter_mut().find(|f| f.name == family.name) {
-                Some(f) => f.metrics.extend(family.metrics),
-                None => merged.push(family),
-            }
-        }
+        failure.metrics.push(group.timestamp_series(group.push_failure_time));
+        success.metrics.push(group.timestamp_series(group.push_time));
     }
-    merged
+    if failure.metrics.is_empty() {
+        return Vec::new();
+    }
+    vec![failure, success]
 }
 
 /// Text format 0.0.4, as `expfmt.MetricFamilyToText` writes it, names escaped by
@@ -206,7 +267,7 @@ pub fn render_text_in_pieces(
 ) -> bool {
     // Sized for the usual sample line (name, a few labels, a value), so that a scrape of
     // a large store does not copy its text over and over as the buffer grows.
-    let samples: usize = families.iter().map(|f| f.metrics.len() * (f.name.len() + 64)).sum();
+    let samples: usize = families.iter().map(|f| f.len * (f.name.len() + 64)).sum();
     let capacity = (families.len() * 128 + samples).min(piece.saturating_add(piece / 4));
     let mut out = String::with_capacity(capacity);
     // Hands the buffer on once it holds a piece; false when the client is gone.
@@ -228,20 +289,20 @@ pub fn render_text_in_pieces(
         write_name(&mut out, &name);
         let _ = writeln!(out, " {type_word}");
         let sample_name = SampleName::new(&name);
-        if f.runs.is_empty() {
-            for m in &f.metrics {
+        if let Some(all) = &f.sorted {
+            for m in all {
                 write_metric_text(&mut out, sample_name, m, escaping);
                 if !cut(&mut out) {
                     return false;
                 }
             }
+            continue;
         }
-        for (r, run) in f.runs.iter().enumerate() {
+        for run in &f.runs {
             match run.text {
                 Some(text) => out.push_str(text),
                 None => {
-                    let end = f.runs.get(r + 1).map_or(f.metrics.len(), |next| next.start);
-                    for m in &f.metrics[run.start..end] {
+                    for m in run.series.iter() {
                         write_metric_text(&mut out, sample_name, m, escaping);
                         if !cut(&mut out) {
                             return false;
@@ -395,7 +456,7 @@ pub fn render_protobuf(families: &[ExposedFamily<'_>], escaping: Escaping) -> Ve
             name: escaping.apply(f.name).into_owned(),
             help: None,
             metric_type: f.metric_type,
-            metrics: f.metrics.iter().map(|m| escaped(m, escaping)).collect(),
+            metrics: f.metrics().map(|m| escaped(m, escaping)).collect(),
         };
         protobuf::encode_family(&family, f.help, &mut out);
     }
@@ -423,7 +484,7 @@ pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool, escap
             let _ = write!(out, "help: {help:?} ");
         }
         let _ = write!(out, "type: {} ", f.metric_type.upper_name());
-        for m in &f.metrics {
+        for m in f.metrics() {
             let _ = write!(out, "metric: < {}> ", metric_debug(&escaped(m, escaping)));
         }
         out.push('\n');
@@ -465,6 +526,34 @@ mod tests {
             String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8")
         };
         (render(Prepare::Text), render(Prepare::Series))
+    }
+
+    /// The scrape's timestamp families are every group's own two, merged by name in group
+    /// order: with and without `instance` in the key, after a failed push, and none for an
+    /// empty store.
+    #[test]
+    fn timestamp_families_merge_every_groups_own() {
+        let mut store = GroupStore::new();
+        assert!(timestamp_families(&store.view()).is_empty());
+        push(&mut store, &[("job", "b"), ("instance", "i")], "m 1\n");
+        push(&mut store, &[("job", "a"), ("zone", "z")], "m 2\n");
+        let key = GroupingKey::new([("job".to_string(), "c".to_string())].into());
+        let families = parse_text(b"# TYPE m counter\nm 1\n").expect("valid body");
+        let outcome = store.apply(Command::Push { key, families, replace: true, time: UnixNanos(7), defect: None });
+        assert!(matches!(outcome, model::Outcome::Rejected { .. }), "{outcome:?}");
+        let view = store.view();
+        let mut expected: Vec<MetricFamily> = Vec::new();
+        for group in view.groups() {
+            for (family, _) in group.timestamp_families() {
+                match expected.iter_mut().find(|f| f.name == family.name) {
+                    Some(f) => f.metrics.extend(family.metrics),
+                    None => expected.push(family),
+                }
+            }
+        }
+        assert_eq!(expected.len(), 2);
+        assert_eq!(expected[0].metrics.len(), 3);
+        assert_eq!(timestamp_families(&view), expected);
     }
 
     /// An own family the version in force does not judge (the store's usage at version 1,
