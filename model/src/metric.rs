@@ -275,11 +275,7 @@ impl Metric {
     /// The order of series in a scrape, Go's `metricSorter`: fewer labels first, then
     /// label values position by position (labels are sorted by name).
     pub fn exposition_cmp(&self, other: &Metric) -> std::cmp::Ordering {
-        self.labels.len().cmp(&other.labels.len()).then_with(|| {
-            let a = self.labels.iter().map(|l| l.value);
-            let b = other.labels.iter().map(|l| l.value);
-            a.cmp(b)
-        })
+        self.labels.exposition_cmp(&other.labels)
     }
 }
 
