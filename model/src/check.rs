@@ -189,15 +189,14 @@ impl GroupStore {
         replace: bool,
     ) -> Result<(), String> {
         let current = self.group(key);
-        let timestamps = Group::new(key.clone(), UnixNanos::default()).timestamp_families();
+        let mine = Group::new(key.clone(), UnixNanos::default());
         for other in self.compatible_groups(key).filter(|g| g.key != *key) {
-            let other_timestamps = other.timestamp_families();
-            for (theirs, _) in &other_timestamps {
-                for (mine, _) in &timestamps {
-                    if mine.name == theirs.name && mine.metrics[0].labels == theirs.metrics[0].labels {
-                        return Err(duplicate_message(&mine.name, &mine.metrics[0]));
-                    }
-                }
+            // Both timestamp families of a group carry its series labels, so the same
+            // labels as another group's are two identical series in each; the first
+            // family, `push_failure_time_seconds`, is the one named.
+            if other.series_labels() == mine.series_labels() {
+                let series = mine.timestamp_series(mine.push_failure_time);
+                return Err(duplicate_message(PUSH_FAILURE_TIME_NAME, &series));
             }
             for (name, theirs) in &other.families {
                 let mine: Option<&MetricFamily> = families.get(name).or_else(|| {
@@ -306,7 +305,7 @@ fn merge_labels(own: &Labels, grouping: &[(&str, &str)], key_has_instance: bool)
             out.insert(at, ("instance", ""));
         }
     }
-    Labels::from_pairs(out)
+    Labels::from_pairs(out.iter().copied())
 }
 
 #[cfg(test)]

@@ -120,6 +120,8 @@ impl<T> std::fmt::Debug for Derived<T> {
 /// and its two timestamps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Group {
+    /// Never changed once the group exists: the group's timestamp series labels are
+    /// derived from it and kept ([`Group::series_labels`]).
     pub key: GroupingKey,
     pub families: BTreeMap<String, StoredFamily>,
     /// Last successful change; never when the group was created by a failed push.

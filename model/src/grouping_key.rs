@@ -45,7 +45,7 @@ impl GroupingKey {
             let at = out.partition_point(|(k, _)| *k < "instance");
             out.insert(at, ("instance", ""));
         }
-        Labels::from_pairs(out)
+        Labels::from_pairs(out.iter().copied())
     }
 
     /// A canonical byte form, stable across versions: `job` value, then `name=value`

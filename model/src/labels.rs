@@ -19,9 +19,9 @@ use crate::metric::LabelPair;
 /// nothing.
 ///
 /// Equality and hashing are the packed string's, the same as comparing the pairs in order
-/// (the packing is one-to-one); the order is the pairs' (names, then values, position by
-/// position). Serialized as a sequence of `{ name, value }` pairs, exactly as the
-/// `Vec<LabelPair>` it replaces.
+/// (the packing is one-to-one); the order is lexicographic over the `(name, value)` pairs.
+/// Serialized as a sequence of `{ name, value }` pairs, exactly as the `Vec<LabelPair>` it
+/// replaces.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Labels(Box<str>);
 
@@ -39,8 +39,9 @@ impl Labels {
         Labels::default()
     }
 
-    /// The pairs packed in the order given. Two passes over `pairs`: the first sizes the
-    /// one allocation the second fills.
+    /// The pairs packed in the order given. Two passes over `pairs` (a clone of the
+    /// iterator, which should be cheap to clone: a slice's, not a vector's `into_iter`):
+    /// the first sizes the one allocation the second fills.
     pub fn from_pairs<'a, I>(pairs: I) -> Labels
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,

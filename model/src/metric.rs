@@ -102,11 +102,12 @@ impl MetricType {
     }
 }
 
-/// One label of a series.
+/// One label of a series, owned: while labels are parsed, merged or changed. A stored
+/// series keeps its labels packed ([`Labels`]), which serializes as a sequence of these.
 ///
-/// Names and values are [`CompactString`]s: a store of a million series holds several
-/// million labels, nearly all short (`instance`, `job`, a host name), which this keeps
-/// inline instead of in as many small heap allocations. Serialized as plain strings.
+/// Names and values are [`CompactString`]s: nearly all are short (`instance`, `job`, a
+/// host name) and stay inline instead of in as many small heap allocations. Serialized as
+/// plain strings.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LabelPair {
     pub name: CompactString,

@@ -777,3 +777,22 @@ fn delete_by_match_removes_the_matching_groups() {
     assert_eq!(delete(&mut store, &[r#"{job="nothing"}"#, r#"{shard="10"}"#]), Outcome::DeletedMatching { groups: 1 });
     assert_eq!(store.groups().map(|g| g.key.job().to_string()).collect::<Vec<_>>(), vec!["web"]);
 }
+
+/// `{job="j"}` and `{job="j",instance=""}` would expose identical timestamp series: the
+/// second push is refused with upstream's message, naming `push_failure_time_seconds`
+/// first, as it stood at value 0, and the refused group is not created.
+#[test]
+fn a_group_whose_timestamp_series_another_group_exposes_is_refused() {
+    let mut store = GroupStore::new();
+    let gauge = |name: &str| family(name, MetricType::Gauge, &[(&[], 1.0)]);
+    assert_eq!(push(&mut store, &key(&[("job", "j")]), vec![gauge("a")], true, 5), Outcome::Pushed);
+    let outcome = push(&mut store, &key(&[("job", "j"), ("instance", "")]), vec![gauge("b")], true, 6);
+    let expected = "collected metric \"push_failure_time_seconds\" { label:<name:\"instance\" value:\"\" > \
+                    label:<name:\"job\" value:\"j\" > gauge:<value:0 > } was collected before with the same name and \
+                    label values";
+    assert_eq!(outcome, Outcome::Rejected { reason: expected.to_string() });
+    assert_eq!(store.groups().count(), 1);
+    // A key of another shape that does not collide is accepted.
+    let other = key(&[("job", "j"), ("instance", "i")]);
+    assert_eq!(push(&mut store, &other, vec![gauge("c")], true, 7), Outcome::Pushed);
+}
