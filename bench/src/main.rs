@@ -135,6 +135,16 @@ fn wait_scrape_at_most(web: SocketAddr, bytes: usize, within: Duration) -> anyho
     }
 }
 
+/// Waits until a scrape of `web` is at least `bytes` (what was pushed is stored).
+fn wait_scrape_at_least(web: SocketAddr, bytes: usize, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while load::scrapes(web, 1)?.1 < bytes {
+        anyhow::ensure!(Instant::now() < deadline, "pushes not stored within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 fn scrape_every_node(rec: &mut Recorder, target: &Target, label: &str, runs: usize) -> anyhow::Result<()> {
     let mut worst = 0f64;
     let mut bytes = 0;
@@ -290,6 +300,10 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
     wait_scrape_at_most(entry, 64 * 1024, Duration::from_secs(600))?;
     let (_, empty_bytes) = load::scrapes(entry, 1)?;
     load::fill(&target.webs(), "wipe", o.wipe_groups, 10)?;
+    // Upstream without checks answers 202 before it has stored a push, and its wipe deletes
+    // only the groups stored when it runs: a push still queued then outlives the wipe, and
+    // the store never shows empty. Wait until every push of the fill is stored.
+    wait_scrape_at_least(entry, empty_bytes + o.wipe_groups as usize * 10 * 20, Duration::from_secs(120))?;
     let started = Instant::now();
     wipe(entry)?;
     wait_scrape_at_most(entry, empty_bytes + 1024, Duration::from_secs(600))?;
