@@ -117,32 +117,27 @@ fn wipe(web: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until a scrape of `web` is no bigger than `bytes` (the store emptied), returning
-/// how long it took; upstream's wipe answers before its queue has deleted the groups.
-/// Between scrapes it waits as long as the last one took (at least 5 ms): back-to-back
-/// scrapes of a large store kept upstream's queue from deleting the groups of a million
-/// series within ten minutes once.
-fn wait_scrape_at_most(web: SocketAddr, bytes: usize, within: Duration) -> anyhow::Result<()> {
+/// Waits until the size of a scrape of `web` satisfies `wanted`: the store emptied by a
+/// wipe (upstream's wipe answers before its queue has deleted the groups), or a fill stored
+/// (upstream without checks answers 202 before storing). Between scrapes it waits as long
+/// as the last one took (at least 5 ms): back-to-back scrapes of a large store kept
+/// upstream's queue from deleting the groups of a million series within ten minutes once.
+fn wait_scrape(web: SocketAddr, what: &str, wanted: impl Fn(usize) -> bool, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
         let (times, size) = load::scrapes(web, 1)?;
-        if size <= bytes {
+        if wanted(size) {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "store not emptied within {within:?}");
+        anyhow::ensure!(Instant::now() < deadline, "{what} within {within:?} (last scrape {size} bytes)");
         let took = Duration::from_secs_f64(times.first().copied().unwrap_or(0.0) / 1000.0);
         std::thread::sleep(took.max(Duration::from_millis(5)));
     }
 }
 
-/// Waits until a scrape of `web` is at least `bytes` (what was pushed is stored).
-fn wait_scrape_at_least(web: SocketAddr, bytes: usize, within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    while load::scrapes(web, 1)?.1 < bytes {
-        anyhow::ensure!(Instant::now() < deadline, "pushes not stored within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+/// Waits until a scrape of `web` is no bigger than `bytes`: the store emptied.
+fn wait_scrape_at_most(web: SocketAddr, bytes: usize, within: Duration) -> anyhow::Result<()> {
+    wait_scrape(web, "store not emptied", |size| size <= bytes, within)
 }
 
 fn scrape_every_node(rec: &mut Recorder, target: &Target, label: &str, runs: usize) -> anyhow::Result<()> {
@@ -303,7 +298,8 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
     // Upstream without checks answers 202 before it has stored a push, and its wipe deletes
     // only the groups stored when it runs: a push still queued then outlives the wipe, and
     // the store never shows empty. Wait until every push of the fill is stored.
-    wait_scrape_at_least(entry, empty_bytes + o.wipe_groups as usize * 10 * 20, Duration::from_secs(120))?;
+    let filled = empty_bytes + o.wipe_groups as usize * 10 * 20;
+    wait_scrape(entry, "pushes not stored", |size| size >= filled, Duration::from_secs(120))?;
     let started = Instant::now();
     wipe(entry)?;
     wait_scrape_at_most(entry, empty_bytes + 1024, Duration::from_secs(600))?;

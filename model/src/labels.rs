@@ -222,10 +222,62 @@ impl Serialize for Labels {
 }
 
 impl<'de> Deserialize<'de> for Labels {
-    /// Through a vector of pairs (short names and values are held inline in it), packed
-    /// once complete: linear in the input.
+    /// Packed as the pairs arrive (names and values borrowed from the input where the format
+    /// allows), from the same sequence of `{ name, value }` pairs a `Vec<LabelPair>` reads:
+    /// linear in the input, with no vector of pairs in between.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Labels, D::Error> {
-        Vec::<LabelPair>::deserialize(deserializer).map(Labels::from)
+        deserializer.deserialize_seq(LabelsVisitor)
+    }
+}
+
+/// One pair as [`LabelPair`] reads it, borrowing its strings when it can.
+#[derive(Deserialize)]
+#[serde(rename = "LabelPair")]
+struct PairIn<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    value: std::borrow::Cow<'a, str>,
+}
+
+struct LabelsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LabelsVisitor {
+    type Value = Labels;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence of label pairs")
+    }
+
+    /// The count goes first: written from the format's announced length (bincode's is
+    /// exact) and the pairs after it; when the sequence turns out longer or shorter, or
+    /// announced none (JSON), the pairs are packed first and the count put in front once
+    /// known. The announced length sizes nothing.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Labels, A::Error> {
+        let announced = seq.size_hint();
+        let mut packed = String::new();
+        if let Some(n) = announced {
+            put_number(&mut packed, n);
+        }
+        let mut count = 0usize;
+        while let Some(pair) = seq.next_element::<PairIn>()? {
+            count += 1;
+            put_number(&mut packed, pair.name.len());
+            packed.push_str(&pair.name);
+            put_number(&mut packed, pair.value.len());
+            packed.push_str(&pair.value);
+        }
+        if count == 0 {
+            return Ok(Labels::default());
+        }
+        if announced == Some(count) {
+            return Ok(Labels(packed.into_boxed_str()));
+        }
+        let body = &packed[announced.map_or(0, number_len)..];
+        let mut whole = String::with_capacity(number_len(count) + body.len());
+        put_number(&mut whole, count);
+        whole.push_str(body);
+        Ok(Labels(whole.into_boxed_str()))
     }
 }
 
@@ -355,5 +407,46 @@ mod tests {
             assert_eq!(back, labels);
             assert_eq!(serde_json::to_value(&labels).unwrap(), serde_json::to_value(&case).unwrap());
         }
+    }
+
+    /// Read straight into the packed form from every way a sequence arrives: bincode (exact
+    /// length announced, strings borrowed), JSON text (no length, escapes owned), and a
+    /// sequence announcing a wrong length (more, fewer, none); counts of one and two bytes.
+    #[test]
+    fn deserialized_as_the_pairs_read() {
+        use serde::de::value::SeqAccessDeserializer;
+        struct Announcing(std::vec::IntoIter<serde_json::Value>, Option<usize>);
+        impl<'de> serde::de::SeqAccess<'de> for Announcing {
+            type Error = serde_json::Error;
+            fn next_element_seed<T: serde::de::DeserializeSeed<'de>>(
+                &mut self,
+                seed: T,
+            ) -> Result<Option<T::Value>, Self::Error> {
+                self.0.next().map(|v| seed.deserialize(v)).transpose()
+            }
+            fn size_hint(&self) -> Option<usize> {
+                self.1
+            }
+        }
+        let many: Vec<LabelPair> = (0..70).map(|i| LabelPair::new(format!("n{i}"), "v\"\u{0}é")).collect();
+        let cases =
+            [vec![], vec![LabelPair::new("a", "b")], vec![LabelPair::new("", "ü"), LabelPair::new("a\n", "")], many];
+        let config = bincode::config::standard();
+        for case in cases {
+            let want = Labels::from(case.clone());
+            let bytes = bincode::serde::encode_to_vec(&case, config).unwrap();
+            let (got, _): (Labels, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+            assert_eq!(got, want);
+            let json = serde_json::to_string(&case).unwrap();
+            assert_eq!(serde_json::from_str::<Labels>(&json).unwrap(), want);
+            let values: Vec<serde_json::Value> = case.iter().map(|p| serde_json::to_value(p).unwrap()).collect();
+            for announced in [None, Some(0), Some(1), Some(case.len()), Some(case.len() + 1), Some(100)] {
+                let seq = Announcing(values.clone().into_iter(), announced);
+                let got = Labels::deserialize(SeqAccessDeserializer::new(seq)).unwrap();
+                assert_eq!(got, want, "announced {announced:?}");
+            }
+        }
+        assert!(serde_json::from_str::<Labels>(r#"[{"name":"a"}]"#).is_err());
+        assert!(serde_json::from_str::<Labels>(r#"{"name":"a","value":"b"}"#).is_err());
     }
 }
