@@ -73,6 +73,10 @@ struct Figure {
     unit: &'static str,
     /// Whether a smaller value is better (latencies, times, memory) or a larger one (rates).
     lower_is_better: bool,
+    /// Whether the table compares this figure across targets (not for figures that describe
+    /// the run itself, such as how long the servers took to settle).
+    #[serde(skip)]
+    compared: bool,
 }
 
 struct Recorder {
@@ -84,7 +88,15 @@ impl Recorder {
     fn add(&mut self, scenario: impl Into<String>, value: f64, unit: &'static str, lower_is_better: bool) {
         let scenario = scenario.into();
         println!("  {:<58} {:>12.2} {unit}", scenario, value);
-        self.figures.push(Figure { scenario, target: self.target, value, unit, lower_is_better });
+        self.figures.push(Figure { scenario, target: self.target, value, unit, lower_is_better, compared: true });
+    }
+
+    /// A figure about the run (not a result to compare): printed and kept, no ratio.
+    fn add_uncompared(&mut self, scenario: impl Into<String>, value: f64, unit: &'static str) {
+        self.add(scenario, value, unit, true);
+        if let Some(last) = self.figures.last_mut() {
+            last.compared = false;
+        }
     }
 
     fn latency(&mut self, what: &str, mut samples: load::Samples) {
@@ -260,7 +272,7 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
             if series > 100_000 {
                 let (waited, idle) = settle(&target, Duration::from_secs(180));
                 let what = if idle { "servers idle" } else { "servers still busy" };
-                rec.add(format!("{what} after the {label} fill and its scrapes"), waited.as_secs_f64(), "s", true);
+                rec.add_uncompared(format!("{what} after the {label} fill and its scrapes"), waited.as_secs_f64(), "s");
                 scrape_every_node(&mut rec, &target, &format!("{label} series, {what}"), 3)?;
             }
         }
@@ -382,7 +394,7 @@ fn table(figures: &[Figure], kinds: &[Kind]) -> String {
         let ours = value(s, Kind::Cluster);
         let theirs = value(s, Kind::Upstream).or_else(|| value(s, Kind::UpstreamUnchecked));
         match (ours, theirs) {
-            (Some(o), Some(t)) if o.value > 0.0 && t.value > 0.0 => {
+            (Some(o), Some(t)) if o.compared && o.value > 0.0 && t.value > 0.0 => {
                 let better = if o.lower_is_better { t.value / o.value } else { o.value / t.value };
                 out.push_str(&format!(
                     " {:.1}× {} |",
@@ -461,4 +473,24 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;
     println!("figures written to {}", o.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compared figures get the ratio column; figures about the run itself get none.
+    #[test]
+    fn table_compares_only_results() {
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Upstream.label() };
+        rec.add("latency", 2.0, "ms", true);
+        rec.add_uncompared("settled", 1.0, "s");
+        rec.target = Kind::Cluster.label();
+        rec.add("latency", 1.0, "ms", true);
+        rec.add_uncompared("settled", 1.0, "s");
+        let out = table(&rec.figures, &[Kind::Upstream, Kind::Cluster]);
+        let line = |s: &str| out.lines().find(|l| l.starts_with(&format!("| {s} |"))).unwrap().to_string();
+        assert!(line("latency").ends_with("| 2.0× better |"), "{out}");
+        assert!(line("settled").ends_with("| 1.00 s | |"), "{out}");
+    }
 }
