@@ -73,11 +73,22 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// Size of one memtable of each column family (see [`open_db`]).
 const MEMTABLE_BYTES: usize = 8 << 20;
 
+/// Total size of the live WAL files past which the column families holding the oldest are
+/// flushed (see [`open_db`]): four memtables' worth.
+const WAL_BYTES_MAX: u64 = 4 * MEMTABLE_BYTES as u64;
+
 /// Opens (creating if needed) the node's database with its four column families.
 pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
+    // A WAL file is obsolete (deleted) only once every column family with
+    // writes in it has flushed them. The metadata families take a small write with nearly
+    // every entry and would fill their memtables only after hours, so by default the WAL
+    // grew until its total reached four times all memtables (256 MiB here) before RocksDB
+    // flushed them: disk held for nothing, and all of it replayed at start-up. Past this
+    // total RocksDB flushes the families holding the oldest WAL (a few bytes each).
+    options.set_max_total_wal_size(WAL_BYTES_MAX);
     // Every CF's memtables are memory the node holds on top of its in-memory store:
     // RocksDB's default (64 MiB, up to two per CF) made them most of a node's growth
     // while it filled to a million series. The log is purged soon after it is written
@@ -141,6 +152,38 @@ mod suite {
             .expect("task")
             .expect("purge");
         assert_eq!(log.log_state().expect("log state").last_purged_log_id, Some(upto));
+    }
+
+    /// The WAL stays bounded while the log is written heavily and the metadata families
+    /// take one small write per entry (they never fill a memtable themselves): RocksDB
+    /// flushes them once the live WAL passes its limit, and the old files go.
+    #[test]
+    fn the_wal_stays_bounded_under_small_metadata_writes() {
+        let dir = TempDir::new().expect("temp dir");
+        let db = open_db(dir.path()).expect("open RocksDB");
+        let log_cf = db.cf_handle(log::CF_LOG).expect("log");
+        let meta_cf = db.cf_handle(state_machine::CF_SM_META).expect("meta");
+        let payload = vec![7u8; 64 << 10];
+        let wal_bytes = || -> u64 {
+            std::fs::read_dir(dir.path())
+                .expect("list")
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        };
+        // 3 × the limit in log entries, each with its small metadata write.
+        let entries = 3 * WAL_BYTES_MAX / payload.len() as u64;
+        for i in 0..entries {
+            db.put_cf(&log_cf, i.to_be_bytes(), &payload).expect("put log");
+            db.put_cf(&meta_cf, b"applied", i.to_be_bytes()).expect("put meta");
+        }
+        let bound = WAL_BYTES_MAX + 2 * MEMTABLE_BYTES as u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while wal_bytes() > bound && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(wal_bytes() <= bound, "{} WAL bytes live after writing {} MiB", wal_bytes(), entries / 16);
     }
 
     /// openraft's own storage test suite against the RocksDB log store and state machine.
