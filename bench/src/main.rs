@@ -86,17 +86,25 @@ struct Recorder {
 
 impl Recorder {
     fn add(&mut self, scenario: impl Into<String>, value: f64, unit: &'static str, lower_is_better: bool) {
-        let scenario = scenario.into();
-        println!("  {:<58} {:>12.2} {unit}", scenario, value);
-        self.figures.push(Figure { scenario, target: self.target, value, unit, lower_is_better, compared: true });
+        self.record(Figure {
+            scenario: scenario.into(),
+            target: self.target,
+            value,
+            unit,
+            lower_is_better,
+            compared: true,
+        });
     }
 
     /// A figure about the run (not a result to compare): printed and kept, no ratio.
     fn add_uncompared(&mut self, scenario: impl Into<String>, value: f64, unit: &'static str) {
-        self.add(scenario, value, unit, true);
-        if let Some(last) = self.figures.last_mut() {
-            last.compared = false;
-        }
+        let scenario = scenario.into();
+        self.record(Figure { scenario, target: self.target, value, unit, lower_is_better: true, compared: false });
+    }
+
+    fn record(&mut self, figure: Figure) {
+        println!("  {:<58} {:>12.2} {}", figure.scenario, figure.value, figure.unit);
+        self.figures.push(figure);
     }
 
     fn latency(&mut self, what: &str, mut samples: load::Samples) {

@@ -222,22 +222,12 @@ impl Serialize for Labels {
 }
 
 impl<'de> Deserialize<'de> for Labels {
-    /// Packed as the pairs arrive (names and values borrowed from the input where the format
-    /// allows), from the same sequence of `{ name, value }` pairs a `Vec<LabelPair>` reads:
-    /// linear in the input, with no vector of pairs in between.
+    /// Packed as the pairs arrive, each read as the [`LabelPair`] it was written from (short
+    /// names and values stay inline in it): linear in the input, with no vector of pairs in
+    /// between.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Labels, D::Error> {
         deserializer.deserialize_seq(LabelsVisitor)
     }
-}
-
-/// One pair as [`LabelPair`] reads it, borrowing its strings when it can.
-#[derive(Deserialize)]
-#[serde(rename = "LabelPair")]
-struct PairIn<'a> {
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    value: std::borrow::Cow<'a, str>,
 }
 
 struct LabelsVisitor;
@@ -260,7 +250,7 @@ impl<'de> serde::de::Visitor<'de> for LabelsVisitor {
             put_number(&mut packed, n);
         }
         let mut count = 0usize;
-        while let Some(pair) = seq.next_element::<PairIn>()? {
+        while let Some(pair) = seq.next_element::<LabelPair>()? {
             count += 1;
             put_number(&mut packed, pair.name.len());
             packed.push_str(&pair.name);

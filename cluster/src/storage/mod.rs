@@ -82,8 +82,8 @@ pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    // A WAL file is obsolete (deleted) only once every column family with
-    // writes in it has flushed them. The metadata families take a small write with nearly
+    // A WAL file can be deleted only once every column family with writes in it has
+    // flushed them. The metadata families take a small write with nearly
     // every entry and would fill their memtables only after hours, so by default the WAL
     // grew until its total reached four times all memtables (256 MiB here) before RocksDB
     // flushed them: disk held for nothing, and all of it replayed at start-up. Past this
