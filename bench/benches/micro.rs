@@ -100,18 +100,21 @@ fn renderer(c: &mut Criterion) {
     let own = Vec::new();
     let mut group = c.benchmark_group("render");
     group.sample_size(10);
-    // A text scrape keeps each stored family's series text; repeated scrapes copy it.
-    group.bench_function("text, 100k series, series text kept from the first scrape", |b| {
+    // A text scrape keeps each stored family's series text and the timestamp families'
+    // text; repeated scrapes of an unchanged store copy them.
+    let escaping = pushgateway::exposition::escaping::Escaping::Underscores;
+    let kept = render::TimestampText::of(&store, escaping).expect("no group holds a timestamp family");
+    group.bench_function("text, 100k series, series and timestamp text kept from the first scrape", |b| {
         b.iter(|| {
-            let timestamps = render::timestamp_families(&store);
-            let families = render::gather(&store, &timestamps, &own, render::Prepare::Text);
-            black_box(render::render_text(&families, pushgateway::exposition::escaping::Escaping::Underscores))
+            assert!(kept.is_for(&store, escaping));
+            let families = render::gather(&store, render::Stamps::Text(&kept), &own, render::Prepare::Text);
+            black_box(render::render_text(&families, escaping))
         })
     });
     group.bench_function("text, 100k series, every series formatted", |b| {
         b.iter(|| {
             let timestamps = render::timestamp_families(&store);
-            let families = render::gather(&store, &timestamps, &own, render::Prepare::Series);
+            let families = render::gather(&store, render::Stamps::Series(&timestamps), &own, render::Prepare::Series);
             black_box(render::render_text(&families, pushgateway::exposition::escaping::Escaping::Underscores))
         })
     });

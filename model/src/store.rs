@@ -9,7 +9,7 @@
 //! cost of a push does not grow with the size of the store.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::check::{sanitize, Names};
 use crate::command::{Command, Outcome, Push, MAX_BATCH_GROUPS};
@@ -111,6 +111,23 @@ impl StoreView {
     /// What the groups count against the quotas ([`GroupStore::usage`]).
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// The groups as weak references: what [`StoreView::same_groups`] compares a later
+    /// view with, without keeping any group's contents alive.
+    pub fn weak_groups(&self) -> Vec<Weak<Group>> {
+        self.groups.iter().map(Arc::downgrade).collect()
+    }
+
+    /// Whether this view holds exactly the groups `earlier` refers to, unchanged and in
+    /// the same order. Sound because the store changes a group only through
+    /// [`Arc::make_mut`], which moves it to a new allocation while anything else refers to
+    /// it (a weak reference too), and an allocation a weak reference points to is not
+    /// reused: the same addresses are the same groups with the same contents. Linear in
+    /// the number of groups, without reading any of them.
+    pub fn same_groups(&self, earlier: &[Weak<Group>]) -> bool {
+        self.groups.len() == earlier.len()
+            && self.groups.iter().zip(earlier).all(|(now, then)| std::ptr::eq(Arc::as_ptr(now), then.as_ptr()))
     }
 }
 

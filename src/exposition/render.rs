@@ -80,12 +80,21 @@ pub enum Prepare {
     Series,
 }
 
+/// The groups' timestamp families as [`gather`] takes them.
+#[derive(Clone, Copy)]
+pub enum Stamps<'a> {
+    /// As series ([`timestamp_families`]): for any format.
+    Series(&'a [MetricFamily]),
+    /// As the text a text scrape writes ([`TimestampText`]).
+    Text(&'a TimestampText),
+}
+
 /// Merges the store's groups and the server's own families into the sorted list of
-/// exposed families. `timestamps` must hold the groups' timestamp families (see
-/// [`timestamp_families`]); they are borrowed so nothing else is copied.
+/// exposed families. `timestamps` must be the groups' timestamp families, of this view;
+/// they are borrowed so nothing else is copied.
 pub fn gather<'a>(
     store: &'a StoreView,
-    timestamps: &'a [MetricFamily],
+    timestamps: Stamps<'a>,
     own: &'a [MetricFamily],
     prepare: Prepare,
 ) -> Vec<ExposedFamily<'a>> {
@@ -114,10 +123,86 @@ pub fn gather<'a>(
             add(&mut by_name, family, Source::given(&family.metrics), None, None);
         }
     }
-    for family in timestamps {
-        add(&mut by_name, family, Source::given(&family.metrics), None, None);
+    match timestamps {
+        Stamps::Series(families) => {
+            for family in families {
+                add(&mut by_name, family, Source::given(&family.metrics), None, None);
+            }
+        }
+        Stamps::Text(kept) => {
+            // No group holds a family of these names ([`TimestampText::of`]), and no own
+            // family has them: each is one run of text already in exposition order.
+            for family in &kept.families {
+                let entry = by_name.entry(family.name).or_insert_with(|| ExposedFamily {
+                    name: family.name,
+                    help: Some(family.help),
+                    metric_type: MetricType::Gauge,
+                    runs: Vec::new(),
+                    sorted: None,
+                    len: 0,
+                });
+                entry.len += family.len;
+                entry.runs.push(Run { series: Source::given(&[]), text: Some(&family.text) });
+            }
+        }
     }
     in_exposition_order(by_name)
+}
+
+/// The text of the groups' two timestamp families' series, as a text scrape writes them
+/// (in exposition order), kept from one scrape to the next while the store's groups stay
+/// the same ([`StoreView::same_groups`]): a scrape of an unchanged store then neither
+/// builds, orders nor formats two series per group again.
+pub struct TimestampText {
+    groups: Vec<std::sync::Weak<model::Group>>,
+    escaping: Escaping,
+    families: Vec<KeptStamps>,
+}
+
+/// One timestamp family's series as text.
+struct KeptStamps {
+    name: &'static str,
+    help: &'static str,
+    text: String,
+    /// How many series.
+    len: usize,
+}
+
+impl TimestampText {
+    /// The text of `view`'s timestamp families under `escaping`; none when a group holds
+    /// a family of either name (then they are merged with it, as series).
+    pub fn of(view: &StoreView, escaping: Escaping) -> Option<TimestampText> {
+        let names = [model::PUSH_FAILURE_TIME_NAME, model::PUSH_TIME_NAME];
+        if view.groups().any(|g| names.iter().any(|n| g.families.contains_key(*n))) {
+            return None;
+        }
+        let series = timestamp_families(view);
+        let mut by_name = BTreeMap::new();
+        for family in &series {
+            add(&mut by_name, family, Source::given(&family.metrics), None, None);
+        }
+        let mut families = Vec::new();
+        for family in in_exposition_order(by_name) {
+            let (name, help) = if family.name == model::PUSH_TIME_NAME {
+                (model::PUSH_TIME_NAME, model::PUSH_TIME_HELP)
+            } else {
+                (model::PUSH_FAILURE_TIME_NAME, model::PUSH_FAILURE_TIME_HELP)
+            };
+            let escaped = escaping.apply(name);
+            let sample_name = SampleName::new(&escaped);
+            let mut text = String::with_capacity(family.len * 64);
+            for m in family.metrics() {
+                write_metric_text(&mut text, sample_name, m, escaping);
+            }
+            families.push(KeptStamps { name, help, text, len: family.len });
+        }
+        Some(TimestampText { groups: view.weak_groups(), escaping, families })
+    }
+
+    /// Whether this is the text of `view`'s timestamp families under `escaping`.
+    pub fn is_for(&self, view: &StoreView, escaping: Escaping) -> bool {
+        self.escaping == escaping && view.same_groups(&self.groups)
+    }
 }
 
 /// The non-empty families by name, each with its series in exposition order.
@@ -510,8 +595,7 @@ mod tests {
     use crate::exposition::text_parse::parse_text;
 
     fn push(store: &mut GroupStore, labels: &[(&str, &str)], body: &str) {
-        let key =
-            GroupingKey::new(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
+        let key = key(labels);
         let families = parse_text(body.as_bytes()).expect("valid body");
         let outcome = store.apply(Command::Push { key, families, replace: true, time: UnixNanos(1), defect: None });
         assert_eq!(outcome, model::Outcome::Pushed);
@@ -522,10 +606,66 @@ mod tests {
         let view = store.view();
         let timestamps = timestamp_families(&view);
         let render = |prepare| {
-            let families = gather(&view, &timestamps, &[], prepare);
+            let families = gather(&view, Stamps::Series(&timestamps), &[], prepare);
             String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8")
         };
         (render(Prepare::Text), render(Prepare::Series))
+    }
+
+    fn key(labels: &[(&str, &str)]) -> GroupingKey {
+        GroupingKey::new(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+    }
+
+    /// The timestamp families' kept text is what formatting them as series writes, in
+    /// exposition order (here not the groups' order: a key with fewer labels comes later),
+    /// and it is the text of a view only while no group changed since it was made: a
+    /// push, a failed push, a new group and a deletion each make it stale (with no view
+    /// alive meanwhile, so the store changes its groups in place where it can).
+    #[test]
+    fn kept_timestamp_text_is_the_formatted_one_and_goes_stale_on_every_change() {
+        let mut store = GroupStore::new();
+        push(&mut store, &[("job", "a"), ("zone", "z")], "m 1\n");
+        push(&mut store, &[("job", "b"), ("instance", "i")], "m 2\n");
+        push(&mut store, &[("job", "b")], "m 3\n");
+        let push_at = |store: &mut GroupStore, job: &str, body: &str, time: i64| {
+            let families = parse_text(body.as_bytes()).expect("valid body");
+            let key = key(&[("job", job)]);
+            store.apply(Command::Push { key, families, replace: true, time: UnixNanos(time), defect: None })
+        };
+        let scrape_with = |store: &GroupStore, kept: &TimestampText| {
+            let view = store.view();
+            let families = gather(&view, Stamps::Text(kept), &[], Prepare::Text);
+            String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8")
+        };
+        let made = |store: &GroupStore| {
+            let view = store.view();
+            let kept = TimestampText::of(&view, Escaping::Underscores).expect("no group holds a timestamp family");
+            assert!(kept.is_for(&view, Escaping::Underscores));
+            assert!(!kept.is_for(&view, Escaping::Dots), "made for another escaping");
+            assert_eq!(scrape_with(store, &kept), scrapes(store).1);
+            kept
+        };
+        let mut kept = made(&store);
+        assert!(kept.is_for(&store.view(), Escaping::Underscores), "nothing changed");
+        type Change<'a> = Box<dyn Fn(&mut GroupStore) + 'a>;
+        let changes: [(&str, Change); 4] = [
+            ("a push", Box::new(|s| assert_eq!(push_at(s, "b", "m 4\n", 5_000_000_000), model::Outcome::Pushed))),
+            (
+                "a failed push",
+                Box::new(|s| {
+                    let outcome = push_at(s, "b", "# TYPE m counter\nm 1\n", 9_000_000_000);
+                    assert!(matches!(outcome, model::Outcome::Rejected { .. }), "{outcome:?}");
+                }),
+            ),
+            ("a new group", Box::new(|s| assert_eq!(push_at(s, "c", "m 5\n", 7), model::Outcome::Pushed))),
+            ("a deletion", Box::new(|s| drop(s.apply(Command::Delete { key: key(&[("job", "a"), ("zone", "z")]) })))),
+        ];
+        for (what, change) in changes {
+            change(&mut store);
+            assert!(!kept.is_for(&store.view(), Escaping::Underscores), "after {what}");
+            kept = made(&store);
+        }
+        assert!(scrapes(&store).1.contains("push_time_seconds{instance=\"\",job=\"b\"} 5\n"), "{}", scrapes(&store).1);
     }
 
     /// The scrape's timestamp families are every group's own two, merged by name in group
@@ -568,8 +708,11 @@ mod tests {
             let view = store.view();
             let own = crate::self_metrics::store_families(view.usage(), &quotas);
             let timestamps = timestamp_families(&view);
-            String::from_utf8(render_text(&gather(&view, &timestamps, &own, Prepare::Series), Escaping::Underscores))
-                .expect("utf-8")
+            String::from_utf8(render_text(
+                &gather(&view, Stamps::Series(&timestamps), &own, Prepare::Series),
+                Escaping::Underscores,
+            ))
+            .expect("utf-8")
         };
         let before = render(&store);
         assert!(before.contains("# TYPE pushgateway_store_usage gauge\n"), "{before}");
@@ -597,7 +740,7 @@ mod tests {
         let view = store.view();
         let timestamps = timestamp_families(&view);
         for prepare in [Prepare::Text, Prepare::Series] {
-            let families = gather(&view, &timestamps, &[], prepare);
+            let families = gather(&view, Stamps::Series(&timestamps), &[], prepare);
             let whole = String::from_utf8(render_text(&families, Escaping::Underscores)).expect("utf-8");
             for piece in [1, 100, 4096, whole.len(), usize::MAX] {
                 let mut pieces: Vec<(String, bool)> = Vec::new();

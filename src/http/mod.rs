@@ -55,6 +55,9 @@ pub struct AppState {
     pub access: Arc<LiveAccessConfig>,
     /// Turns to send a scrape in pieces as it is rendered ([`scrape::MAX_STREAMED_SCRAPES`]).
     pub scrape_turns: Arc<tokio::sync::Semaphore>,
+    /// The timestamp families' text of the last text scrape, for the next one while the
+    /// groups stay the same.
+    pub timestamp_text: Arc<std::sync::Mutex<Option<Arc<crate::exposition::render::TimestampText>>>>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             rate_limit: None,
             access: Arc::new(LiveAccessConfig::new("", AccessConfig::off())),
             scrape_turns: Arc::new(tokio::sync::Semaphore::new(scrape::MAX_STREAMED_SCRAPES)),
+            timestamp_text: Arc::default(),
         }
     }
 

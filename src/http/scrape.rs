@@ -5,6 +5,8 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Frame;
 
+use std::sync::{Arc, Mutex};
+
 use model::StoreView;
 
 use super::answers::empty;
@@ -12,7 +14,7 @@ use super::AppState;
 use crate::error::HttpError;
 use crate::exposition::escaping::Escaping;
 use crate::exposition::negotiate::{negotiate_escaping, ScrapeFormat};
-use crate::exposition::render;
+use crate::exposition::render::{self, TimestampText};
 use crate::self_metrics;
 
 /// The one read path of every page of the store (`/metrics`' view, the JSON API, the
@@ -114,12 +116,18 @@ pub(super) async fn scrape(
     let mut own = state.metrics.gather(&state.node.status(), &state.node.proposal_stats());
     let quotas = state.config.store_quotas();
     let gzip = gzip_accepted(headers);
+    let kept_stamps = state.timestamp_text.clone();
     let mut render = move |view: &StoreView, out: &mut PieceSender| {
         own.extend(self_metrics::store_families(view.usage(), &quotas));
-        let timestamps = if node_only { Vec::new() } else { render::timestamp_families(view) };
-        let prepare = if format == ScrapeFormat::Text { render::Prepare::Text } else { render::Prepare::Series };
-        let families =
-            if node_only { render::gather_own(&own) } else { render::gather(view, &timestamps, &own, prepare) };
+        let text = format == ScrapeFormat::Text;
+        let kept = if text && !node_only { timestamp_text(&kept_stamps, view, escaping) } else { None };
+        let series = if node_only || kept.is_some() { Vec::new() } else { render::timestamp_families(view) };
+        let stamps = match &kept {
+            Some(kept) => render::Stamps::Text(kept),
+            None => render::Stamps::Series(&series),
+        };
+        let prepare = if text { render::Prepare::Text } else { render::Prepare::Series };
+        let families = if node_only { render::gather_own(&own) } else { render::gather(view, stamps, &own, prepare) };
         let whole = match format {
             ScrapeFormat::Text => {
                 let piece = out.piece;
@@ -174,6 +182,25 @@ pub(super) async fn scrape(
     mark_stale(&mut r, stale);
     *r.body_mut() = body;
     Ok(r)
+}
+
+/// The text of `view`'s timestamp families under `escaping`: the one `kept` holds when it
+/// is still this view's, else made and kept in its place (not under the lock). None when
+/// the timestamp families cannot be kept as text ([`TimestampText::of`]).
+fn timestamp_text(
+    kept: &Mutex<Option<Arc<TimestampText>>>,
+    view: &StoreView,
+    escaping: Escaping,
+) -> Option<Arc<TimestampText>> {
+    // What the lock guards is replaced whole, never left half-changed: a panic elsewhere
+    // while it was held leaves it usable.
+    let lock = || kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(same) = lock().as_ref().filter(|k| k.is_for(view, escaping)) {
+        return Some(same.clone());
+    }
+    let made = Arc::new(TimestampText::of(view, escaping)?);
+    *lock() = Some(made.clone());
+    Some(made)
 }
 
 /// A scrape of at least this many bytes (rendered, before compression) gives back what
