@@ -199,7 +199,9 @@ fn timestamp_text(
         return Some(same.clone());
     }
     let made = Arc::new(TimestampText::of(view, escaping)?);
-    *lock() = Some(made.clone());
+    // The text it replaces (a weak reference per group) is dropped after the lock is let go.
+    let replaced = lock().replace(made.clone());
+    drop(replaced);
     Some(made)
 }
 
