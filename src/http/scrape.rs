@@ -1,11 +1,11 @@
 //! `/metrics`, and the one read path every page of the store goes through
 //! ([`render_view`]).
 
+use std::sync::{Arc, Mutex};
+
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Frame;
-
-use std::sync::{Arc, Mutex};
 
 use model::StoreView;
 
