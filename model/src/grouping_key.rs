@@ -101,10 +101,10 @@ impl GroupingKey {
 
 /// The key's order as bytes whose bytewise order is the order of the tuple (whether it has a
 /// job, the job, then every other name and value in name order): each string's bytes with
-/// 0x00 written as 0x00 0xFF, then 0x00 0x01 to end it. Two strings first differ inside their escaped bytes or where the
-/// shorter one ends (its 0x00 0x01 sorts below any byte and below an escaped 0x00), so
-/// comparing the encodings compares the strings; a tuple that is a prefix of another encodes
-/// to a prefix of its bytes.
+/// 0x00 written as 0x00 0xFF, then 0x00 0x01 to end it. Two strings first differ inside
+/// their escaped bytes or where the shorter one ends (its 0x00 0x01 sorts below any byte
+/// and below an escaped 0x00), so comparing the encodings compares the strings; a tuple
+/// that is a prefix of another encodes to a prefix of its bytes.
 fn order_bytes(labels: &BTreeMap<String, String>) -> Box<[u8]> {
     fn put(out: &mut Vec<u8>, s: &str) {
         for &b in s.as_bytes() {

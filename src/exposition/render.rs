@@ -132,17 +132,8 @@ pub fn gather<'a>(
         Stamps::Text(kept) => {
             // No group holds a family of these names ([`TimestampText::of`]), and no own
             // family has them: each is one run of text already in exposition order.
-            for family in &kept.families {
-                let entry = by_name.entry(family.name).or_insert_with(|| ExposedFamily {
-                    name: family.name,
-                    help: Some(family.help),
-                    metric_type: MetricType::Gauge,
-                    runs: Vec::new(),
-                    sorted: None,
-                    len: 0,
-                });
-                entry.len += family.len;
-                entry.runs.push(Run { series: Source::given(&[]), text: Some(&family.text) });
+            for kept in &kept.families {
+                add(&mut by_name, &kept.family, Source::given(&[]), Some(&kept.text), None).len += kept.len;
             }
         }
     }
@@ -164,8 +155,8 @@ pub struct TimestampText {
 
 /// One timestamp family's series as text.
 struct KeptStamps {
-    name: &'static str,
-    help: &'static str,
+    /// Its name, help and type (no series: they are in `text`).
+    family: MetricFamily,
     text: String,
     /// How many series.
     len: usize,
@@ -185,19 +176,20 @@ impl TimestampText {
             add(&mut by_name, family, Source::given(&family.metrics), None, None);
         }
         let mut families = Vec::new();
-        for family in in_exposition_order(by_name) {
-            let (name, help) = if family.name == model::PUSH_TIME_NAME {
-                (model::PUSH_TIME_NAME, model::PUSH_TIME_HELP)
-            } else {
-                (model::PUSH_FAILURE_TIME_NAME, model::PUSH_FAILURE_TIME_HELP)
-            };
-            let escaped = escaping.apply(name);
+        for exposed in in_exposition_order(by_name) {
+            let escaped = escaping.apply(exposed.name);
             let sample_name = SampleName::new(&escaped);
-            let mut text = String::with_capacity(family.len * 64);
-            for m in family.metrics() {
+            let mut text = String::with_capacity(exposed.len * 64);
+            for m in exposed.metrics() {
                 write_metric_text(&mut text, sample_name, m, escaping);
             }
-            families.push(KeptStamps { name, help, text, len: family.len });
+            let family = MetricFamily {
+                name: exposed.name.to_string(),
+                help: exposed.help.map(str::to_string),
+                metric_type: exposed.metric_type,
+                metrics: Vec::new(),
+            };
+            families.push(KeptStamps { family, text, len: exposed.len });
         }
         Some(TimestampText { groups: view.weak_groups(), escaping, families })
     }
@@ -235,13 +227,13 @@ pub fn gather_own(own: &[MetricFamily]) -> Vec<ExposedFamily<'_>> {
 
 /// Adds a source's series to the family of its name (created on first use, with the
 /// help of the first source that has one, or `help_override`).
-fn add<'a>(
-    by_name: &mut BTreeMap<&'a str, ExposedFamily<'a>>,
+fn add<'a, 'b>(
+    by_name: &'b mut BTreeMap<&'a str, ExposedFamily<'a>>,
     family: &'a MetricFamily,
     series: Source<'a>,
     text: Option<&'a str>,
     help_override: Option<&'a str>,
-) {
+) -> &'b mut ExposedFamily<'a> {
     let entry = by_name.entry(family.name.as_str()).or_insert_with(|| ExposedFamily {
         name: &family.name,
         help: help_override.or(family.help.as_deref()),
@@ -255,6 +247,7 @@ fn add<'a>(
     }
     entry.len += series.metrics.len();
     entry.runs.push(Run { series, text });
+    entry
 }
 
 impl<'a> ExposedFamily<'a> {
@@ -389,23 +382,9 @@ pub fn render_text_in_pieces(
         for run in &f.runs {
             match run.text {
                 Some(text) => {
-                    // Kept text is whole lines: copied up to the line that fills the piece,
-                    // so a long one (the timestamp families hold a line per group) is cut
-                    // like formatted series are.
-                    let mut rest = text;
-                    while rest.len() > piece.saturating_sub(out.len()) {
-                        let room = piece.saturating_sub(out.len());
-                        let end = rest.as_bytes()[room..]
-                            .iter()
-                            .position(|b| *b == b'\n')
-                            .map_or(rest.len(), |i| room + i + 1);
-                        out.push_str(&rest[..end]);
-                        rest = &rest[end..];
-                        if !cut(&mut out) {
-                            return false;
-                        }
+                    if !copy_lines(&mut out, text, piece, &mut cut) {
+                        return false;
                     }
-                    out.push_str(rest);
                 }
                 None => {
                     for m in run.series.iter() {
@@ -422,6 +401,24 @@ pub fn render_text_in_pieces(
         }
     }
     emit(out, true)
+}
+
+/// Copies kept text (whole lines) into `out`, handing it to `cut` at the line that fills a
+/// piece, so that a long text (the timestamp families hold a line per group) is cut as
+/// formatted series are. False when `cut` is (the client is gone).
+fn copy_lines(out: &mut String, text: &str, piece: usize, cut: &mut impl FnMut(&mut String) -> bool) -> bool {
+    let mut rest = text;
+    while rest.len() > piece.saturating_sub(out.len()) {
+        let room = piece.saturating_sub(out.len());
+        let end = rest.as_bytes()[room..].iter().position(|b| *b == b'\n').map_or(rest.len(), |i| room + i + 1);
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        if !cut(out) {
+            return false;
+        }
+    }
+    out.push_str(rest);
+    true
 }
 
 /// A name in a text scrape: bare when legacy-valid, else quoted (escaped names always
