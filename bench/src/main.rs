@@ -191,6 +191,39 @@ fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, push
     }
 }
 
+/// An entry's time split into its parts during a load of `took` that appended `entries`
+/// (this project only): the wall-clock time per entry, and what the leader's Raft waited
+/// for its log appends and apply batches (the rest of an entry's time is replication,
+/// commit and the hand-offs between tasks); on a cluster, the slowest follower's append.
+fn entry_parts(
+    rec: &mut Recorder,
+    what: &str,
+    timings: Vec<Option<targets::StorageTimings>>,
+    leader: Option<usize>,
+    took: Duration,
+    entries: Option<u64>,
+) {
+    if let Some(entries) = entries.filter(|e| *e > 0) {
+        rec.add(format!("{what}: time per log entry"), took.as_secs_f64() * 1000.0 / entries as f64, "ms", true);
+    }
+    let Some(at_leader) = leader.and_then(|i| timings.get(i).copied().flatten()) else {
+        return;
+    };
+    if let Some(ms) = at_leader.appends.mean_ms() {
+        rec.add(format!("{what}: log append (write and fsync), per append, leader"), ms, "ms", true);
+    }
+    if let Some(ms) = at_leader.applies.mean_ms() {
+        rec.add(format!("{what}: apply, per batch, leader"), ms, "ms", true);
+        let per_batch = at_leader.applied_entries as f64 / at_leader.applies.count as f64;
+        rec.add(format!("{what}: entries per apply batch, leader"), per_batch, "", false);
+    }
+    let followers = timings.iter().enumerate().filter(|(i, _)| Some(*i) != leader);
+    let slowest = followers.filter_map(|(_, t)| t.and_then(|t| t.appends.mean_ms())).max_by(f64::total_cmp);
+    if let Some(ms) = slowest {
+        rec.add(format!("{what}: log append (write and fsync), per append, slowest follower"), ms, "ms", true);
+    }
+}
+
 /// Waits, at most `limit`, until the target's processes are idle: under a tenth of one
 /// core over a second. A scrape then costs what serving the store costs, apart from the
 /// work a burst of a million series leaves behind (RocksDB's compactions, followers
@@ -228,11 +261,22 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
 
     let body = load::reference_body();
     let (spent_before, entries_before) = (target.usage(), target.last_log_index());
+    let timings_before = target.storage_timings();
     let samples = load::closed_loop(&webs, 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
     let spent = target.usage().since(&spent_before);
     let entries = target.last_log_index().zip(entries_before).map(|(after, before)| after.saturating_sub(before));
     rec.add("32 clients PUT 10-series groups, 1,000 keys: pushes/s", samples.per_second(), "/s", false);
     cost_per_push(&mut rec, "32 clients", &spent, samples.ok(), entries);
+    if kind.is_ours() {
+        let after = target.storage_timings();
+        let timings: Vec<_> = after
+            .iter()
+            .zip(&timings_before)
+            .map(|(after, before)| after.zip(*before).map(|(a, b)| a.since(&b)))
+            .collect();
+        let leader = target.leader(Duration::from_secs(5)).ok();
+        entry_parts(&mut rec, "32 clients", timings, leader, samples.elapsed, entries);
+    }
     rec.latency("32 clients PUT 10-series groups, 1,000 keys", samples);
     if kind == Kind::Cluster {
         let follower = webs[target.follower()?];
@@ -500,5 +544,35 @@ mod tests {
         let line = |s: &str| out.lines().find(|l| l.starts_with(&format!("| {s} |"))).unwrap().to_string();
         assert!(line("latency").ends_with("| 2.0× better |"), "{out}");
         assert!(line("settled").ends_with("| 1.00 s | |"), "{out}");
+    }
+
+    /// An entry's parts: per entry of the load, per append and per apply batch at the
+    /// leader, and the slowest follower's append; nothing for a node that did not say.
+    #[test]
+    fn entry_parts_divide_what_the_leader_and_followers_counted() {
+        let timings = |appends, append_seconds, batches, entries, apply_seconds| targets::StorageTimings {
+            appends: targets::Waited { count: appends, seconds: append_seconds },
+            applies: targets::Waited { count: batches, seconds: apply_seconds },
+            applied_entries: entries,
+        };
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
+        let counted = vec![Some(timings(100, 0.05, 50, 100, 0.2)), Some(timings(10, 0.02, 5, 5, 0.0)), None];
+        entry_parts(&mut rec, "load", counted, Some(0), Duration::from_secs(2), Some(1000));
+        let got: Vec<(String, f64)> = rec.figures.iter().map(|f| (f.scenario.clone(), f.value)).collect();
+        let want = [
+            ("load: time per log entry", 2.0),
+            ("load: log append (write and fsync), per append, leader", 0.5),
+            ("load: apply, per batch, leader", 4.0),
+            ("load: entries per apply batch, leader", 2.0),
+            ("load: log append (write and fsync), per append, slowest follower", 2.0),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((scenario, value), (w, v)) in got.iter().zip(want) {
+            assert_eq!(scenario, w);
+            assert!((value - v).abs() < 1e-9, "{scenario}: {value} against {v}");
+        }
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Single.label() };
+        entry_parts(&mut rec, "load", vec![None], Some(0), Duration::from_secs(2), None);
+        assert!(rec.figures.is_empty(), "a node that did not say gives nothing");
     }
 }

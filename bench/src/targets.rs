@@ -191,6 +191,16 @@ impl Target {
         running.filter_map(|s| cluster_status(s.web)?["last_log_index"].as_u64()).max()
     }
 
+    /// What each of this project's nodes counted of its storage's time so far
+    /// (`/api/v1/cluster`'s `storage`), by node index; `None` for a node that did not say.
+    pub fn storage_timings(&self) -> Vec<Option<StorageTimings>> {
+        let said = |s: &Server| {
+            let status = cluster_status(s.web).filter(|_| s.is_running())?;
+            StorageTimings::read(status.get("storage")?)
+        };
+        self.servers.iter().map(said).collect()
+    }
+
     pub fn webs(&self) -> Vec<SocketAddr> {
         self.servers.iter().filter(|s| s.is_running()).map(|s| s.web).collect()
     }
@@ -240,4 +250,80 @@ fn cluster_status(web: SocketAddr) -> Option<serde_json::Value> {
     stream.read_to_string(&mut text).ok()?;
     let body = &text[text.find("\r\n\r\n")? + 4..];
     serde_json::from_str(body.trim()).ok()
+}
+
+/// Storage operations of one kind a node counted, and the seconds its Raft waited for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Waited {
+    pub count: u64,
+    pub seconds: f64,
+}
+
+impl Waited {
+    fn read(storage: &serde_json::Value, count: &str, seconds: &str) -> Option<Waited> {
+        Some(Waited { count: storage.get(count)?.as_u64()?, seconds: storage.get(seconds)?.as_f64()? })
+    }
+
+    fn since(&self, before: &Waited) -> Waited {
+        Waited { count: self.count.saturating_sub(before.count), seconds: (self.seconds - before.seconds).max(0.0) }
+    }
+
+    /// Milliseconds per operation (`None` where there was none).
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.seconds * 1000.0 / self.count as f64)
+    }
+}
+
+/// How long a node's Raft waited for its storage, as `/api/v1/cluster`'s `storage` says
+/// (counted since the node started): its log appends, its apply batches and the entries
+/// in them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StorageTimings {
+    pub appends: Waited,
+    pub applies: Waited,
+    pub applied_entries: u64,
+}
+
+impl StorageTimings {
+    fn read(storage: &serde_json::Value) -> Option<StorageTimings> {
+        Some(StorageTimings {
+            appends: Waited::read(storage, "log_appends", "log_append_seconds")?,
+            applies: Waited::read(storage, "apply_batches", "apply_seconds")?,
+            applied_entries: storage.get("applied_entries")?.as_u64()?,
+        })
+    }
+
+    /// What was counted between `before` and `self`.
+    pub fn since(&self, before: &StorageTimings) -> StorageTimings {
+        StorageTimings {
+            appends: self.appends.since(&before.appends),
+            applies: self.applies.since(&before.applies),
+            applied_entries: self.applied_entries.saturating_sub(before.applied_entries),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names `/api/v1/cluster` gives its storage counters are the ones read; what grew
+    /// between two readings is their difference, never below zero (a restarted node).
+    #[test]
+    fn storage_timings_read_the_cluster_status_names_and_subtract() {
+        let status = |appends: u64, seconds: f64| {
+            serde_json::json!({"log_appends": appends, "log_append_seconds": seconds,
+                "apply_batches": 4, "applied_entries": 9, "apply_seconds": 0.5})
+        };
+        let before = StorageTimings::read(&status(10, 0.01)).expect("read");
+        let after = StorageTimings::read(&status(30, 0.05)).expect("read");
+        assert_eq!(after.applies, Waited { count: 4, seconds: 0.5 });
+        assert_eq!(after.applied_entries, 9);
+        let grew = after.since(&before);
+        assert_eq!(grew.appends.count, 20);
+        assert!((grew.appends.mean_ms().expect("appends") - 2.0).abs() < 1e-9, "{grew:?}");
+        assert_eq!(grew.applies.mean_ms(), None, "no apply batch in between");
+        assert_eq!(before.since(&after).appends, Waited::default());
+        assert_eq!(StorageTimings::read(&serde_json::json!({"log_appends": 1})), None);
+    }
 }

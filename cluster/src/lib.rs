@@ -55,3 +55,4 @@ pub use node::Node;
 pub use read::{ReadFreshness, StoreReader};
 pub use status::{MemberStatus, NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
 pub use storage::recovery::{force_new_cluster, Recovered};
+pub use storage::timings::StorageTimings;

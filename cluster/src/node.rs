@@ -24,6 +24,7 @@ use crate::raft_types::{EncodedCommand, Raft, RaftError, TypeConfig};
 use crate::status::ProposalStats;
 use crate::storage::log::LogStore;
 use crate::storage::state_machine::StateMachine;
+use crate::storage::timings::{StorageTimings, Timings};
 use crate::storage::{open_db, recovery, Durability};
 use crate::transport::client::{NetworkFactory, PeerClient};
 use crate::transport::server::{peer_router, resolving_router};
@@ -66,6 +67,8 @@ struct Inner {
     removals: crate::expiry::Removals,
     /// When this node last heard from a leader (see [`crate::election`]).
     gate: crate::election::Gate,
+    /// How long its Raft waited for its storage (see [`Node::storage_timings`]).
+    timings: Timings,
 }
 
 /// A handle to this node; cheap to clone.
@@ -97,7 +100,10 @@ impl Node {
         let store = Arc::new(RwLock::new(GroupStore::new()));
         let state_machine =
             StateMachine::open(db.clone(), store.clone(), durability).map_err(|e| storage_err(e.to_string()))?;
+        let timings = Timings::default();
+        let state_machine = state_machine.timed(timings.clone());
         let log = LogStore::new(db.clone(), durability)
+            .timed(timings.clone())
             .guarding_purges_with(state_machine.durable_applied())
             .resuming_leadership(config.faults.resume_leadership);
         if config.faults.resume_leadership {
@@ -182,6 +188,7 @@ impl Node {
                 format_gate: tokio::sync::Mutex::new(()),
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
+                timings,
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
@@ -288,6 +295,12 @@ impl Node {
 
     pub(crate) fn gate(&self) -> &crate::election::Gate {
         &self.inner.gate
+    }
+
+    /// How long this node's Raft waited for its log appends and apply batches since it
+    /// started (see [`crate::storage::timings`]).
+    pub fn storage_timings(&self) -> StorageTimings {
+        self.inner.timings.read()
     }
 
     pub(crate) fn removals_shared(&self) -> &crate::expiry::Removals {

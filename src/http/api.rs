@@ -10,11 +10,14 @@ use super::AppState;
 use crate::error::HttpError;
 
 /// This node's status, with the removals of several groups it applied (`removals`: the
-/// last expiry and delete by match, at which log index; the same on every node).
+/// last expiry and delete by match, at which log index; the same on every node) and how
+/// long its Raft waited for its storage since it started (`storage`: log appends and
+/// apply batches, their number and seconds).
 fn cluster_json(state: &AppState) -> serde_json::Value {
     let mut status = serde_json::to_value(state.node.status()).unwrap_or_default();
     if let Some(o) = status.as_object_mut() {
         o.insert("removals".into(), serde_json::to_value(state.node.removals()).unwrap_or_default());
+        o.insert("storage".into(), serde_json::to_value(state.node.storage_timings()).unwrap_or_default());
     }
     status
 }

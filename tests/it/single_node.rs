@@ -41,6 +41,31 @@ fn push_is_exposed_in_text_and_json() {
     assert!(s.pushed_lines().is_empty());
 }
 
+/// `/api/v1/cluster` counts each log append and apply batch with the time Raft waited
+/// for it: a push adds at least one of each, and time to both.
+#[test]
+fn cluster_status_counts_the_storage_time_of_each_push() {
+    let s = Server::start(&[]);
+    let storage = || -> serde_json::Value {
+        let (status, body) = s.get("/api/v1/cluster");
+        assert_eq!(status, 200);
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["storage"].clone()
+    };
+    let before = storage();
+    for i in 0..3 {
+        assert_eq!(s.put(&format!("/metrics/job/j{i}"), "m 1\n").0, 200);
+    }
+    let after = storage();
+    let grew = |field: &str| after[field].as_f64().unwrap() - before[field].as_f64().unwrap();
+    for field in ["log_appends", "apply_batches", "applied_entries"] {
+        assert!(grew(field) >= 3.0, "{field}: {before} then {after}");
+    }
+    for field in ["log_append_seconds", "apply_seconds"] {
+        assert!(grew(field) > 0.0, "{field}: {before} then {after}");
+    }
+    assert!(after["applied_entries"].as_u64() >= after["apply_batches"].as_u64(), "{after}");
+}
+
 fn tracing_free_note(what: &str) {
     eprintln!("test: {what}");
 }

@@ -12,6 +12,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
+use super::timings::Timings;
 use super::{blocking, io_error, Durability};
 use crate::codec;
 use crate::config::NodeId;
@@ -134,11 +135,26 @@ pub struct LogStore {
     /// The test-only fault [`crate::config::Faults::resume_leadership`]: the stored vote is
     /// read as it was written (see [`LogStore::read_vote`]).
     resume_leadership: bool,
+    /// Where the time of each append is counted.
+    timings: Timings,
 }
 
 impl LogStore {
     pub fn new(db: Arc<DB>, durability: Durability) -> Self {
-        LogStore { db, durability, durable_applied: None, recent: Arc::default(), resume_leadership: false }
+        LogStore {
+            db,
+            durability,
+            durable_applied: None,
+            recent: Arc::default(),
+            resume_leadership: false,
+            timings: Timings::default(),
+        }
+    }
+
+    /// Counts the time of each append in `timings` (shared with the node's status).
+    pub fn timed(mut self, timings: Timings) -> Self {
+        self.timings = timings;
+        self
     }
 
     /// With the test-only fault on, a node that led before it stopped leads again at start
@@ -183,9 +199,11 @@ impl LogStore {
         }
         let db = self.db.clone();
         let sync = self.durability.write_options();
+        let started = std::time::Instant::now();
         let result =
             blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
                 .await;
+        self.timings.log_appended(started.elapsed());
         // After a failed write the disk may hold the entries or not: only the disk answers.
         match result {
             Ok(()) => self.recent().push(entries),

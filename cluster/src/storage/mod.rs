@@ -24,6 +24,7 @@ use crate::raft_types::StorageError;
 pub mod log;
 pub mod recovery;
 pub mod state_machine;
+pub mod timings;
 
 /// How writes that must survive power loss are made: fsynced, unless the test-only fault
 /// [`Faults::skip_fsync`] is on. A value handed to each store, never a global.

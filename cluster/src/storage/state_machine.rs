@@ -53,6 +53,8 @@ pub struct StateMachine {
     durable: tokio::sync::watch::Sender<u64>,
     /// Removals of several groups applied (see [`crate::expiry`]).
     removals: crate::expiry::Removals,
+    /// Where the time of each apply batch is counted.
+    timings: super::timings::Timings,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -170,7 +172,14 @@ impl StateMachine {
             durability,
             durable: tokio::sync::watch::Sender::new(applied.map_or(0, |id| id.index)),
             removals: Default::default(),
+            timings: Default::default(),
         })
+    }
+
+    /// Counts the time of each apply batch in `timings` (shared with the node's status).
+    pub fn timed(mut self, timings: super::timings::Timings) -> Self {
+        self.timings = timings;
+        self
     }
 
     /// The index up to which applied state is written to the database, as it advances: an
@@ -279,6 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
     {
+        let started = std::time::Instant::now();
         let mut responses = Vec::new();
         let mut batch = WriteBatch::default();
         let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
@@ -351,6 +361,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(self.applied.map_or(0, |id| id.index));
+        self.timings.applied(responses.len(), started.elapsed());
         Ok(responses)
     }
 
