@@ -192,9 +192,13 @@ fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, push
 }
 
 /// An entry's time split into its parts during a load of `took` that appended `entries`
-/// (this project only): the wall-clock time per entry, and what the leader's Raft waited
-/// for its log appends and apply batches (the rest of an entry's time is replication,
-/// commit and the hand-offs between tasks); on a cluster, the slowest follower's append.
+/// (this project only): the load's time per entry, what the leader's Raft waited per log
+/// append and per apply batch, and how many entries each held; on a cluster, the slowest
+/// follower's append. With one entry per append and per apply batch at the leader (its
+/// proposer keeps one batch in flight), entries follow one another and the leader's two
+/// waits are parts of each entry's time; the rest is replication, the commit and the
+/// hand-offs between tasks. `leader` is `None` when leadership changed during the load:
+/// no leader figures then.
 fn entry_parts(
     rec: &mut Recorder,
     what: &str,
@@ -211,6 +215,10 @@ fn entry_parts(
     };
     if let Some(ms) = at_leader.appends.mean_ms() {
         rec.add(format!("{what}: log append (write and fsync), per append, leader"), ms, "ms", true);
+        if let Some(entries) = entries {
+            let per_append = entries as f64 / at_leader.appends.count as f64;
+            rec.add(format!("{what}: entries per log append, leader"), per_append, "", false);
+        }
     }
     if let Some(ms) = at_leader.applies.mean_ms() {
         rec.add(format!("{what}: apply, per batch, leader"), ms, "ms", true);
@@ -262,6 +270,7 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
     let body = load::reference_body();
     let (spent_before, entries_before) = (target.usage(), target.last_log_index());
     let timings_before = target.storage_timings();
+    let leader_before = if kind.is_ours() { target.leader(Duration::from_secs(5)).ok() } else { None };
     let samples = load::closed_loop(&webs, 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
     let spent = target.usage().since(&spent_before);
     let entries = target.last_log_index().zip(entries_before).map(|(after, before)| after.saturating_sub(before));
@@ -272,9 +281,9 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
         let timings: Vec<_> = after
             .iter()
             .zip(&timings_before)
-            .map(|(after, before)| after.zip(*before).map(|(a, b)| a.since(&b)))
+            .map(|(after, before)| after.zip(*before).and_then(|(a, b)| a.since(&b)))
             .collect();
-        let leader = target.leader(Duration::from_secs(5)).ok();
+        let leader = target.leader(Duration::from_secs(5)).ok().filter(|l| Some(*l) == leader_before);
         entry_parts(&mut rec, "32 clients", timings, leader, samples.elapsed, entries);
     }
     rec.latency("32 clients PUT 10-series groups, 1,000 keys", samples);
@@ -555,22 +564,30 @@ mod tests {
             applies: targets::Waited { count: batches, seconds: apply_seconds },
             applied_entries: entries,
         };
-        let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
-        let counted = vec![Some(timings(100, 0.05, 50, 100, 0.2)), Some(timings(10, 0.02, 5, 5, 0.0)), None];
-        entry_parts(&mut rec, "load", counted, Some(0), Duration::from_secs(2), Some(1000));
-        let got: Vec<(String, f64)> = rec.figures.iter().map(|f| (f.scenario.clone(), f.value)).collect();
+        let follower = Some(timings(10, 0.02, 5, 5, 0.0));
+        let leader = Some(timings(100, 0.05, 50, 100, 0.2));
         let want = [
             ("load: time per log entry", 2.0),
             ("load: log append (write and fsync), per append, leader", 0.5),
+            ("load: entries per log append, leader", 10.0),
             ("load: apply, per batch, leader", 4.0),
             ("load: entries per apply batch, leader", 2.0),
             ("load: log append (write and fsync), per append, slowest follower", 2.0),
         ];
-        assert_eq!(got.len(), want.len(), "{got:?}");
-        for ((scenario, value), (w, v)) in got.iter().zip(want) {
-            assert_eq!(scenario, w);
-            assert!((value - v).abs() < 1e-9, "{scenario}: {value} against {v}");
+        // The leader first, then second: the figures follow the index it is at.
+        for (counted, at) in [(vec![leader, follower, None], 0), (vec![follower, leader, None], 1)] {
+            let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
+            entry_parts(&mut rec, "load", counted, Some(at), Duration::from_secs(2), Some(1000));
+            let got: Vec<(String, f64)> = rec.figures.iter().map(|f| (f.scenario.clone(), f.value)).collect();
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for ((scenario, value), (w, v)) in got.iter().zip(want) {
+                assert_eq!(scenario, w);
+                assert!((value - v).abs() < 1e-9, "{scenario}: {value} against {v}");
+            }
         }
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
+        entry_parts(&mut rec, "load", vec![leader, follower], None, Duration::from_secs(2), Some(1000));
+        assert_eq!(rec.figures.len(), 1, "a changed leader gives only the time per entry");
         let mut rec = Recorder { figures: Vec::new(), target: Kind::Single.label() };
         entry_parts(&mut rec, "load", vec![None], Some(0), Duration::from_secs(2), None);
         assert!(rec.figures.is_empty(), "a node that did not say gives nothing");

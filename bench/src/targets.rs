@@ -264,8 +264,9 @@ impl Waited {
         Some(Waited { count: storage.get(count)?.as_u64()?, seconds: storage.get(seconds)?.as_f64()? })
     }
 
-    fn since(&self, before: &Waited) -> Waited {
-        Waited { count: self.count.saturating_sub(before.count), seconds: (self.seconds - before.seconds).max(0.0) }
+    fn since(&self, before: &Waited) -> Option<Waited> {
+        let counted = self.count >= before.count && self.seconds >= before.seconds;
+        counted.then(|| Waited { count: self.count - before.count, seconds: self.seconds - before.seconds })
     }
 
     /// Milliseconds per operation (`None` where there was none).
@@ -293,13 +294,14 @@ impl StorageTimings {
         })
     }
 
-    /// What was counted between `before` and `self`.
-    pub fn since(&self, before: &StorageTimings) -> StorageTimings {
-        StorageTimings {
-            appends: self.appends.since(&before.appends),
-            applies: self.applies.since(&before.applies),
-            applied_entries: self.applied_entries.saturating_sub(before.applied_entries),
-        }
+    /// What was counted between `before` and `self`; `None` if a counter went down (the
+    /// node restarted in between, and what it counted is not what happened since).
+    pub fn since(&self, before: &StorageTimings) -> Option<StorageTimings> {
+        Some(StorageTimings {
+            appends: self.appends.since(&before.appends)?,
+            applies: self.applies.since(&before.applies)?,
+            applied_entries: self.applied_entries.checked_sub(before.applied_entries)?,
+        })
     }
 }
 
@@ -308,7 +310,8 @@ mod tests {
     use super::*;
 
     /// The names `/api/v1/cluster` gives its storage counters are the ones read; what grew
-    /// between two readings is their difference, never below zero (a restarted node).
+    /// between two readings is their difference, and nothing when a counter went down (a
+    /// node restarted in between).
     #[test]
     fn storage_timings_read_the_cluster_status_names_and_subtract() {
         let status = |appends: u64, seconds: f64| {
@@ -319,11 +322,11 @@ mod tests {
         let after = StorageTimings::read(&status(30, 0.05)).expect("read");
         assert_eq!(after.applies, Waited { count: 4, seconds: 0.5 });
         assert_eq!(after.applied_entries, 9);
-        let grew = after.since(&before);
+        let grew = after.since(&before).expect("counted up");
         assert_eq!(grew.appends.count, 20);
         assert!((grew.appends.mean_ms().expect("appends") - 2.0).abs() < 1e-9, "{grew:?}");
         assert_eq!(grew.applies.mean_ms(), None, "no apply batch in between");
-        assert_eq!(before.since(&after).appends, Waited::default());
+        assert_eq!(before.since(&after), None);
         assert_eq!(StorageTimings::read(&serde_json::json!({"log_appends": 1})), None);
     }
 }

@@ -203,10 +203,12 @@ impl LogStore {
         let result =
             blocking(move || db.write_opt(batch, &sync).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e)))
                 .await;
-        self.timings.log_appended(started.elapsed());
         // After a failed write the disk may hold the entries or not: only the disk answers.
         match result {
-            Ok(()) => self.recent().push(entries),
+            Ok(()) => {
+                self.timings.log_appended(started.elapsed());
+                self.recent().push(entries)
+            }
             Err(_) => self.recent().clear(),
         }
         result
