@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The counters, shared by the log store and the state machine of one node.
 #[derive(Clone, Default)]
@@ -25,7 +25,8 @@ struct Counters {
 }
 
 /// What [`Timings`] counted so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Serialized into `/api/v1/cluster` as `storage`.
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct StorageTimings {
     /// Appends to the log (each one synced write of one or more entries), and the time
     /// Raft waited for them.
