@@ -1,9 +1,14 @@
 //! The replicated state machine: the [`GroupStore`] in memory, mirrored in RocksDB.
 //!
 //! Each `apply` call applies its entries to the in-memory store (the view every read
-//! uses) and writes the changed groups, `last_applied` and the membership in one
-//! `WriteBatch` (not fsynced: the log is, see `apply`), so a restart finds exactly the
-//! state of some applied prefix of the log.
+//! uses) and notes the groups they changed. The noted groups, `last_applied` and the
+//! membership are written in one `WriteBatch` (not fsynced: the log is, see `apply`) at a
+//! checkpoint: by the first apply batch at least [`CHECKPOINT_EVERY`] after the first
+//! change noted, at once for a membership or version change, and before openraft builds a
+//! snapshot to purge its log (changes applied just before the applies stop stay in the
+//! log alone until then).
+//! A restart finds the state of some applied prefix of the log, and openraft applies the
+//! rest again (docs/decisions/0020).
 //! A snapshot sent to a peer captures the groups by reference on the state-machine task,
 //! which never runs concurrently with `apply`, so it is a consistent view; snapshots are
 //! not persisted, and the ones openraft builds to purge its log carry only their meta
@@ -12,6 +17,7 @@
 // openraft's storage traits fix the error type (`StorageError`, large); boxing it is not ours to choose.
 #![allow(clippy::result_large_err)]
 
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -25,7 +31,7 @@ use crate::codec;
 use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use model::store::Changed;
 use model::version::{self, FormatVersion};
-use model::{Command, Group, GroupStore, Outcome, Ttl};
+use model::{Command, Group, GroupStore, GroupingKey, Outcome, Ttl};
 
 pub(crate) const CF_GROUPS: &str = "sm_groups";
 pub(crate) const CF_SM_META: &str = "sm_meta";
@@ -37,6 +43,36 @@ const KEY_VERSION: &[u8] = b"format_version";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 /// Upper bound of all group keys (canonical keys start with UTF-8, never 0xFF).
 const GROUPS_END: &[u8] = &[0xFF];
+
+/// Longest a change applied in memory waits for its checkpoint ([`Pending`]), when the
+/// applies go on; what a restart applies again from the log is at most this much (or
+/// the entries since the last snapshot, whichever is less). A group pushed over and over
+/// is encoded and written once per checkpoint instead of once per push.
+pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What the applies since the last checkpoint changed, still to be written.
+#[derive(Clone, Default)]
+struct Pending {
+    /// When the first of them was applied; none when nothing is pending.
+    since: Option<std::time::Instant>,
+    /// Every stored group was removed first (a wipe): the checkpoint clears the column.
+    all: bool,
+    /// Groups changed (each written as the store holds it then, or deleted).
+    groups: BTreeSet<GroupingKey>,
+    version: bool,
+    membership: bool,
+}
+
+impl Pending {
+    fn note(&mut self, now: std::time::Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// Whether the checkpoint is due after an apply batch at `now`.
+    fn due(&self, now: std::time::Instant) -> bool {
+        self.version || self.membership || self.since.is_some_and(|since| now - since >= CHECKPOINT_EVERY)
+    }
+}
 
 /// The state machine; clones share the same store and database.
 #[derive(Clone)]
@@ -55,6 +91,8 @@ pub struct StateMachine {
     removals: crate::expiry::Removals,
     /// Where the time of each apply batch is counted.
     timings: super::timings::Timings,
+    /// Applied, not yet written.
+    pending: Pending,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -173,6 +211,7 @@ impl StateMachine {
             durable: tokio::sync::watch::Sender::new(applied.map_or(0, |id| id.index)),
             removals: Default::default(),
             timings: Default::default(),
+            pending: Pending::default(),
         })
     }
 
@@ -182,13 +221,14 @@ impl StateMachine {
         self
     }
 
-    /// The index up to which applied state is written to the database, as it advances: an
-    /// apply batch or an installed snapshot (synced) moves it. The log store waits for it
+    /// The index up to which applied state is written to the database, as it advances: a
+    /// checkpoint or an installed snapshot (synced) moves it. The log store waits for it
     /// before it purges (openraft 0.9 purges the log a received snapshot covers without
-    /// waiting for the snapshot to be installed; a crash in between would lose both). An
-    /// apply batch is not synced by itself, but the purge is a synced write after it in
-    /// the same write-ahead log, which makes it durable: the state on disk never falls
-    /// behind the purged log.
+    /// waiting for the snapshot to be installed; a crash in between would lose both), and
+    /// openraft purges only after building a snapshot, which writes a checkpoint first
+    /// (`get_snapshot_builder`). A checkpoint is not synced by itself, but the purge is a
+    /// synced write after it in the same write-ahead log, which makes it durable: the
+    /// state on disk never falls behind the purged log.
     pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.durable.subscribe()
     }
@@ -211,6 +251,70 @@ impl StateMachine {
             None => "empty".to_string(),
         };
         SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id }
+    }
+
+    /// Writes what the applies since the last checkpoint changed, with `last_applied`, in
+    /// one batch (not fsynced, see `apply`), and moves [`StateMachine::durable_applied`].
+    /// The changed groups are taken by reference and encoded off the async workers,
+    /// without the store's lock; nothing applies meanwhile (this runs on the state-machine
+    /// task), so they are the state at `last_applied`. Nothing to do when nothing changed
+    /// since.
+    async fn checkpoint(&mut self) -> Result<(), StorageError> {
+        if self.pending.since.is_none() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let (groups, version) = {
+            let store = self.store.read().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            let shared = |key: GroupingKey| {
+                let group = store.shared_group(&key);
+                (key, group)
+            };
+            let groups: Vec<(GroupingKey, Option<Arc<Group>>)> = pending.groups.into_iter().map(shared).collect();
+            (groups, pending.version.then(|| store.version()))
+        };
+        let membership = pending.membership.then(|| self.membership.clone());
+        let applied = self.applied;
+        let db = self.db.clone();
+        // Not fsynced (docs/decisions/0018, 0020): the entries applied are in the synced log,
+        // and this write shares the log's write-ahead log, so after a crash or a power loss
+        // the state on disk is the state of an earlier applied prefix, and openraft applies
+        // the rest again from the log. The next synced write of any kind (the next append,
+        // a purge) makes this one durable too: RocksDB syncs every live WAL file, and
+        // recovers a prefix of the writes. What made this unsafe once, a leader that resumed
+        // after a power loss with a read index behind what it had acknowledged, is ruled
+        // out in `LogStore::read_vote`.
+        let unsynced = self.durability.apply_options();
+        blocking(move || {
+            let write_err = |e: &dyn std::fmt::Display| sm_err(ErrorVerb::Write, e);
+            let groups_cf = db.cf_handle(CF_GROUPS).expect("sm_groups column family");
+            let meta_cf = db.cf_handle(CF_SM_META).expect("sm_meta column family");
+            let mut batch = WriteBatch::default();
+            if pending.all {
+                batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
+            }
+            for (key, group) in groups {
+                match group {
+                    Some(group) => {
+                        let bytes = encode_group(&group).map_err(|e| write_err(&e))?;
+                        batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
+                    }
+                    None => batch.delete_cf(groups_cf, key.canonical_bytes()),
+                }
+            }
+            if let Some(version) = version {
+                batch.put_cf(meta_cf, KEY_VERSION, codec::encode(&version).map_err(|e| write_err(&e))?);
+            }
+            if let Some(membership) = membership {
+                batch.put_cf(meta_cf, KEY_MEMBERSHIP, codec::encode(&membership).map_err(|e| write_err(&e))?);
+            }
+            batch.put_cf(meta_cf, KEY_APPLIED, codec::encode(&applied).map_err(|e| write_err(&e))?);
+            db.write_opt(batch, &unsynced).map_err(|e| write_err(&e))
+        })
+        .await?;
+        // Written, not yet synced: a purge up to here is a synced write after this one.
+        self.durable.send_replace(applied.map_or(0, |id| id.index));
+        Ok(())
     }
 
     /// A snapshot of the current state: the groups are captured by reference on the
@@ -268,10 +372,15 @@ fn applicable(encoded: &crate::raft_types::EncodedCommand, index: u64) -> Result
 /// and the pushes that met it were the slow tail of the latency figures.
 pub struct SnapshotBuilder {
     meta: SnapshotMeta,
+    /// Why the checkpoint before it could not be written, if it could not.
+    failed: Option<String>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        if let Some(why) = &self.failed {
+            return Err(sm_err(ErrorVerb::Write, why));
+        }
         Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(Vec::new())) })
     }
 }
@@ -290,20 +399,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let started = std::time::Instant::now();
         let mut responses = Vec::new();
-        let mut batch = WriteBatch::default();
-        let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
-        let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
         {
             let mut store = self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
             for entry in entries {
                 self.applied = Some(entry.log_id);
+                self.pending.note(started);
                 let mut outcomes = Vec::new();
                 match entry.payload {
                     EntryPayload::Blank => {}
                     EntryPayload::Membership(m) => {
                         self.membership = StoredMembership::new(Some(entry.log_id), m);
-                        let bytes = codec::encode(&self.membership).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                        batch.put_cf(meta_cf, KEY_MEMBERSHIP, bytes);
+                        self.pending.membership = true;
                     }
                     EntryPayload::Normal(proposal) => {
                         for encoded in &proposal.commands {
@@ -320,23 +426,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                             }
                             outcomes.push(outcome);
                             match changed {
-                                Changed::Groups(keys) => {
-                                    for key in keys {
-                                        match store.group(&key) {
-                                            Some(group) => {
-                                                let bytes =
-                                                    encode_group(group).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                                                batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
-                                            }
-                                            None => batch.delete_cf(groups_cf, key.canonical_bytes()),
-                                        }
-                                    }
+                                Changed::Groups(keys) => self.pending.groups.extend(keys),
+                                Changed::All => {
+                                    self.pending.all = true;
+                                    self.pending.groups.clear();
                                 }
-                                Changed::All => batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec()),
                                 Changed::Version => {
-                                    let bytes =
-                                        codec::encode(&store.version()).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                                    batch.put_cf(meta_cf, KEY_VERSION, bytes);
+                                    self.pending.version = true;
                                     tracing::info!(version = store.version(), "replicated format version in force");
                                 }
                             }
@@ -346,27 +442,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 responses.push(outcomes);
             }
         }
-        let applied = codec::encode(&self.applied).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        batch.put_cf(meta_cf, KEY_APPLIED, applied);
-        let db = self.db.clone();
-        // Not fsynced (docs/decisions/0018): the entries applied are in the synced log, and
-        // this write shares the log's write-ahead log, so after a power loss the state on
-        // disk is the state of an earlier applied prefix, and openraft applies the rest
-        // again from the log. The next synced write of any kind (the next append, a purge)
-        // makes this one durable too: RocksDB syncs every live WAL file, and recovers a
-        // prefix of the writes. What made this unsafe once, a leader that resumed after a
-        // power loss with a read index behind what it had acknowledged, is ruled out in
-        // `LogStore::read_vote`.
-        let unsynced = self.durability.apply_options();
-        blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
-        // Written, not yet synced: a purge up to here is a synced write after this one.
-        self.durable.send_replace(self.applied.map_or(0, |id| id.index));
+        if self.pending.due(std::time::Instant::now()) {
+            self.checkpoint().await?;
+        }
         self.timings.applied(responses.len(), started.elapsed());
         Ok(responses)
     }
 
+    /// Writes a checkpoint first: openraft purges its log up to (near) the snapshot's
+    /// index once it is built, and the purge waits for the state on disk to cover it
+    /// ([`StateMachine::durable_applied`]). A failed write fails the build.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { meta: self.snapshot_meta() }
+        let failed = self.checkpoint().await.err().map(|e| {
+            tracing::error!(error = %e, "could not write the applied state before a snapshot");
+            e.to_string()
+        });
+        SnapshotBuilder { meta: self.snapshot_meta(), failed }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -405,6 +496,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.store.write().map_err(|e| sm_err(ErrorVerb::Write, e))?.replace_all(groups, version);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        // Everything is written: what was pending is replaced.
+        self.pending = Pending::default();
         Ok(())
     }
 
@@ -427,6 +520,64 @@ mod tests {
     fn group(job: &str) -> Group {
         let key = GroupingKey::new([("job".to_string(), job.to_string())].into_iter().collect());
         Group::new(key, model::UnixNanos(1))
+    }
+
+    /// Entry `index` of term 1 holding `command`.
+    fn entry(index: u64, command: &Command) -> Entry {
+        let commands = vec![EncodedCommand::encode(command).unwrap()];
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 1), index);
+        Entry { log_id, payload: EntryPayload::Normal(crate::raft_types::Proposal { commands }) }
+    }
+
+    fn push(job: &str, index: u64) -> Entry {
+        let key = group(job).key;
+        entry(
+            index,
+            &Command::Push {
+                key,
+                families: Default::default(),
+                replace: true,
+                time: model::UnixNanos(1),
+                defect: None,
+            },
+        )
+    }
+
+    /// What a restart would load from `db`: the last applied index and the groups' jobs.
+    fn on_disk(db: &Arc<DB>) -> (u64, Vec<String>) {
+        let store = Arc::new(RwLock::new(GroupStore::new()));
+        let sm = StateMachine::open(db.clone(), store.clone(), super::super::Durability::SYNCED).unwrap();
+        let jobs = store.read().unwrap().groups().map(|g| g.key.job().to_string()).collect();
+        (sm.applied.map_or(0, |id| id.index), jobs)
+    }
+
+    /// Applied changes are written at checkpoints, not with every apply batch: a restart in
+    /// between finds the state of the last checkpoint with its index (an applied prefix;
+    /// openraft applies the rest again from the log). A checkpoint is due once the first
+    /// pending change is [`CHECKPOINT_EVERY`] old, and is written before a snapshot is
+    /// built (openraft purges its log after one); each moves the purge guard.
+    #[tokio::test]
+    async fn applied_state_is_written_at_checkpoints() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = super::super::open_db(dir.path()).unwrap();
+        let store = Arc::new(RwLock::new(GroupStore::new()));
+        let mut sm = StateMachine::open(db.clone(), store.clone(), super::super::Durability::SYNCED).unwrap();
+        let durable = sm.durable_applied();
+        sm.apply([push("a", 1), push("b", 2)]).await.unwrap();
+        assert_eq!(store.read().unwrap().len(), 2, "applied in memory at once");
+        assert_eq!(on_disk(&db), (0, vec![]), "nothing written before the checkpoint is due");
+        assert_eq!(*durable.borrow(), 0);
+
+        sm.pending.since = sm.pending.since.map(|since| since - CHECKPOINT_EVERY);
+        sm.apply([push("c", 3)]).await.unwrap();
+        assert_eq!(on_disk(&db), (3, vec!["a".into(), "b".into(), "c".into()]), "the checkpoint was due");
+        assert_eq!(*durable.borrow(), 3);
+
+        sm.apply([entry(4, &Command::Wipe), push("d", 5)]).await.unwrap();
+        assert_eq!(on_disk(&db).0, 3, "a new change waits for its own checkpoint");
+        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(on_disk(&db), (5, vec!["d".into()]), "written before the snapshot; the wipe cleared the rest");
+        assert_eq!(*durable.borrow(), 5);
     }
 
     /// Version 1 snapshots are the groups alone, as builds before the cluster version
