@@ -105,18 +105,22 @@ pub fn gather<'a>(
     // after the groups, where a lookup tells whether a group pushed the name.
     let (pinned, provisional): (Vec<&MetricFamily>, Vec<&MetricFamily>) =
         own.iter().partition(|f| store.own_family(&f.name).is_some());
-    // How many groups hold each name: a family's list of runs is made at its final size
-    // at once. Grown by doubling, the list of a name that 10,000 groups share went through
-    // a dozen sizes, each in fresh memory, and after a large scrape had given its memory
-    // back (`release_freed_memory`) the next scrape spent a third of its time having the
-    // kernel zero those pages.
-    let mut groups_holding: HashMap<&str, usize> = HashMap::new();
-    for group in store.groups() {
-        for name in group.families.keys() {
-            *groups_holding.entry(name.as_str()).or_default() += 1;
-        }
+    // How many runs each name gets (a group holding it, or a timestamp family given as
+    // series, adds one): a family's list of runs is made at its final size at once. Grown
+    // by doubling, the list of a name that 10,000 groups share went through a dozen sizes,
+    // each in fresh memory, and after a large scrape had given its memory back
+    // (`release_freed_memory`) the next scrape spent a third of its time having the kernel
+    // zero those pages. Pinned own families add theirs below, on top.
+    let mut runs_by_name: HashMap<&str, usize> = HashMap::new();
+    let stamp_series: &[MetricFamily] = match &timestamps {
+        Stamps::Series(families) => families,
+        Stamps::Text(_) => &[],
+    };
+    let names = store.groups().flat_map(|g| g.families.keys().map(String::as_str));
+    for name in names.chain(stamp_series.iter().map(|f| f.name.as_str())) {
+        *runs_by_name.entry(name).or_default() += 1;
     }
-    let runs_of = |name: &str| groups_holding.get(name).copied().unwrap_or(0);
+    let runs_of = |name: &str| runs_by_name.get(name).copied().unwrap_or(0);
     for family in pinned {
         add(&mut by_name, family, Source::given(&family.metrics), None, None, 1 + runs_of(&family.name));
     }
@@ -139,7 +143,7 @@ pub fn gather<'a>(
     match timestamps {
         Stamps::Series(families) => {
             for family in families {
-                add(&mut by_name, family, Source::given(&family.metrics), None, None, 1);
+                add(&mut by_name, family, Source::given(&family.metrics), None, None, runs_of(&family.name));
             }
         }
         Stamps::Text(kept) => {
@@ -659,6 +663,7 @@ mod tests {
             let body = if g % 3 == 0 { "shared 1\nthird 1\n" } else { "shared 1\n" };
             push(&mut store, &[("job", "j"), ("instance", &format!("g{g}"))], body);
         }
+
         let view = store.view();
         let timestamps = timestamp_families(&view);
         for prepare in [Prepare::Text, Prepare::Series] {
@@ -667,6 +672,7 @@ mod tests {
                 families.iter().map(|f| (f.name, (f.runs.len(), f.runs.capacity()))).collect();
             assert_eq!(runs["shared"], (300, 300));
             assert_eq!(runs["third"], (100, 100));
+            assert_eq!(runs["push_time_seconds"], (1, 1), "every group's push time, one run");
         }
     }
 

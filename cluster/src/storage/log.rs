@@ -292,9 +292,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// openraft 0.9 starts a node whose stored vote is its own committed one as the leader
     /// of that term at once, without an election (`Engine::startup`). Such a leader's read
     /// index is the larger of the first entry of its term and its commit index, and the
-    /// commit index it starts with is its last applied entry as found on disk. The apply
-    /// is not fsynced (docs/decisions/0018): after every node lost power at once, that is
-    /// behind pushes the cluster acknowledged, and reads served at it went back in time.
+    /// commit index it starts with is its last applied entry as found on disk. The applied
+    /// state is written at checkpoints, unsynced (docs/decisions/0018, 0020): after a crash,
+    /// or after every node lost power at once, that is behind pushes the cluster
+    /// acknowledged, and reads served at it went back in time.
     /// Read as not committed, the vote keeps the term and whom this node voted for (so it
     /// votes for no one else in that term), and the node waits for an election like any
     /// other; the new leader's first entry, which every read index then covers, comes after

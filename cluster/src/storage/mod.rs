@@ -52,9 +52,9 @@ impl Durability {
         o
     }
 
-    /// Options of an apply batch: never fsynced. It shares the write-ahead log of the
-    /// synced log it was applied from, and the next synced write makes it durable
-    /// (docs/decisions/0018).
+    /// Options of a checkpoint of the applied state: never fsynced. It shares the
+    /// write-ahead log of the synced log it was applied from, and the next synced write
+    /// makes it durable (docs/decisions/0018, 0020).
     pub fn apply_options(self) -> WriteOptions {
         WriteOptions::default()
     }

@@ -6,7 +6,7 @@
 //! checkpoint: by the first apply batch at least [`CHECKPOINT_EVERY`] after the first
 //! change noted, at once for a membership or version change, and before openraft builds a
 //! snapshot to purge its log (changes applied just before the applies stop stay in the
-//! log alone until then).
+//! log alone until the next apply batch or snapshot).
 //! A restart finds the state of some applied prefix of the log, and openraft applies the
 //! rest again (docs/decisions/0020).
 //! A snapshot sent to a peer captures the groups by reference on the state-machine task,
@@ -93,6 +93,9 @@ pub struct StateMachine {
     timings: super::timings::Timings,
     /// Applied, not yet written.
     pending: Pending,
+    /// Why a checkpoint could not be written, once one could not: its changes are no
+    /// longer pending, so no later checkpoint may write a `last_applied` past them.
+    failed: Option<String>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -212,6 +215,7 @@ impl StateMachine {
             removals: Default::default(),
             timings: Default::default(),
             pending: Pending::default(),
+            failed: None,
         })
     }
 
@@ -254,15 +258,30 @@ impl StateMachine {
     }
 
     /// Writes what the applies since the last checkpoint changed, with `last_applied`, in
-    /// one batch (not fsynced, see `apply`), and moves [`StateMachine::durable_applied`].
+    /// one batch (not fsynced, see below), and moves [`StateMachine::durable_applied`].
+    /// Once a checkpoint failed, every later one fails too (the error stops Raft on this
+    /// node, as any storage error does): its changes are lost from memory's pending set,
+    /// and a later batch would claim them written.
     /// The changed groups are taken by reference and encoded off the async workers,
     /// without the store's lock; nothing applies meanwhile (this runs on the state-machine
     /// task), so they are the state at `last_applied`. Nothing to do when nothing changed
     /// since.
     async fn checkpoint(&mut self) -> Result<(), StorageError> {
+        if let Some(why) = &self.failed {
+            return Err(sm_err(ErrorVerb::Write, format!("an earlier checkpoint failed: {why}")));
+        }
         if self.pending.since.is_none() {
             return Ok(());
         }
+        let written = self.write_pending().await;
+        if let Err(e) = &written {
+            self.failed = Some(e.to_string());
+        }
+        written
+    }
+
+    /// [`StateMachine::checkpoint`]'s write; what was pending is no longer, even if it fails.
+    async fn write_pending(&mut self) -> Result<(), StorageError> {
         let pending = std::mem::take(&mut self.pending);
         let (groups, version) = {
             let store = self.store.read().map_err(|e| sm_err(ErrorVerb::Write, e))?;

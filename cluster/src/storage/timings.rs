@@ -1,6 +1,7 @@
 //! How long this node's Raft waits for its storage: each successful log append (the
 //! synced write, as openraft awaits it) and each successful apply batch (judging, waiting
-//! for the store's write lock, the in-memory change and the unsynced write). Counted since
+//! for the store's write lock, the in-memory change, and the unsynced checkpoint when one
+//! was due at its end; not the checkpoint written before a snapshot). Counted since
 //! the node started; the JSON API shows them, and the benchmark divides their growth during
 //! its 32-client load by the appends and batches it caused, to split an entry's time into
 //! its parts.
