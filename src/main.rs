@@ -367,7 +367,23 @@ fn install_panic_hook() {
     }));
 }
 
+/// RocksDB's own memory (C++, glibc's malloc): large blocks, such as the write batch of a
+/// checkpoint of the applied state (up to 1,024 encoded groups), are mapped and given back
+/// when freed. glibc raises its threshold for that to the size of each mapped block freed,
+/// after which such blocks come from its heaps and stay there: one node at a million series
+/// held 15-30 MB more (221 against 236 MB before checkpoints, 228 against 256 MB with them).
+/// Setting the threshold fixes it where it is.
+fn fix_glibc_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` changes a tunable of glibc's allocator; called before any thread
+    // starts, with a valid parameter and value.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    fix_glibc_mmap_threshold();
     install_panic_hook();
     let config = Config::parse();
     if let Some(command) = config.command.clone() {

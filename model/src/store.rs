@@ -179,11 +179,6 @@ impl GroupStore {
         self.groups.get(key).map(|g| g.as_ref())
     }
 
-    /// The group stored under `key`, shared: to read (encode) without the store's lock.
-    pub fn shared_group(&self, key: &GroupingKey) -> Option<Arc<Group>> {
-        self.groups.get(key).cloned()
-    }
-
     pub fn len(&self) -> usize {
         self.groups.len()
     }

@@ -4,7 +4,8 @@
 //! uses) and notes the groups they changed. The noted groups, `last_applied` and the
 //! membership are written in one `WriteBatch` (not fsynced: the log is, see `apply`) at a
 //! checkpoint: by the first apply batch at least [`CHECKPOINT_EVERY`] after the first
-//! change noted, at once for a membership or version change, and before openraft builds a
+//! change noted or with [`CHECKPOINT_GROUPS`] groups changed, at once for a membership or
+//! version change, and before openraft builds a
 //! snapshot to purge its log (changes applied just before the applies stop stay in the
 //! log alone until the next apply batch or snapshot).
 //! A restart finds the state of some applied prefix of the log, and openraft applies the
@@ -50,6 +51,13 @@ const GROUPS_END: &[u8] = &[0xFF];
 /// is encoded and written once per checkpoint instead of once per push.
 pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Most groups a checkpoint waits for: with this many changed, it is due at once. Bounds
+/// the write batch (which holds every changed group encoded) and the pause of a
+/// checkpoint: a checkpoint of the 10,000 groups of a million-series fill built a batch of
+/// about 50 MB, which left each node holding 30-50 MB more once written. Coalescing is
+/// kept where it pays, a few groups pushed over and over.
+pub(crate) const CHECKPOINT_GROUPS: usize = 1024;
+
 /// What the applies since the last checkpoint changed, still to be written.
 #[derive(Clone, Default)]
 struct Pending {
@@ -70,7 +78,10 @@ impl Pending {
 
     /// Whether the checkpoint is due after an apply batch at `now`.
     fn due(&self, now: std::time::Instant) -> bool {
-        self.version || self.membership || self.since.is_some_and(|since| now - since >= CHECKPOINT_EVERY)
+        self.version
+            || self.membership
+            || self.groups.len() >= CHECKPOINT_GROUPS
+            || self.since.is_some_and(|since| now - since >= CHECKPOINT_EVERY)
     }
 }
 
@@ -262,10 +273,9 @@ impl StateMachine {
     /// Once a checkpoint failed, every later one fails too (the error stops Raft on this
     /// node, as any storage error does): its changes are lost from memory's pending set,
     /// and a later batch would claim them written.
-    /// The changed groups are taken by reference and encoded off the async workers,
-    /// without the store's lock; nothing applies meanwhile (this runs on the state-machine
-    /// task), so they are the state at `last_applied`. Nothing to do when nothing changed
-    /// since.
+    /// Nothing applies meanwhile (this runs on the state-machine task), so the changed
+    /// groups, encoded under the store's read lock, are the state at `last_applied`; the
+    /// write goes through the blocking pool. Nothing to do when nothing changed since.
     async fn checkpoint(&mut self) -> Result<(), StorageError> {
         if let Some(why) = &self.failed {
             return Err(sm_err(ErrorVerb::Write, format!("an earlier checkpoint failed: {why}")));
@@ -283,17 +293,37 @@ impl StateMachine {
     /// [`StateMachine::checkpoint`]'s write; what was pending is no longer, even if it fails.
     async fn write_pending(&mut self) -> Result<(), StorageError> {
         let pending = std::mem::take(&mut self.pending);
-        let (groups, version) = {
-            let store = self.store.read().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            let shared = |key: GroupingKey| {
-                let group = store.shared_group(&key);
-                (key, group)
-            };
-            let groups: Vec<(GroupingKey, Option<Arc<Group>>)> = pending.groups.into_iter().map(shared).collect();
-            (groups, pending.version.then(|| store.version()))
-        };
-        let membership = pending.membership.then(|| self.membership.clone());
+        let write_err = |e: &dyn std::fmt::Display| sm_err(ErrorVerb::Write, e);
+        let groups_cf = self.db.cf_handle(CF_GROUPS).expect("sm_groups column family");
+        let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
+        let mut batch = WriteBatch::default();
+        {
+            // Encoded here, on the state-machine task, where nothing applies meanwhile and
+            // the read lock keeps out no reader: the memory of the batch and of the
+            // encodings comes from and goes back to this busy thread's heap. Built on the
+            // blocking pool instead, it stayed with threads that may sit idle for long
+            // (one node at a million series held 10-30 MB more).
+            let store = self.store.read().map_err(|e| write_err(&e))?;
+            if pending.all {
+                batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
+            }
+            for key in &pending.groups {
+                match store.group(key) {
+                    Some(group) => {
+                        batch.put_cf(groups_cf, key.canonical_bytes(), encode_group(group).map_err(|e| write_err(&e))?)
+                    }
+                    None => batch.delete_cf(groups_cf, key.canonical_bytes()),
+                }
+            }
+            if pending.version {
+                batch.put_cf(meta_cf, KEY_VERSION, codec::encode(&store.version()).map_err(|e| write_err(&e))?);
+            }
+        }
+        if pending.membership {
+            batch.put_cf(meta_cf, KEY_MEMBERSHIP, codec::encode(&self.membership).map_err(|e| write_err(&e))?);
+        }
         let applied = self.applied;
+        batch.put_cf(meta_cf, KEY_APPLIED, codec::encode(&applied).map_err(|e| write_err(&e))?);
         let db = self.db.clone();
         // Not fsynced (docs/decisions/0018, 0020): the entries applied are in the synced log,
         // and this write shares the log's write-ahead log, so after a crash or a power loss
@@ -304,33 +334,7 @@ impl StateMachine {
         // after a power loss with a read index behind what it had acknowledged, is ruled
         // out in `LogStore::read_vote`.
         let unsynced = self.durability.apply_options();
-        blocking(move || {
-            let write_err = |e: &dyn std::fmt::Display| sm_err(ErrorVerb::Write, e);
-            let groups_cf = db.cf_handle(CF_GROUPS).expect("sm_groups column family");
-            let meta_cf = db.cf_handle(CF_SM_META).expect("sm_meta column family");
-            let mut batch = WriteBatch::default();
-            if pending.all {
-                batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
-            }
-            for (key, group) in groups {
-                match group {
-                    Some(group) => {
-                        let bytes = encode_group(&group).map_err(|e| write_err(&e))?;
-                        batch.put_cf(groups_cf, key.canonical_bytes(), bytes);
-                    }
-                    None => batch.delete_cf(groups_cf, key.canonical_bytes()),
-                }
-            }
-            if let Some(version) = version {
-                batch.put_cf(meta_cf, KEY_VERSION, codec::encode(&version).map_err(|e| write_err(&e))?);
-            }
-            if let Some(membership) = membership {
-                batch.put_cf(meta_cf, KEY_MEMBERSHIP, codec::encode(&membership).map_err(|e| write_err(&e))?);
-            }
-            batch.put_cf(meta_cf, KEY_APPLIED, codec::encode(&applied).map_err(|e| write_err(&e))?);
-            db.write_opt(batch, &unsynced).map_err(|e| write_err(&e))
-        })
-        .await?;
+        blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(applied.map_or(0, |id| id.index));
         Ok(())
@@ -592,11 +596,23 @@ mod tests {
         assert_eq!(on_disk(&db), (3, vec!["a".into(), "b".into(), "c".into()]), "the checkpoint was due");
         assert_eq!(*durable.borrow(), 3);
 
-        sm.apply([entry(4, &Command::Wipe), push("d", 5)]).await.unwrap();
-        assert_eq!(on_disk(&db).0, 3, "a new change waits for its own checkpoint");
+        // As many changed groups as a checkpoint waits for make it due at once.
+        let many: Vec<Entry> = (0..CHECKPOINT_GROUPS as u64).map(|i| push(&format!("m{i}"), 4 + i)).collect();
+        let last = 3 + CHECKPOINT_GROUPS as u64;
+        sm.apply(many[..CHECKPOINT_GROUPS - 1].to_vec()).await.unwrap();
+        assert_eq!(on_disk(&db).0, 3, "one group short of the bound");
+        sm.apply(many[CHECKPOINT_GROUPS - 1..].to_vec()).await.unwrap();
+        assert_eq!((on_disk(&db).0, on_disk(&db).1.len()), (last, 3 + CHECKPOINT_GROUPS), "due at the bound");
+
+        sm.apply([entry(last + 1, &Command::Wipe), push("d", last + 2)]).await.unwrap();
+        assert_eq!(on_disk(&db).0, last, "a new change waits for its own checkpoint");
         sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
-        assert_eq!(on_disk(&db), (5, vec!["d".into()]), "written before the snapshot; the wipe cleared the rest");
-        assert_eq!(*durable.borrow(), 5);
+        assert_eq!(
+            on_disk(&db),
+            (last + 2, vec!["d".into()]),
+            "written before the snapshot; the wipe cleared the rest"
+        );
+        assert_eq!(*durable.borrow(), last + 2);
     }
 
     /// Version 1 snapshots are the groups alone, as builds before the cluster version
