@@ -298,11 +298,8 @@ impl StateMachine {
         let meta_cf = self.db.cf_handle(CF_SM_META).expect("sm_meta column family");
         let mut batch = WriteBatch::default();
         {
-            // Encoded here, on the state-machine task, where nothing applies meanwhile and
-            // the read lock keeps out no reader: the memory of the batch and of the
-            // encodings comes from and goes back to this busy thread's heap. Built on the
-            // blocking pool instead, it stayed with threads that may sit idle for long
-            // (one node at a million series held 10-30 MB more).
+            // Encoded here, on the state-machine task: nothing applies meanwhile, and the read
+            // lock keeps out no reader.
             let store = self.store.read().map_err(|e| write_err(&e))?;
             if pending.all {
                 batch.delete_range_cf(groups_cf, Vec::<u8>::new(), GROUPS_END.to_vec());
