@@ -29,7 +29,16 @@ def scrapes(k):
         o=subprocess.run(['curl','-s','-o','/dev/null','-w','%{time_total} %{size_download}','http://127.0.0.1:19091/metrics'],capture_output=True,text=True).stdout.split()
         out.append(round(float(o[0])*1000,1))
     return out, o[1]
-print('after fill', scrapes(5))
-time.sleep(3)
-print('idle', scrapes(5))
+if os.environ.get('RSS_AFTER_FILL'):
+    # The resident memory after the fill instead (bench/results/ab-checkpoints).
+    print('after fill', scrapes(3))
+    rss=lambda: int(open(f'/proc/{p.pid}/status').read().split('VmRSS:')[1].split()[0])//1024
+    out=[]
+    for w in (2,4,6):
+        time.sleep(w); out.append(rss())
+    print('rss MB', out, open(f'/proc/{p.pid}/smaps_rollup').read().split('Anonymous:')[1].split()[0])
+else:
+    print('after fill', scrapes(5))
+    time.sleep(3)
+    print('idle', scrapes(5))
 p.terminate(); p.wait()
