@@ -31,17 +31,34 @@ pub mod timings;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Durability {
     sync: bool,
+    /// Tests only: checkpoints are written with options RocksDB refuses, the one way a
+    /// test can make a real write fail on demand.
+    #[cfg(test)]
+    refuse_checkpoints: bool,
 }
 
 impl Durability {
     /// Every write fsynced (the only production setting).
-    pub const SYNCED: Durability = Durability { sync: true };
+    pub const SYNCED: Durability = Durability {
+        sync: true,
+        #[cfg(test)]
+        refuse_checkpoints: false,
+    };
+
+    /// Tests only: as [`Durability::SYNCED`], but RocksDB refuses every checkpoint write
+    /// ("Sync writes has to enable WAL").
+    #[cfg(test)]
+    pub(crate) const REFUSING_CHECKPOINTS: Durability = Durability { sync: true, refuse_checkpoints: true };
 
     pub fn new(faults: Faults) -> Self {
         if faults.skip_fsync {
             tracing::warn!("--debug.unsafe-skip-fsync: writes are not fsynced; a power loss loses them");
         }
-        Durability { sync: !faults.skip_fsync }
+        Durability {
+            sync: !faults.skip_fsync,
+            #[cfg(test)]
+            refuse_checkpoints: false,
+        }
     }
 
     /// Options of every write that must survive power loss: the WAL is fsynced before
@@ -56,7 +73,14 @@ impl Durability {
     /// write-ahead log of the synced log it was applied from, and the next synced write
     /// makes it durable (docs/decisions/0018, 0020).
     pub fn apply_options(self) -> WriteOptions {
-        WriteOptions::default()
+        #[allow(unused_mut)]
+        let mut options = WriteOptions::default();
+        #[cfg(test)]
+        if self.refuse_checkpoints {
+            options.set_sync(true);
+            options.disable_wal(true);
+        }
+        options
     }
 }
 

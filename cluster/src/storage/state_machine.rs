@@ -612,6 +612,41 @@ mod tests {
         assert_eq!(*durable.borrow(), last + 2);
     }
 
+    /// A checkpoint RocksDB refuses fails the apply batch it was due in (which stops Raft
+    /// on this node, as any storage error does), and every later checkpoint and snapshot
+    /// build fails too, even once the disk would take writes again: the refused changes
+    /// have left the pending set, so a later checkpoint would record a `last_applied` past
+    /// changes never written. The disk keeps the last checkpoint and the purge guard stays.
+    #[tokio::test]
+    async fn a_failed_checkpoint_fails_every_later_one() {
+        use super::super::Durability;
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = super::super::open_db(dir.path()).unwrap();
+        let store = Arc::new(RwLock::new(GroupStore::new()));
+        let mut sm = StateMachine::open(db.clone(), store, Durability::SYNCED).unwrap();
+        let durable = sm.durable_applied();
+        let make_due = |sm: &mut StateMachine| sm.pending.since = Some(std::time::Instant::now() - CHECKPOINT_EVERY);
+        sm.apply([push("a", 1)]).await.unwrap();
+        make_due(&mut sm);
+        sm.apply([push("b", 2)]).await.unwrap();
+        assert_eq!(on_disk(&db), (2, vec!["a".into(), "b".into()]));
+
+        sm.durability = Durability::REFUSING_CHECKPOINTS;
+        make_due(&mut sm);
+        let refused = sm.apply([push("c", 3)]).await.unwrap_err().to_string();
+        assert!(refused.contains("Sync writes has to enable WAL"), "RocksDB's own error: {refused}");
+
+        sm.durability = Durability::SYNCED;
+        sm.apply([push("d", 4)]).await.unwrap();
+        make_due(&mut sm);
+        let later = sm.apply([push("e", 5)]).await.unwrap_err().to_string();
+        assert!(later.contains("an earlier checkpoint failed") && later.contains("WAL"), "{later}");
+        let build = sm.get_snapshot_builder().await.build_snapshot().await;
+        assert!(build.is_err(), "no snapshot (and so no purge) after a failed checkpoint");
+        assert_eq!(on_disk(&db), (2, vec!["a".into(), "b".into()]), "nothing past the refused changes");
+        assert_eq!(*durable.borrow(), 2);
+    }
+
     /// Version 1 snapshots are the groups alone, as builds before the cluster version
     /// send and read them; later versions append the version, and both read back.
     #[test]
