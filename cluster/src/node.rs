@@ -112,6 +112,7 @@ impl Node {
         let has_state = log.has_state().map_err(|e| storage_err(e.to_string()))?;
         let snapshot_bytes = state_machine.snapshot_bytes();
         let removals = state_machine.removals();
+        let confirmed_at = state_machine.confirmed_at();
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let lease = crate::election::vote_lease(config.election_timeout);
@@ -178,7 +179,7 @@ impl Node {
                 propose_timeout: config.propose_timeout,
                 read_consistency: config.read_consistency,
                 stale_reads_after: config.stale_reads_after,
-                freshness: Mutex::new(crate::read::Freshness::new()),
+                freshness: Mutex::new(crate::read::Freshness::new(confirmed_at)),
                 peer_server: Mutex::new(None),
                 stats: Mutex::new(ProposalStats::default()),
                 db,

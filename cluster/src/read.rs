@@ -4,8 +4,9 @@
 //! group is cloned; the render holds no lock at all, so `apply` (on the Raft worker, with
 //! the heartbeats) never waits for a page of a million series to be written.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::ReadConsistency;
 use crate::error::ClusterError;
@@ -27,13 +28,62 @@ pub struct StoreReader {
 pub(crate) struct Freshness {
     /// When a read last passed the read barrier (at first, when the node started).
     confirmed: Instant,
+    /// Until a read passes the barrier after a start: how long before the start a read
+    /// last passed it, as the last checkpoint recorded ([`ConfirmedAt`]); zero if unknown.
+    behind_at_start: Duration,
+    /// The same moment as wall-clock time, for the checkpoints.
+    at: ConfirmedAt,
     /// Reads served stale so far.
     stale_reads: u64,
 }
 
 impl Freshness {
-    pub(crate) fn new() -> Self {
-        Freshness { confirmed: Instant::now(), stale_reads: 0 }
+    /// At a start: the last confirmed read `at` recorded (by the checkpoint this node
+    /// loaded), if any, is the age of what it serves; else it counts from now.
+    pub(crate) fn new(at: ConfirmedAt) -> Self {
+        let behind_at_start = at.age().unwrap_or_default();
+        Freshness { confirmed: Instant::now(), behind_at_start, at, stale_reads: 0 }
+    }
+
+    fn age(&self) -> Duration {
+        self.confirmed.elapsed() + self.behind_at_start
+    }
+
+    fn confirm(&mut self) {
+        self.confirmed = Instant::now();
+        self.behind_at_start = Duration::ZERO;
+        self.at.set_now();
+    }
+}
+
+/// When a read on this node last passed the read barrier, as Unix milliseconds (0: none
+/// known), shared by the read path and the state machine. Each checkpoint writes it with
+/// the state: that state includes everything applied when the read passed, so a node that
+/// restarts and cannot confirm its reads counts their age from it, not from its start,
+/// which would understate how far behind the data may be. Wall-clock time, because it
+/// outlives the process; advisory (a clock step moves it), never an input of `apply`.
+#[derive(Clone, Debug, Default)]
+pub struct ConfirmedAt(Arc<AtomicU64>);
+
+impl ConfirmedAt {
+    pub(crate) fn from_unix_millis(millis: u64) -> Self {
+        ConfirmedAt(Arc::new(AtomicU64::new(millis)))
+    }
+
+    pub(crate) fn unix_millis(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set_now(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.0.store(now.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long ago it was, if known (zero if the clock is now behind it).
+    fn age(&self) -> Option<Duration> {
+        let millis = self.unix_millis();
+        let at = UNIX_EPOCH + Duration::from_millis(millis);
+        (millis != 0).then(|| SystemTime::now().duration_since(at).unwrap_or_default())
     }
 }
 
@@ -106,10 +156,10 @@ impl Node {
             };
             let mut freshness = self.freshness();
             if passed {
-                freshness.confirmed = Instant::now();
+                freshness.confirm();
             } else {
                 freshness.stale_reads += 1;
-                stale = Some(freshness.confirmed.elapsed());
+                stale = Some(freshness.age());
             }
         }
         Ok(StoreReader { store: self.store(), stale })
@@ -124,10 +174,7 @@ impl Node {
     /// How up to date this node's reads have been (for its own metrics).
     pub fn read_freshness(&self) -> ReadFreshness {
         let freshness = self.freshness();
-        ReadFreshness {
-            seconds_since_confirmed: freshness.confirmed.elapsed().as_secs_f64(),
-            stale_reads: freshness.stale_reads,
-        }
+        ReadFreshness { seconds_since_confirmed: freshness.age().as_secs_f64(), stale_reads: freshness.stale_reads }
     }
 
     /// Waits until this node has applied everything committed before the call. Retries

@@ -814,6 +814,42 @@ fn scrapes_survive_the_loss_of_a_majority_marked_stale() {
     assert_eq!(code, 503, "strict reads fail without a majority");
 }
 
+/// A node that restarts where it cannot confirm its reads marks them stale with their age
+/// counted from the last read it confirmed before it stopped (written with its applied
+/// state), not from its start, which would understate how far behind its data may be.
+#[test]
+fn a_restarted_node_counts_the_age_of_its_stale_reads_from_before_it_stopped() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &[]);
+    assert_eq!(c.nodes[1].put("/metrics/job/a", "a 1\n").0, 200);
+    let fresh = reqwest::blocking::get(format!("{}/metrics", c.nodes[1].base)).unwrap();
+    assert!(!fresh.headers().contains_key("x-pushgateway-stale-seconds"), "a confirmed read is not marked");
+    story("changes applied a second and more apart make every node write its state after that read");
+    // A checkpoint is due with the first apply a second after the first change pending:
+    // with two such changes, one of them is a checkpoint that holds `b`.
+    for job in ["b", "c"] {
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(c.nodes[1].put(&format!("/metrics/job/{job}"), "x 1\n").0, 200);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    story("every node stops; one of them comes back alone four seconds later");
+    for node in &mut c.nodes {
+        node.signal_and_wait("KILL");
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let args = c.nodes[1].args().to_vec();
+    c.nodes[1].restart_with(&args);
+    let node = &c.nodes[1];
+    node.wait_for(Duration::from_secs(60), "serving", || node.get("/-/healthy").0 == 200);
+    let answer = reqwest::blocking::get(format!("{}/metrics", node.base)).unwrap();
+    assert_eq!(answer.status(), 200);
+    let age: f64 = answer.headers()["x-pushgateway-stale-seconds"].to_str().unwrap().parse().unwrap();
+    assert!((4.0..120.0).contains(&age), "age counted from the read confirmed before the stop: {age}");
+    let body = answer.text().unwrap();
+    assert!(body.contains("job=\"b\""), "the state it wrote is served: {body}");
+}
+
 #[test]
 fn a_node_with_the_initial_members_flags_and_auto_join_but_not_listed_joins_as_a_voter() {
     let _one = exclusive();
