@@ -833,9 +833,17 @@ fn a_restarted_node_counts_the_age_of_its_stale_reads_from_before_it_stopped() {
     }
     std::thread::sleep(Duration::from_millis(500));
 
-    story("every node stops; one of them comes back alone four seconds later");
+    let (age, body) = stop_all_and_scrape_one_alone(&mut c, "KILL");
+    assert!((4.0..120.0).contains(&age), "age counted from the read confirmed before the stop: {age}");
+    assert!(body.contains("job=\"b\""), "the state it wrote is served: {body}");
+}
+
+/// Stops every node with `signal`, starts node 1 again alone four seconds later and
+/// scrapes it: the age its stale read reports, and the page.
+fn stop_all_and_scrape_one_alone(c: &mut Cluster, signal: &str) -> (f64, String) {
+    story(&format!("every node is stopped by SIG{signal}; one of them comes back alone four seconds later"));
     for node in &mut c.nodes {
-        node.signal_and_wait("KILL");
+        node.signal_and_wait(signal);
     }
     std::thread::sleep(Duration::from_secs(4));
     let args = c.nodes[1].args().to_vec();
@@ -844,10 +852,29 @@ fn a_restarted_node_counts_the_age_of_its_stale_reads_from_before_it_stopped() {
     node.wait_for(Duration::from_secs(60), "serving", || node.get("/-/healthy").0 == 200);
     let answer = reqwest::blocking::get(format!("{}/metrics", node.base)).unwrap();
     assert_eq!(answer.status(), 200);
-    let age: f64 = answer.headers()["x-pushgateway-stale-seconds"].to_str().unwrap().parse().unwrap();
-    assert!((4.0..120.0).contains(&age), "age counted from the read confirmed before the stop: {age}");
-    let body = answer.text().unwrap();
-    assert!(body.contains("job=\"b\""), "the state it wrote is served: {body}");
+    let age = answer.headers()["x-pushgateway-stale-seconds"].to_str().unwrap().parse().unwrap();
+    (age, answer.text().unwrap())
+}
+
+/// A node stopped by SIGTERM writes everything it applied before it exits: started again
+/// where it finds no leader, it serves the last push, and the age it reports counts from
+/// the read it confirmed just before the stop.
+#[test]
+fn a_node_stopped_by_sigterm_writes_all_it_applied_first() {
+    let _one = exclusive();
+    let mut c = Cluster::start(3, &[]);
+    // Pushes a second and more apart: any checkpoint due on its own falls before the last.
+    for job in ["a", "b"] {
+        assert_eq!(c.nodes[1].put(&format!("/metrics/job/{job}"), "x 1\n").0, 200);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    assert_eq!(c.nodes[1].put("/metrics/job/last", "x 1\n").0, 200);
+    let fresh = reqwest::blocking::get(format!("{}/metrics", c.nodes[1].base)).unwrap();
+    assert!(fresh.text().unwrap().contains("job=\"last\""), "a confirmed read holds the last push");
+
+    let (age, body) = stop_all_and_scrape_one_alone(&mut c, "TERM");
+    assert!((4.0..120.0).contains(&age), "age counted from the read just before the stop: {age}");
+    assert!(body.contains("job=\"last\""), "the last push was written before the stop: {body}");
 }
 
 #[test]

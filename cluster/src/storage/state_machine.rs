@@ -111,8 +111,10 @@ pub struct StateMachine {
     /// Why a checkpoint could not be written, once one could not: its changes are no
     /// longer pending, so no later checkpoint may write a `last_applied` past them.
     failed: Option<String>,
-    /// When a read last passed the read barrier, written with each checkpoint.
+    /// When a read last passed the read barrier, written with each checkpoint, and the
+    /// value last written.
     confirmed_at: crate::read::ConfirmedAt,
+    confirmed_written: u64,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -236,6 +238,7 @@ impl StateMachine {
             timings: Default::default(),
             pending: Pending::default(),
             failed: None,
+            confirmed_written: confirmed_at.unix_millis(),
             confirmed_at,
         })
     }
@@ -291,12 +294,13 @@ impl StateMachine {
     /// and a later batch would claim them written.
     /// Nothing applies meanwhile (this runs on the state-machine task), so the changed
     /// groups, encoded under the store's read lock, are the state at `last_applied`; the
-    /// write goes through the blocking pool. Nothing to do when nothing changed since.
+    /// write goes through the blocking pool. Nothing to do when nothing changed since
+    /// (no group, and no read confirmed).
     async fn checkpoint(&mut self) -> Result<(), StorageError> {
         if let Some(why) = &self.failed {
             return Err(sm_err(ErrorVerb::Write, format!("an earlier checkpoint failed: {why}")));
         }
-        if self.pending.since.is_none() {
+        if self.pending.since.is_none() && self.confirmed_at.unix_millis() == self.confirmed_written {
             return Ok(());
         }
         let written = self.write_pending().await;
@@ -340,7 +344,7 @@ impl StateMachine {
         // Read after the groups: a read confirmed at that moment had everything it needed
         // applied already, so the state written includes it.
         let confirmed = self.confirmed_at.unix_millis();
-        if confirmed != 0 {
+        if confirmed != self.confirmed_written {
             batch.put_cf(meta_cf, KEY_READ_CONFIRMED, confirmed.to_be_bytes());
         }
         let db = self.db.clone();
@@ -356,6 +360,7 @@ impl StateMachine {
         blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(applied.map_or(0, |id| id.index));
+        self.confirmed_written = confirmed;
         Ok(())
     }
 
