@@ -31,10 +31,6 @@ use crate::transport::server::{peer_router, resolving_router};
 use crate::transport::{AdminAnswer, AdminRequest, PeerSecret, PeerService, ProposeAnswer, ReadIndexAnswer};
 use model::GroupStore;
 
-/// Longest a stopping node waits for its applied state to be written
-/// ([`Node::write_applied_state`]); normally a few milliseconds.
-const STOP_CHECKPOINT_WAIT: Duration = Duration::from_secs(3);
-
 struct Inner {
     id: NodeId,
     raft: Raft,
@@ -73,6 +69,8 @@ struct Inner {
     gate: crate::election::Gate,
     /// How long its Raft waited for its storage (see [`Node::storage_timings`]).
     timings: Timings,
+    /// The committed index and the last confirmed read, written as hints.
+    hints: crate::storage::hints::Hints,
 }
 
 /// A handle to this node; cheap to clone.
@@ -116,7 +114,8 @@ impl Node {
         let has_state = log.has_state().map_err(|e| storage_err(e.to_string()))?;
         let snapshot_bytes = state_machine.snapshot_bytes();
         let removals = state_machine.removals();
-        let confirmed_at = state_machine.confirmed_at();
+        let confirmed_at = crate::storage::hints::read_confirmed(&db);
+        let hints = crate::storage::hints::Hints::new(db.clone(), log.committed(), confirmed_at.clone());
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let lease = crate::election::vote_lease(config.election_timeout);
@@ -194,12 +193,14 @@ impl Node {
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
                 timings,
+                hints: hints.clone(),
             }),
         };
         tokio::spawn(proposer::run(node.clone(), pending));
         tokio::spawn(crate::version::keep(node.clone()));
         tokio::spawn(crate::expiry::keep(node.clone(), config.default_ttl));
         tokio::spawn(crate::election::keep(node.clone()));
+        tokio::spawn(hints.keep());
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {
@@ -227,12 +228,14 @@ impl Node {
             .map_err(ClusterError::Internal)
     }
 
-    /// Stops Raft, the peer listener and the database's background work, after writing
-    /// what this node has applied ([`Node::write_applied_state`]).
+    /// Stops Raft, the peer listener and the database's background work, and writes the
+    /// last committed index and confirmed read ([`crate::storage::hints`]) once Raft stopped.
     pub async fn shutdown(&self) {
-        self.write_applied_state().await;
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
+        }
+        if let Err(e) = self.inner.hints.write().await {
+            tracing::warn!(error = %e, "could not write the committed index and the last confirmed read");
         }
         if let Some(server) = self.inner.peer_server.lock().expect("peer server lock").take() {
             server.abort();
@@ -242,27 +245,6 @@ impl Node {
         // hold (an abort, "pthread lock: Invalid argument", seen on SIGTERM).
         let db = self.inner.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.cancel_all_background_work(true)).await;
-    }
-
-    /// Writes everything this node has applied to its database before it stops, by
-    /// building a snapshot (which writes a checkpoint first, decision 0020): after a
-    /// rolling restart it applies nothing again, and a node that comes back without a
-    /// leader serves all it had applied, its last confirmed read recorded. Waits at most
-    /// [`STOP_CHECKPOINT_WAIT`]; a node whose Raft stopped skips it.
-    async fn write_applied_state(&self) {
-        let Some(applied) = self.inner.raft.metrics().borrow().last_applied else { return };
-        if self.inner.raft.trigger().snapshot().await.is_err() {
-            return;
-        }
-        let written = self
-            .inner
-            .raft
-            .wait(Some(STOP_CHECKPOINT_WAIT))
-            .metrics(|m| m.snapshot.is_some_and(|s| s.index >= applied.index), "applied state written")
-            .await;
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "stopping without writing the applied state: a restart applies the rest again");
-        }
     }
 
     pub(crate) fn raft(&self) -> &Raft {

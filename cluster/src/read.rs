@@ -29,17 +29,17 @@ pub(crate) struct Freshness {
     /// When a read last passed the read barrier (at first, when the node started).
     confirmed: Instant,
     /// Until a read passes the barrier after a start: how long before the start a read
-    /// last passed it, as the last checkpoint recorded ([`ConfirmedAt`]); zero if unknown.
+    /// last passed it, as recorded ([`ConfirmedAt`]); zero if unknown.
     behind_at_start: Duration,
-    /// The same moment as wall-clock time, for the checkpoints.
+    /// The same moment as wall-clock time, written as a hint.
     at: ConfirmedAt,
     /// Reads served stale so far.
     stale_reads: u64,
 }
 
 impl Freshness {
-    /// At a start: the last confirmed read `at` recorded (by the checkpoint this node
-    /// loaded), if any, is the age of what it serves; else it counts from now.
+    /// At a start: the last confirmed read `at` recorded, if any, is the age of what it
+    /// serves; else it counts from now.
     pub(crate) fn new(at: ConfirmedAt) -> Self {
         let behind_at_start = at.age().unwrap_or_default();
         Freshness { confirmed: Instant::now(), behind_at_start, at, stale_reads: 0 }
@@ -57,26 +57,39 @@ impl Freshness {
 }
 
 /// When a read on this node last passed the read barrier, as Unix milliseconds (0: none
-/// known), shared by the read path and the state machine. Each checkpoint writes it with
-/// the state: that state includes everything applied when the read passed, so a node that
-/// restarts and cannot confirm its reads counts their age from it, not from its start,
-/// which would understate how far behind the data may be. Wall-clock time, because it
-/// outlives the process; advisory (a clock step moves it), never an input of `apply`.
+/// known), shared by the read path and the hint writer ([`crate::storage::hints`]), which
+/// writes it: a node that restarts and cannot confirm its reads counts their age from it,
+/// not from its start, which would understate how far behind the data may be. Wall-clock
+/// time, because it outlives the process; advisory (a clock step moves it), never an input
+/// of `apply`. Stored with release and loaded with acquire ordering: whoever sees a time
+/// sees the committed index the node knew when that read passed.
 #[derive(Clone, Debug, Default)]
-pub struct ConfirmedAt(Arc<AtomicU64>);
+pub struct ConfirmedAt(Arc<ConfirmedInner>);
+
+#[derive(Debug, Default)]
+struct ConfirmedInner {
+    millis: AtomicU64,
+    changed: tokio::sync::Notify,
+}
 
 impl ConfirmedAt {
     pub(crate) fn from_unix_millis(millis: u64) -> Self {
-        ConfirmedAt(Arc::new(AtomicU64::new(millis)))
+        ConfirmedAt(Arc::new(ConfirmedInner { millis: AtomicU64::new(millis), changed: Default::default() }))
     }
 
     pub(crate) fn unix_millis(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.millis.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the time moved after the last call (or before the first).
+    pub(crate) async fn changed(&self) {
+        self.0.changed.notified().await
     }
 
     fn set_now(&self) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        self.0.store(now.as_millis() as u64, Ordering::Relaxed);
+        self.0.millis.store(now.as_millis() as u64, Ordering::Release);
+        self.0.changed.notify_one();
     }
 
     /// How long ago it was, if known (zero if the clock is now behind it).

@@ -137,6 +137,8 @@ pub struct LogStore {
     resume_leadership: bool,
     /// Where the time of each append is counted.
     timings: Timings,
+    /// The last committed log id openraft told this store (written as a hint).
+    committed: super::hints::Committed,
 }
 
 impl LogStore {
@@ -148,7 +150,14 @@ impl LogStore {
             recent: Arc::default(),
             resume_leadership: false,
             timings: Timings::default(),
+            committed: Default::default(),
         }
+    }
+
+    /// The last committed log id openraft saved through this store, shared (see
+    /// [`super::hints`]).
+    pub(crate) fn committed(&self) -> super::hints::Committed {
+        self.committed.clone()
     }
 
     /// Counts the time of each append in `timings` (shared with the node's status).
@@ -292,10 +301,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// openraft 0.9 starts a node whose stored vote is its own committed one as the leader
     /// of that term at once, without an election (`Engine::startup`). Such a leader's read
     /// index is the larger of the first entry of its term and its commit index, and the
-    /// commit index it starts with is its last applied entry as found on disk. The applied
-    /// state is written at checkpoints, unsynced (docs/decisions/0018, 0020): after a crash,
-    /// or after every node lost power at once, that is behind pushes the cluster
-    /// acknowledged, and reads served at it went back in time.
+    /// commit index it starts with is its last applied entry as found on disk, or the
+    /// committed index it recorded if larger. Both are written unsynced (docs/decisions/0018,
+    /// 0020): after a crash, or after every node lost power at once, that is behind pushes
+    /// the cluster acknowledged, and reads served at it went back in time.
     /// Read as not committed, the vote keeps the term and whom this node voted for (so it
     /// votes for no one else in that term), and the node waits for an election like any
     /// other; the new leader's first entry, which every read index then covers, comes after
@@ -309,6 +318,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             vote
         }))
+    }
+
+    /// Kept in memory at once and written soon after, unsynced ([`super::hints`]): openraft
+    /// 0.9 awaits this before it applies the entries, on every commit.
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.committed.set(committed);
+        Ok(())
+    }
+
+    /// openraft applies the log up to it at start, before the node serves anything.
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(super::hints::read_committed(&self.db))
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>

@@ -21,6 +21,7 @@ use rocksdb::{WriteOptions, DB};
 use crate::config::{Faults, NodeId};
 use crate::raft_types::StorageError;
 
+pub(crate) mod hints;
 pub mod log;
 pub mod recovery;
 pub mod state_machine;

@@ -40,10 +40,6 @@ const KEY_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
 /// The replicated-format version in force (`model::version`); absent means version 1.
 const KEY_VERSION: &[u8] = b"format_version";
-/// When a read on this node last passed the read barrier, as the last checkpoint saw it
-/// (8 bytes, big-endian Unix milliseconds; see [`crate::read::ConfirmedAt`]). Local to the
-/// node, never replicated; earlier builds ignore it.
-const KEY_READ_CONFIRMED: &[u8] = b"read_confirmed_at";
 /// Where earlier versions persisted their last snapshot; deleted on open.
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 /// Upper bound of all group keys (canonical keys start with UTF-8, never 0xFF).
@@ -111,10 +107,6 @@ pub struct StateMachine {
     /// Why a checkpoint could not be written, once one could not: its changes are no
     /// longer pending, so no later checkpoint may write a `last_applied` past them.
     failed: Option<String>,
-    /// When a read last passed the read barrier, written with each checkpoint, and the
-    /// value last written.
-    confirmed_at: crate::read::ConfirmedAt,
-    confirmed_written: u64,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -220,9 +212,6 @@ impl StateMachine {
         let applied = read_applied(&db)?;
         let membership =
             read(KEY_MEMBERSHIP)?.map(|b| codec::decode(&b)).transpose().map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        // Advisory: a value of another length counts as none.
-        let confirmed = read(KEY_READ_CONFIRMED)?.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok());
-        let confirmed_at = crate::read::ConfirmedAt::from_unix_millis(confirmed.map_or(0, u64::from_be_bytes));
         // Unconditionally, without reading the (possibly large) value first; not synced:
         // if the deletion is lost, the next start deletes it again.
         db.delete_cf(meta, KEY_SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Delete, e))?;
@@ -238,8 +227,6 @@ impl StateMachine {
             timings: Default::default(),
             pending: Pending::default(),
             failed: None,
-            confirmed_written: confirmed_at.unix_millis(),
-            confirmed_at,
         })
     }
 
@@ -259,12 +246,6 @@ impl StateMachine {
     /// state on disk never falls behind the purged log.
     pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.durable.subscribe()
-    }
-
-    /// When a read on this node last passed the read barrier, as loaded from the last
-    /// checkpoint; shared: the read path moves it, each checkpoint writes it.
-    pub(crate) fn confirmed_at(&self) -> crate::read::ConfirmedAt {
-        self.confirmed_at.clone()
     }
 
     /// Where this state machine records removals of several groups; shared.
@@ -294,13 +275,12 @@ impl StateMachine {
     /// and a later batch would claim them written.
     /// Nothing applies meanwhile (this runs on the state-machine task), so the changed
     /// groups, encoded under the store's read lock, are the state at `last_applied`; the
-    /// write goes through the blocking pool. Nothing to do when nothing changed since
-    /// (no group, and no read confirmed).
+    /// write goes through the blocking pool. Nothing to do when nothing changed since.
     async fn checkpoint(&mut self) -> Result<(), StorageError> {
         if let Some(why) = &self.failed {
             return Err(sm_err(ErrorVerb::Write, format!("an earlier checkpoint failed: {why}")));
         }
-        if self.pending.since.is_none() && self.confirmed_at.unix_millis() == self.confirmed_written {
+        if self.pending.since.is_none() {
             return Ok(());
         }
         let written = self.write_pending().await;
@@ -341,12 +321,6 @@ impl StateMachine {
         }
         let applied = self.applied;
         batch.put_cf(meta_cf, KEY_APPLIED, codec::encode(&applied).map_err(|e| write_err(&e))?);
-        // Read after the groups: a read confirmed at that moment had everything it needed
-        // applied already, so the state written includes it.
-        let confirmed = self.confirmed_at.unix_millis();
-        if confirmed != self.confirmed_written {
-            batch.put_cf(meta_cf, KEY_READ_CONFIRMED, confirmed.to_be_bytes());
-        }
         let db = self.db.clone();
         // Not fsynced (docs/decisions/0018, 0020): the entries applied are in the synced log,
         // and this write shares the log's write-ahead log, so after a crash or a power loss
@@ -360,7 +334,6 @@ impl StateMachine {
         blocking(move || db.write_opt(batch, &unsynced).map_err(|e| sm_err(ErrorVerb::Write, e))).await?;
         // Written, not yet synced: a purge up to here is a synced write after this one.
         self.durable.send_replace(applied.map_or(0, |id| id.index));
-        self.confirmed_written = confirmed;
         Ok(())
     }
 
