@@ -113,7 +113,15 @@ impl Hints {
     /// barrier it passed had that entry applied, so the committed id taken after covers it.
     pub(crate) async fn write(&self) -> Result<(), String> {
         let mut written = self.written.lock().await;
-        let now = Written { confirmed: self.confirmed.unix_millis(), committed: self.committed.get() };
+        let confirmed = self.confirmed.unix_millis();
+        // Never back: a value below the one written (none before openraft read it at
+        // start) would make a restart apply less.
+        let committed = match (self.committed.get(), written.committed) {
+            (Some(latest), Some(w)) if latest.index < w.index => Some(w),
+            (None, w) => w,
+            (latest, _) => latest,
+        };
+        let now = Written { confirmed, committed };
         if now == *written {
             return Ok(());
         }

@@ -303,8 +303,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// index is the larger of the first entry of its term and its commit index, and the
     /// commit index it starts with is its last applied entry as found on disk, or the
     /// committed index it recorded if larger. Both are written unsynced (docs/decisions/0018,
-    /// 0020): after a crash, or after every node lost power at once, that is behind pushes
-    /// the cluster acknowledged, and reads served at it went back in time.
+    /// 0020): after every node lost power at once (or a crash within about 100 ms of a
+    /// commit), that is behind pushes the cluster acknowledged, and reads served at it went
+    /// back in time.
     /// Read as not committed, the vote keeps the term and whom this node voted for (so it
     /// votes for no one else in that term), and the node waits for an election like any
     /// other; the new leader's first entry, which every read index then covers, comes after
@@ -327,9 +328,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    /// openraft applies the log up to it at start, before the node serves anything.
+    /// openraft applies the log up to it at start, before the node serves anything. Also
+    /// the value in memory from then on: openraft saves none until its next commit, and
+    /// the hint written meanwhile must not go back.
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(super::hints::read_committed(&self.db))
+        let committed = super::hints::read_committed(&self.db);
+        self.committed.set(committed);
+        Ok(committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
