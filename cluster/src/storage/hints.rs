@@ -35,6 +35,9 @@ const KEY_READ_CONFIRMED: &[u8] = b"read_confirmed_at";
 /// every change meanwhile (a busy node commits hundreds of entries a second).
 const WRITE_AFTER: Duration = Duration::from_millis(100);
 
+/// How long a failed write of the hints waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The last committed log id this node knows, set by openraft (`save_committed`) and
 /// written by [`keep`]. Cheap to clone.
 #[derive(Clone, Default)]
@@ -94,7 +97,8 @@ impl Hints {
         Hints { db, committed, confirmed, written: Arc::new(tokio::sync::Mutex::new(written)) }
     }
 
-    /// Writes both hints whenever one changes, [`WRITE_AFTER`] later; for the node's life.
+    /// Writes both hints whenever one changes, [`WRITE_AFTER`] later (a failed write again
+    /// every [`RETRY_AFTER`]); for the node's life.
     pub(crate) async fn keep(self) {
         loop {
             tokio::select! {
@@ -102,8 +106,11 @@ impl Hints {
                 _ = self.confirmed.changed() => {}
             }
             tokio::time::sleep(WRITE_AFTER).await;
-            if let Err(e) = self.write().await {
-                tracing::warn!(error = %e, "could not write the committed index and the last confirmed read");
+            // A failed write is tried again until one succeeds: after a burst and then
+            // quiet, no later change would bring the next attempt.
+            while let Err(e) = self.write().await {
+                tracing::warn!(error = %e, "could not write the committed index and the last confirmed read; retrying in 1 s");
+                tokio::time::sleep(RETRY_AFTER).await;
             }
         }
     }

@@ -180,6 +180,51 @@ impl LogStore {
         self
     }
 
+    /// How far a start may apply the log towards the recorded committed id `hint`: from
+    /// the applied state on disk, every entry up to it must be in the log, the last with
+    /// the hint's very id, or the hint is not about this log (a fault outside Raft's model,
+    /// such as a log restored from a backup) and is ignored (none: openraft starts from the
+    /// applied state). And this build must be able to apply each: after a rollback to an
+    /// older build, an entry a newer build proposed may be among them; the start then stops
+    /// before it, and the node stops applying when its leader commits that entry again, as
+    /// a running node does, rather than fail to start. Reads at most the entries since the
+    /// last checkpoint (about a second's worth; docs/decisions/0020).
+    async fn usable_committed(&mut self, hint: LogId) -> Result<Option<LogId>, StorageError> {
+        let state = self.log_state()?;
+        let purged = state.last_purged_log_id.map_or(0, |id| id.index);
+        let applied = self.durable_applied.as_ref().map_or(purged, |d| *d.borrow()).max(purged);
+        if hint.index <= applied {
+            return Ok(Some(hint));
+        }
+        let entries = self.try_get_log_entries(applied + 1..=hint.index).await?;
+        let whole = entries.len() as u64 == hint.index - applied
+            && entries.first().map(|e| e.log_id.index) == Some(applied + 1)
+            && entries.last().map(|e| e.log_id) == Some(hint);
+        if !whole {
+            tracing::warn!(
+                %hint,
+                last_log_id = ?state.last_log_id,
+                "the recorded committed index does not match the log; starting from the applied state"
+            );
+            return Ok(None);
+        }
+        let mut usable = None;
+        for entry in &entries {
+            if let openraft::EntryPayload::Normal(proposal) = &entry.payload {
+                if let Some(why) = proposal.commands.iter().find_map(|c| super::state_machine::judged(c).err()) {
+                    tracing::warn!(
+                        index = entry.log_id.index,
+                        "applying at start stops before entry {}: {why}",
+                        entry.log_id.index
+                    );
+                    return Ok(usable);
+                }
+            }
+            usable = Some(entry.log_id);
+        }
+        Ok(usable)
+    }
+
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -328,11 +373,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    /// openraft applies the log up to it at start, before the node serves anything. Also
-    /// the value in memory from then on: openraft saves none until its next commit, and
-    /// the hint written meanwhile must not go back.
+    /// openraft applies the log up to it at start, before the node serves anything (an
+    /// error in that apply fails the start): the recorded hint as far as
+    /// [`LogStore::usable_committed`] allows. Also the value in memory from then on:
+    /// openraft saves none until its next commit, and the hint written meanwhile must not
+    /// go back.
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        let committed = super::hints::read_committed(&self.db);
+        let committed = match super::hints::read_committed(&self.db) {
+            Some(hint) => self.usable_committed(hint).await?,
+            None => None,
+        };
         self.committed.set(committed);
         Ok(committed)
     }
@@ -470,5 +520,63 @@ mod tests {
         // A vote that was never committed reads as it was written.
         log.save_vote(&Vote::new(8, 3)).await.expect("save");
         assert_eq!(log.read_vote().await.expect("read"), Some(Vote::new(8, 3)));
+    }
+
+    /// Writes `id` as the recorded committed index, as a running node does.
+    async fn record_committed(db: &Arc<DB>, id: LogId) {
+        let committed = crate::storage::hints::Committed::default();
+        let hints = crate::storage::hints::Hints::new(
+            db.clone(),
+            committed.clone(),
+            crate::read::ConfirmedAt::from_unix_millis(0),
+        );
+        committed.set(Some(id));
+        hints.write().await.expect("write the hint");
+    }
+
+    fn id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn applicable_entry(term: u64, index: u64) -> Entry {
+        let command = EncodedCommand::encode(&model::Command::Wipe).expect("encode");
+        Entry { log_id: id(term, index), payload: EntryPayload::Normal(Proposal { commands: vec![command] }) }
+    }
+
+    /// At start the recorded committed index is used only as far as the log holds the
+    /// very entries it names and this build can apply them: a hint the log does not match
+    /// is ignored (the start would fail reading entries that are not there, or apply
+    /// others), and one past an entry this build cannot apply (a newer build's, after a
+    /// rollback) stops before it (the apply at start would fail the start).
+    #[tokio::test]
+    async fn the_recorded_committed_index_is_used_as_far_as_the_log_allows() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let db = super::super::open_db(dir.path()).expect("open RocksDB");
+        append(&mut LogStore::new(db.clone(), Durability::SYNCED), (1..=6).map(|i| applicable_entry(1, i)).collect())
+            .await;
+        let read = |db: &Arc<DB>| {
+            let mut log = LogStore::new(db.clone(), Durability::SYNCED);
+            async move { log.read_committed().await.expect("read") }
+        };
+        assert_eq!(read(&db).await, None, "nothing recorded");
+        record_committed(&db, id(1, 4)).await;
+        assert_eq!(read(&db).await, Some(id(1, 4)), "the log holds it");
+        record_committed(&db, id(2, 5)).await;
+        assert_eq!(read(&db).await, None, "another term's entry at that index");
+        record_committed(&db, id(1, 9)).await;
+        assert_eq!(read(&db).await, None, "past the log's end");
+
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let db = super::super::open_db(dir.path()).expect("open RocksDB");
+        let newer = EncodedCommand(vec![0xff; 9]);
+        assert!(super::super::state_machine::judged(&newer).is_err(), "a command this build cannot apply");
+        let mut entries: Vec<Entry> = (1..=5).map(|i| applicable_entry(1, i)).collect();
+        entries[2].payload = EntryPayload::Normal(Proposal { commands: vec![newer] });
+        append(&mut LogStore::new(db.clone(), Durability::SYNCED), entries).await;
+        record_committed(&db, id(1, 5)).await;
+        assert_eq!(read(&db).await, Some(id(1, 2)), "up to the entry before the one it cannot apply");
+        let (_applied, at_3) = tokio::sync::watch::channel(3u64);
+        let mut log = LogStore::new(db.clone(), Durability::SYNCED).guarding_purges_with(at_3);
+        assert_eq!(log.read_committed().await.expect("read"), Some(id(1, 5)), "that entry is in the state on disk");
     }
 }

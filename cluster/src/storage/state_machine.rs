@@ -362,20 +362,27 @@ impl StateMachine {
 /// node's state differ from the others' for good. Raft stops on this node, which no
 /// longer reports ready; the others go on.
 fn applicable(encoded: &crate::raft_types::EncodedCommand, index: u64) -> Result<Command, StorageError> {
-    let why = match encoded.decode() {
+    judged(encoded).map_err(|why| {
+        tracing::error!(index, "cannot apply entry {index}: {why}");
+        sm_err(ErrorVerb::Read, format!("entry {index}: {why}"))
+    })
+}
+
+/// The command of an entry, or why this build cannot apply it (see [`applicable`]); also
+/// asked at start, before the log is applied up to the recorded committed index.
+pub(super) fn judged(encoded: &crate::raft_types::EncodedCommand) -> Result<Command, String> {
+    match encoded.decode() {
         Ok(Command::SetVersion { version }) => match version::unsupported(version) {
-            Some(why) => why,
-            None => return Ok(Command::SetVersion { version }),
+            Some(why) => Err(why),
+            None => Ok(Command::SetVersion { version }),
         },
-        Ok(command) => return Ok(command),
-        Err(e) => format!(
+        Ok(command) => Ok(command),
+        Err(e) => Err(format!(
             "this build cannot decode a command ({e}): a newer build proposed it, which should only happen once \
              every member reported a build that understands it; it stops applying rather than skip it: run the \
              cluster's newer build on this node"
-        ),
-    };
-    tracing::error!(index, "cannot apply entry {index}: {why}");
-    Err(sm_err(ErrorVerb::Read, format!("entry {index}: {why}")))
+        )),
+    }
 }
 
 /// What openraft 0.9 builds every `--cluster.snapshot-logs` entries so that it may purge
