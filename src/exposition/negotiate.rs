@@ -31,12 +31,24 @@ impl ScrapeFormat {
 
 /// A media type with lower-cased type and parameter names (Go's `mime.ParseMediaType`).
 pub fn parse_media_type(value: &str) -> (String, Vec<(String, String)>) {
+    split_media(value, true)
+}
+
+/// A media range of an `Accept` header as upstream reads it (`goautoneg.ParseAccept`):
+/// type and parameter names keep their case, and `expfmt.Negotiate` compares them
+/// exactly, so `APPLICATION/VND.GOOGLE.PROTOBUF;…` is answered with text, as upstream does.
+fn parse_media_range(value: &str) -> (String, Vec<(String, String)>) {
+    split_media(value, false)
+}
+
+fn split_media(value: &str, fold_case: bool) -> (String, Vec<(String, String)>) {
+    let fold = |s: &str| if fold_case { s.to_ascii_lowercase() } else { s.to_string() };
     let mut parts = value.split(';');
-    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = fold(parts.next().unwrap_or("").trim());
     let params = parts
         .filter_map(|p| {
             let (k, v) = p.split_once('=')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
+            Some((fold(k.trim()), v.trim().trim_matches('"').to_string()))
         })
         .collect();
     (media, params)
@@ -62,7 +74,7 @@ pub fn negotiate_escaping(accept: Option<&str>) -> (ScrapeFormat, Escaping) {
         .unwrap_or("")
         .split(',')
         .map(|r| {
-            let (media, params) = parse_media_type(r);
+            let (media, params) = parse_media_range(r);
             let q = param(&params, "q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
             (q, media, params)
         })
@@ -111,6 +123,10 @@ mod tests {
             ),
             ("text over protobuf by q", Some("text/plain;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5"), ScrapeFormat::Text),
             ("compact text", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text"), ScrapeFormat::ProtoCompactText),
+            // Recorded against upstream 1.5.1: compared exactly, case included.
+            ("upper-case type", Some("APPLICATION/VND.GOOGLE.PROTOBUF;proto=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::Text),
+            ("upper-case parameter name", Some("application/vnd.google.protobuf;PROTO=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::Text),
+            ("upper-case q is no quality", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;Q=0.5,text/plain;q=0.6"), ScrapeFormat::ProtoDelimited),
         ];
         for (name, accept, want) in cases {
             assert_eq!(negotiate(accept), want, "case {name}");

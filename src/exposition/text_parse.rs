@@ -765,10 +765,13 @@ impl<'a> Parser<'a> {
             let Some(v) = parse_go_float(&value) else {
                 return Err(self.error(format!("expected float as value for '{label}' label, got {value:?}")));
             };
+            // NaN is upstream's "no position": such a sample is dropped like one without
+            // the label (Go's parser keeps NaN as its marker for an absent quantile or le).
+            let position = Some(v).filter(|v| !v.is_nan());
             if label == "quantile" {
-                *quantile = Some(v);
+                *quantile = position;
             } else {
-                *bucket = Some(v);
+                *bucket = position;
             }
         } else if let Some(l) = labels.last_mut() {
             l.value = value.as_str().into();

@@ -119,6 +119,25 @@ fn accepted_scenarios() {
     }
 }
 
+/// A sample whose `quantile` or `le` is NaN is dropped, as upstream's parser drops one
+/// without the label (recorded against upstream 1.5.1: 200, the series without it); the
+/// other samples of the series are kept.
+#[test]
+fn a_nan_quantile_or_bucket_is_no_position() {
+    let families = parse(
+        "# TYPE s summary\ns{quantile=\"NaN\"} 1\ns{quantile=\"0.5\"} 2\ns_count 3\n\
+         # TYPE h histogram\nh_bucket{le=\"NaN\"} 1\nh_bucket{le=\"+Inf\"} 4\nh_count 4\n",
+    )
+    .unwrap();
+    let s = single(&families, "s");
+    assert_eq!(s.metrics.len(), 1);
+    assert_eq!(s.metrics[0].value, Value::summary(3, 0.0, vec![Quantile { quantile: 0.5, value: 2.0 }]));
+    let h = single(&families, "h");
+    assert_eq!(h.metrics.len(), 1);
+    let buckets = vec![Bucket { upper_bound: f64::INFINITY, cumulative_count: 4 }];
+    assert_eq!(h.metrics[0].value, Value::histogram(4, 0.0, buckets));
+}
+
 #[test]
 fn values_and_escapes() {
     let families =
