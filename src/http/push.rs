@@ -175,11 +175,12 @@ impl PushBody {
         raw: &[u8],
         limits: PushLimits,
     ) -> Result<(GroupingKey, PushedFamilies, Option<String>), HttpError> {
-        let body = body::decode(raw, self.encoding, self.max_bytes)?;
         let (families, defect) = if self.protobuf {
+            let body = body::decode(raw, self.encoding, self.max_bytes)?;
             let decoded = protobuf::parse_delimited_within(&body, &limits)?;
             (decoded.families, decoded.defect)
         } else {
+            let body = body::decode_text(raw, self.encoding, self.max_bytes)?;
             (text_parse::parse_text_within(&body, &limits, self.names)?, None)
         };
         limits.check(&key, &families).map_err(HttpError::Limit)?;
