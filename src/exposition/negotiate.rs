@@ -31,27 +31,66 @@ impl ScrapeFormat {
 
 /// A media type with lower-cased type and parameter names (Go's `mime.ParseMediaType`).
 pub fn parse_media_type(value: &str) -> (String, Vec<(String, String)>) {
-    split_media(value, true)
-}
-
-/// A media range of an `Accept` header as upstream reads it (`goautoneg.ParseAccept`):
-/// type and parameter names keep their case, and `expfmt.Negotiate` compares them
-/// exactly, so `APPLICATION/VND.GOOGLE.PROTOBUF;…` is answered with text, as upstream does.
-fn parse_media_range(value: &str) -> (String, Vec<(String, String)>) {
-    split_media(value, false)
-}
-
-fn split_media(value: &str, fold_case: bool) -> (String, Vec<(String, String)>) {
-    let fold = |s: &str| if fold_case { s.to_ascii_lowercase() } else { s.to_string() };
     let mut parts = value.split(';');
-    let media = fold(parts.next().unwrap_or("").trim());
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
     let params = parts
         .filter_map(|p| {
             let (k, v) = p.split_once('=')?;
-            Some((fold(k.trim()), v.trim().trim_matches('"').to_string()))
+            Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
         })
         .collect();
     (media, params)
+}
+
+/// A media range of an `Accept` header as upstream reads it (`goautoneg.ParseAccept`):
+/// only spaces are trimmed (around the range, the type, the subtype, parameter names and
+/// values), type and parameter names keep their case and values their quotes (expfmt then
+/// compares them exactly, so `APPLICATION/VND.GOOGLE.PROTOBUF;…` is answered with text),
+/// `q` is read untrimmed (one that does not parse, `q= 0.9` say, is 0), a repeated
+/// parameter keeps its last value, and a range that is not `type/subtype` or `*` is
+/// skipped.
+fn parse_media_range(range: &str) -> Option<MediaRange> {
+    let spaces = |s: &str| s.trim_matches(' ').to_string();
+    let mut parts = range.trim_matches(' ').split(';');
+    let media = parts.next().unwrap_or("");
+    let mut halves = media.split('/');
+    let kind = spaces(halves.next().unwrap_or(""));
+    let sub = match (halves.next(), halves.next()) {
+        (None, _) if kind == "*" => "*".to_string(),
+        (Some(sub), None) => spaces(sub),
+        _ => return None,
+    };
+    let mut q = 1.0;
+    let mut params: Vec<(String, String)> = Vec::new();
+    for param in parts {
+        let Some((name, value)) = param.split_once('=') else { continue };
+        let name = spaces(name);
+        if name == "q" {
+            q = value.parse::<f32>().map_or(0.0, f64::from);
+        } else {
+            params.retain(|(n, _)| *n != name);
+            params.push((name, spaces(value)));
+        }
+    }
+    Some((q, format!("{kind}/{sub}"), params))
+}
+
+/// goautoneg's order of media ranges: Go's `sort.Sort` with its `Less` (a higher quality
+/// first; at equal quality, moved before a `*` type or subtype), which for the few ranges
+/// of an `Accept` header is an insertion sort.
+fn sort_ranges(ranges: &mut [MediaRange]) {
+    let less = |a: &MediaRange, b: &MediaRange| {
+        let (a_type, a_sub) = a.1.split_once('/').unwrap_or(("", ""));
+        let (b_type, b_sub) = b.1.split_once('/').unwrap_or(("", ""));
+        a.0 > b.0 || (a_type != "*" && b_type == "*") || (a_sub != "*" && b_sub == "*")
+    };
+    for i in 1..ranges.len() {
+        let mut j = i;
+        while j > 0 && less(&ranges[j], &ranges[j - 1]) {
+            ranges.swap(j, j - 1);
+            j -= 1;
+        }
+    }
 }
 
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -70,16 +109,8 @@ pub fn negotiate(accept: Option<&str>) -> ScrapeFormat {
 /// media range up to the chosen one (in quality order) that names a known `escaping=`
 /// sets it, whether or not it matches; [`Escaping::Underscores`] when none does.
 pub fn negotiate_escaping(accept: Option<&str>) -> (ScrapeFormat, Escaping) {
-    let mut ranges: Vec<MediaRange> = accept
-        .unwrap_or("")
-        .split(',')
-        .map(|r| {
-            let (media, params) = parse_media_range(r);
-            let q = param(&params, "q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
-            (q, media, params)
-        })
-        .collect();
-    ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut ranges: Vec<MediaRange> = accept.unwrap_or("").split(',').filter_map(parse_media_range).collect();
+    sort_ranges(&mut ranges);
     let mut escaping = Escaping::Underscores;
     for (_, media, params) in &ranges {
         if let Some(scheme) = param(params, "escaping").and_then(Escaping::from_param) {
@@ -95,7 +126,7 @@ pub fn negotiate_escaping(accept: Option<&str>) -> (ScrapeFormat, Escaping) {
                 _ => {}
             }
         }
-        if media == "text/plain" && matches!(param(params, "version"), None | Some("0.0.4")) {
+        if media == "text/plain" && matches!(param(params, "version"), None | Some("" | "0.0.4")) {
             return (ScrapeFormat::Text, escaping);
         }
     }
@@ -127,6 +158,13 @@ mod tests {
             ("upper-case type", Some("APPLICATION/VND.GOOGLE.PROTOBUF;proto=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::Text),
             ("upper-case parameter name", Some("application/vnd.google.protobuf;PROTO=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::Text),
             ("upper-case q is no quality", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;Q=0.5,text/plain;q=0.6"), ScrapeFormat::ProtoDelimited),
+            ("a quoted value is not unquoted", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=\"delimited\""), ScrapeFormat::Text),
+            ("a quoted text version is no version", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9,text/plain;version=\"0.0.4\";q=1"), ScrapeFormat::ProtoDelimited),
+            ("a q that does not parse is 0", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=abc, text/plain;q=0.5"), ScrapeFormat::Text),
+            ("a q after a space is 0", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q= 0.9, text/plain;q=0.5"), ScrapeFormat::Text),
+            ("the last of a repeated parameter", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text;encoding=delimited"), ScrapeFormat::ProtoDelimited),
+            ("only spaces are trimmed", Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=\tdelimited"), ScrapeFormat::Text),
+            ("spaces around the slash", Some("application / vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"), ScrapeFormat::ProtoDelimited),
         ];
         for (name, accept, want) in cases {
             assert_eq!(negotiate(accept), want, "case {name}");
