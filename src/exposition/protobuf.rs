@@ -114,9 +114,12 @@ pub struct PbMetricFamily {
 /// Why a protobuf body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtobufError {
-    /// The stream ended inside a length prefix or a message (upstream: `unexpected EOF`).
+    /// The stream ended inside a message (upstream: `unexpected EOF`).
     #[error("unexpected EOF")]
     UnexpectedEof,
+    /// A length prefix longer than five bytes (upstream's `pbutil.ReadDelimited`).
+    #[error("invalid varint32 encountered")]
+    InvalidLength,
     #[error("proto: {0}")]
     Invalid(String),
     /// A family name or help that is not UTF-8 text.
@@ -153,7 +156,13 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
     let mut out = DecodedPush::default();
     let mut series = 0usize;
     while input.has_remaining() {
-        let len = prost::encoding::decode_varint(&mut input).map_err(|_| ProtobufError::UnexpectedEof)?;
+        let Some((len, used)) = length_prefix(input)? else { break };
+        input = &input[used..];
+        // Upstream reads the message with `io.ReadFull`: no byte at all is its `io.EOF`,
+        // which ends the body as a clean end does; some but not all, `unexpected EOF`.
+        if input.is_empty() && len > 0 {
+            break;
+        }
         let len = usize::try_from(len).map_err(|_| ProtobufError::UnexpectedEof)?;
         if len > input.len() {
             return Err(ProtobufError::UnexpectedEof);
@@ -162,10 +171,16 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
         input = rest;
         count_within(message, limits, &mut series)?;
         let pb = PbMetricFamily::decode(message).map_err(|e| {
-            if e.to_string().contains("buffer underflow") {
+            let message = e.to_string();
+            const WIRE_TYPE: &str = "invalid wire type value: ";
+            if message.contains("buffer underflow") {
                 ProtobufError::UnexpectedEof
+            } else if let Some(at) = message.find(WIRE_TYPE) {
+                // Upstream's words (golang/protobuf) for a wire type 6 or 7, in any field.
+                let wire_type = message[at + WIRE_TYPE.len()..].split(|c: char| !c.is_ascii_digit()).next();
+                ProtobufError::Invalid(format!("can't skip unknown wire type {}", wire_type.unwrap_or_default()))
             } else {
-                ProtobufError::Invalid(e.to_string())
+                ProtobufError::Invalid(message)
             }
         })?;
         let raw_metrics = fields(message).filter(|(field, _)| *field == 4).map(|(_, m)| m);
@@ -173,6 +188,25 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
         out.families.insert(family.name.clone(), family);
     }
     Ok(out)
+}
+
+/// A message's length prefix as upstream's `pbutil.ReadDelimited` reads it: a varint of at
+/// most five bytes (one longer is an error, not a length), and none when the body ends
+/// inside it (its reader's `io.EOF`, which ends the body as a clean end does). Returns the
+/// length and the bytes it took.
+fn length_prefix(input: &[u8]) -> Result<Option<(u64, usize)>, ProtobufError> {
+    const MAX_BYTES: usize = 5;
+    let mut len = 0u64;
+    for (i, byte) in input.iter().take(MAX_BYTES).enumerate() {
+        len |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((len, i + 1)));
+        }
+    }
+    if input.len() >= MAX_BYTES {
+        return Err(ProtobufError::InvalidLength);
+    }
+    Ok(None)
 }
 
 /// Counts the metrics (field 4) of one encoded family into `series`, and the labels
@@ -497,6 +531,33 @@ mod tests {
         assert_eq!(scraped, body, "served back exactly as pushed");
     }
 
+    /// What follows the last whole message, as upstream 1.5.1 answers it (recorded): a body
+    /// that ends inside a length prefix, or right after one, ends there (200, the families
+    /// before kept); part of a message is `unexpected EOF`; a prefix of more than five
+    /// bytes is `invalid varint32 encountered`.
+    #[test]
+    fn the_tail_after_the_last_message_is_read_as_upstream_reads_it() {
+        let gauge = PbMetric { gauge: Some(PbGauge { value: Some(1.0) }), ..Default::default() };
+        let family = PbMetricFamily { name: Some(b"tz".to_vec()), help: None, r#type: Some(1), metric: vec![gauge] };
+        let whole = delimited(&[family]);
+        for tail in [&b"\x80"[..], b"\x05", b"\xff\xff\xff\x01"] {
+            let decoded = parse_delimited(&[&whole[..], tail].concat()).unwrap_or_else(|e| panic!("{tail:?}: {e}"));
+            assert_eq!(decoded.families.keys().collect::<Vec<_>>(), ["tz"], "{tail:?}");
+        }
+        assert!(parse_delimited(b"\x80").unwrap().families.is_empty());
+        let cut = parse_delimited(&[&whole[..], b"\x05ab"].concat()).unwrap_err();
+        assert_eq!(cut.to_string(), "unexpected EOF");
+        for tail in [&b"\xff\xff\xff\xff\xff\x01"[..], b"\xff\xff\xff\xff\xff"] {
+            let long = parse_delimited(&[&whole[..], tail].concat()).unwrap_err();
+            assert_eq!(long.to_string(), "invalid varint32 encountered", "{tail:?}");
+        }
+        // A field of wire type 7 (field 2), inside the family and inside a metric.
+        let wire_7 = parse_delimited(&[&whole[..], b"\x02\x17\x00"].concat()).unwrap_err();
+        assert_eq!(wire_7.to_string(), "proto: can't skip unknown wire type 7");
+        let nested = parse_delimited(b"\x06\x0a\x01m\x22\x01\x17").unwrap_err();
+        assert_eq!(nested.to_string(), "proto: can't skip unknown wire type 7");
+    }
+
     /// The scan before decoding counts what prost would build: every metric of every
     /// family against the series limit, every label of a metric against the label limit.
     #[test]
@@ -542,9 +603,11 @@ mod tests {
         assert_eq!(decoded.families["g"].metrics[0].value, Value::Gauge(2.0));
         assert_eq!(decoded.families["g"].help.as_deref(), Some("help"));
         assert!(decoded.defect.is_none());
-        // Truncation anywhere is "unexpected EOF".
+        // Truncation inside the message is "unexpected EOF"; right after its length prefix
+        // it is the end of the body (see the test of the tail).
         let bytes = delimited(std::slice::from_ref(&gauge));
-        for cut in 1..bytes.len() {
+        assert!(parse_delimited(&bytes[..1]).unwrap().families.is_empty());
+        for cut in 2..bytes.len() {
             assert_eq!(parse_delimited(&bytes[..cut]).unwrap_err(), ProtobufError::UnexpectedEof, "cut {cut}");
         }
         // Text sent as protobuf does not decode.
