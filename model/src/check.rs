@@ -86,12 +86,14 @@ pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> 
             if !m.value.fits(family.metric_type) {
                 return Err(problem(format!("is not a {}", family.metric_type.upper_name())));
             }
-            let mut previous: Option<&str> = None;
+            // Starting from "" as Go's check does: an empty name (sorted first) is named
+            // a repeated one, in upstream's words.
+            let mut previous: &str = "";
             for label in &m.labels {
-                if previous == Some(label.name) {
+                if previous == label.name {
                     return Err(problem(format!("has two or more labels with the same name: {}", label.name)));
                 }
-                previous = Some(label.name);
+                previous = label.name;
                 if !names.label_name_ok(label.name) || is_reserved_label_name(label.name) {
                     return Err(problem(format!("has a label with an invalid name: {}", label.name)));
                 }

@@ -596,6 +596,14 @@ fn grouping_labels_are_merged_as_upstream_does() {
         }
         other => panic!("{other:?}"),
     }
+    // An empty label name, in upstream 1.5.1's words (recorded): refused as a repeated one.
+    let empty = family("m", MetricType::Untyped, &[(&[("", "1")], 1.0)]);
+    match push(&mut store, &k, vec![empty], true, 2) {
+        Outcome::Rejected { reason } => {
+            assert!(reason.ends_with("} has two or more labels with the same name: "), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Quotas are judged against what the push would add, net of what it replaces: at a
