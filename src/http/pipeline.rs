@@ -28,6 +28,17 @@ pub(super) async fn dispatch(State(state): State<AppState>, request: Request) ->
     if state.rate_limit.as_ref().is_some_and(|limit| !limit.allow()) {
         return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
     }
+    // The request target `*`: Go's server answers it before any handler, credentials
+    // and routes unread (`OPTIONS *`: 200, empty; any other method: 400).
+    if request.uri() == "*" {
+        return if request.method() == axum::http::Method::OPTIONS {
+            empty(StatusCode::OK)
+        } else {
+            let mut r = empty(StatusCode::BAD_REQUEST);
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        };
+    }
     let web = state.web.current();
     let scoped = state.access.current();
     let mut response = match access::authenticate(&web.access, &scoped, request.headers()).await {

@@ -415,3 +415,20 @@ fn large_scrapes_are_streamed_whole() {
         assert!(text.contains("small{instance=\"\",job=\"small\"} 1\n"), "gzip {gzip}");
     }
 }
+
+/// The request target `*` is answered as Go's server answers it, before credentials and
+/// routes (recorded against upstream 1.5.1): `OPTIONS *` 200, any other method 400.
+#[test]
+fn the_request_target_star_is_answered_as_go_answers_it() {
+    use std::io::Read;
+    let s = Server::start(&["--web.enable-admin-api"]);
+    let host = s.base.trim_start_matches("http://").to_string();
+    for (method, status) in [("OPTIONS", "200"), ("GET", "400"), ("PUT", "400")] {
+        let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(stream, "{method} * HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{method} *: {answer}");
+    }
+}
