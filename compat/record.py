@@ -4,9 +4,10 @@
 The shared kit's cases were recorded against upstream 1.5.1; the cases defined here cover
 what a current client pushes as protobuf (native, classic+native, float and gauge
 histograms, exemplars, created timestamps, the family unit, fields no schema defines) and
-are recorded the same way: every step is sent to a running upstream, and what it answered
-(status, protobuf scrape, text scrape, JSON API) becomes the expectation. Nothing expected
-is written by hand.
+the reading edges of upstream's text parser, gzip reader, protobuf reader and Accept
+negotiation, and are recorded the same way: every step is sent to a running upstream, and
+what it answered (status, protobuf scrape, text scrape, JSON API, a scrape's Content-Type)
+becomes the expectation. Nothing expected is written by hand.
 
     python3 compat/record.py ../shared/conformance/run.py            # writes compat/cases/
     python3 ../shared/conformance/run.py --launch CMD compat/cases    # replays them
@@ -17,12 +18,14 @@ case on a free loopback port.
 """
 
 import base64
+import gzip
 import importlib.util
 import json
 import os
 import struct
 import subprocess
 import sys
+import zlib
 
 PROTOBUF = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 ACCEPT_PROTOBUF = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
@@ -326,6 +329,78 @@ def cases():
                + family("b_seconds", HISTOGRAM, [metric([], 7, both)])
                + family("f_seconds", HISTOGRAM, [metric([], 7, flt)])),
           scrape_text()])
+
+    # Reading edges of upstream 1.5.1's text parser, gzip reader, protobuf reader and
+    # Accept negotiation.
+    def text(method, path, body, headers=None):
+        step = {"method": method, "path": path, "body_b64": base64.b64encode(body).decode()}
+        if headers:
+            step["headers"] = headers
+        return step
+
+    def gz(data, cut=0, checksum=False, tail=b"", flushed=False):
+        if flushed:
+            c = zlib.compressobj(6, zlib.DEFLATED, 31)
+            return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        z = bytearray(gzip.compress(data, mtime=0))
+        if checksum:
+            z[-8] ^= 0xFF
+        return bytes(z[:len(z) - cut]) + tail
+
+    gzip_header = {"Content-Encoding": "gzip"}
+    case("text-nan-quantile-and-le",
+         "A summary sample with quantile=\"NaN\" and a bucket with le=\"NaN\" add their series "
+         "but not their values, as samples without the label do.",
+         [text("PUT", "/metrics/job/nan",
+               b'# TYPE s summary\ns{quantile="NaN"} 1\ns{quantile="0.5"} 2\ns_count 3\n'
+               b'# TYPE h histogram\nh_bucket{le="NaN"} 1\nh_bucket{le="+Inf"} 4\nh_count 4\n'),
+          scrape_protobuf()], tags=("text",))
+    case("gzip-text-fails-after-a-whole-line",
+         "A gzip text body that fails after a whole line (bad checksum, cut trailer, flushed and "
+         "never closed, bytes after the stream) pushes the lines before; inside a line, 400.",
+         [text("PUT", "/metrics/job/crc", gz(b"a 1\n", checksum=True), gzip_header),
+          text("PUT", "/metrics/job/cut", gz(b"b 1\n", cut=4), gzip_header),
+          text("PUT", "/metrics/job/flushed", gz(b"c 1\n", flushed=True), gzip_header),
+          text("PUT", "/metrics/job/junk", gz(b"d 1\n", tail=b"junk"), gzip_header),
+          text("PUT", "/metrics/job/inside", gz(b"e 1\nf 2", checksum=True), gzip_header),
+          text("PUT", "/metrics/job/early", gz(b"metric_one 1\nmetric_two 2\n")[:16], gzip_header)],
+         tags=("gzip",))
+    case("gzip-header-read-whole",
+         "A gzip header is read whole before any route answers: a cut file name or extra field, "
+         "a wrong header checksum are 400 (a DELETE too); reserved flag bits are ignored.",
+         [text("PUT", "/metrics/job/keep", b"k 1\n"),
+          text("PUT", "/metrics/job/keep", bytes([0x1F, 0x8B, 8, 8, 0, 0, 0, 0, 0, 0xFF]) + b"abc", gzip_header),
+          text("PUT", "/metrics/job/keep", bytes([0x1F, 0x8B, 8, 4, 0, 0, 0, 0, 0, 0xFF, 0x10, 0]) + b"ab", gzip_header),
+          text("PUT", "/metrics/job/keep", bytes([0x1F, 0x8B, 8, 2, 0, 0, 0, 0, 0, 0xFF, 0, 0]) + gz(b"x 1\n")[10:],
+               gzip_header),
+          text("DELETE", "/metrics/job/keep", bytes([0x1F, 0x8B, 8, 8, 0, 0, 0, 0, 0, 0xFF]) + b"abc", gzip_header),
+          text("PUT", "/metrics/job/reserved", bytes([0x1F, 0x8B, 8, 0xE0, 0, 0, 0, 0, 0, 0xFF]) + gz(b"r 1\n")[10:],
+               gzip_header)],
+         tags=("gzip",))
+    tz = family("tz", GAUGE, [metric([], 2, double(1, 1.0))])
+    case("pb-tail-after-the-last-message",
+         "A protobuf body ending inside or right after a length prefix ends there; a prefix of "
+         "more than five bytes is 400.",
+         [push("PUT", "/metrics/job/varint", tz + b"\x80"),
+          push("PUT", "/metrics/job/prefix", tz + b"\x05"),
+          push("PUT", "/metrics/job/part", tz + b"\x05ab"),
+          push("PUT", "/metrics/job/long", tz + b"\xff\xff\xff\xff\xff\x01")])
+    accept = [
+        "APPLICATION/VND.GOOGLE.PROTOBUF;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+        ACCEPT_PROTOBUF + ";Q=0.5,text/plain;q=0.6",
+        ACCEPT_PROTOBUF.replace("encoding=delimited", 'encoding="delimited"'),
+        ACCEPT_PROTOBUF + ';q=0.9,text/plain;version="0.0.4";q=1',
+        ACCEPT_PROTOBUF + ";q=abc, text/plain;q=0.5",
+        ACCEPT_PROTOBUF + ";q= 0.9, text/plain;q=0.5",
+        ACCEPT_PROTOBUF.replace("encoding=delimited", "encoding=text;encoding=delimited"),
+        "application / vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+    ]
+    case("expo-accept-read-as-goautoneg",
+         "Accept is read as goautoneg reads it: case, quotes and spaces kept, a bad q is 0, the "
+         "last of a repeated parameter wins; the format served is recorded.",
+         [push("PUT", "/metrics/job/a", tz)]
+         + [{"method": "GET", "path": "/metrics", "headers": {"Accept": a}, "record": "content_type"}
+            for a in accept])
     return out
 
 
@@ -352,6 +427,8 @@ def record(kit, case, command):
             what = step.pop("record", None)
             resp = kit.execute_step(base, step)
             step["expect_status"] = resp.status
+            if what == "content_type":
+                step["expect_headers"] = {"Content-Type": resp.header("content-type")}
             if what == "exposition":
                 step["compare_body"] = "exposition"
                 step["retry"] = True
