@@ -76,13 +76,24 @@ fn parse_media_range(range: &str) -> Option<MediaRange> {
 }
 
 /// goautoneg's order of media ranges: Go's `sort.Sort` with its `Less` (a higher quality
-/// first; at equal quality, moved before a `*` type or subtype), which for the few ranges
-/// of an `Accept` header is an insertion sort.
+/// first; at equal quality, moved before a `*` type or subtype). Up to 12 ranges Go sorts
+/// by insertion, and so does this, exactly; beyond, a stable sort by quality, then by a
+/// concrete type and subtype before `*`, in O(n log n): an insertion sort of a hostile
+/// header of thousands of ranges would hold a scrape for seconds.
 fn sort_ranges(ranges: &mut [MediaRange]) {
+    /// Go's `sort.Sort` sorts this many elements or fewer by insertion.
+    const INSERTION_MAX: usize = 12;
+    let wildcards = |r: &MediaRange| {
+        let (kind, sub) = r.1.split_once('/').unwrap_or(("", ""));
+        (kind == "*", sub == "*")
+    };
+    if ranges.len() > INSERTION_MAX {
+        ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| wildcards(a).cmp(&wildcards(b))));
+        return;
+    }
     let less = |a: &MediaRange, b: &MediaRange| {
-        let (a_type, a_sub) = a.1.split_once('/').unwrap_or(("", ""));
-        let (b_type, b_sub) = b.1.split_once('/').unwrap_or(("", ""));
-        a.0 > b.0 || (a_type != "*" && b_type == "*") || (a_sub != "*" && b_sub == "*")
+        let ((a_type, a_sub), (b_type, b_sub)) = (wildcards(a), wildcards(b));
+        a.0 > b.0 || (!a_type && b_type) || (!a_sub && b_sub)
     };
     for i in 1..ranges.len() {
         let mut j = i;
@@ -169,6 +180,30 @@ mod tests {
         for (name, accept, want) in cases {
             assert_eq!(negotiate(accept), want, "case {name}");
         }
+    }
+
+    /// Past twelve ranges the order is a stable sort by quality (Go's sort there is not
+    /// an insertion sort either): a header of 20,000 ranges negotiates by its best one.
+    #[test]
+    fn many_ranges_are_sorted_by_quality() {
+        let mut accept = vec!["text/html;q=0.5"; 20_000].join(",");
+        accept.push_str(
+            ",application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9",
+        );
+        assert_eq!(negotiate(Some(&accept)), ScrapeFormat::ProtoDelimited);
+        let ranges = |header: &str| {
+            let mut r: Vec<MediaRange> = header.split(',').filter_map(parse_media_range).collect();
+            sort_ranges(&mut r);
+            r.into_iter().map(|(q, media, _)| (q, media)).collect::<Vec<_>>()
+        };
+        let many = ["*/*;q=0.1", "a/*;q=0.5", "a/b;q=0.5"].repeat(5).join(",");
+        let sorted = ranges(&many);
+        assert!(sorted.windows(2).all(|w| w[0].0 >= w[1].0), "{sorted:?}");
+        assert_eq!(
+            (sorted[4].1.as_str(), sorted[5].1.as_str()),
+            ("a/b", "a/*"),
+            "a concrete subtype before a wildcard at equal quality: {sorted:?}"
+        );
     }
 
     #[test]
