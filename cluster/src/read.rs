@@ -4,9 +4,10 @@
 //! group is cloned; the render holds no lock at all, so `apply` (on the Raft worker, with
 //! the heartbeats) never waits for a page of a million series to be written.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
 
 use crate::config::ReadConsistency;
 use crate::error::ClusterError;
@@ -61,35 +62,34 @@ impl Freshness {
 /// writes it: a node that restarts and cannot confirm its reads counts their age from it,
 /// not from its start, which would understate how far behind the data may be. Wall-clock
 /// time, because it outlives the process; advisory (a clock step moves it), never an input
-/// of `apply`. Stored with release and loaded with acquire ordering: whoever sees a time
-/// sees the committed index the node knew when that read passed.
-#[derive(Clone, Debug, Default)]
-pub struct ConfirmedAt(Arc<ConfirmedInner>);
+/// of `apply`. Set and read under the watch's lock: whoever sees a time sees the committed
+/// index the node knew when that read passed.
+#[derive(Clone, Debug)]
+pub struct ConfirmedAt(Arc<watch::Sender<u64>>);
 
-#[derive(Debug, Default)]
-struct ConfirmedInner {
-    millis: AtomicU64,
-    changed: tokio::sync::Notify,
+impl Default for ConfirmedAt {
+    fn default() -> Self {
+        ConfirmedAt::from_unix_millis(0)
+    }
 }
 
 impl ConfirmedAt {
     pub(crate) fn from_unix_millis(millis: u64) -> Self {
-        ConfirmedAt(Arc::new(ConfirmedInner { millis: AtomicU64::new(millis), changed: Default::default() }))
+        ConfirmedAt(Arc::new(watch::Sender::new(millis)))
     }
 
     pub(crate) fn unix_millis(&self) -> u64 {
-        self.0.millis.load(Ordering::Acquire)
+        *self.0.borrow()
     }
 
-    /// Resolves once the time moved after the last call (or before the first).
-    pub(crate) async fn changed(&self) {
-        self.0.changed.notified().await
+    /// A receiver told of every time set after it was taken.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
     }
 
     fn set_now(&self) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        self.0.millis.store(now.as_millis() as u64, Ordering::Release);
-        self.0.changed.notify_one();
+        self.0.send_replace(now.as_millis() as u64);
     }
 
     /// How long ago it was, if known (zero if the clock is now behind it).

@@ -15,10 +15,11 @@
 //! entry that is not. Losing the latest hints (a power loss, before the next synced write)
 //! costs only what they add.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocksdb::{WriteBatch, DB};
+use tokio::sync::watch;
 
 use super::blocking;
 use super::log::CF_META;
@@ -39,24 +40,23 @@ const WRITE_AFTER: Duration = Duration::from_millis(100);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The last committed log id this node knows, set by openraft (`save_committed`) and
-/// written by [`keep`]. Cheap to clone.
-#[derive(Clone, Default)]
-pub(crate) struct Committed(Arc<CommittedInner>);
+/// written by [`Hints::keep`]. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Committed(Arc<watch::Sender<Option<LogId>>>);
 
-#[derive(Default)]
-struct CommittedInner {
-    latest: Mutex<Option<LogId>>,
-    changed: tokio::sync::Notify,
+impl Default for Committed {
+    fn default() -> Self {
+        Committed(Arc::new(watch::Sender::new(None)))
+    }
 }
 
 impl Committed {
     pub(crate) fn set(&self, committed: Option<LogId>) {
-        *self.0.latest.lock().unwrap_or_else(|e| e.into_inner()) = committed;
-        self.0.changed.notify_one();
+        self.0.send_replace(committed);
     }
 
     fn get(&self) -> Option<LogId> {
-        *self.0.latest.lock().unwrap_or_else(|e| e.into_inner())
+        *self.0.borrow()
     }
 }
 
@@ -100,10 +100,15 @@ impl Hints {
     /// Writes both hints whenever one changes, [`WRITE_AFTER`] later (a failed write again
     /// every [`RETRY_AFTER`]); for the node's life.
     pub(crate) async fn keep(self) {
+        // Each receiver sees every change made after it was taken, several at once as one;
+        // one taken as changed also covers a change made before this task started.
+        let mut committed = self.committed.0.subscribe();
+        committed.mark_changed();
+        let mut confirmed = self.confirmed.subscribe();
         loop {
             tokio::select! {
-                _ = self.committed.0.changed.notified() => {}
-                _ = self.confirmed.changed() => {}
+                _ = committed.changed() => {}
+                _ = confirmed.changed() => {}
             }
             tokio::time::sleep(WRITE_AFTER).await;
             // A failed write is tried again until one succeeds: after a burst and then

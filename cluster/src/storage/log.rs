@@ -197,9 +197,9 @@ impl LogStore {
             return Ok(Some(hint));
         }
         let entries = self.try_get_log_entries(applied + 1..=hint.index).await?;
-        let whole = entries.len() as u64 == hint.index - applied
-            && entries.first().map(|e| e.log_id.index) == Some(applied + 1)
-            && entries.last().map(|e| e.log_id) == Some(hint);
+        // Entries come in index order, one per index of the range: as many as the range
+        // has means all of it.
+        let whole = entries.len() as u64 == hint.index - applied && entries.last().map(|e| e.log_id) == Some(hint);
         if !whole {
             tracing::warn!(
                 %hint,
@@ -235,8 +235,6 @@ impl LogStore {
         raw.map(|b| codec::decode(&b).map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))).transpose()
     }
 
-    /// The last purged and the last log id (the last entry's, else the last purged);
-    /// also read by [`crate::recovery`] on a stopped node.
     /// Whether this database holds any Raft state: a vote, or a log (even purged).
     pub(crate) fn has_state(&self) -> Result<bool, StorageError> {
         let vote: Option<Vote<NodeId>> = self.meta(KEY_VOTE)?;
@@ -268,6 +266,8 @@ impl LogStore {
         result
     }
 
+    /// The last purged and the last log id (the last entry's, else the last purged);
+    /// also read by [`crate::recovery`] on a stopped node.
     pub(crate) fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.meta(KEY_LAST_PURGED)?;
         let cf = self.db.cf_handle(CF_LOG).expect("raft_log column family");
