@@ -63,6 +63,9 @@ struct Inner {
     /// Held on the leader while it raises the cluster version or adds a member (see
     /// [`crate::version`]).
     format_gate: tokio::sync::Mutex<()>,
+    /// Whether this node, as leader, has asked the members once which format they
+    /// understand (see [`Node::format_settled`]).
+    format_looked: std::sync::atomic::AtomicBool,
     /// Removals of several groups applied here (see [`crate::expiry`]).
     removals: crate::expiry::Removals,
     /// When this node last heard from a leader (see [`crate::election`]).
@@ -190,6 +193,7 @@ impl Node {
                 snapshot_bytes,
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
+                format_looked: std::sync::atomic::AtomicBool::new(false),
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
                 timings,
@@ -269,6 +273,10 @@ impl Node {
 
     pub(crate) fn format_gate(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.format_gate
+    }
+
+    pub(crate) fn format_looked(&self) -> &std::sync::atomic::AtomicBool {
+        &self.inner.format_looked
     }
 
     pub(crate) fn stats(&self) -> &Mutex<ProposalStats> {

@@ -227,7 +227,8 @@ impl Node {
         members
     }
 
-    /// Ready: a leader is known and this node has applied its log up to
+    /// Ready: a leader is known, a leader that is this node has settled the format
+    /// version ([`Node::format_settled`]), and this node has applied its log up to
     /// [`READY_MAX_LAG`] entries. The error says why not.
     pub fn ready(&self) -> Result<(), String> {
         let s = self.status();
@@ -247,6 +248,12 @@ impl Node {
                 Some(ms) => return Err(format!("leader without a majority: none has answered for {ms} ms")),
                 None => return Err("leader without a majority yet".into()),
             }
+        }
+        if s.leader == Some(self.id()) && !self.format_settled() {
+            return Err(format!(
+                "leader at replicated format version {}, not yet asked the members whether it can rise",
+                s.format_version
+            ));
         }
         let lag = s.last_log_index.saturating_sub(s.applied_index);
         if lag > READY_MAX_LAG {

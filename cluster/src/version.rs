@@ -9,6 +9,7 @@
 //! version and adding a member exclude each other on the leader (one lock), so a member
 //! cannot be added between the question and the switch.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use model::version::{self, FormatVersion};
@@ -22,6 +23,8 @@ use crate::transport::PATH_VERSION;
 
 /// How often the leader looks whether the version can rise.
 const PERIOD: Duration = Duration::from_secs(2);
+/// How often a node looks until it has looked once as leader.
+const FIRST_LOOKS: Duration = Duration::from_millis(100);
 /// How long a member has to answer what it understands.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -71,6 +74,17 @@ impl Node {
         Ok(())
     }
 
+    /// Whether the version in force is as high as it will get for now, as far as a
+    /// leader can tell: this build's own version, or this node has, as leader, asked every
+    /// member once (whatever came of it: a member that cannot be asked, or understands
+    /// less, holds the version where it is). A fresh cluster starts at version 1 and
+    /// switches right after its first leader looks: until then a push would be judged by
+    /// version 1's rules (its own families only), so the leader is not ready before
+    /// ([`Node::ready`]).
+    pub fn format_settled(&self) -> bool {
+        self.format_version() >= version::SUPPORTED || self.format_looked().load(Ordering::Acquire)
+    }
+
     /// One look, on the leader: the lowest version the members understand, if every
     /// member answered and it is above the version in force, is proposed.
     async fn raise_format_once(&self) -> Result<Option<FormatVersion>, String> {
@@ -80,6 +94,16 @@ impl Node {
         if status.leader != Some(self.id()) || current >= version::SUPPORTED {
             return Ok(None);
         }
+        let raised = self.raise_format_to_members(current, &status).await;
+        self.format_looked().store(true, Ordering::Release);
+        raised
+    }
+
+    async fn raise_format_to_members(
+        &self,
+        current: FormatVersion,
+        status: &crate::status::NodeStatus,
+    ) -> Result<Option<FormatVersion>, String> {
         let mut lowest = version::SUPPORTED;
         for (id, addr) in status.voters.iter().chain(&status.learners) {
             if *id == self.id() {
@@ -105,11 +129,11 @@ impl Node {
 /// understands more than the version in force, raises it as far as every member allows.
 pub(crate) async fn keep(node: Node) {
     // The first look comes soon: a new cluster (or a single node) switches to this
-    // build's version right after its leader is elected.
-    let mut wait = Duration::from_millis(200);
+    // build's version right after its leader is elected, and that leader is not ready
+    // until it has looked once ([`Node::format_settled`]), so until then it looks often.
     loop {
+        let wait = if node.format_looked().load(Ordering::Acquire) { PERIOD } else { FIRST_LOOKS };
         tokio::time::sleep(wait).await;
-        wait = PERIOD;
         if node.format_version() >= version::SUPPORTED {
             return;
         }

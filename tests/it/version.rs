@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::cluster::{exclusive, story, Cluster};
+use crate::harness::Server;
 
 /// The highest replicated-format version this build understands.
 const LATEST: u64 = model::version::SUPPORTED as u64;
@@ -40,6 +41,27 @@ fn peer_post(peer: &str, route: &str, body: Vec<u8>) -> (u16, String) {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     let answer = client.post(format!("http://{peer}{route}")).body(body).send().unwrap();
     (answer.status().as_u16(), String::from_utf8_lossy(&answer.bytes().unwrap()).into_owned())
+}
+
+/// A fresh cluster starts at version 1 and its first leader raises it right away; a push
+/// taken in between would be judged by version 1's rules (its own families only), so the
+/// leader is ready only once it has looked.
+#[test]
+fn a_fresh_node_is_ready_only_once_its_version_has_risen() {
+    for attempt in 0..3 {
+        story(&format!("attempt {attempt}: a fresh single node, asked as soon as it is ready"));
+        let server = Server::start(&[]);
+        let (code, body) = server.get("/api/v1/cluster");
+        assert_eq!(code, 200, "{body}");
+        let version = serde_json::from_str::<serde_json::Value>(&body).unwrap()["format_version"].as_u64();
+        assert_eq!(version, Some(LATEST), "ready at a lower version: {body}");
+
+        story("the first push is judged by this build's own families: one of version 2's as a counter is refused");
+        let (code, body) =
+            server.put("/metrics/job/first", "# TYPE pushgateway_store_quota counter\npushgateway_store_quota 1\n");
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("pushgateway_store_quota has type COUNTER but should have GAUGE"), "{body}");
+    }
 }
 
 #[test]
