@@ -401,6 +401,15 @@ def cases():
          [push("PUT", "/metrics/job/a", tz)]
          + [{"method": "GET", "path": "/metrics", "headers": {"Accept": a}, "record": "content_type"}
             for a in accept])
+    case("text-timestamp-on-the-timestamp-families",
+         "A push whose push_time_seconds or push_failure_time_seconds series carry a timestamp is "
+         "400 (the failure recorded, a new group created for it); without one they are dropped.",
+         [text("PUT", "/metrics/job/e", b"other 1\n"),
+          text("PUT", "/metrics/job/e", b"push_time_seconds 5 1000\nother 2\n"),
+          text("PUT", "/metrics/job/f", b"# TYPE push_failure_time_seconds gauge\npush_failure_time_seconds 5 1000\n"
+               b"other 1\n"),
+          text("POST", "/metrics/job/g", b"push_time_seconds 5\nother 3\n")],
+         tags=("text", "timestamps"))
     return out
 
 

@@ -69,11 +69,23 @@ pub fn legacy_names_only(key: &GroupingKey, families: &PushedFamilies) -> bool {
         })
 }
 
+/// Upstream's refusal of a pushed series with a timestamp.
+pub const TIMESTAMPED: &str = "pushed metrics must not have timestamps";
+
+/// Whether a series of a pushed family named like one of the two timestamp families (which
+/// [`sanitize`] drops) carries a timestamp. Looks at those two families only.
+pub fn timestamped_stamp_families(families: &PushedFamilies) -> bool {
+    [PUSH_TIME_NAME, PUSH_FAILURE_TIME_NAME]
+        .iter()
+        .filter_map(|name| families.get(*name))
+        .any(|f| f.metrics.iter().any(|m| m.timestamp_ms.is_some()))
+}
+
 /// The checks a push must pass whatever the store holds. `families` must already
 /// carry the grouping labels (see [`sanitize`]).
 pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> {
     if families.values().flat_map(|f| &f.metrics).any(|m| m.timestamp_ms.is_some()) {
-        return Err("pushed metrics must not have timestamps".to_string());
+        return Err(TIMESTAMPED.to_string());
     }
     for family in families.values() {
         let name = family.name.as_str();

@@ -8,8 +8,9 @@
 //! is a change of the replicated format (docs/decisions/0007): it may only take effect
 //! once every voter runs a build that knows the new list (the cluster version).
 //!
-//! Version 2 adds [`ADDED_IN_V2`]: [`OwnFamilies::at`] gives the lists in force at a
-//! version, and the store judges by the lists of the version in force.
+//! Versions 2, 4 and 6 add [`ADDED_IN_V2`], [`ADDED_IN_V4`] and [`ADDED_IN_V6`]:
+//! [`OwnFamilies::at`] gives the lists in force at a version, and the store judges by the
+//! lists of the version in force.
 //!
 //! The server's own-metrics code takes names, types and help from here, never the other
 //! way round.
@@ -129,29 +130,65 @@ pub const ADDED_IN_V4: &[OwnFamily] = &[
     ),
 ];
 
+/// Own families added by replicated-format version 6 ([`crate::version::V6`]): the families
+/// upstream's Go runtime and process collectors register that this server does not have
+/// (`go_*`, `process_virtual_memory_max_bytes`), as upstream 1.5.1 (Go 1.19) exposes them.
+/// Upstream judges pushes against them as against any family it exposes (a pushed
+/// `go_goroutines` must be a gauge; `go_gc_duration_seconds_sum` collides with its summary)
+/// and shows its own help for them; so does this server from version 6 on, though it
+/// exposes none of them itself. Before the switch they are names like any other.
+pub const ADDED_IN_V6: &[OwnFamily] = &[
+    own("go_gc_duration_seconds", Summary, "A summary of the pause duration of garbage collection cycles."),
+    own("go_goroutines", Gauge, "Number of goroutines that currently exist."),
+    own("go_info", Gauge, "Information about the Go environment."),
+    own("go_memstats_alloc_bytes", Gauge, "Number of bytes allocated and still in use."),
+    own("go_memstats_alloc_bytes_total", Counter, "Total number of bytes allocated, even if freed."),
+    own("go_memstats_buck_hash_sys_bytes", Gauge, "Number of bytes used by the profiling bucket hash table."),
+    own("go_memstats_frees_total", Counter, "Total number of frees."),
+    own("go_memstats_gc_sys_bytes", Gauge, "Number of bytes used for garbage collection system metadata."),
+    own("go_memstats_heap_alloc_bytes", Gauge, "Number of heap bytes allocated and still in use."),
+    own("go_memstats_heap_idle_bytes", Gauge, "Number of heap bytes waiting to be used."),
+    own("go_memstats_heap_inuse_bytes", Gauge, "Number of heap bytes that are in use."),
+    own("go_memstats_heap_objects", Gauge, "Number of allocated objects."),
+    own("go_memstats_heap_released_bytes", Gauge, "Number of heap bytes released to OS."),
+    own("go_memstats_heap_sys_bytes", Gauge, "Number of heap bytes obtained from system."),
+    own("go_memstats_last_gc_time_seconds", Gauge, "Number of seconds since 1970 of last garbage collection."),
+    own("go_memstats_lookups_total", Counter, "Total number of pointer lookups."),
+    own("go_memstats_mallocs_total", Counter, "Total number of mallocs."),
+    own("go_memstats_mcache_inuse_bytes", Gauge, "Number of bytes in use by mcache structures."),
+    own("go_memstats_mcache_sys_bytes", Gauge, "Number of bytes used for mcache structures obtained from system."),
+    own("go_memstats_mspan_inuse_bytes", Gauge, "Number of bytes in use by mspan structures."),
+    own("go_memstats_mspan_sys_bytes", Gauge, "Number of bytes used for mspan structures obtained from system."),
+    own("go_memstats_next_gc_bytes", Gauge, "Number of heap bytes when next garbage collection will take place."),
+    own("go_memstats_other_sys_bytes", Gauge, "Number of bytes used for other system allocations."),
+    own("go_memstats_stack_inuse_bytes", Gauge, "Number of bytes in use by the stack allocator."),
+    own("go_memstats_stack_sys_bytes", Gauge, "Number of bytes obtained from system for stack allocator."),
+    own("go_memstats_sys_bytes", Gauge, "Number of bytes obtained from system."),
+    own("go_threads", Gauge, "Number of OS threads created."),
+    own("process_virtual_memory_max_bytes", Gauge, "Maximum amount of virtual memory available in bytes."),
+];
+
 /// The own families pushes are judged against at one replicated-format version: pinned
 /// lists, each sorted by name.
 #[derive(Clone, Copy, Debug)]
 pub struct OwnFamilies {
-    lists: [&'static [OwnFamily]; 3],
+    lists: [&'static [OwnFamily]; 4],
 }
 
 impl OwnFamilies {
-    /// The lists of `version`: [`OWN_FAMILIES`], plus [`ADDED_IN_V2`] from version 2, plus
-    /// [`ADDED_IN_V4`] from version 4.
+    /// The lists of `version`: [`OWN_FAMILIES`], plus [`ADDED_IN_V2`] from version 2,
+    /// [`ADDED_IN_V4`] from version 4 and [`ADDED_IN_V6`] from version 6.
     pub const fn at(version: FormatVersion) -> Self {
-        if version >= crate::version::V4 {
-            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2, ADDED_IN_V4] }
-        } else if version >= crate::version::V2 {
-            OwnFamilies { lists: [OWN_FAMILIES, ADDED_IN_V2, &[]] }
-        } else {
-            OwnFamilies { lists: [OWN_FAMILIES, &[], &[]] }
-        }
+        use crate::version::{V2, V4, V6};
+        let v2: &[OwnFamily] = if version >= V2 { ADDED_IN_V2 } else { &[] };
+        let v4: &[OwnFamily] = if version >= V4 { ADDED_IN_V4 } else { &[] };
+        let v6: &[OwnFamily] = if version >= V6 { ADDED_IN_V6 } else { &[] };
+        OwnFamilies { lists: [OWN_FAMILIES, v2, v4, v6] }
     }
 
     /// One list of its own (tests of the judgement).
     pub const fn only(list: &'static [OwnFamily]) -> Self {
-        OwnFamilies { lists: [list, &[], &[]] }
+        OwnFamilies { lists: [list, &[], &[], &[]] }
     }
 
     /// The own family of this name, if any.
@@ -233,6 +270,24 @@ mod tests {
     }
 
     const PINNED_V4: u64 = 0xcbea_a260_0b84_b9b4;
+
+    /// The pin of [`ADDED_IN_V6`] (see `the_own_family_list_is_pinned`).
+    #[test]
+    fn the_version_6_list_is_pinned() {
+        assert_eq!(ADDED_IN_V6.len(), 28);
+        assert_eq!(fingerprint(ADDED_IN_V6), PINNED_V6, "fingerprint {:#018x}", fingerprint(ADDED_IN_V6));
+        assert!(ADDED_IN_V6.windows(2).all(|w| w[0].name < w[1].name), "sorted by name");
+        let earlier = [OWN_FAMILIES, ADDED_IN_V2, ADDED_IN_V4];
+        assert!(ADDED_IN_V6.iter().all(|f| earlier.iter().all(|l| find(l, f.name).is_none())), "new names only");
+        assert!(ADDED_IN_V6.iter().all(|f| !f.help_must_match), "upstream shows its own help, as for process_*");
+        assert!(OwnFamilies::at(crate::version::V5).find("go_goroutines").is_none());
+        let v6 = OwnFamilies::at(crate::version::V6);
+        assert_eq!(v6.find("go_gc_duration_seconds").map(|f| f.metric_type), Some(MetricType::Summary));
+        assert!(v6.find("pushgateway_cluster_stale_reads_total").is_some());
+        assert!(v6.find("pushgateway_store_usage").is_some());
+    }
+
+    const PINNED_V6: u64 = 0xa7b8_f876_32bf_a403;
 
     #[test]
     fn the_fingerprint_sees_every_field() {

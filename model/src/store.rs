@@ -454,6 +454,12 @@ impl GroupStore {
         names: Names,
         ttl: Option<Ttl>,
     ) -> Outcome {
+        // Upstream refuses a timestamp on any pushed series, those of the two timestamp
+        // families too, which `sanitize` drops: from version 6 on, so does `apply`.
+        if self.version >= version::V6 && crate::check::timestamped_stamp_families(&families) {
+            self.record_failure(&key, time);
+            return Outcome::Rejected { reason: crate::check::TIMESTAMPED.to_string() };
+        }
         let families = sanitize(families, &key);
         if let Err(reason) = self.check_push(&key, &families, replace, names) {
             self.record_failure(&key, time);

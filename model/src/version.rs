@@ -43,8 +43,17 @@ pub const V4: FormatVersion = 4;
 /// own exist only from it on, and so does their stored form with the TTL beside them.
 pub const V5: FormatVersion = 5;
 
+/// Judges pushes against the own families [`crate::own_families::ADDED_IN_V6`] too: the
+/// `go_*` and `process_*` families upstream exposes about itself and this server does not,
+/// so a push upstream refuses for clashing with them (a `go_goroutines` counter, a
+/// `go_gc_duration_seconds_sum` beside that summary) is refused here too, and their help in
+/// scrapes is upstream's. And refuses, as upstream does, a push whose
+/// `push_time_seconds` or `push_failure_time_seconds` series carry a timestamp (before, those
+/// two pushed families were dropped unseen, so such a push was taken without them).
+pub const V6: FormatVersion = 6;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V5;
+pub const SUPPORTED: FormatVersion = V6;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

@@ -482,6 +482,75 @@ fn version_2_judges_the_store_families_as_own() {
     assert!(reloaded.own_family("pushgateway_store_quota").is_some(), "a store loaded at version 2 judges so too");
 }
 
+/// Version 6 judges pushes against upstream's Go runtime families as upstream does (a type
+/// clash and a clash with a summary's `_sum` are refused in upstream's words); version 5,
+/// as the builds before it, takes them as any other names.
+#[test]
+fn version_6_judges_the_go_runtime_families_as_own() {
+    let k = key(&[("job", "j")]);
+    let counter = || vec![family("go_goroutines", MetricType::Counter, &[(&[], 1.0)])];
+    let sum = || vec![family("go_gc_duration_seconds_sum", MetricType::Gauge, &[(&[], 1.0)])];
+    let at = |v| {
+        let mut store = GroupStore::new();
+        assert_eq!(store.apply(Command::SetVersion { version: v }), Outcome::VersionSet { version: v });
+        store
+    };
+    let mut v5 = at(version::V5);
+    assert_eq!(push(&mut v5, &k, counter(), true, 1), Outcome::Pushed);
+    assert_eq!(push(&mut v5, &k, sum(), true, 2), Outcome::Pushed);
+    let mut v6 = at(version::V6);
+    let refused = |outcome| match outcome {
+        Outcome::Rejected { reason } => reason,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused(push(&mut v6, &k, counter(), true, 1)),
+        "gathered metric family go_goroutines has type COUNTER but should have GAUGE"
+    );
+    assert_eq!(
+        refused(push(&mut v6, &k, sum(), true, 2)),
+        "collected metric named \"go_gc_duration_seconds_sum\" collides with previously collected summary named \"go_gc_duration_seconds\""
+    );
+    let gauge = vec![family("go_goroutines", MetricType::Gauge, &[(&[], 5.0)])];
+    assert_eq!(push(&mut v6, &k, gauge, true, 3), Outcome::Pushed, "of the listed type, with any help, it is taken");
+    assert_eq!(
+        v6.own_family("go_goroutines").map(|f| f.help),
+        Some("Number of goroutines that currently exist."),
+        "the help scrapes show"
+    );
+}
+
+/// Version 6 refuses, as upstream does, a timestamp on a pushed series of the two
+/// timestamp families, which are otherwise dropped from a push: before it, such a push was
+/// taken without them (and still is by a store at version 5, as by the builds before).
+#[test]
+fn version_6_refuses_timestamps_on_the_timestamp_families() {
+    let k = key(&[("job", "j")]);
+    for name in [crate::PUSH_TIME_NAME, crate::PUSH_FAILURE_TIME_NAME] {
+        let pushed = || {
+            let mut stamp = family(name, MetricType::Untyped, &[(NO_LABELS, 5.0)]);
+            stamp.metrics[0].timestamp_ms = Some(1000).into();
+            vec![stamp, family("other", MetricType::Untyped, &[(NO_LABELS, 1.0)])]
+        };
+        let mut v5 = GroupStore::new();
+        v5.apply(Command::SetVersion { version: version::V5 });
+        assert_eq!(push(&mut v5, &k, pushed(), true, 1), Outcome::Pushed, "{name} at version 5");
+
+        let mut v6 = GroupStore::new();
+        v6.apply(Command::SetVersion { version: version::V6 });
+        let untimed = vec![family(name, MetricType::Untyped, &[(NO_LABELS, 5.0)])];
+        assert_eq!(push(&mut v6, &k, untimed, true, 1), Outcome::Pushed, "{name} without a timestamp is dropped");
+        assert_eq!(
+            push(&mut v6, &k, pushed(), true, 2),
+            Outcome::Rejected { reason: "pushed metrics must not have timestamps".into() },
+            "{name}"
+        );
+        let group = v6.group(&k).expect("the group stays");
+        assert!(!group.families.contains_key("other"), "{name}: nothing of the refused push is stored");
+        assert_eq!(group.push_failure_time, UnixNanos(2), "{name}: the failure is recorded");
+    }
+}
+
 /// A value kept whole (protobuf fields the classic values cannot hold) is version 3's:
 /// before the switch `apply` refuses the push alike everywhere and stores nothing.
 #[test]
