@@ -63,9 +63,11 @@ struct Inner {
     /// Held on the leader while it raises the cluster version or adds a member (see
     /// [`crate::version`]).
     format_gate: tokio::sync::Mutex<()>,
-    /// Whether this node, as leader, has asked the members once which format they
-    /// understand (see [`Node::format_settled`]).
+    /// Whether this node, as leader, has had an answer from every member on which format
+    /// they understand (see [`Node::format_settled`]).
     format_looked: std::sync::atomic::AtomicBool,
+    /// When this node started (see [`Node::format_settled`]).
+    started: std::time::Instant,
     /// Removals of several groups applied here (see [`crate::expiry`]).
     removals: crate::expiry::Removals,
     /// When this node last heard from a leader (see [`crate::election`]).
@@ -194,6 +196,7 @@ impl Node {
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
                 format_looked: std::sync::atomic::AtomicBool::new(false),
+                started: std::time::Instant::now(),
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
                 timings,
@@ -277,6 +280,11 @@ impl Node {
 
     pub(crate) fn format_looked(&self) -> &std::sync::atomic::AtomicBool {
         &self.inner.format_looked
+    }
+
+    /// How long ago this node started.
+    pub(crate) fn age(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
     }
 
     pub(crate) fn stats(&self) -> &Mutex<ProposalStats> {

@@ -121,7 +121,11 @@ impl Node {
         let commands = &commands;
         self.with_leader(deadline, |leader: Leader| async move {
             if leader.local {
-                return match self.propose_as_leader_within(commands.clone(), leader.remaining).await {
+                // Nothing is proposed before a fresh cluster's first version switch.
+                let settling = Instant::now();
+                self.settle_format(leader.remaining).await;
+                let remaining = leader.remaining.saturating_sub(settling.elapsed());
+                return match self.propose_as_leader_within(commands.clone(), remaining).await {
                     Err(e @ (ClusterError::NoLeader | ClusterError::NotLeader { .. })) => Attempt::Retry(e.to_string()),
                     other => Attempt::Done(other),
                 };

@@ -23,8 +23,11 @@ use crate::transport::PATH_VERSION;
 
 /// How often the leader looks whether the version can rise.
 const PERIOD: Duration = Duration::from_secs(2);
-/// How often a node looks until it has looked once as leader.
+/// How often a node looks until the version is settled ([`Node::format_settled`]).
 const FIRST_LOOKS: Duration = Duration::from_millis(100);
+/// How long after its start a node waits at most for the version to settle before it is
+/// ready and proposes as leader ([`Node::format_settled`]).
+const SETTLE_WITHIN: Duration = Duration::from_secs(5);
 /// How long a member has to answer what it understands.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -74,15 +77,29 @@ impl Node {
         Ok(())
     }
 
-    /// Whether the version in force is as high as it will get for now, as far as a
-    /// leader can tell: this build's own version, or this node has, as leader, asked every
-    /// member once (whatever came of it: a member that cannot be asked, or understands
-    /// less, holds the version where it is). A fresh cluster starts at version 1 and
-    /// switches right after its first leader looks: until then a push would be judged by
-    /// version 1's rules (its own families only), so the leader is not ready before
-    /// ([`Node::ready`]).
+    /// Whether the version in force is as high as it will get for now, as far as this
+    /// node can tell: this build's own version; or this node, as leader, has had every
+    /// member's answer once and raised the version as far as they allow; or this node
+    /// started more than [`SETTLE_WITHIN`] ago. A fresh cluster starts at version 1 and
+    /// its first leader switches right after its election: a client command proposed
+    /// before would be judged by version 1's rules (its own families only). So until it is
+    /// settled a leader is not ready ([`Node::ready`]) and holds the commands it would
+    /// propose ([`Node::settle_format`]), its followers' forwarded ones included. The
+    /// bound keeps a member that cannot be asked (down, or a join holding the version
+    /// lock) from holding anything longer: such a member holds the version where it is,
+    /// as always.
     pub fn format_settled(&self) -> bool {
-        self.format_version() >= version::SUPPORTED || self.format_looked().load(Ordering::Acquire)
+        self.format_version() >= version::SUPPORTED
+            || self.format_looked().load(Ordering::Acquire)
+            || self.age() >= SETTLE_WITHIN
+    }
+
+    /// Waits, for at most `within`, until the format is settled ([`Node::format_settled`]).
+    pub(crate) async fn settle_format(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.format_settled() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// One look, on the leader: the lowest version the members understand, if every
@@ -95,7 +112,9 @@ impl Node {
             return Ok(None);
         }
         let raised = self.raise_format_to_members(current, &status).await;
-        self.format_looked().store(true, Ordering::Release);
+        if raised.is_ok() {
+            self.format_looked().store(true, Ordering::Release);
+        }
         raised
     }
 
@@ -129,10 +148,11 @@ impl Node {
 /// understands more than the version in force, raises it as far as every member allows.
 pub(crate) async fn keep(node: Node) {
     // The first look comes soon: a new cluster (or a single node) switches to this
-    // build's version right after its leader is elected, and that leader is not ready
-    // until it has looked once ([`Node::format_settled`]), so until then it looks often.
+    // build's version right after its leader is elected, and that leader neither is ready
+    // nor proposes until the version is settled ([`Node::format_settled`]), so until then
+    // it looks often.
     loop {
-        let wait = if node.format_looked().load(Ordering::Acquire) { PERIOD } else { FIRST_LOOKS };
+        let wait = if node.format_settled() { PERIOD } else { FIRST_LOOKS };
         tokio::time::sleep(wait).await;
         if node.format_version() >= version::SUPPORTED {
             return;

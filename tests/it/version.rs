@@ -57,10 +57,31 @@ fn a_fresh_node_is_ready_only_once_its_version_has_risen() {
         assert_eq!(version, Some(LATEST), "ready at a lower version: {body}");
 
         story("the first push is judged by this build's own families: one of version 2's as a counter is refused");
-        let (code, body) =
-            server.put("/metrics/job/first", "# TYPE pushgateway_store_quota counter\npushgateway_store_quota 1\n");
+        let (code, body) = server.put("/metrics/job/first", QUOTA_AS_COUNTER);
         assert_eq!(code, 400, "{body}");
         assert!(body.contains("pushgateway_store_quota has type COUNTER but should have GAUGE"), "{body}");
+    }
+}
+
+/// A push of one of version 2's own families as a counter: refused from version 2 on.
+const QUOTA_AS_COUNTER: &str = "# TYPE pushgateway_store_quota counter\npushgateway_store_quota 1\n";
+
+/// A push sent to a fresh node before it is ready (a client that does not ask, or one
+/// forwarded by a follower) is held by the leader until the version has risen, not
+/// proposed and judged by version 1's rules.
+#[test]
+fn a_push_sent_before_a_fresh_node_is_ready_waits_for_its_version() {
+    for attempt in 0..3 {
+        story(&format!("attempt {attempt}: a fresh single node, pushed to from its first moment"));
+        let server = Server::start_node(&[], std::sync::Arc::new(tempfile::tempdir().unwrap()));
+        let (code, body) = loop {
+            // 0: not listening yet; 503: starting, nothing proposed.
+            match server.put("/metrics/job/early", QUOTA_AS_COUNTER) {
+                (0 | 503, _) => std::thread::sleep(Duration::from_millis(5)),
+                answered => break answered,
+            }
+        };
+        assert_eq!(code, 400, "judged by version 1's own families: {body}");
     }
 }
 
