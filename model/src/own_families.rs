@@ -197,8 +197,9 @@ impl OwnFamilies {
     }
 }
 
-/// The own family of this name that this build exposes (of the highest version it knows),
-/// if any: where the server takes the names, types and help of what it exposes.
+/// The own family of this name at the highest version this build knows, if any: where the
+/// server takes the names, types and help of what it exposes. Not every one is exposed:
+/// [`ADDED_IN_V6`]'s are judged only.
 pub fn own_family(name: &str) -> Option<&'static OwnFamily> {
     OwnFamilies::at(crate::version::SUPPORTED).find(name)
 }
