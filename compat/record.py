@@ -410,6 +410,18 @@ def cases():
                b"other 1\n"),
           text("POST", "/metrics/job/g", b"push_time_seconds 5\nother 3\n")],
          tags=("text", "timestamps"))
+    case("gzip-header-read-before-the-main-tree-answers",
+         "A body declared gzip that does not decompress is 400 on every route outside the API, "
+         "where the route would answer 404, 405, OPTIONS or a redirect; the API answers as without it.",
+         [text("GET", "/nonexistent", b"garbage", gzip_header),
+          text("PATCH", "/metrics/job/x", b"garbage", gzip_header),
+          text("OPTIONS", "/metrics", b"garbage", gzip_header),
+          text("GET", "/metrics/", b"garbage", gzip_header),
+          text("POST", "/-/healthy", b"", gzip_header),
+          text("GET", "/api/v1/nonexistent", b"garbage", gzip_header),
+          text("PATCH", "/api/v1/status", b"garbage", gzip_header),
+          text("GET", "/nonexistent", b"garbage")],
+         tags=("gzip",))
     return out
 
 

@@ -518,7 +518,8 @@ impl Config {
             ("web.external-url", self.web_external_url.clone()),
             ("web.listen-address", self.web_listen_address.join(",")),
             ("web.local-assets", self.web_local_assets.clone()),
-            ("web.route-prefix", self.web_route_prefix.clone()),
+            // The prefix in use, as upstream shows it (it overwrites the flag's value).
+            ("web.route-prefix", self.route_prefix()),
             ("web.systemd-socket", self.web_systemd_socket.to_string()),
             ("web.telemetry-path", self.web_telemetry_path.clone()),
         ]
@@ -848,6 +849,8 @@ mod tests {
             c.web_route_prefix = prefix.into();
             c.web_external_url = url.into();
             assert_eq!(c.route_prefix(), want, "case {name}");
+            let shown = c.flag_map().into_iter().find(|(flag, _)| *flag == "web.route-prefix").map(|(_, v)| v);
+            assert_eq!(shown.as_deref(), Some(want), "case {name}: /api/v1/status shows the prefix in use");
         }
     }
 

@@ -431,22 +431,30 @@ impl RouteTable {
 
     /// Routes a request by method and percent-decoded path.
     pub fn route(&self, method: &Method, path: &[u8]) -> Routed {
+        self.route_wrapped(method, path).0
+    }
+
+    /// Routes a request as [`RouteTable::route`] does, and says whether the answer comes
+    /// from the main tree, behind upstream's gzip request wrapper (step 3): such a request
+    /// is refused for a bad gzip header even where the tree answers 404, 405, `OPTIONS` or
+    /// a redirect of its own.
+    pub fn route_wrapped(&self, method: &Method, path: &[u8]) -> (Routed, bool) {
         if *method != Method::CONNECT {
             let cleaned = clean_path(path);
             if cleaned != path {
-                return Routed::Redirect { location: cleaned, status: 301 };
+                return (Routed::Redirect { location: cleaned, status: 301 }, false);
             }
         }
         let api_root = self.api_root.as_bytes();
         if path == api_root {
             let mut location = path.to_vec();
             location.push(b'/');
-            return Routed::Redirect { location, status: 301 };
+            return (Routed::Redirect { location, status: 301 }, false);
         }
         if let Some(rest) = path.strip_prefix(api_root).filter(|r| r.starts_with(b"/")) {
-            return self.api.route(method, rest, true);
+            return (self.api.route(method, rest, true), false);
         }
-        self.main.route(method, path, false)
+        (self.main.route(method, path, false), true)
     }
 }
 

@@ -63,7 +63,15 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request");
     };
     let query = request.uri().query().map(str::to_string);
-    match state.routes.route(&method, &path) {
+    let (routed, gzip_wrapped) = state.routes.route_wrapped(&method, &path);
+    // Upstream's gzip wrapper reads the gzip header before its main tree answers anything
+    // (a matched route checks it in `matched`, after the principal's role).
+    if gzip_wrapped && !matches!(routed, Routed::Matched { .. }) {
+        if let Some(e) = gzip_header_error(request.headers(), request.body()) {
+            return error_response(&e);
+        }
+    }
+    match routed {
         Routed::Redirect { location, status } => redirect(&method, &location, query.as_deref(), status),
         Routed::NotFound => http_error(StatusCode::NOT_FOUND, "404 page not found"),
         Routed::MethodNotAllowed { allow } => {
@@ -88,6 +96,13 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
             response
         }
     }
+}
+
+/// What upstream's gzip request wrapper refuses before anything behind it answers: a body
+/// declared gzip whose gzip header does not read.
+fn gzip_header_error(headers: &axum::http::HeaderMap, body: &Bytes) -> Option<HttpError> {
+    let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
+    (encoding == BodyEncoding::Gzip).then(|| body::gzip_header_error(body)).flatten()
 }
 
 /// Reads a request body up to the configured limit (413 beyond it).
@@ -153,8 +168,8 @@ async fn matched(
     let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
     // Upstream's gzip wrapper covers every non-API route and reads the gzip header
     // before routing to the handler.
-    if !api && encoding == BodyEncoding::Gzip {
-        if let Some(e) = body::gzip_header_error(&body) {
+    if !api {
+        if let Some(e) = gzip_header_error(&headers, &body) {
             return error_response(&e);
         }
     }
