@@ -63,9 +63,8 @@ struct Inner {
     /// Held on the leader while it raises the cluster version or adds a member (see
     /// [`crate::version`]).
     format_gate: tokio::sync::Mutex<()>,
-    /// Whether this node, as leader, has had an answer from every member on which format
-    /// they understand (see [`Node::format_settled`]).
-    format_looked: std::sync::atomic::AtomicBool,
+    /// Whether the format version is settled (see [`Node::format_settled`]).
+    format_settled: std::sync::atomic::AtomicBool,
     /// When this node started (see [`Node::format_settled`]).
     started: std::time::Instant,
     /// Removals of several groups applied here (see [`crate::expiry`]).
@@ -195,7 +194,7 @@ impl Node {
                 snapshot_bytes,
                 receiving: Mutex::new(None),
                 format_gate: tokio::sync::Mutex::new(()),
-                format_looked: std::sync::atomic::AtomicBool::new(false),
+                format_settled: std::sync::atomic::AtomicBool::new(false),
                 started: std::time::Instant::now(),
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
@@ -278,8 +277,8 @@ impl Node {
         &self.inner.format_gate
     }
 
-    pub(crate) fn format_looked(&self) -> &std::sync::atomic::AtomicBool {
-        &self.inner.format_looked
+    pub(crate) fn format_settled_flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.inner.format_settled
     }
 
     /// How long ago this node started.

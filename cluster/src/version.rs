@@ -88,10 +88,20 @@ impl Node {
     /// bound keeps a member that cannot be asked (down, or a join holding the version
     /// lock) from holding anything longer: such a member holds the version where it is,
     /// as always.
+    ///
+    /// Once settled, it stays so (each condition only ever becomes true), and the answer is
+    /// one atomic load: the leader asks this before every batch it proposes, and the
+    /// version in force is read under the store's lock, which an apply holds.
     pub fn format_settled(&self) -> bool {
-        self.format_version() >= version::SUPPORTED
-            || self.format_looked().load(Ordering::Acquire)
-            || self.age() >= SETTLE_WITHIN
+        let settled = self.format_settled_flag();
+        if settled.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = self.age() >= SETTLE_WITHIN || self.format_version() >= version::SUPPORTED;
+        if now {
+            settled.store(true, Ordering::Release);
+        }
+        now
     }
 
     /// Waits, for at most `within`, until the format is settled ([`Node::format_settled`]).
@@ -113,7 +123,7 @@ impl Node {
         }
         let raised = self.raise_format_to_members(current, &status).await;
         if raised.is_ok() {
-            self.format_looked().store(true, Ordering::Release);
+            self.format_settled_flag().store(true, Ordering::Release);
         }
         raised
     }
