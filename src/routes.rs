@@ -151,7 +151,6 @@ pub enum Routed {
     Matched {
         endpoint: Endpoint,
         params: Params,
-        api: bool,
     },
     Redirect {
         location: Vec<u8>,
@@ -255,9 +254,9 @@ impl Tree {
         methods.join(", ")
     }
 
-    fn route(&self, method: &Method, path: &[u8], api: bool) -> Routed {
+    fn route(&self, method: &Method, path: &[u8]) -> Routed {
         if let Some((route, params, _)) = self.find(method, path, false) {
-            return Routed::Matched { endpoint: route.endpoint, params, api };
+            return Routed::Matched { endpoint: route.endpoint, params };
         }
         if *method != Method::CONNECT && path != b"/" {
             let status = if *method == Method::GET { 301 } else { 307 };
@@ -436,8 +435,8 @@ impl RouteTable {
 
     /// Routes a request as [`RouteTable::route`] does, and says whether the answer comes
     /// from the main tree, behind upstream's gzip request wrapper (step 3): such a request
-    /// is refused for a bad gzip header even where the tree answers 404, 405, `OPTIONS` or
-    /// a redirect of its own.
+    /// is refused for a bad gzip header before the tree answers anything, a match, 404,
+    /// 405, `OPTIONS` or a redirect of its own.
     pub fn route_wrapped(&self, method: &Method, path: &[u8]) -> (Routed, bool) {
         if *method != Method::CONNECT {
             let cleaned = clean_path(path);
@@ -452,9 +451,9 @@ impl RouteTable {
             return (Routed::Redirect { location, status: 301 }, false);
         }
         if let Some(rest) = path.strip_prefix(api_root).filter(|r| r.starts_with(b"/")) {
-            return (self.api.route(method, rest, true), false);
+            return (self.api.route(method, rest), false);
         }
-        (self.main.route(method, path, false), true)
+        (self.main.route(method, path), true)
     }
 }
 
@@ -511,11 +510,7 @@ mod tests {
                 "push",
                 Method::PUT,
                 "/metrics/job/a",
-                Routed::Matched {
-                    endpoint: push(true),
-                    params: Params { job: b"a".to_vec(), rest: vec![] },
-                    api: false,
-                },
+                Routed::Matched { endpoint: push(true), params: Params { job: b"a".to_vec(), rest: vec![] } },
             ),
             (
                 "push with labels",
@@ -524,18 +519,13 @@ mod tests {
                 Routed::Matched {
                     endpoint: push(false),
                     params: Params { job: b"a".to_vec(), rest: b"/x/1".to_vec() },
-                    api: false,
                 },
             ),
             (
                 "push trailing slash",
                 Method::PUT,
                 "/metrics/job/c/",
-                Routed::Matched {
-                    endpoint: push(true),
-                    params: Params { job: b"c".to_vec(), rest: b"/".to_vec() },
-                    api: false,
-                },
+                Routed::Matched { endpoint: push(true), params: Params { job: b"c".to_vec(), rest: b"/".to_vec() } },
             ),
             (
                 "double slash cleaned",
@@ -590,7 +580,7 @@ mod tests {
                 "quit get",
                 Method::GET,
                 "/-/quit",
-                Routed::Matched { endpoint: Endpoint::QuitWrongMethod, params: Params::default(), api: false },
+                Routed::Matched { endpoint: Endpoint::QuitWrongMethod, params: Params::default() },
             ),
             (
                 "quit delete",
@@ -602,11 +592,28 @@ mod tests {
                 "root page",
                 Method::GET,
                 "/",
-                Routed::Matched { endpoint: Endpoint::StatusPage, params: Params::default(), api: false },
+                Routed::Matched { endpoint: Endpoint::StatusPage, params: Params::default() },
             ),
         ];
         for (name, method, path, want) in cases {
             assert_eq!(t.route(&method, path.as_bytes()), want, "case {name}");
+        }
+    }
+
+    /// Only the main tree is behind upstream's gzip request wrapper: not the API tree, not
+    /// the cleaning and API redirects in front of both.
+    #[test]
+    fn the_main_tree_is_behind_the_gzip_wrapper() {
+        let t = table(&[]);
+        for (case, method, path, wrapped) in [
+            ("a push", Method::PUT, "/metrics/job/a", true),
+            ("not found", Method::GET, "/nonexistent", true),
+            ("a tree's trailing-slash redirect", Method::GET, "/metrics/", true),
+            ("the API", Method::GET, "/api/v1/status", false),
+            ("the API's redirect", Method::GET, "/api/v1", false),
+            ("a cleaning redirect", Method::GET, "/a//b", false),
+        ] {
+            assert_eq!(t.route_wrapped(&method, path.as_bytes()).1, wrapped, "{case}");
         }
     }
 

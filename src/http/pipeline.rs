@@ -64,10 +64,10 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
     };
     let query = request.uri().query().map(str::to_string);
     let (routed, gzip_wrapped) = state.routes.route_wrapped(&method, &path);
-    // Upstream's gzip wrapper reads the gzip header before its main tree answers anything
-    // (a matched route checks it in `matched`, after the principal's role).
-    if gzip_wrapped && !matches!(routed, Routed::Matched { .. }) {
-        if let Some(e) = gzip_header_error(request.headers(), request.body()) {
+    // Upstream's gzip wrapper reads the gzip header before its main tree answers anything.
+    let encoding = BodyEncoding::from_header(request.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
+    if gzip_wrapped && encoding == BodyEncoding::Gzip {
+        if let Some(e) = body::gzip_header_error(request.body()) {
             return error_response(&e);
         }
     }
@@ -88,21 +88,14 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
             }
             r
         }
-        Routed::Matched { endpoint, params, api } => {
-            let response = matched(state, principal, endpoint, params, api, request).await;
+        Routed::Matched { endpoint, params } => {
+            let response = matched(state, principal, endpoint, params, encoding, request).await;
             if endpoint != Endpoint::Scrape {
                 state.metrics.observe_request(response.status().as_u16(), endpoint.metric_name(), method.as_str());
             }
             response
         }
     }
-}
-
-/// What upstream's gzip request wrapper refuses before anything behind it answers: a body
-/// declared gzip whose gzip header does not read.
-fn gzip_header_error(headers: &axum::http::HeaderMap, body: &Bytes) -> Option<HttpError> {
-    let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
-    (encoding == BodyEncoding::Gzip).then(|| body::gzip_header_error(body)).flatten()
 }
 
 /// Reads a request body up to the configured limit (413 beyond it).
@@ -157,7 +150,7 @@ async fn matched(
     principal: &Principal,
     endpoint: Endpoint,
     params: Params,
-    api: bool,
+    encoding: BodyEncoding,
     request: axum::http::Request<Bytes>,
 ) -> Response<Body> {
     if let Err(denied) = principal.may(endpoint.required_role()) {
@@ -165,14 +158,6 @@ async fn matched(
     }
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let encoding = BodyEncoding::from_header(headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
-    // Upstream's gzip wrapper covers every non-API route and reads the gzip header
-    // before routing to the handler.
-    if !api {
-        if let Some(e) = gzip_header_error(&headers, &body) {
-            return error_response(&e);
-        }
-    }
     let result = match endpoint {
         Endpoint::Healthy => Ok(plain(StatusCode::OK, "OK")),
         Endpoint::Ready => api::ready(state).await,
