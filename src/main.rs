@@ -112,7 +112,7 @@ async fn run(
     tracing::info!(node = node.id(), storage = %config.effective_storage_path(), "node started");
     let mut state = AppState::new(config, node.clone()).with_web_config(web.clone()).with_access_config(access);
     state.quit = quit;
-    tokio::spawn(pushgateway::http::import::import_at_start(state.clone()));
+    pushgateway::http::import::spawn_import_at_start(&mut state);
     let _ = app_tx.send(Some(router(state)));
     while let Some(result) = servers.join_next().await {
         result.context("server task failed")?;

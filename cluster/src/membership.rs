@@ -79,8 +79,9 @@ impl Node {
                 let members: BTreeMap<NodeId, PeerNode> =
                     config.initial_members.iter().map(|(id, addr)| (*id, PeerNode::new(addr.clone()))).collect();
                 tracing::info!(?members, "initializing a fresh cluster");
-                if let Err(e) = raft.initialize(members).await {
-                    tracing::warn!(error = %e, "initialization refused (already initialized elsewhere?)");
+                match raft.initialize(members).await {
+                    Ok(()) => self.mark_initialized_here(),
+                    Err(e) => tracing::warn!(error = %e, "initialization refused (already initialized elsewhere?)"),
                 }
             }
         } else if let Some(join) = &config.join {
@@ -92,6 +93,7 @@ impl Node {
         } else {
             let members = BTreeMap::from([(config.node_id, PeerNode::new(advertise.clone().unwrap_or_default()))]);
             raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+            self.mark_initialized_here();
         }
         // A one-voter cluster need not wait a whole election timeout for its leader.
         let metrics = raft.metrics().borrow().clone();

@@ -67,6 +67,10 @@ struct Inner {
     format_settled: std::sync::atomic::AtomicBool,
     /// When this node started (see [`Node::format_settled`]).
     started: std::time::Instant,
+    /// Whether this process initialized a fresh cluster (see [`Node::initialized_here`]).
+    initialized_here: std::sync::atomic::AtomicBool,
+    /// True while forwarded batches wait (see [`Node::hold_forwarded_while`]).
+    forward_hold: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>>,
     /// Removals of several groups applied here (see [`crate::expiry`]).
     removals: crate::expiry::Removals,
     /// When this node last heard from a leader (see [`crate::election`]).
@@ -196,6 +200,8 @@ impl Node {
                 format_gate: tokio::sync::Mutex::new(()),
                 format_settled: std::sync::atomic::AtomicBool::new(false),
                 started: std::time::Instant::now(),
+                initialized_here: std::sync::atomic::AtomicBool::new(false),
+                forward_hold: std::sync::OnceLock::new(),
                 removals,
                 gate: crate::election::Gate::new(config.election_timeout),
                 timings,
@@ -292,6 +298,35 @@ impl Node {
 
     pub(crate) fn propose_timeout(&self) -> Duration {
         self.inner.propose_timeout
+    }
+
+    /// Whether this process initialized a fresh cluster: the first start of a single node,
+    /// or of the lowest of `--cluster.initial-members` on an empty data directory. Then
+    /// every group the store holds was pushed since this start (for a one-time import of
+    /// older data, which must not replace them). False after any restart, on a node that
+    /// joined or rejoined, and on a member that another one initialized.
+    pub fn initialized_here(&self) -> bool {
+        self.inner.initialized_here.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// While `pending` is true, a batch another node forwards to this one as leader waits
+    /// (up to [`proposer::FORWARD_HOLD`], then it is refused as unavailable and the
+    /// forwarding node retries): set once, by a start-up import that must come before
+    /// every push, whichever node accepted it (`--persistence.file`). The first leader of
+    /// a fresh cluster is the node that initialized it, the one that imports.
+    pub fn hold_forwarded_while(&self, pending: tokio::sync::watch::Receiver<bool>) {
+        let _ = self.inner.forward_hold.set(pending);
+    }
+
+    /// See [`Node::hold_forwarded_while`]; whether the hold ended.
+    pub(crate) async fn forwarded_may_pass(&self, within: Duration) -> bool {
+        let Some(pending) = self.inner.forward_hold.get().filter(|p| *p.borrow()) else { return true };
+        let mut pending = pending.clone();
+        tokio::time::timeout(within, async { pending.wait_for(|p| !p).await.is_ok() }).await.is_ok()
+    }
+
+    pub(crate) fn mark_initialized_here(&self) {
+        self.inner.initialized_here.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn read_consistency(&self) -> ReadConsistency {

@@ -22,9 +22,11 @@ fn cluster_json(state: &AppState) -> serde_json::Value {
     status
 }
 
-/// 200 once a leader is known and this node has applied its log (see `Node::ready`).
+/// 200 once a leader is known and this node has applied its log (see `Node::ready`), and
+/// its start-up import of `--persistence.file`, if any, is decided.
 pub(super) async fn ready(state: &AppState) -> Result<Response<Body>, HttpError> {
     state.node.ready().map_err(HttpError::NotReady)?;
+    state.import_hold.check()?;
     Ok(plain(StatusCode::OK, "OK"))
 }
 

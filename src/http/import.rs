@@ -6,14 +6,15 @@
 //! deleted first); other groups are kept. A group `apply` refuses is deleted again in a
 //! second entry, so that nothing of it stays half-built.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use axum::body::{Body, Bytes};
 use axum::http::Response;
 use serde::Serialize;
+use tokio::sync::watch;
 
-use model::{Command, Outcome, PushLimits};
+use model::{Command, GroupingKey, Outcome, PushLimits};
 
 use super::answers::json;
 use super::push::push_command;
@@ -43,6 +44,20 @@ type DecodedGroup = (BTreeMap<String, String>, Result<Vec<ImportPush>, String>);
 
 /// A file read and turned into pushes.
 pub struct Decoded(Vec<DecodedGroup>);
+
+impl Decoded {
+    /// These groups but those whose key is in `stored`, and the labels of those.
+    fn without(&self, stored: &BTreeSet<GroupingKey>) -> (Decoded, Vec<BTreeMap<String, String>>) {
+        let (mut kept, mut left) = (Vec::new(), Vec::new());
+        for (labels, pushes) in &self.0 {
+            match pushes {
+                Ok(p) if p.first().is_some_and(|p| stored.contains(&p.key)) => left.push(labels.clone()),
+                _ => kept.push((labels.clone(), pushes.clone())),
+            }
+        }
+        (Decoded(kept), left)
+    }
+}
 
 /// Reads `file` and derives each group's pushes (CPU work: run it off the async workers).
 /// Only a file that is not upstream's fails as a whole.
@@ -134,13 +149,65 @@ fn marker(storage: &Path) -> PathBuf {
     storage.join("persistence-file-imported")
 }
 
-/// At start-up: imports `--persistence.file` once, on the node that initializes the
-/// cluster (or a single node), into a store that holds no group yet. The file is read and
-/// decoded first, so that between finding the store empty and the import's commit only
-/// the proposal passes; a push accepted in that moment to a group of the file is replaced
-/// by the file's. Logs what it did; a file that cannot be read is logged as an error and
-/// the node goes on without it, as upstream goes on when its file cannot be loaded.
-pub async fn import_at_start(state: AppState) {
+/// Whether this node's start-up import of `--persistence.file` is still undecided. Until
+/// it is, the node is not ready and holds the commands its clients send (pushes, deletes,
+/// wipes; [`super::push::propose`]) for up to the propose timeout each: upstream loads its
+/// file before it serves, so a push sent at start-up acts on the file's groups, and must
+/// neither make the import skip the file nor be replaced by the file's older copy.
+/// Released when the import task ends, whatever its end ([`ImportRelease`]).
+#[derive(Clone, Debug)]
+pub struct ImportHold(Option<watch::Receiver<bool>>);
+
+/// Ends an [`ImportHold`] when dropped.
+pub struct ImportRelease(watch::Sender<bool>);
+
+impl Drop for ImportRelease {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
+}
+
+const HELD: &str = "importing --persistence.file (upstream's groups are loaded before any push)";
+
+impl ImportHold {
+    /// No import: nothing is held.
+    pub fn none() -> Self {
+        ImportHold(None)
+    }
+
+    /// A hold, and what ends it.
+    pub fn new() -> (Self, ImportRelease) {
+        let (tx, rx) = watch::channel(true);
+        (ImportHold(Some(rx)), ImportRelease(tx))
+    }
+
+    fn pending(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// Not ready while the import is undecided.
+    pub fn check(&self) -> Result<(), HttpError> {
+        if self.pending() {
+            return Err(HttpError::NotReady(HELD.into()));
+        }
+        Ok(())
+    }
+
+    /// Waits up to `within` for the import to be decided; then not ready (503, nothing was
+    /// proposed: retrying is safe).
+    pub async fn wait(&self, within: std::time::Duration) -> Result<(), HttpError> {
+        let Some(rx) = self.0.as_ref().filter(|_| self.pending()) else { return Ok(()) };
+        let mut rx = rx.clone();
+        // A closed channel was released first (`ImportRelease::drop`).
+        let decided = tokio::time::timeout(within, async { rx.wait_for(|pending| !pending).await.is_ok() }).await;
+        decided.map(|_| ()).map_err(|_| HttpError::NotReady(HELD.into()))
+    }
+}
+
+/// At start-up, on the node that initializes the cluster (or a single node) and only once
+/// per data directory: imports `--persistence.file` ([`import_at_start`]), holding this
+/// node's client commands and readiness until it is decided ([`ImportHold`], set in `state`).
+pub fn spawn_import_at_start(state: &mut AppState) {
     let config = state.config.clone();
     let file = config.persistence_file.clone();
     let storage = PathBuf::from(config.effective_storage_path());
@@ -156,6 +223,31 @@ pub async fn import_at_start(state: AppState) {
         tracing::info!(file = %file, "--persistence.file is imported by the node that initializes the cluster (the lowest id of --cluster.initial-members), not by this one");
         return;
     }
+    let (hold, release) = ImportHold::new();
+    if let Some(pending) = &hold.0 {
+        state.node.hold_forwarded_while(pending.clone());
+    }
+    state.import_hold = hold;
+    tokio::spawn(import_at_start(state.clone(), release));
+}
+
+/// Imports `--persistence.file` (see [`spawn_import_at_start`]). This node holds its own
+/// clients' commands meanwhile, and as leader (which the node that initialized a cluster
+/// is at first) the batches other nodes forward ([`cluster::Node::hold_forwarded_while`]).
+/// On a cluster this process initialized, a group already stored was pushed since
+/// (through another node that led): it is newer than the file's copy, so it is kept and
+/// the file's copy left out (logged), and the file's other groups are imported. On any
+/// other start (a restart before the import was recorded, a node that lost its data and
+/// rejoined) a store that holds groups is not the fresh one the file belongs in: nothing
+/// is imported. The file is read and decoded before the store is
+/// looked at, so that between that look and the import's commit only the proposal
+/// passes. Logs what it did; a file that cannot be read is logged as an error and the
+/// node goes on without it, as upstream goes on when its file cannot be loaded.
+async fn import_at_start(state: AppState, release: ImportRelease) {
+    let mut release = Some(release);
+    let config = state.config.clone();
+    let file = config.persistence_file.clone();
+    let storage = PathBuf::from(config.effective_storage_path());
     let done = |what: &str| {
         if let Err(e) = std::fs::write(marker(&storage), what) {
             tracing::warn!(error = %e, "cannot record that --persistence.file was imported");
@@ -198,17 +290,23 @@ pub async fn import_at_start(state: AppState) {
             tracing::info!("waiting for the cluster to be ready before importing --persistence.file");
             continue;
         }
-        let Ok(empty) = super::scrape::render_view(&state, |view| view.is_empty()).await else { continue };
-        if !empty {
+        let stored = |view: &model::StoreView| view.groups().map(|g| g.key.clone()).collect::<BTreeSet<GroupingKey>>();
+        let Ok(stored) = super::scrape::render_view(&state, stored).await else { continue };
+        if !stored.is_empty() && !state.node.initialized_here() {
             tracing::warn!(file = %file, attempts, "--persistence.file not imported: the store holds groups (an attempt that timed out may have imported it; `pushgateway import` imports it again)");
             return done("skipped: the store held groups\n");
         }
-        match import_decoded(&state, &decoded).await {
+        let (importing, kept) = decoded.without(&stored);
+        for labels in &kept {
+            tracing::warn!(labels = ?labels, "a group of the persistence file was not imported: it was pushed since this cluster started, which is newer");
+        }
+        match import_decoded(&state, &importing).await {
             Ok(summary) => {
                 tracing::info!(
                     file = %file,
                     groups = summary.groups,
                     refused = summary.refused.len(),
+                    pushed_since = kept.len(),
                     took_ms = started.elapsed().as_millis() as u64,
                     "imported upstream's persistence file"
                 );
@@ -217,7 +315,36 @@ pub async fn import_at_start(state: AppState) {
                 }
                 return done("imported\n");
             }
-            Err(e) => tracing::warn!(error = %e, "importing --persistence.file failed; retrying"),
+            Err(e) => {
+                // Clients are held no longer: the retries keep what they push meanwhile.
+                release.take();
+                tracing::warn!(error = %e, "importing --persistence.file failed; retrying")
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_already_stored_are_left_out_of_the_file_by_their_key() {
+        let file = include_bytes!("../import/testdata/upstream-1.5.1.gob");
+        let decoded = decode(file, &PushLimits::CEILING).unwrap();
+        let keys: Vec<GroupingKey> =
+            decoded.0.iter().filter_map(|(_, p)| p.as_ref().ok()?.first().map(|p| p.key.clone())).collect();
+        assert_eq!(keys.len(), 5);
+        let job = |labels: &BTreeMap<String, String>| labels["job"].clone();
+
+        let (all, none) = decoded.without(&BTreeSet::new());
+        assert_eq!(all.0.len(), 5);
+        assert!(none.is_empty());
+
+        let stored: BTreeSet<GroupingKey> = keys.iter().filter(|k| k.job() == "batch").cloned().collect();
+        let (rest, left) = decoded.without(&stored);
+        assert_eq!(left.iter().map(job).collect::<Vec<_>>(), ["batch"]);
+        assert_eq!(rest.0.len(), 4);
+        assert!(rest.0.iter().all(|(labels, _)| job(labels) != "batch"));
     }
 }

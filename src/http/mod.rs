@@ -58,6 +58,9 @@ pub struct AppState {
     /// The timestamp families' text of the last text scrape, for the next one while the
     /// groups stay the same.
     pub timestamp_text: Arc<std::sync::Mutex<Option<Arc<crate::exposition::render::TimestampText>>>>,
+    /// Held while this node's start-up import of `--persistence.file` is undecided
+    /// ([`import::ImportHold`]).
+    pub import_hold: import::ImportHold,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             access: Arc::new(LiveAccessConfig::new("", AccessConfig::off())),
             scrape_turns: Arc::new(tokio::sync::Semaphore::new(scrape::MAX_STREAMED_SCRAPES)),
             timestamp_text: Arc::default(),
+            import_hold: import::ImportHold::none(),
         }
     }
 

@@ -16,7 +16,11 @@ use crate::error::HttpError;
 use crate::exposition::negotiate::{param, parse_media_type};
 use crate::exposition::{protobuf, text_parse};
 
+/// Proposes a client's command: every push, delete and wipe goes through here. On a node
+/// whose start-up import is still undecided, waits for it first (up to the propose
+/// timeout), so that the file's groups are the base such commands act on.
 pub(super) async fn propose(state: &AppState, command: Command) -> Result<Outcome, HttpError> {
+    state.import_hold.wait(state.config.cluster_propose_timeout).await?;
     state.node.propose(command).await.map_err(HttpError::Propose)
 }
 

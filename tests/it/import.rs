@@ -166,6 +166,75 @@ fn upstreams_persistence_file_is_imported_at_first_start_exactly_once() {
     assert_eq!(api_of(&node), serde_json::json!([]), "imported a second time");
 }
 
+/// What a client's push to one of the file's groups (`weekly`, `weekly_untyped 1` in the
+/// file) makes of `want`: that group as the node holds it, with the pushed value.
+fn weekly_pushed(node: &Server, want: &serde_json::Value) -> serde_json::Value {
+    let mut want = want.as_array().unwrap().clone();
+    let got = api_of(node);
+    let pushed = got.as_array().unwrap().iter().find(|g| g["labels"]["job"] == "weekly").cloned();
+    let pushed = pushed.expect("the pushed group is stored");
+    assert_eq!(pushed["weekly_untyped"]["metrics"][0]["value"], "42", "{pushed:#}");
+    for group in want.iter_mut().filter(|g| g["labels"]["job"] == "weekly") {
+        *group = pushed.clone();
+    }
+    sorted(serde_json::Value::Array(want))
+}
+
+/// PUTs `weekly_untyped 42` to the file's group `weekly` through `node` until it is
+/// accepted (the node may not have a leader yet); from the moment the node was started.
+fn push_to_weekly_from_the_start(node: &Server) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = node.put("/metrics/job/weekly", "weekly_untyped 42\n");
+        if code == 200 {
+            return;
+        }
+        assert!(code == 503 || code == 504, "{code} {body}");
+        assert!(std::time::Instant::now() < deadline, "never accepted: {code} {body}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_push_sent_while_the_file_is_imported_acts_on_the_files_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    story("upstream 1.5.1 writes its file");
+    let (file, want) = upstream_file(dir.path());
+
+    story("a client pushes to a group of the file as soon as the node is started");
+    let flag = format!("--persistence.file={}", file.display());
+    let node = Server::start_node(&[flag], std::sync::Arc::new(tempfile::tempdir().unwrap()));
+    push_to_weekly_from_the_start(&node);
+
+    story("when the push is answered the file is imported, and the push replaced its copy of the group");
+    assert!(node.log().contains("imported upstream's persistence file"), "{}", node.log());
+    assert_eq!(api_of(&node), weekly_pushed(&node, &want));
+    assert_eq!(node.get("/-/ready").0, 200);
+}
+
+#[test]
+fn a_push_through_another_node_while_the_file_is_imported_is_kept() {
+    let _one = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    story("upstream 1.5.1 writes its file");
+    let (file, want) = upstream_file(dir.path());
+
+    story("three fresh nodes with the same --persistence.file (node 1 imports it); a client pushes through node 2 from the start");
+    let flag = format!("--persistence.file={}", file.display());
+    let c = Cluster::spawn(3, &[&flag]);
+    push_to_weekly_from_the_start(&c.nodes[1]);
+    c.wait_all_ready();
+
+    story("every node holds the file's groups, the pushed one as pushed, whichever came first");
+    c.nodes[0].wait_for(Duration::from_secs(60), "the import", || {
+        c.nodes[0].log().contains("imported upstream's persistence file")
+    });
+    let want = weekly_pushed(&c.nodes[1], &want);
+    for node in &c.nodes {
+        node.wait_for(Duration::from_secs(30), "the groups", || api_of(node) == want);
+    }
+}
+
 /// URL-safe base64 of a grouping label value (`=` for the empty one).
 fn base64_value(v: &str) -> String {
     use base64::Engine as _;
