@@ -309,20 +309,20 @@ impl Node {
         self.inner.initialized_here.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// While `pending` is true, a batch another node forwards to this one as leader waits
-    /// (up to [`proposer::FORWARD_HOLD`], then it is refused as unavailable and the
-    /// forwarding node retries): set once, by a start-up import that must come before
+    /// While `pending` is true, a batch another node forwards to this one as leader is
+    /// refused as unavailable (certainly not applied), and the forwarding node retries
+    /// until its propose timeout: set once, by a start-up import that must come before
     /// every push, whichever node accepted it (`--persistence.file`). The first leader of
-    /// a fresh cluster is the node that initialized it, the one that imports.
+    /// a fresh cluster is the node that initialized it, the one that imports. Refused at
+    /// once rather than held: a held batch could outlast the forwarding node's wait, which
+    /// then could not tell whether it was applied.
     pub fn hold_forwarded_while(&self, pending: tokio::sync::watch::Receiver<bool>) {
         let _ = self.inner.forward_hold.set(pending);
     }
 
-    /// See [`Node::hold_forwarded_while`]; whether the hold ended.
-    pub(crate) async fn forwarded_may_pass(&self, within: Duration) -> bool {
-        let Some(pending) = self.inner.forward_hold.get().filter(|p| *p.borrow()) else { return true };
-        let mut pending = pending.clone();
-        tokio::time::timeout(within, async { pending.wait_for(|p| !p).await.is_ok() }).await.is_ok()
+    /// See [`Node::hold_forwarded_while`].
+    pub(crate) fn forwarded_held(&self) -> bool {
+        self.inner.forward_hold.get().is_some_and(|p| *p.borrow())
     }
 
     pub(crate) fn mark_initialized_here(&self) {

@@ -22,9 +22,6 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Proposals waiting for the proposer.
 pub(crate) const QUEUE_DEPTH: usize = 4096;
-/// How long a forwarded batch waits out [`Node::hold_forwarded_while`] before the leader
-/// refuses it as unavailable (certainly not applied: the forwarding node retries).
-pub(crate) const FORWARD_HOLD: Duration = Duration::from_secs(1);
 
 /// Commands that must go into the same log entry (one push, or a batch a follower
 /// forwarded), and where their outcomes go.
@@ -114,7 +111,7 @@ impl Node {
             tracing::warn!(reason = %refused, "a forwarded batch was refused");
             return Err(WireProposeError::Unavailable(refused));
         }
-        if !self.forwarded_may_pass(FORWARD_HOLD).await {
+        if self.forwarded_held() {
             return Err(WireProposeError::Unavailable("the leader is importing its persistence file".into()));
         }
         self.enqueue(commands).await.map_err(WireProposeError::from)

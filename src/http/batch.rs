@@ -91,6 +91,8 @@ pub(super) async fn push_batch(
                 .into(),
         ));
     }
+    // Judged against the store the file's groups are in (the quotas).
+    state.import_hold.wait(state.config.cluster_propose_timeout).await?;
     let names = state.config.names();
     let limits = state.config.push_limits();
     let max_bytes = state.config.push_max_body_bytes;

@@ -236,8 +236,8 @@ pub fn spawn_import_at_start(state: &mut AppState) {
 /// is at first) the batches other nodes forward ([`cluster::Node::hold_forwarded_while`]).
 /// On a cluster this process initialized, a group already stored was pushed since
 /// (through another node that led): it is newer than the file's copy, so it is kept and
-/// the file's copy left out (logged), and the file's other groups are imported. On any
-/// other start (a restart before the import was recorded, a node that lost its data and
+/// the file's copy left out (logged), and the file's other groups are imported. After an
+/// attempt that failed (it may have been applied all the same), or on any other start (a restart before the import was recorded, a node that lost its data and
 /// rejoined) a store that holds groups is not the fresh one the file belongs in: nothing
 /// is imported. The file is read and decoded before the store is
 /// looked at, so that between that look and the import's commit only the proposal
@@ -245,6 +245,8 @@ pub fn spawn_import_at_start(state: &mut AppState) {
 /// node goes on without it, as upstream goes on when its file cannot be loaded.
 async fn import_at_start(state: AppState, release: ImportRelease) {
     let mut release = Some(release);
+    // Whether an import was proposed and failed: it may have been applied all the same.
+    let mut tried = false;
     let config = state.config.clone();
     let file = config.persistence_file.clone();
     let storage = PathBuf::from(config.effective_storage_path());
@@ -292,7 +294,7 @@ async fn import_at_start(state: AppState, release: ImportRelease) {
         }
         let stored = |view: &model::StoreView| view.groups().map(|g| g.key.clone()).collect::<BTreeSet<GroupingKey>>();
         let Ok(stored) = super::scrape::render_view(&state, stored).await else { continue };
-        if !stored.is_empty() && !state.node.initialized_here() {
+        if !stored.is_empty() && (tried || !state.node.initialized_here()) {
             tracing::warn!(file = %file, attempts, "--persistence.file not imported: the store holds groups (an attempt that timed out may have imported it; `pushgateway import` imports it again)");
             return done("skipped: the store held groups\n");
         }
@@ -318,6 +320,7 @@ async fn import_at_start(state: AppState, release: ImportRelease) {
             Err(e) => {
                 // Clients are held no longer: the retries keep what they push meanwhile.
                 release.take();
+                tried = true;
                 tracing::warn!(error = %e, "importing --persistence.file failed; retrying")
             }
         }

@@ -50,6 +50,8 @@ pub(super) async fn push(
     headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<Response<Body>, HttpError> {
+    // Judged against the store the file's groups are in (the quotas).
+    state.import_hold.wait(state.config.cluster_propose_timeout).await?;
     let names = state.config.names();
     let body =
         PushBody { protobuf: is_protobuf_push(headers), encoding, max_bytes: state.config.push_max_body_bytes, names };
