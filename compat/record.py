@@ -422,6 +422,19 @@ def cases():
           text("PATCH", "/api/v1/status", b"garbage", gzip_header),
           text("GET", "/nonexistent", b"garbage")],
          tags=("gzip",))
+
+    case("api-json-key-order",
+         "The JSON API writes its answer and each family in upstream's key order (Go structs: "
+         "status before data; time_stamp, type, help, metrics), a group's keys sorted, and "
+         "escapes <, >, &, U+2028 and U+2029 in strings as Go does.",
+         [{"method": "GET", "path": "/api/v1/metrics", "record": "body"},
+          text("PUT", "/metrics/job/x", b"zz 1\n"),
+          {"method": "GET", "path": "/api/v1/metrics", "record": ("body_until", '"time_stamp":"')},
+          {"method": "GET", "path": "/api/v1/status", "record": ("body_until", '"data":{')},
+          text("PUT", "/metrics/job/x%3C",
+               "# HELP m a <b> & c \u2028 d \u2029 é\nm{v=\"<&>\"} 1\n".encode()),
+          {"method": "GET", "path": "/api/v1/metrics", "record": ("body_span", '"help":"a ', '"value":"1"')}],
+         tags=("api",))
     return out
 
 
@@ -450,6 +463,21 @@ def record(kit, case, command):
             step["expect_status"] = resp.status
             if what == "content_type":
                 step["expect_headers"] = {"Content-Type": resp.header("content-type")}
+            if what == "body":
+                step["compare_body"] = "exact"
+                step["expect_body"] = resp.body.decode("utf-8")
+            if isinstance(what, tuple) and what[0] == "body_until":
+                # The body up to the end of `what[1]`'s first occurrence (what follows it
+                # varies: a time).
+                text = resp.body.decode("utf-8")
+                step["compare_body"] = "prefix"
+                step["expect_body"] = text[:text.index(what[1]) + len(what[1])]
+            if isinstance(what, tuple) and what[0] == "body_span":
+                # The body from `what[1]` to the end of the `what[2]` after it, as written.
+                text = resp.body.decode("utf-8")
+                start = text.index(what[1])
+                step["compare_body"] = "contains"
+                step["expect_body"] = text[start:text.index(what[2], start) + len(what[2])]
             if what == "exposition":
                 step["compare_body"] = "exposition"
                 step["retry"] = True

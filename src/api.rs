@@ -1,7 +1,13 @@
-//! The JSON API (`/api/v1/metrics`, `/api/v1/status`) in upstream's shapes: every
-//! value a string, type names upper-case, help omitted when empty, map keys sorted.
+//! The JSON API (`/api/v1/metrics`, `/api/v1/status`) in upstream's shapes and key order:
+//! every value a string, type names upper-case, help omitted when empty; what upstream
+//! writes from a Go struct in the struct's field order (the answer: `status`, `data`; a
+//! family: `time_stamp`, `type`, `help`, `metrics`), what it writes from a Go map with the
+//! keys sorted (a group, a series, labels, buckets, flags).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
 use model::go_format::format_g;
@@ -90,16 +96,33 @@ fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
     Json::Object(o)
 }
 
-fn family_json(f: &MetricFamily, at: UnixNanos) -> Json {
-    let mut o = Map::new();
-    o.insert("time_stamp".into(), Json::String(rfc3339(at)));
-    o.insert("type".into(), Json::String(f.metric_type.upper_name().into()));
-    if let Some(help) = f.help.as_deref().filter(|h| !h.is_empty()) {
-        o.insert("help".into(), Json::String(help.into()));
+/// A family as upstream's API writes it: a Go struct, so in this field order.
+#[derive(Serialize)]
+struct FamilyJson {
+    time_stamp: String,
+    #[serde(rename = "type")]
+    metric_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<String>,
+    metrics: Vec<Json>,
+}
+
+fn family_json(f: &MetricFamily, at: UnixNanos) -> FamilyJson {
+    FamilyJson {
+        time_stamp: rfc3339(at),
+        metric_type: f.metric_type.upper_name(),
+        help: f.help.as_deref().filter(|h| !h.is_empty()).map(str::to_string),
+        metrics: f.metrics.iter().map(|m| metric_json(m, f.metric_type)).collect(),
     }
-    let metrics = f.metrics.iter().map(|m| metric_json(m, f.metric_type)).collect();
-    o.insert("metrics".into(), Json::Array(metrics));
-    Json::Object(o)
+}
+
+/// A value of a group's map: its labels, whether its last push succeeded and when it
+/// expires, or one of its families.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum GroupField {
+    Json(Json),
+    Family(FamilyJson),
 }
 
 /// When a group expires and why, if it does: its own TTL (`"source": "push"`, named by its
@@ -114,32 +137,65 @@ pub fn expiry_json(g: &Group, default_ttl: Option<Ttl>) -> Option<Json> {
     Some(json!({ "ttl": ttl, "expires_at": rfc3339(at), "source": source }))
 }
 
-fn group_json(g: &Group, default_ttl: Option<Ttl>) -> Json {
-    let mut o = Map::new();
-    o.insert("labels".into(), json!(g.key.labels()));
-    o.insert("last_push_successful".into(), Json::Bool(g.last_push_successful()));
+/// A group as upstream's API writes it: a Go map, so with its keys sorted.
+fn group_json(g: &Group, default_ttl: Option<Ttl>) -> BTreeMap<String, GroupField> {
+    let mut o = BTreeMap::new();
+    o.insert("labels".into(), GroupField::Json(json!(g.key.labels())));
+    o.insert("last_push_successful".into(), GroupField::Json(Json::Bool(g.last_push_successful())));
     if let Some(expiry) = expiry_json(g, default_ttl) {
-        o.insert("expiry".into(), expiry);
+        o.insert("expiry".into(), GroupField::Json(expiry));
     }
     for stored in g.families.values() {
-        o.insert(stored.family.name.clone(), family_json(&stored.family, stored.pushed_at));
+        o.insert(stored.family.name.clone(), GroupField::Family(family_json(&stored.family, stored.pushed_at)));
     }
     for (family, at) in g.timestamp_families() {
-        o.insert(family.name.clone(), family_json(&family, at));
+        o.insert(family.name.clone(), GroupField::Family(family_json(&family, at)));
     }
-    Json::Object(o)
+    o
+}
+
+/// The API's answer: upstream's Go struct, `status` before `data`.
+#[derive(Serialize)]
+struct Answer<T> {
+    status: &'static str,
+    data: T,
 }
 
 /// The API's answer around `data`: `{"status":"success","data":…}`, as upstream's.
-pub fn success(data: impl serde::Serialize) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "status": "success", "data": data })).unwrap_or_default()
+pub fn success(data: impl Serialize) -> Vec<u8> {
+    go_escaped(serde_json::to_vec(&Answer { status: "success", data }).unwrap_or_default())
+}
+
+/// JSON as Go's `encoding/json` writes it: `<`, `>` and `&` as `\u003c`, `\u003e` and
+/// `\u0026`, U+2028 and U+2029 as `\u2028` and `\u2029` (serde_json writes them as they
+/// are). None of them can stand outside a string in JSON, so every one met is inside one
+/// and is replaced there. One pass; the answer is returned as it is when it has none.
+fn go_escaped(json: Vec<u8>) -> Vec<u8> {
+    if !json.iter().any(|&b| matches!(b, b'<' | b'>' | b'&' | 0xE2)) {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len() + 64);
+    let mut rest = json.as_slice();
+    while let [first, tail @ ..] = rest {
+        let (escape, after): (&[u8], &[u8]) = match rest {
+            [b'<', ..] => (br"\u003c", tail),
+            [b'>', ..] => (br"\u003e", tail),
+            [b'&', ..] => (br"\u0026", tail),
+            [0xE2, 0x80, 0xA8, after @ ..] => (br"\u2028", after),
+            [0xE2, 0x80, 0xA9, after @ ..] => (br"\u2029", after),
+            _ => (std::slice::from_ref(first), tail),
+        };
+        out.extend_from_slice(escape);
+        rest = after;
+    }
+    out
 }
 
 /// `GET /api/v1/metrics`.
 /// `/api/v1/metrics`: every group as upstream shows it, plus `expiry` on a group that
 /// expires (see [`expiry_json`]).
 pub fn metrics_document(store: &StoreView, default_ttl: Option<Ttl>) -> Vec<u8> {
-    let data: Vec<Json> = store.groups().map(|g| group_json(g, default_ttl)).collect();
+    let data: Vec<_> = store.groups().map(|g| group_json(g, default_ttl)).collect();
     success(data)
 }
 
@@ -164,21 +220,27 @@ pub fn status_document(flags: &[(&str, String)], start: UnixNanos, cluster: Json
     let flags: Map<String, Json> = flags.iter().map(|(k, v)| (k.to_string(), Json::String(v.clone()))).collect();
     let build: Map<String, Json> =
         build_information().iter().map(|(k, v)| (k.to_string(), Json::String(v.to_string()))).collect();
-    let doc = json!({
-        "status": "success",
-        "data": {
-            "build_information": build,
-            "flags": flags,
-            "start_time": rfc3339(start),
-            "cluster": cluster,
-        }
-    });
-    serde_json::to_vec(&doc).unwrap_or_default()
+    success(json!({
+        "build_information": build,
+        "flags": flags,
+        "start_time": rfc3339(start),
+        "cluster": cluster,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_escape_as_go_does() {
+        let answer = success(json!({ "h": "a <b> & c \u{2028} d \u{2029} é" }));
+        assert_eq!(
+            String::from_utf8(answer).unwrap(),
+            r#"{"status":"success","data":{"h":"a \u003cb\u003e \u0026 c \u2028 d \u2029 é"}}"#
+        );
+        assert_eq!(success(json!([])), br#"{"status":"success","data":[]}"#);
+    }
 
     #[test]
     fn rfc3339_like_go() {
