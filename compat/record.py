@@ -435,6 +435,20 @@ def cases():
                "# HELP m a <b> & c \u2028 d \u2029 é\nm{v=\"<&>\"} 1\n".encode()),
           {"method": "GET", "path": "/api/v1/metrics", "record": ("body_span", '"help":"a ', '"value":"1"')}],
          tags=("api",))
+
+    def answered(step):
+        return dict(step, record="body")
+
+    case("text-duplicate-series-message-escapes",
+         "The message of a series pushed twice shows the series as Go's protobuf text format "
+         "writes it: label values byte by byte (non-ASCII and control bytes in octal) and "
+         "inf, -inf and nan.",
+         [answered(text("PUT", "/metrics/job/x", 'm{a="é\x01"} +Inf\nm{a="é\x01"} NaN\n'.encode())),
+          answered(text("PUT", "/metrics/job/x",
+                        b'm{a="x\ty\\n\\"\\\\\x7f~ "} 1\nm{a="x\ty\\n\\"\\\\\x7f~ "} -Inf\n')),
+          answered(text("PUT", "/metrics/job/x",
+                        b'# TYPE g gauge\ng{b="\xe2\x80\xa8"} 1e+06\ng{b="\xe2\x80\xa8"} 2\n'))],
+         tags=("text",))
     return out
 
 

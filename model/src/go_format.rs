@@ -158,41 +158,72 @@ pub fn escape_help(help: &str) -> String {
     help.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
+/// A string as the protobuf text format of upstream's Go library writes it: quoted, `\n`,
+/// `\r`, `\t`, `\"` and `\\` escaped, every other byte outside printable ASCII (UTF-8
+/// included) as a three-digit octal escape (`é` is `\303\251`).
+pub fn proto_text_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for b in s.bytes() {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A double as the protobuf text format of upstream's Go library writes it: Go's `%g`
+/// (shortest), the special values as `inf`, `-inf` and `nan`.
+pub fn proto_text_float(v: f64) -> String {
+    match v {
+        v if v.is_nan() => "nan".to_string(),
+        f64::INFINITY => "inf".to_string(),
+        f64::NEG_INFINITY => "-inf".to_string(),
+        v => format_g(v),
+    }
+}
+
 /// A metric in the compact protobuf text form upstream puts in its messages:
 /// `label:<name:"job" value:"a" > gauge:<value:1 > `.
 pub fn metric_debug(m: &Metric) -> String {
     let mut out = String::new();
     for l in &m.labels {
-        let _ = write!(out, "label:<name:{:?} value:{:?} > ", l.name, l.value);
+        let _ = write!(out, "label:<name:{} value:{} > ", proto_text_string(l.name), proto_text_string(l.value));
     }
+    let f = proto_text_float;
     match m.value.classic() {
         Value::Counter(v) => {
-            let _ = write!(out, "counter:<value:{} > ", format_g(*v));
+            let _ = write!(out, "counter:<value:{} > ", f(*v));
         }
         Value::Gauge(v) => {
-            let _ = write!(out, "gauge:<value:{} > ", format_g(*v));
+            let _ = write!(out, "gauge:<value:{} > ", f(*v));
         }
         Value::Untyped(v) => {
-            let _ = write!(out, "untyped:<value:{} > ", format_g(*v));
+            let _ = write!(out, "untyped:<value:{} > ", f(*v));
         }
         Value::Summary(s) => {
             let SummaryValue { count, sum, quantiles } = s.as_ref();
-            let _ = write!(out, "summary:<sample_count:{count} sample_sum:{} ", format_g(*sum));
+            let _ = write!(out, "summary:<sample_count:{count} sample_sum:{} ", f(*sum));
             for q in quantiles {
-                let _ = write!(out, "quantile:<quantile:{} value:{} > ", format_g(q.quantile), format_g(q.value));
+                let _ = write!(out, "quantile:<quantile:{} value:{} > ", f(q.quantile), f(q.value));
             }
             out.push_str("> ");
         }
         Value::Histogram(h) => {
             let HistogramValue { count, sum, buckets } = h.as_ref();
-            let _ = write!(out, "histogram:<sample_count:{count} sample_sum:{} ", format_g(*sum));
+            let _ = write!(out, "histogram:<sample_count:{count} sample_sum:{} ", f(*sum));
             for b in buckets {
-                let _ = write!(
-                    out,
-                    "bucket:<cumulative_count:{} upper_bound:{} > ",
-                    b.cumulative_count,
-                    format_g(b.upper_bound)
-                );
+                let _ =
+                    write!(out, "bucket:<cumulative_count:{} upper_bound:{} > ", b.cumulative_count, f(b.upper_bound));
             }
             out.push_str("> ");
         }
@@ -207,6 +238,18 @@ pub fn metric_debug(m: &Metric) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As upstream 1.5.1 writes them in its "collected before" message (asked of it).
+    #[test]
+    fn protobuf_text_strings_and_floats_as_go_writes_them() {
+        assert_eq!(proto_text_string("é\u{1}"), r#""\303\251\001""#);
+        assert_eq!(proto_text_string("x\ty\n\"\\\u{7f}~ "), r#""x\ty\n\"\\\177~ ""#);
+        assert_eq!(proto_text_string("\r\u{2028}"), r#""\r\342\200\250""#);
+        assert_eq!(proto_text_float(f64::NAN), "nan");
+        assert_eq!(proto_text_float(f64::INFINITY), "inf");
+        assert_eq!(proto_text_float(f64::NEG_INFINITY), "-inf");
+        assert_eq!(proto_text_float(1e6), "1e+06");
+    }
 
     #[test]
     fn go_g_format_cases() {

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use model::go_format::{escape_help, escape_label_value_into, format_g, metric_debug, write_exposition};
+use model::go_format::{
+    escape_help, escape_label_value_into, format_g, metric_debug, proto_text_string, write_exposition,
+};
 use model::{
     HistogramValue, Labels, Metric, MetricFamily, MetricType, SeriesText, StoreView, StoredFamily, SummaryValue, Value,
 };
@@ -601,9 +603,9 @@ fn escaped(m: &Metric, escaping: Escaping) -> Metric {
 pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool, escaping: Escaping) -> Vec<u8> {
     let mut out = String::new();
     for f in families {
-        let _ = write!(out, "name: {:?} ", escaping.apply(f.name));
+        let _ = write!(out, "name: {} ", proto_text_string(&escaping.apply(f.name)));
         if let Some(help) = f.help {
-            let _ = write!(out, "help: {help:?} ");
+            let _ = write!(out, "help: {} ", proto_text_string(help));
         }
         let _ = write!(out, "type: {} ", f.metric_type.upper_name());
         for m in f.metrics() {

@@ -186,6 +186,10 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
+/// The NaN Go's `strconv.ParseFloat` answers (`math.NaN()`): its bits reach protobuf
+/// scrapes as pushed.
+const GO_NAN: f64 = f64::from_bits(0x7FF8_0000_0000_0001);
+
 /// Go's `strconv.ParseFloat` as the text parser uses it (`pP_` refused, so no hex
 /// floats): decimal with optional sign and exponent, `inf`/`infinity` with optional
 /// sign, `nan` without sign, all case-insensitive; out-of-range values are errors.
@@ -199,7 +203,7 @@ pub fn parse_go_float(s: &str) -> Option<f64> {
         return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
     }
     if lower == "nan" {
-        return (unsigned.len() == s.len()).then_some(f64::NAN);
+        return (unsigned.len() == s.len()).then_some(GO_NAN);
     }
     // Decimal grammar: digits [. digits] | . digits, then optional e[+-]digits.
     let b = unsigned.as_bytes();

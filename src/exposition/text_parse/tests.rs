@@ -185,6 +185,14 @@ fn go_float_grammar() {
     }
 }
 
+/// Go's `math.NaN()`, the bits upstream's protobuf scrape carries for a pushed `NaN`.
+#[test]
+fn nan_has_gos_bits() {
+    for s in ["NaN", "nan", "NAN"] {
+        assert_eq!(parse_go_float(s).map(f64::to_bits), Some(0x7FF8_0000_0000_0001), "{s}");
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
