@@ -449,6 +449,14 @@ def cases():
           answered(text("PUT", "/metrics/job/x",
                         b'# TYPE g gauge\ng{b="\xe2\x80\xa8"} 1e+06\ng{b="\xe2\x80\xa8"} 2\n'))],
          tags=("text",))
+
+    case("text-parse-error-quotes-as-go",
+         "A parse error quotes what it could not read as Go's strconv.Quote does: characters Go "
+         "does not call printable as \\u or \\U escapes, controls with a letter as \\a \\b \\f \\v.",
+         [answered(text("PUT", "/metrics/job/x", 'm{c}{{a="b"}} 1\n'.format(c=c).encode()))
+          for c in ("\u2028", "\ufeff", "\ue000", "\u3000", "\U0010ffff", "\u00a0", "\u0085", "é€😀",
+                    "\x07\x08\x0c\x0b\x1b")],
+         tags=("text",))
     return out
 
 

@@ -4,6 +4,7 @@
 pub mod escaping;
 pub mod native;
 pub mod negotiate;
+mod printable;
 pub mod protobuf;
 pub mod render;
 pub mod text_parse;

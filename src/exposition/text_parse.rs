@@ -147,7 +147,21 @@ fn is_label_name_continuation(b: u8) -> bool {
     is_label_name_start(b) || b.is_ascii_digit()
 }
 
-/// Go's `%q` of a byte string: invalid UTF-8 bytes as `\xff`.
+/// Whether Go's `unicode.IsPrint` calls `c` printable: a letter, mark, number, punctuation
+/// or symbol, or the ASCII space (from the Unicode version of `printable.rs`; Go 1.19,
+/// which built upstream 1.5.1, has Unicode 13: characters first assigned in 14 are
+/// printable here and escaped there).
+pub fn is_go_printable(c: char) -> bool {
+    let c = c as u32;
+    let table = super::printable::PRINTABLE;
+    let i = table.partition_point(|&(_, last)| last < c);
+    table.get(i).is_some_and(|&(first, _)| first <= c)
+}
+
+/// Go's `%q` of a byte string (`strconv.Quote`): invalid UTF-8 bytes as `\xff`, the
+/// control characters with a letter as `\a \b \f \n \r \t \v`, other ASCII controls as
+/// `\x1b`, and characters Go does not call printable as `\u2028` or `\U0010ffff`
+/// ([`is_go_printable`]).
 pub fn go_quote(bytes: &[u8]) -> String {
     let mut out = String::from("\"");
     let mut rest = bytes;
@@ -177,11 +191,17 @@ fn push_escaped(out: &mut String, s: &str) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
+            c if is_go_printable(c) => out.push(c),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
         }
     }
 }

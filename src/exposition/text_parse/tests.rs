@@ -355,3 +355,22 @@ fn utf8_names_in_quotes() {
         assert!(parse(body).is_err(), "{body:?} without the flag");
     }
 }
+
+/// Go's `strconv.Quote`, as upstream 1.5.1 quotes what it could not parse (asked of it).
+#[test]
+fn quoting_escapes_what_go_does_not_call_printable() {
+    let cases: &[(&str, &str)] = &[
+        ("\u{2028}{a=\"b\"}", r#""\u2028{a=\"b\"}""#),
+        ("\u{feff}x", r#""\ufeffx""#),
+        ("\u{e000}", r#""\ue000""#),
+        ("\u{3000}", r#""\u3000""#),
+        ("\u{10ffff}", r#""\U0010ffff""#),
+        ("é€😀 ~", r#""é€😀 ~""#),
+        ("\u{7}\u{8}\u{c}\u{b}\u{1b}\u{7f}", r#""\a\b\f\v\x1b\x7f""#),
+        ("\u{85}\u{a0}", r#""\u0085\u00a0""#),
+    ];
+    for (text, quoted) in cases {
+        assert_eq!(go_quote(text.as_bytes()), *quoted, "{text:?}");
+    }
+    assert_eq!(go_quote(b"a\xffb"), r#""a\xffb""#);
+}
