@@ -457,6 +457,31 @@ def cases():
           for c in ("\u2028", "\ufeff", "\ue000", "\u3000", "\U0010ffff", "\u00a0", "\u0085", "é€😀",
                     "\x07\x08\x0c\x0b\x1b")],
          tags=("text",))
+
+    pb_gauge = family("m", GAUGE, [metric([], 2, double(1, 1.0))])
+    base_ct = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+    content_types = [
+        base_ct + "; foo", base_ct + ";;", base_ct + "; ;", base_ct + ";", base_ct + " ; ",
+        "application/vnd.google.protobuf;; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding*=utf-8''delimited",
+        "application/vnd.google.protobuf; proto*0=io.prometheus.; proto*1=client.MetricFamily; encoding=delimited",
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding*=utf-8''%64elimited",
+        base_ct + "; proto=io.prometheus.client.MetricFamily", base_ct + "; Proto=x", base_ct + "; x=1; X=2",
+        base_ct + '; foo="bar', base_ct + "; foo=", base_ct + "; =bar", base_ct + "; f@o=bar",
+        base_ct + "; foo=b@r", base_ct + "; a=b c=d", base_ct + "; (comment)", base_ct + "; a=b ",
+        base_ct + '; x="a\\"b"', base_ct + '; x="\\', base_ct + "; charset=utf-8",
+        'application/vnd.google.protobuf; proto="io.prometheus.client.MetricFamily"; encoding="delimited"',
+        "application/vnd.google.protobuf ; proto = io.prometheus.client.MetricFamily ; encoding = delimited",
+        "application/vnd.google.protobuf/x; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        "application/; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    ]
+    case("pb-content-type-read-as-go",
+         "A push's Content-Type is read as Go's mime.ParseMediaType reads it: one that does not "
+         "parse (a parameter without a value, a repeated one, a stray semicolon) makes the body "
+         "text; RFC 2231 parameters are decoded.",
+         [answered(push("PUT", "/metrics/job/ct%d" % i, pb_gauge, headers={"Content-Type": ct}))
+          for i, ct in enumerate(content_types)],
+         record_text=True)
     return out
 
 

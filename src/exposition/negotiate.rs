@@ -1,6 +1,8 @@
 //! Content negotiation of a scrape (`expfmt.Negotiate`) and the media-type parsing a
 //! push's `Content-Type` uses too.
 
+use std::collections::BTreeMap;
+
 use super::escaping::Escaping;
 
 /// Exposition formats a scrape can ask for.
@@ -29,17 +31,154 @@ impl ScrapeFormat {
     }
 }
 
-/// A media type with lower-cased type and parameter names (Go's `mime.ParseMediaType`).
-pub fn parse_media_type(value: &str) -> (String, Vec<(String, String)>) {
-    let mut parts = value.split(';');
-    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let params = parts
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
-        })
-        .collect();
-    (media, params)
+/// A media type and its parameters as Go's `mime.ParseMediaType` reads a `Content-Type`:
+/// the type lower-cased and trimmed, which must be a token or `token/token`; then
+/// `; name=value` pairs, names tokens (lower-cased), values tokens or quoted strings
+/// (`\` escapes the next character), whitespace allowed around each part, one trailing
+/// `;` ignored; RFC 2231 names (`name*`, `name*0`, `name*1*` …) stitched and decoded.
+/// `None` where Go answers an error: anything else, a repeated name included. Upstream
+/// reads a push whose `Content-Type` does not parse as text.
+pub fn parse_media_type(value: &str) -> Option<(String, Vec<(String, String)>)> {
+    let (media, mut rest) = value.split_at(value.find(';').unwrap_or(value.len()));
+    let media = media.to_lowercase().trim().to_string();
+    let (kind, after) = take_token(&media);
+    let valid = match after.strip_prefix('/') {
+        _ if kind.is_empty() => false,
+        None => after.is_empty(),
+        Some(sub) => matches!(take_token(sub), (sub, "") if !sub.is_empty()),
+    };
+    if !valid {
+        return None;
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    // Names with a `*`, by the name before it: RFC 2231's pieces.
+    let mut starred: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let Some((name, value, after)) = media_param(rest) else {
+            // One trailing semicolon is not an error.
+            return (rest.trim() == ";").then_some((media, params));
+        };
+        let pieces = match name.find('*') {
+            Some(star) => starred.entry(name[..star].to_string()).or_default(),
+            None => &mut params,
+        };
+        if pieces.iter().any(|(n, _)| *n == name) {
+            return None;
+        }
+        pieces.push((name, value));
+        rest = after;
+    }
+    for (base, pieces) in starred {
+        let piece = |name: &str| pieces.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        if let Some(v) = piece(&format!("{base}*")) {
+            params.retain(|(n, _)| *n != base);
+            params.push((base, decode_2231(v)));
+            continue;
+        }
+        let mut joined = String::new();
+        let mut any = false;
+        for n in 0.. {
+            if let Some(v) = piece(&format!("{base}*{n}")) {
+                joined.push_str(v);
+            } else if let Some(v) = piece(&format!("{base}*{n}*")) {
+                joined.push_str(&if n == 0 { decode_2231(v) } else { percent_unescape(v).unwrap_or_default() });
+            } else {
+                break;
+            }
+            any = true;
+        }
+        if any {
+            params.retain(|(n, _)| *n != base);
+            params.push((base, joined));
+        }
+    }
+    Some((media, params))
+}
+
+/// Go's RFC 2045 token characters: printable ASCII but space and `()<>@,;:\"/[]?=`.
+fn is_token_char(c: char) -> bool {
+    c > ' ' && c < '\u{7f}' && !"()<>@,;:\\\"/[]?=".contains(c)
+}
+
+/// The longest token at the start of `s`, and what follows it.
+fn take_token(s: &str) -> (&str, &str) {
+    s.split_at(s.find(|c| !is_token_char(c)).unwrap_or(s.len()))
+}
+
+/// One `; name=value` at the start of `s` (Go's `consumeMediaParam`): the lower-cased name,
+/// the value (a token, or a quoted string unquoted) and what follows; `None` if there is
+/// none, or the value is empty.
+fn media_param(s: &str) -> Option<(String, String, &str)> {
+    let s = s.trim_start().strip_prefix(';')?.trim_start();
+    let (name, s) = take_token(s);
+    if name.is_empty() {
+        return None;
+    }
+    let s = s.trim_start().strip_prefix('=')?.trim_start();
+    let (value, rest) = match s.strip_prefix('"') {
+        None => {
+            let (token, rest) = take_token(s);
+            (token.to_string(), rest)
+        }
+        Some(quoted) => {
+            let mut value = String::new();
+            let mut escaped = false;
+            let mut end = None;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    c if escaped => {
+                        value.push(c);
+                        escaped = false;
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    '\\' => escaped = true,
+                    '\r' | '\n' => return None,
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end?..])
+        }
+    };
+    (!value.is_empty()).then(|| (name.to_lowercase(), value, rest))
+}
+
+/// An RFC 2231 `charset'language'value`, of US-ASCII or UTF-8 (else empty, as Go).
+fn decode_2231(v: &str) -> String {
+    let parts: Vec<&str> = v.splitn(3, '\'').collect();
+    match parts.as_slice() {
+        [charset, _, value] if ["us-ascii", "utf-8"].contains(&charset.to_lowercase().as_str()) => {
+            percent_unescape(value).unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// `%XX` unescaped; `None` for a `%` not followed by two hex digits.
+fn percent_unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            out.push(
+                hex.filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())?,
+            );
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A media range of an `Accept` header as upstream reads it (`goautoneg.ParseAccept`):

@@ -139,7 +139,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 /// Whether the request declares its body of media type `media`.
 fn declared(headers: &axum::http::HeaderMap, media: &str) -> bool {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    crate::exposition::negotiate::parse_media_type(ct).0 == media
+    crate::exposition::negotiate::parse_media_type(ct).is_some_and(|(declared, _)| declared == media)
 }
 
 /// Runs the endpoint's handler once the principal may: it has the role the endpoint

@@ -26,7 +26,7 @@ pub(super) async fn propose(state: &AppState, command: Command) -> Result<Outcom
 
 pub(super) fn is_protobuf_push(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let (media, params) = parse_media_type(ct);
+    let Some((media, params)) = parse_media_type(ct) else { return false };
     media == "application/vnd.google.protobuf"
         && param(&params, "encoding") == Some("delimited")
         && param(&params, "proto") == Some("io.prometheus.client.MetricFamily")
