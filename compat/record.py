@@ -482,6 +482,24 @@ def cases():
          [answered(push("PUT", "/metrics/job/ct%d" % i, pb_gauge, headers={"Content-Type": ct}))
           for i, ct in enumerate(content_types)],
          record_text=True)
+
+    case("errors-quote-and-decode-as-go",
+         "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
+         "quotes a string; a base64 job name that does not decode is named as far as it decoded; "
+         "base64 values may hold CR and LF, which Go's decoder skips.",
+         [answered(text("PUT", "/metrics/job/x", b'm{a\x01="b"} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b'm{a="b"\xc2\xa0} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b'm{a=\x07"b"} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b"m{a='b'} 1\n")),
+          answered(text("PUT", "/metrics/job/x", b'# TYPE m \x01gauge\n')),
+          answered(text("PUT", "/metrics/job/x", b'# TYPE m summary\nm{quantile="\xe2\x80\xa8"} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b'# HELP m\xc2\xa0 a\n')),
+          answered(text("POST", "/metrics/job@base64/YW%0AJj", b"m 1\n")),
+          answered(text("PUT", "/metrics/job/x/l@base64/YW%0D%0AJj!", b"m 1\n")),
+          answered(text("PUT", "/metrics/job/x/l@base64/YW%0AJj", b"m 1\n")),
+          # The last: upstream 1.5.1's job@base64 route then hangs for this method.
+          answered(text("PUT", "/metrics/job@base64/YWJjZGVm%3F", b"m 1\n"))],
+         tags=("text", "path"))
     return out
 
 

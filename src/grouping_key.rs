@@ -19,8 +19,10 @@ use crate::exposition::text_parse::go_quote;
 /// Why a grouping key was refused (400). Display gives upstream's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupingKeyError {
-    #[error("invalid base64 encoding in job name \"\": {0}")]
-    JobBase64(String),
+    /// The job name as far as it decoded (Go's decoder hands back the whole quanta before
+    /// the error), quoted, and the error.
+    #[error("invalid base64 encoding in job name {0}: {1}")]
+    JobBase64(String, String),
     #[error("odd number of components in label string {0}")]
     OddComponents(String),
     #[error("improper label name {0}")]
@@ -53,17 +55,23 @@ const RAW_URL: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::RequireNone),
 );
 
-/// Decodes a base64 value as upstream does: trailing `=` trimmed, then raw URL-safe.
-fn decode_base64(raw: &[u8]) -> Result<Vec<u8>, String> {
+/// Decodes a base64 value as upstream does: trailing `=` trimmed, then raw URL-safe, with
+/// `\r` and `\n` skipped wherever they stand (Go's decoder ignores them). An error gives
+/// what decoded before it (the whole 4-character quanta before the bad one, as Go hands
+/// back) and Go's message, its offset counted in the value as given.
+fn decode_base64(raw: &[u8]) -> Result<Vec<u8>, (Vec<u8>, String)> {
     let end = raw.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    let trimmed = &raw[..end];
-    RAW_URL.decode(trimmed).map_err(|e| {
-        let offset = match e {
+    let (positions, kept): (Vec<usize>, Vec<u8>) =
+        raw[..end].iter().enumerate().filter(|(_, b)| !matches!(b, b'\r' | b'\n')).map(|(i, b)| (i, *b)).unzip();
+    RAW_URL.decode(&kept).map_err(|e| {
+        let at = match e {
             base64::DecodeError::InvalidByte(offset, _) | base64::DecodeError::InvalidLastSymbol(offset, _) => offset,
             base64::DecodeError::InvalidLength(len) => len.saturating_sub(1) / 4 * 4,
-            base64::DecodeError::InvalidPadding => trimmed.len(),
+            base64::DecodeError::InvalidPadding => kept.len(),
         };
-        format!("illegal base64 data at input byte {offset}")
+        let decoded = RAW_URL.decode(&kept[..at / 4 * 4]).unwrap_or_default();
+        let offset = positions.get(at).copied().unwrap_or(end);
+        (decoded, format!("illegal base64 data at input byte {offset}"))
     })
 }
 
@@ -95,7 +103,10 @@ pub fn parse_push_target(
     labels: &[u8],
     names: Names,
 ) -> Result<(GroupingKey, Option<Ttl>), GroupingKeyError> {
-    let job = if job_base64 { decode_base64(job).map_err(GroupingKeyError::JobBase64)? } else { job.to_vec() };
+    let job = match job_base64 {
+        true => decode_base64(job).map_err(|(decoded, e)| GroupingKeyError::JobBase64(go_quote(decoded), e))?,
+        false => job.to_vec(),
+    };
     let (mut pairs, ttl) = split_labels(labels, names)?;
     if job.is_empty() {
         return Err(GroupingKeyError::JobRequired);
@@ -138,7 +149,7 @@ fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>), Gr
             let value = if trimmed.len() == name.len() {
                 value.to_vec()
             } else {
-                decode_base64(value).map_err(|e| GroupingKeyError::Ttl(e.to_string()))?
+                decode_base64(value).map_err(|(_, e)| GroupingKeyError::Ttl(e))?
             };
             if ttl.is_some() {
                 return Err(GroupingKeyError::Ttl("given twice".to_string()));
@@ -156,7 +167,7 @@ fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>), Gr
         let value = if trimmed.len() == name.len() {
             value.to_vec()
         } else {
-            decode_base64(value).map_err(|error| GroupingKeyError::LabelBase64 {
+            decode_base64(value).map_err(|(_, error)| GroupingKeyError::LabelBase64 {
                 name: trimmed_str.to_string(),
                 value: go_quote(value),
                 error,

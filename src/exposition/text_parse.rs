@@ -32,7 +32,7 @@ impl fmt::Display for TextParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TextParseError::Line { line, message } => write!(f, "text format parsing error in line {line}: {message}"),
-            TextParseError::UnexpectedType { name } => write!(f, "unexpected type for metric name {name:?}"),
+            TextParseError::UnexpectedType { name } => write!(f, "unexpected type for metric name {}", go_quote(name)),
             TextParseError::Limit(exceeded) => exceeded.fmt(f),
         }
     }
@@ -162,7 +162,8 @@ pub fn is_go_printable(c: char) -> bool {
 /// control characters with a letter as `\a \b \f \n \r \t \v`, other ASCII controls as
 /// `\x1b`, and characters Go does not call printable as `\u2028` or `\U0010ffff`
 /// ([`is_go_printable`]).
-pub fn go_quote(bytes: &[u8]) -> String {
+pub fn go_quote(bytes: impl AsRef<[u8]>) -> String {
+    let bytes = bytes.as_ref();
     let mut out = String::from("\"");
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -183,6 +184,19 @@ pub fn go_quote(bytes: &[u8]) -> String {
         }
     }
     out.push('"');
+    out
+}
+
+/// Go's `%q` of a byte or rune (`strconv.QuoteRune`): single-quoted, escaped as
+/// [`go_quote`] escapes, `'` escaped instead of `"`.
+pub fn go_quote_char(c: char) -> String {
+    let mut out = String::from("'");
+    match c {
+        '\'' => out.push_str("\\'"),
+        '"' => out.push('"'),
+        c => push_escaped(&mut out, c.encode_utf8(&mut [0; 4])),
+    }
+    out.push('\'');
     out
 }
 
@@ -441,21 +455,22 @@ impl<'a> Parser<'a> {
         if keyword == b"HELP" {
             if self.families[index].family.help.is_some() {
                 let name = self.families[index].family.name.clone();
-                return Err(self.error(format!("second HELP line for metric name {name:?}")));
+                return Err(self.error(format!("second HELP line for metric name {}", go_quote(&name))));
             }
             let text = self.read_until_newline(true)?;
             self.families[index].family.help = Some(String::from_utf8_lossy(&text).into_owned());
         } else {
             if self.families[index].type_set {
                 let name = self.families[index].family.name.clone();
-                return Err(
-                    self.error(format!("second TYPE line for metric name {name:?}, or TYPE reported after samples"))
-                );
+                return Err(self.error(format!(
+                    "second TYPE line for metric name {}, or TYPE reported after samples",
+                    go_quote(&name)
+                )));
             }
             let word = self.read_until_newline(false)?;
             let word = String::from_utf8_lossy(&word).into_owned();
             let Some(t) = MetricType::from_keyword(&word) else {
-                return Err(self.error(format!("unknown metric type {word:?}")));
+                return Err(self.error(format!("unknown metric type {}", go_quote(&word))));
             };
             let family = &mut self.families[index];
             family.family.metric_type = t;
@@ -545,17 +560,23 @@ impl<'a> Parser<'a> {
                 self.skip_blank_tab()?;
             } else {
                 if !matches!(self.byte, b',' | b'}') {
-                    return Err(self.error(format!("unexpected end of metric name {:?}", self.byte as char)));
+                    return Err(
+                        self.error(format!("unexpected end of metric name {}", go_quote_char(self.byte as char)))
+                    );
                 }
                 if let Some(first) = &name {
-                    return Err(self.error(format!("multiple metric names for metric {first:?}")));
+                    return Err(self.error(format!("multiple metric names for metric {}", go_quote(first))));
                 }
                 name = Some(self.valid_metric_name(token)?);
             }
             match self.byte {
                 b',' => continue,
                 b'}' => break,
-                _ => return Err(self.error(format!("unexpected end of label value {:?}", self.byte as char))),
+                _ => {
+                    return Err(
+                        self.error(format!("unexpected end of label value {}", go_quote_char(self.byte as char)))
+                    )
+                }
             }
         }
         let Some(name) = name else {
@@ -568,7 +589,8 @@ impl<'a> Parser<'a> {
     fn after_equals(&mut self) -> Step<String> {
         self.skip_blank_tab()?;
         if self.byte != b'"' {
-            return Err(self.error(format!("expected '\"' at start of label value, found {:?}", self.byte as char)));
+            return Err(self
+                .error(format!("expected '\"' at start of label value, found {}", go_quote_char(self.byte as char))));
         }
         let raw = self.label_value()?;
         String::from_utf8(raw).map_err(|e| self.error(format!("invalid label value {}", go_quote(e.as_bytes()))))
@@ -580,7 +602,7 @@ impl<'a> Parser<'a> {
             let name = self.quoted_name("label name")?;
             return match String::from_utf8(name) {
                 Ok(name) if self.names.label_name_ok(&name) => Ok(name),
-                Ok(name) => Err(self.error(format!("invalid label name {name:?}"))),
+                Ok(name) => Err(self.error(format!("invalid label name {}", go_quote(&name)))),
                 Err(e) => Err(self.error(format!("invalid label name {}", go_quote(e.as_bytes())))),
             };
         }
@@ -599,7 +621,7 @@ impl<'a> Parser<'a> {
     fn valid_metric_name(&self, name: impl Into<Vec<u8>>) -> Step<String> {
         match String::from_utf8(name.into()) {
             Ok(name) if self.names.metric_name_ok(&name) => Ok(name),
-            Ok(name) => Err(self.error(format!("invalid metric name {name:?}"))),
+            Ok(name) => Err(self.error(format!("invalid metric name {}", go_quote(&name)))),
             Err(e) => Err(self.error(format!("invalid metric name {}", go_quote(e.as_bytes())))),
         }
     }
@@ -638,7 +660,8 @@ impl<'a> Parser<'a> {
                 let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
                 self.skip_blank_tab_if_current_blank_tab()?;
                 if self.byte != b'=' {
-                    return Err(self.error(format!("expected '=' after label name, found {:?}", self.byte as char)));
+                    return Err(self
+                        .error(format!("expected '=' after label name, found {}", go_quote_char(self.byte as char))));
                 }
                 let value = self.after_equals()?;
                 let value = self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;
@@ -649,7 +672,7 @@ impl<'a> Parser<'a> {
                         self.skip_blank_tab()?;
                         break;
                     }
-                    _ => return Err(self.error(format!("unexpected end of label value {value:?}"))),
+                    _ => return Err(self.error(format!("unexpected end of label value {}", go_quote(&value)))),
                 }
             }
         }
@@ -746,7 +769,7 @@ impl<'a> Parser<'a> {
         label: &str,
     ) -> Step<bool> {
         if label.is_empty() {
-            return Err(self.error(format!("invalid label name for metric {:?}", of.family_name)));
+            return Err(self.error(format!("invalid label name for metric {}", go_quote(of.family_name))));
         }
         if label == "__name__" {
             return Err(self.error("label name \"__name__\" is reserved"));
@@ -764,7 +787,7 @@ impl<'a> Parser<'a> {
                 seen.contains(label)
             };
             if duplicate {
-                return Err(self.error(format!("duplicate label names for metric {:?}", of.family_name)));
+                return Err(self.error(format!("duplicate label names for metric {}", go_quote(of.family_name))));
             }
             if labels.len() == self.limits.labels_per_series {
                 return Err(self.limit(1, labels.len() + 1));
@@ -787,7 +810,9 @@ impl<'a> Parser<'a> {
     ) -> Step<String> {
         if special {
             let Some(v) = parse_go_float(&value) else {
-                return Err(self.error(format!("expected float as value for '{label}' label, got {value:?}")));
+                return Err(
+                    self.error(format!("expected float as value for '{label}' label, got {}", go_quote(&value)))
+                );
             };
             // NaN is upstream's "no position": such a sample is dropped like one without
             // the label (Go's parser keeps NaN as its marker for an absent quantile or le).
