@@ -169,25 +169,31 @@ pub fn success(data: impl Serialize) -> Vec<u8> {
 /// JSON as Go's `encoding/json` writes it: `<`, `>` and `&` as `\u003c`, `\u003e` and
 /// `\u0026`, U+2028 and U+2029 as `\u2028` and `\u2029` (serde_json writes them as they
 /// are). None of them can stand outside a string in JSON, so every one met is inside one
-/// and is replaced there. One pass; the answer is returned as it is when it has none.
+/// and is replaced there. The runs between them are copied whole; the answer is returned as
+/// it is when it has none.
 fn go_escaped(json: Vec<u8>) -> Vec<u8> {
-    if !json.iter().any(|&b| matches!(b, b'<' | b'>' | b'&' | 0xE2)) {
-        return json;
-    }
+    let escape_at = |i: usize| -> Option<(&'static [u8], usize)> {
+        match &json[i..] {
+            [b'<', ..] => Some((br"\u003c", 1)),
+            [b'>', ..] => Some((br"\u003e", 1)),
+            [b'&', ..] => Some((br"\u0026", 1)),
+            [0xE2, 0x80, 0xA8, ..] => Some((br"\u2028", 3)),
+            [0xE2, 0x80, 0xA9, ..] => Some((br"\u2029", 3)),
+            _ => None,
+        }
+    };
+    let mut found = (0..json.len()).filter(|&i| matches!(json[i], b'<' | b'>' | b'&' | 0xE2));
+    let Some(first) = found.find_map(|i| escape_at(i).map(|e| (i, e))) else { return json };
     let mut out = Vec::with_capacity(json.len() + 64);
-    let mut rest = json.as_slice();
-    while let [first, tail @ ..] = rest {
-        let (escape, after): (&[u8], &[u8]) = match rest {
-            [b'<', ..] => (br"\u003c", tail),
-            [b'>', ..] => (br"\u003e", tail),
-            [b'&', ..] => (br"\u0026", tail),
-            [0xE2, 0x80, 0xA8, after @ ..] => (br"\u2028", after),
-            [0xE2, 0x80, 0xA9, after @ ..] => (br"\u2029", after),
-            _ => (std::slice::from_ref(first), tail),
-        };
+    let mut copied = 0;
+    let mut next = Some(first);
+    while let Some((at, (escape, width))) = next {
+        out.extend_from_slice(&json[copied..at]);
         out.extend_from_slice(escape);
-        rest = after;
+        copied = at + width;
+        next = found.by_ref().filter(|&i| i >= copied).find_map(|i| escape_at(i).map(|e| (i, e)));
     }
+    out.extend_from_slice(&json[copied..]);
     out
 }
 
