@@ -535,7 +535,7 @@ impl<'a> Parser<'a> {
         if name.is_empty() {
             return Err(self.error("invalid metric name"));
         }
-        self.sample_of(name, Vec::new())
+        self.sample_of(name, None)
     }
 
     /// A sample line of 1.11's braces form, `{"my.metric",a="v"} 1`: the one name in the
@@ -582,7 +582,7 @@ impl<'a> Parser<'a> {
         let Some(name) = name else {
             return Err(self.error("invalid metric name"));
         };
-        self.sample_of(name, pairs)
+        self.sample_of(name, Some(pairs))
     }
 
     /// `=` and then a quoted label value (the current byte is `=`).
@@ -627,9 +627,9 @@ impl<'a> Parser<'a> {
     }
 
     /// The rest of a sample line once its metric name is known; `given` are the labels of
-    /// the braces form, already read.
-    fn sample_of(&mut self, name: String, given: Vec<(String, String)>) -> Step<()> {
-        let braces = !given.is_empty() || self.byte == b'}';
+    /// the braces form, already read (its `}` current). Without them, a `}` right after the
+    /// name is no end of labels: it is read as the value, and refused as upstream refuses it.
+    fn sample_of(&mut self, name: String, given: Option<Vec<(String, String)>>) -> Step<()> {
         let (index, part) = self.family_for(&name);
         self.families[index].type_set = true;
         let metric_type = self.families[index].family.metric_type;
@@ -643,7 +643,7 @@ impl<'a> Parser<'a> {
         let mut quantile: Option<f64> = None;
         let mut bucket: Option<f64> = None;
         let of = LabelsOf { metric_type, family_name: &family_name };
-        if braces {
+        if let Some(given) = given {
             for (label, value) in given {
                 let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
                 self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;

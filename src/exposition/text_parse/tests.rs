@@ -51,6 +51,7 @@ fn reference_error_scenarios() {
         ("signed nan", "m -nan\n", "text format parsing error in line 1: expected float as value, got \"-nan\""),
         ("type with trailing blank", "# TYPE m gauge \nm 1\n", "text format parsing error in line 1: unknown metric type \"gauge \""),
         ("bad metric name dash", "bad-name 3\n", "text format parsing error in line 1: expected float as value, got \"-name\""),
+        ("closing brace without labels", "m} 1\n", "text format parsing error in line 1: expected float as value, got \"}\""),
         ("invalid help escape", "# HELP m say \\\"hi\\\"\nm 1\n", "text format parsing error in line 1: invalid escape sequence '\\\"'"),
     ];
     for (name, input, want) in cases {
