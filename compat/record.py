@@ -483,6 +483,36 @@ def cases():
           for i, ct in enumerate(content_types)],
          record_text=True)
 
+    g1 = double(1, 1.0)
+
+    def bare(body):
+        return varint(len(body)) + body
+
+    case("pb-fields-of-another-wire-type",
+         "A declared field written with another wire type is read as Go reads it, as an unknown "
+         "field: kept in values, labels and the metric and served back, dropped in the family "
+         "(the field then reads as absent); unknown fields in a label pair are kept with it, a "
+         "grouping label's too.",
+         [push("PUT", "/metrics/job/a", family("ma", GAUGE, [metric([], 2, uint(1, 5))]), record="body"),
+          push("PUT", "/metrics/job/b", family("mb", SUMMARY, [metric([], 4, double(1, 3.0) + double(2, 1.0)
+                                                                          + ld(3, uint(1, 1) + double(2, 2.0)))]),
+               record="body"),
+          push("PUT", "/metrics/job/c", family("mc", HISTOGRAM, [metric([], 7, uint(1, 3) + double(2, 1.0)
+                                                                            + ld(3, uint(1, 1) + uint(2, 2)))]),
+               record="body"),
+          push("PUT", "/metrics/job/d", family("md", GAUGE, [metric([], 2, g1, extra=ld(6, b"\x01"))]), record="body"),
+          push("PUT", "/metrics/job/e", bare(ld(1, "me") + uint(2, 9) + uint(3, GAUGE) + ld(4, ld(2, g1))
+                                            + key(2, 3) + key(2, 4)), record="body"),
+          push("PUT", "/metrics/job/f", family("mf", GAUGE, [ld(1, ld(1, "a") + double(2, 1.0)) + ld(2, g1)]),
+               record="body"),
+          push("PUT", "/metrics/job/g", family("mg", GAUGE, [ld(1, ld(1, "b") + ld(2, "v"))
+                                                            + ld(1, ld(1, "a") + ld(2, "w") + ld(7, b"zz"))
+                                                            + ld(1, ld(1, "job") + ld(2, "x") + uint(3, 7))
+                                                            + ld(2, g1)]), record="body"),
+          push("PUT", "/metrics/job/h", bare(ld(1, "mh") + ld(3, b"\x01") + ld(4, ld(2, g1))), record="body"),
+          push("PUT", "/metrics/job/i", family("mi", GAUGE, [uint(2, 1)])),
+          scrape_protobuf()])
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

@@ -14,7 +14,8 @@
 //! - [`store`]: the [`GroupStore`] and its only writer, [`GroupStore::apply`];
 //! - [`own_families`]: the server's own families, pinned data the check depends on;
 //! - [`version`]: the replicated format's version, which gates new commands and rules;
-//! - [`go_format`]: Go-compatible float formatting and quoting, for renderers and messages.
+//! - [`go_format`]: Go-compatible float formatting and quoting, for renderers and messages;
+//! - [`wire`]: the protobuf wire format's fields, for values kept whole.
 //!
 //! ```text
 //! HTTP side: parse key + body ─► Command::Push { key, families, replace, time }
@@ -39,6 +40,7 @@ pub mod quota;
 pub mod selector;
 pub mod store;
 pub mod version;
+pub mod wire;
 
 pub use command::{Command, Outcome, Push, MAX_BATCH_GROUPS};
 pub use group::{

@@ -158,7 +158,14 @@ pub enum Value {
 
 /// A protobuf-pushed value kept whole: its classic reading, which the consistency check,
 /// text scrapes and the JSON API use, and the fields of the `Metric` message other than
-/// its labels (field 1) and timestamp (field 6), as they were on the wire.
+/// its labels (length-delimited field 1) and timestamp (varint field 6), as they were on
+/// the wire.
+///
+/// From replicated-format version 7 ([`crate::version::V7`]), `fields` also holds the
+/// label extras, first: for each pushed label pair with fields besides its name and
+/// value, a length-delimited field 1 holding the pair's name (field 1) and those other
+/// fields as they were. Protobuf scrapes write them back inside the label pair of that
+/// name (whose value may be the grouping key's, as upstream overrides it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProtoValue {
     pub classic: Value,

@@ -371,6 +371,10 @@ impl GroupStore {
         if self.version < version::V3 && needs_v3(&families) {
             return Outcome::Rejected { reason: NEEDS_V3.to_string() };
         }
+        // Label extras are version 7's, likewise.
+        if self.version < version::V7 && needs_v7(&families) {
+            return Outcome::Rejected { reason: NEEDS_V7.to_string() };
+        }
         match defect {
             Some(reason) => {
                 self.record_failure(&key, time);
@@ -613,9 +617,20 @@ pub const NEEDS_V5: &str = "this request needs replicated format version 5 (grou
      delete by match), which is used only once every node of the cluster runs a build that knows it; retry once the \
      upgrade is done";
 
+/// Why a push with label extras is refused before replicated-format version 7.
+pub const NEEDS_V7: &str = "this push has label pairs with fields other than a name and a value (unknown fields, or \
+     known ones of another wire type) that are kept only once every node of the cluster runs a build that keeps them \
+     (replicated format version 7); retry once the upgrade is done";
+
 /// Whether a push holds values kept whole ([`crate::Value::Proto`]).
 pub fn needs_v3(families: &PushedFamilies) -> bool {
     families.values().flat_map(|f| &f.metrics).any(|m| matches!(m.value, crate::Value::Proto(_)))
+}
+
+/// Whether a push holds values kept whole with label extras (see [`version::V7`]).
+/// Linear in the kept fields.
+pub fn needs_v7(families: &PushedFamilies) -> bool {
+    families.values().flat_map(|f| &f.metrics).filter_map(|m| m.value.proto_fields()).any(crate::wire::has_label_extras)
 }
 
 #[cfg(test)]

@@ -52,8 +52,15 @@ pub const V5: FormatVersion = 5;
 /// two pushed families were dropped unseen, so such a push was taken without them).
 pub const V6: FormatVersion = 6;
 
+/// Adds label extras to [`crate::Value::Proto`]: a pushed label pair's fields other than
+/// its name and value (unknown fields, or known ones of another wire type, which Go's
+/// decoder keeps as unknown), kept in the value's fields and written back inside that
+/// label pair in protobuf scrapes. A build before it would write them as a label pair of
+/// their own, so before it such a push is refused by `apply`, and not proposed.
+pub const V7: FormatVersion = 7;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V6;
+pub const SUPPORTED: FormatVersion = V7;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

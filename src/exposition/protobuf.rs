@@ -9,8 +9,8 @@ use bytes::Buf;
 use prost::Message;
 
 use model::{
-    Bucket, HistogramValue, LabelPair, Labels, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies, Quantile,
-    SummaryValue, Timestamp, Value,
+    wire, Bucket, HistogramValue, LabelPair, Labels, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies,
+    Quantile, SummaryValue, Timestamp, Value,
 };
 
 #[derive(Clone, PartialEq, Message)]
@@ -170,7 +170,17 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
         let (message, rest) = input.split_at(len);
         input = rest;
         count_within(message, limits, &mut series)?;
-        let pb = PbMetricFamily::decode(message).map_err(|e| {
+        // Go's decoder keeps a field of a known number but another wire type as an unknown
+        // field; prost refuses it. So a message prost refuses is read again without such
+        // fields (they stay in the raw metrics below, and so in what is kept).
+        let decoded = match PbMetricFamily::decode(message) {
+            Err(first) => match without_mistyped(message, Schema::Family) {
+                Some(cleaned) => PbMetricFamily::decode(&cleaned[..]).map_err(|_| first),
+                None => Err(first),
+            },
+            decoded => decoded,
+        };
+        let pb = decoded.map_err(|e| {
             let message = e.to_string();
             const WIRE_TYPE: &str = "invalid wire type value: ";
             if message.contains("buffer underflow") {
@@ -183,7 +193,8 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
                 ProtobufError::Invalid(message)
             }
         })?;
-        let raw_metrics = fields(message).filter(|(field, _)| *field == 4).map(|(_, m)| m);
+        let raw_metrics =
+            wire::fields(message).filter(|f| f.number == 4 && f.wire_type == wire::LEN).map(|f| f.payload);
         let family = from_pb(pb, raw_metrics, &mut out.defect)?;
         out.families.insert(family.name.clone(), family);
     }
@@ -214,15 +225,12 @@ fn length_prefix(input: &[u8]) -> Result<Option<(u64, usize)>, ProtobufError> {
 /// left for the decoder to report.
 fn count_within(family: &[u8], limits: &PushLimits, series: &mut usize) -> Result<(), ProtobufError> {
     let exceeded = |index: usize, found: usize| ProtobufError::Limit(limits.stopped_at(index, found));
-    for (field, metric) in fields(family) {
-        if field != 4 {
-            continue;
-        }
+    for metric in wire::fields(family).filter(|f| f.number == 4 && f.wire_type == wire::LEN) {
         *series += 1;
         if *series > limits.series {
             return Err(exceeded(4, *series));
         }
-        let labels = fields(metric).filter(|(field, _)| *field == 1).count();
+        let labels = wire::fields(metric.payload).filter(|f| f.number == 1 && f.wire_type == wire::LEN).count();
         if labels > limits.labels_per_series {
             return Err(exceeded(1, labels));
         }
@@ -230,81 +238,104 @@ fn count_within(family: &[u8], limits: &PushLimits, series: &mut usize) -> Resul
     Ok(())
 }
 
-/// The length-delimited fields of a message, as (field number, contents); other wire
-/// types are skipped. Stops at the first malformed field.
-fn fields(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
-    std::iter::from_fn(move || loop {
-        if message.is_empty() {
-            return None;
-        }
-        let key = prost::encoding::decode_varint(&mut message).ok()?;
-        let (field, wire_type) = ((key >> 3) as u32, key & 7);
-        let skip = match wire_type {
-            0 => {
-                prost::encoding::decode_varint(&mut message).ok()?;
-                continue;
-            }
-            1 => 8,
-            5 => 4,
-            2 => {
-                let len = usize::try_from(prost::encoding::decode_varint(&mut message).ok()?).ok()?;
-                if len > message.len() {
-                    return None;
-                }
-                let (contents, rest) = message.split_at(len);
-                message = rest;
-                return Some((field, contents));
-            }
-            _ => return None,
-        };
-        if skip > message.len() {
-            return None;
-        }
-        message = &message[skip..];
-    })
+/// The messages of `metrics.proto` as this decoder declares them, for
+/// [`without_mistyped`].
+#[derive(Clone, Copy)]
+enum Schema {
+    Family,
+    Metric,
+    Label,
+    /// A gauge's, counter's or untyped's message: field 1 is all prost is told of.
+    Scalar,
+    Summary,
+    Quantile,
+    Histogram,
+    Bucket,
 }
 
-/// Every field of a message whole (key included), as (field number, bytes), in order.
-/// Stops at the first malformed field (the decoder has already accepted the message).
-fn field_spans(mut message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
-    std::iter::from_fn(move || {
-        let whole = message;
-        let key = prost::encoding::decode_varint(&mut message).ok()?;
-        let (field, wire_type) = ((key >> 3) as u32, key & 7);
-        let skip = match wire_type {
-            0 => {
-                prost::encoding::decode_varint(&mut message).ok()?;
-                0
-            }
-            1 => 8,
-            5 => 4,
-            2 => usize::try_from(prost::encoding::decode_varint(&mut message).ok()?).ok()?,
+impl Schema {
+    /// The wire type a declared field must have, and the message it holds if any.
+    fn declared(self, number: u64) -> Option<(u8, Option<Schema>)> {
+        use wire::{FIXED64, LEN, VARINT};
+        use Schema::*;
+        Some(match (self, number) {
+            (Family, 1 | 2) | (Label, 1 | 2) => (LEN, None),
+            (Family, 3) | (Metric, 6) | (Summary, 1) | (Histogram, 1) | (Bucket, 1) => (VARINT, None),
+            (Family, 4) => (LEN, Some(Metric)),
+            (Metric, 1) => (LEN, Some(Label)),
+            (Metric, 2 | 3 | 5) => (LEN, Some(Scalar)),
+            (Metric, 4) => (LEN, Some(Summary)),
+            (Metric, 7) => (LEN, Some(Histogram)),
+            (Summary, 3) => (LEN, Some(Quantile)),
+            (Histogram, 3) => (LEN, Some(Bucket)),
+            (Scalar, 1) | (Summary, 2) | (Quantile, 1 | 2) | (Histogram, 2 | 4) | (Bucket, 2 | 4) => (FIXED64, None),
             _ => return None,
-        };
-        if skip > message.len() {
-            return None;
+        })
+    }
+}
+
+/// `message` without the declared fields that have another wire type than declared, in
+/// it and in the declared messages inside it; `None` if it does not walk to its end (the
+/// decoder's error stands). Linear: the nesting is the schema's, four deep at most.
+fn without_mistyped(message: &[u8], schema: Schema) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut walked = 0usize;
+    for field in wire::fields(message) {
+        walked += field.whole.len();
+        match schema.declared(field.number) {
+            Some((wire_type, _)) if wire_type != field.wire_type => {}
+            Some((_, Some(inner))) => wire::put_len(field.number, &without_mistyped(field.payload, inner)?, &mut out),
+            _ => out.extend_from_slice(field.whole),
         }
-        message = &message[skip..];
-        let taken = whole.len() - message.len();
-        Some((field, &whole[..taken]))
-    })
+    }
+    (walked == message.len()).then_some(out)
 }
 
 /// The value of a pushed metric message: its classic reading, kept whole
 /// ([`Value::Proto`]) when the message holds more than that reading encodes back to
 /// (any field but the labels and the timestamp that the classic value does not
 /// reproduce byte for byte: native histogram fields, float counts, exemplars, created
-/// timestamps, a second value field, unknown fields).
+/// timestamps, a second value field, unknown fields), or label pairs with fields besides
+/// their name and value (kept as label extras, first; see [`model::ProtoValue`]).
 fn kept_whole(classic: Value, raw_metric: &[u8]) -> Value {
-    let rest: Vec<u8> =
-        field_spans(raw_metric).filter(|(field, _)| *field != 1 && *field != 6).flat_map(|(_, b)| b).copied().collect();
+    let mut kept = Vec::new();
+    let mut rest = Vec::new();
+    for field in wire::fields(raw_metric) {
+        match (field.number, field.wire_type) {
+            (1, wire::LEN) => label_extras(field.payload, &mut kept),
+            (6, wire::VARINT) => {}
+            _ => rest.extend_from_slice(field.whole),
+        }
+    }
     let ours = to_pb_metric(&Metric { labels: Labels::new(), value: classic.clone(), timestamp_ms: Timestamp::NONE })
         .encode_to_vec();
-    if rest == ours {
-        classic
-    } else {
-        Value::Proto(Box::new(model::ProtoValue { classic, fields: rest }))
+    if kept.is_empty() && rest == ours {
+        return classic;
     }
+    kept.extend_from_slice(&rest);
+    Value::Proto(Box::new(model::ProtoValue { classic, fields: kept }))
+}
+
+/// Appends a label pair's extras (see [`model::ProtoValue`]) if it has any: its name as
+/// decoded (the last field 1 of the right wire type) and every field but its name and
+/// value.
+fn label_extras(pair: &[u8], out: &mut Vec<u8>) {
+    let mut name: &[u8] = &[];
+    let mut extras = Vec::new();
+    for field in wire::fields(pair) {
+        match (field.number, field.wire_type) {
+            (1, wire::LEN) => name = field.payload,
+            (2, wire::LEN) => {}
+            _ => extras.extend_from_slice(field.whole),
+        }
+    }
+    if extras.is_empty() {
+        return;
+    }
+    let mut entry = Vec::with_capacity(name.len() + extras.len() + 2);
+    wire::put_len(1, name, &mut entry);
+    entry.extend_from_slice(&extras);
+    wire::put_len(1, &entry, out);
 }
 
 /// The float counts of a histogram kept whole (`sample_count_float`, and each bucket's
@@ -421,14 +452,54 @@ pub fn encode_family(family: &MetricFamily, help: Option<&str>, out: &mut Vec<u8
     }
     let mut body = pb.encode_to_vec();
     for m in &family.metrics {
-        let mut metric = to_pb_metric(m).encode_to_vec();
-        metric.extend_from_slice(m.value.proto_fields().unwrap_or_default());
-        prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, &mut body);
-        prost::encoding::encode_varint(metric.len() as u64, &mut body);
-        body.extend_from_slice(&metric);
+        let metric = match m.value.proto_fields() {
+            Some(fields) if wire::has_label_extras(fields) => with_label_extras(m, fields),
+            fields => {
+                let mut metric = to_pb_metric(m).encode_to_vec();
+                metric.extend_from_slice(fields.unwrap_or_default());
+                metric
+            }
+        };
+        wire::put_len(4, &metric, &mut body);
     }
     prost::encoding::encode_varint(body.len() as u64, out);
     out.extend_from_slice(&body);
+}
+
+/// A metric kept whole with label extras, encoded: each label pair with the extras of
+/// its name after its value, the timestamp, then the other kept fields.
+fn with_label_extras(m: &Metric, fields: &[u8]) -> Vec<u8> {
+    let mut extras: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut rest = Vec::with_capacity(fields.len());
+    for field in wire::fields(fields) {
+        if (field.number, field.wire_type) != (1, wire::LEN) {
+            rest.extend_from_slice(field.whole);
+            continue;
+        }
+        let mut entry = wire::fields(field.payload);
+        if let Some(name) = entry.next().filter(|f| (f.number, f.wire_type) == (1, wire::LEN)) {
+            extras.push((name.payload, &field.payload[name.whole.len()..]));
+        }
+    }
+    // Looked up by name for each label: sorted, so a series of many labels is not quadratic.
+    extras.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(fields.len() + 16 * m.labels.len());
+    let mut pair = Vec::new();
+    for label in m.labels.iter() {
+        pair.clear();
+        wire::put_len(1, label.name.as_bytes(), &mut pair);
+        wire::put_len(2, label.value.as_bytes(), &mut pair);
+        if let Ok(i) = extras.binary_search_by(|(name, _)| (*name).cmp(label.name.as_bytes())) {
+            pair.extend_from_slice(extras[i].1);
+        }
+        wire::put_len(1, &pair, &mut out);
+    }
+    if let Some(ms) = m.timestamp_ms.get() {
+        wire::put_varint(6 << 3, &mut out);
+        wire::put_varint(ms as u64, &mut out);
+    }
+    out.extend_from_slice(&rest);
+    out
 }
 
 fn to_pb_metric(m: &Metric) -> PbMetric {
@@ -529,6 +600,89 @@ mod tests {
         let mut scraped = Vec::new();
         encode_family(&decoded.families["g"], None, &mut scraped);
         assert_eq!(scraped, body, "served back exactly as pushed");
+    }
+
+    /// One delimited family "m" of type `mtype` with `rest` (raw fields) after its type.
+    fn raw_family(mtype: u8, rest: &[u8]) -> Vec<u8> {
+        let mut family = vec![0x0a, 0x01, b'm', 0x18, mtype];
+        family.extend_from_slice(rest);
+        let mut body = Vec::new();
+        wire::put_varint(family.len() as u64, &mut body);
+        body.extend_from_slice(&family);
+        body
+    }
+
+    /// Go's decoder keeps a declared field of another wire type as an unknown field, where
+    /// prost refuses the message; upstream 1.5.1 accepts such pushes (recorded, compat case
+    /// pb-fields-of-another-wire-type). Such a field in a value is kept with it and served
+    /// back; in a family it is dropped, as upstream's gathering drops a family's unknown
+    /// fields.
+    #[test]
+    fn fields_of_another_wire_type_are_read_as_unknown() {
+        let mut metric = Vec::new();
+        wire::put_len(2, &[0x08, 0x05], &mut metric); // gauge { value as a varint }
+        let mut stamp = Vec::new();
+        wire::put_len(6, &[0x01], &mut stamp); // the timestamp as bytes
+        let mut rest = Vec::new();
+        wire::put_len(4, &[&metric[..], &stamp[..]].concat(), &mut rest);
+        rest.extend_from_slice(&[0x10, 0x07]); // the help as a varint
+        let decoded = parse_delimited(&raw_family(1, &rest)).unwrap();
+        let m = &decoded.families["m"].metrics[0];
+        assert_eq!(m.value.classic(), &Value::Gauge(0.0));
+        assert_eq!(m.timestamp_ms, Timestamp::NONE);
+        assert_eq!(m.value.proto_fields(), Some(&[&metric[..], &stamp[..]].concat()[..]));
+        assert_eq!(decoded.families["m"].help, None);
+        let mut scraped = Vec::new();
+        encode_family(&decoded.families["m"], None, &mut scraped);
+        let mut served = Vec::new();
+        wire::put_len(4, &[&metric[..], &stamp[..]].concat(), &mut served);
+        assert_eq!(scraped, raw_family(1, &served));
+
+        // A summary's count as a double, a quantile's bound as a varint.
+        let mut summary = vec![0x09, 0, 0, 0, 0, 0, 0, 0x08, 0x40];
+        wire::put_len(3, &[0x08, 0x01, 0x11, 0, 0, 0, 0, 0, 0, 0, 0x40], &mut summary);
+        let mut rest = Vec::new();
+        wire::put_len(4, &[&[0x22, summary.len() as u8][..], &summary[..]].concat(), &mut rest);
+        let decoded = parse_delimited(&raw_family(2, &rest)).unwrap();
+        let m = &decoded.families["m"].metrics[0];
+        assert_eq!(m.value.classic(), &Value::summary(0, 0.0, vec![Quantile { quantile: 0.0, value: 2.0 }]));
+        // Wire types 6 and 7 are still errors, as upstream's.
+        assert!(parse_delimited(&raw_family(1, &[0x16])).is_err());
+    }
+
+    /// A label pair's fields besides its name and value (an unknown field here) are kept
+    /// with the value and served back inside that pair, as upstream serves them (recorded,
+    /// compat case pb-fields-of-another-wire-type).
+    #[test]
+    fn label_pairs_keep_their_other_fields() {
+        let mut pair = Vec::new();
+        wire::put_len(1, b"a", &mut pair);
+        wire::put_len(2, b"v", &mut pair);
+        pair.extend_from_slice(&[0x18, 0x07]);
+        let mut plain = Vec::new();
+        wire::put_len(1, b"b", &mut plain);
+        wire::put_len(2, b"w", &mut plain);
+        let mut metric = Vec::new();
+        wire::put_len(1, &plain, &mut metric);
+        wire::put_len(1, &pair, &mut metric);
+        wire::put_len(2, &[0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], &mut metric);
+        let mut rest = Vec::new();
+        wire::put_len(4, &metric, &mut rest);
+        let mut decoded = parse_delimited(&raw_family(1, &rest)).unwrap();
+        let m = &mut decoded.families.get_mut("m").unwrap().metrics[0];
+        assert_eq!(m.value.classic(), &Value::Gauge(1.0));
+        assert!(wire::has_label_extras(m.value.proto_fields().unwrap()));
+        // Stored labels are sorted: "a" comes first in the scrape, its field with it.
+        m.labels = Labels::from([LabelPair::new("a", "v"), LabelPair::new("b", "w")]);
+        let mut scraped = Vec::new();
+        encode_family(&decoded.families["m"], None, &mut scraped);
+        let mut sorted = Vec::new();
+        wire::put_len(1, &pair, &mut sorted);
+        wire::put_len(1, &plain, &mut sorted);
+        wire::put_len(2, &[0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], &mut sorted);
+        let mut served = Vec::new();
+        wire::put_len(4, &sorted, &mut served);
+        assert_eq!(scraped, raw_family(1, &served));
     }
 
     /// What follows the last whole message, as upstream 1.5.1 answers it (recorded): a body

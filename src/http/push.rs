@@ -117,9 +117,12 @@ pub(super) async fn push_command(state: &AppState, mut push: Push) -> Result<Com
 /// Waits until the cluster's replicated format can carry `push` (see [`push_command`]);
 /// returns whether the push must be judged by the UTF-8 rules (version 4's).
 async fn push_format(state: &AppState, push: &Push) -> Result<bool, HttpError> {
-    use model::version::{V3, V4, V5};
+    use model::version::{V3, V4, V5, V7};
     if model::store::needs_v3(&push.families) {
         wait_format(state, V3, model::store::NEEDS_V3).await?;
+    }
+    if model::store::needs_v7(&push.families) {
+        wait_format(state, V7, model::store::NEEDS_V7).await?;
     }
     if push.ttl.is_some() {
         wait_format(state, V5, model::store::NEEDS_V5).await?;

@@ -580,6 +580,43 @@ fn values_kept_whole_wait_for_version_3() {
     assert_eq!(push(&mut v2, &k, plain, true, 1), Outcome::Pushed, "classic values need no switch");
 }
 
+/// Label extras (a pushed label pair's fields besides its name and value, kept in the
+/// value's fields) are version 7's: a build before it would serve them as a label pair of
+/// their own, so before the switch `apply` refuses the push and stores nothing.
+#[test]
+fn label_extras_wait_for_version_7() {
+    let k = key(&[("job", "j")]);
+    // Label extras for "a" (an unknown varint field 3 = 7), then a gauge of value 1.
+    let fields = vec![0x0a, 0x05, 0x0a, 0x01, b'a', 0x18, 0x07, 0x12, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f];
+    let with_extras = |fields: Vec<u8>| {
+        let mut f = family("g", MetricType::Gauge, &[]);
+        f.metrics.push(Metric {
+            labels: Labels::from([LabelPair::new("a", "v")]),
+            value: Value::Proto(Box::new(crate::ProtoValue { classic: Value::Gauge(1.0), fields })),
+            timestamp_ms: Timestamp::NONE,
+        });
+        vec![f]
+    };
+    let mut v6 = GroupStore::new();
+    v6.apply(Command::SetVersion { version: version::V6 });
+    assert_eq!(
+        push(&mut v6, &k, with_extras(fields.clone()), true, 1),
+        Outcome::Rejected { reason: NEEDS_V7.to_string() }
+    );
+    assert!(v6.is_empty(), "nothing stored, not even a failure time");
+    assert_eq!(
+        push(&mut v6, &k, with_extras(fields[7..].to_vec()), true, 1),
+        Outcome::Pushed,
+        "kept fields alone are version 3's"
+    );
+
+    let mut v7 = GroupStore::new();
+    v7.apply(Command::SetVersion { version: version::V7 });
+    assert_eq!(push(&mut v7, &k, with_extras(fields.clone()), true, 1), Outcome::Pushed);
+    let stored = &v7.group(&k).unwrap().families["g"].family.metrics[0];
+    assert_eq!(stored.value.proto_fields(), Some(&fields[..]));
+}
+
 /// UTF-8 names are judged by the rule the entry carries: a `Push` by the legacy rules on
 /// every node, a `PushUtf8` (version 4) by the UTF-8 ones; the reserved `__` prefix and
 /// every other rule stay. Before version 4 a `PushUtf8` is refused and stores nothing.
