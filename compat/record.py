@@ -513,6 +513,35 @@ def cases():
           push("PUT", "/metrics/job/i", family("mi", GAUGE, [uint(2, 1)])),
           scrape_protobuf()])
 
+    case("errors-several-listed",
+         "A push with several problems in one family is refused with each of them listed, as "
+         "client_golang's MultiError words them ('N error(s) occurred:'); a series that fails "
+         "a check is not counted as seen, so its copy is not named a duplicate.",
+         [answered(text("PUT", "/metrics/job/x", b'# TYPE m gauge\nm{a="1"} 1\nm{a="1"} 2\nm{a="2"} 1\nm{a="2"} 3\n')),
+          answered(text("PUT", "/metrics/job/x", b'm{a="1"} 1\nm{a="1"} 1\nm{a="1"} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b'm{__a="1"} 1\nm{__a="1"} 1\nm{b="1"} 1\nm{b="1"} 1\n')),
+          answered(text("PUT", "/metrics/job/x", b'# TYPE go_goroutines gauge\ngo_goroutines 1\ngo_goroutines 2\n')),
+          answered(push("PUT", "/metrics/job/y", family("m", GAUGE, [metric([("a-b", "1")], 2, g1),
+                                                                     metric([("c-d", "1")], 2, g1),
+                                                                     metric([], 2, g1), metric([], 2, g1)]))),
+          answered(push("PUT", "/metrics/job/y", family("m", GAUGE, [metric([("a", "1")], 3, g1),
+                                                                     metric([("a", "2")], 3, g1),
+                                                                     metric([("a", "3")], 2, g1)])))],
+         tags=("text", "protobuf", "validation"))
+
+    case("path-label-values-not-utf8",
+         "A label value or job that is not UTF-8 once decoded names no group a push can create: "
+         "deleting it is 202; an error elsewhere in the path is answered first.",
+         [text("PUT", "/metrics/job/x/l/v", b"m 1\n"),
+          text("DELETE", "/metrics/job/x/l/%FF", b""),
+          text("DELETE", "/metrics/job/x/l@base64/_w", b""),
+          text("DELETE", "/metrics/job/%FF", b""),
+          text("DELETE", "/metrics/job@base64/_w", b""),
+          answered(text("DELETE", "/metrics/job/x/l/%FF/a-b/1", b"")),
+          answered(text("PUT", "/metrics/job/x/l/%FF/a-b/1", b"m 1\n")),
+          answered(text("POST", "/metrics/job/x/l/%FF/k", b"m 1\n"))],
+         tags=("path",))
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

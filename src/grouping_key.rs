@@ -31,7 +31,9 @@ pub enum GroupingKeyError {
     LabelBase64 { name: String, value: String, error: String },
     #[error("job name is required")]
     JobRequired,
-    /// Upstream accepts such a key and then can never expose the group; we refuse it.
+    /// Upstream accepts such a key and then can never expose the group; we refuse a push
+    /// to it, and a delete of it deletes nothing (202, as upstream answers it). Reported
+    /// only when the path has no other error.
     #[error("label value {0} in the URL is not valid UTF-8")]
     NotUtf8(String),
     /// `__ttl__` with a value that is not a positive duration, or given twice.
@@ -107,9 +109,14 @@ pub fn parse_push_target(
         true => decode_base64(job).map_err(|(decoded, e)| GroupingKeyError::JobBase64(go_quote(decoded), e))?,
         false => job.to_vec(),
     };
-    let (mut pairs, ttl) = split_labels(labels, names)?;
+    let (mut pairs, ttl, not_utf8) = split_labels(labels, names)?;
     if job.is_empty() {
         return Err(GroupingKeyError::JobRequired);
+    }
+    // Last: upstream takes such a key (see [`GroupingKeyError::NotUtf8`]), so every other
+    // error of the path comes first, and a delete of it is a delete of nothing.
+    if let Some(e) = not_utf8 {
+        return Err(e);
     }
     pairs.insert("job".to_string(), utf8(job)?);
     Ok((GroupingKey::new(pairs), ttl))
@@ -130,12 +137,17 @@ type Labels = BTreeMap<String, String>;
 
 /// Upstream's `splitLabels`: the name without `@base64`, unescaped (UTF-8 names only),
 /// must pass the name rules, and its escaped form must not start with `__`; except
-/// [`TTL_LABEL`], returned apart.
-fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>), GroupingKeyError> {
+/// [`TTL_LABEL`], returned apart. A label value that is not UTF-8 is no error of its
+/// own here (upstream's is none): the first is returned apart, the others read on.
+fn split_labels(
+    labels: &[u8],
+    names: Names,
+) -> Result<(Labels, Option<Ttl>, Option<GroupingKeyError>), GroupingKeyError> {
     let mut out = BTreeMap::new();
     let mut ttl = None;
+    let mut not_utf8 = None;
     if labels.len() <= 1 {
-        return Ok((out, ttl));
+        return Ok((out, ttl, not_utf8));
     }
     let components: Vec<&[u8]> = labels[1..].split(|&b| b == b'/').collect();
     if components.len() % 2 != 0 {
@@ -173,9 +185,16 @@ fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>), Gr
                 error,
             })?
         };
-        out.insert(unescaped.into_owned(), utf8(value)?);
+        match utf8(value) {
+            Ok(value) => {
+                out.insert(unescaped.into_owned(), value);
+            }
+            Err(e) => {
+                not_utf8.get_or_insert(e);
+            }
+        }
     }
-    Ok((out, ttl))
+    Ok((out, ttl, not_utf8))
 }
 
 #[cfg(test)]
@@ -283,10 +302,20 @@ mod tests {
         assert_eq!(target("/__ttlx__/1m"), Err("improper label name \"__ttlx__\"".into()), "other names stay reserved");
     }
 
+    /// A value that is not UTF-8 is reported only when nothing else in the path is wrong
+    /// (upstream takes such a key; its other errors come as they would without it).
     #[test]
-    fn invalid_utf8_value_is_refused() {
+    fn invalid_utf8_value_is_refused_after_every_other_error() {
         let err = parse_grouping_key(b"u", false, b"/lbl/\xff", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
+        let err = parse_grouping_key(b"\xff", false, b"", Names::Legacy).unwrap_err();
+        assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
+        let err = parse_grouping_key(b"u", false, b"/lbl/\xff/a-b/1", Names::Legacy).unwrap_err();
+        assert_eq!(err.to_string(), "improper label name \"a-b\"");
+        let err = parse_grouping_key(b"", false, b"/lbl/\xff", Names::Legacy).unwrap_err();
+        assert_eq!(err, GroupingKeyError::JobRequired);
+        let err = parse_grouping_key(b"u", false, b"/lbl/\xff/b@base64/!", Names::Legacy).unwrap_err();
+        assert!(matches!(err, GroupingKeyError::LabelBase64 { .. }), "{err}");
     }
 }
 

@@ -81,66 +81,96 @@ pub fn timestamped_stamp_families(families: &PushedFamilies) -> bool {
         .any(|f| f.metrics.iter().any(|m| m.timestamp_ms.is_some()))
 }
 
-/// The checks a push must pass whatever the store holds. `families` must already
-/// carry the grouping labels (see [`sanitize`]).
-pub fn intrinsic(families: &PushedFamilies, names: Names) -> Result<(), String> {
-    if families.values().flat_map(|f| &f.metrics).any(|m| m.timestamp_ms.is_some()) {
-        return Err(TIMESTAMPED.to_string());
-    }
-    for family in families.values() {
-        let name = family.name.as_str();
-        if !names.metric_name_ok(name) {
-            return Err(format!("collected metric family has an invalid name: {name:?}"));
+/// The problems of each series of `family` by itself and of its duplicates within the
+/// push (`family` must already carry the grouping labels, see [`sanitize`]), appended to
+/// `errors`: each series that fails a check once (with the first check it fails, in
+/// upstream's order); a series that fails is not counted as seen, so a later copy of it
+/// is not named a duplicate, as in upstream's gathering.
+fn series_errors(family: &MetricFamily, names: Names, errors: &mut Vec<String>) {
+    let name = family.name.as_str();
+    let mut seen: HashSet<&Labels> = HashSet::with_capacity(family.metrics.len());
+    for m in &family.metrics {
+        if let Err(what) = series_problem(family, m, names) {
+            errors.push(format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m)));
+            continue;
         }
-        let mut seen: HashSet<&Labels> = HashSet::with_capacity(family.metrics.len());
-        for m in &family.metrics {
-            let problem = |what: String| format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m));
-            if !m.value.fits(family.metric_type) {
-                return Err(problem(format!("is not a {}", family.metric_type.upper_name())));
-            }
-            // Starting from "" as Go's check does: an empty name (sorted first) is named
-            // a repeated one, in upstream's words.
-            let mut previous: &str = "";
-            for label in &m.labels {
-                if previous == label.name {
-                    return Err(problem(format!("has two or more labels with the same name: {}", label.name)));
-                }
-                previous = label.name;
-                if !names.label_name_ok(label.name) || is_reserved_label_name(label.name) {
-                    return Err(problem(format!("has a label with an invalid name: {}", label.name)));
-                }
-                if family.metric_type == MetricType::Summary && label.name == "quantile" {
-                    return Err(problem("must not have an explicit \"quantile\" label".to_string()));
-                }
-                if matches!(family.metric_type, MetricType::Histogram | MetricType::GaugeHistogram)
-                    && label.name == "le"
-                {
-                    return Err(problem("must not have an explicit \"le\" label".to_string()));
-                }
-            }
-            if !seen.insert(&m.labels) {
-                return Err(problem("was collected before with the same name and label values".to_string()));
-            }
+        if !seen.insert(&m.labels) {
+            errors.push(duplicate_message(name, m));
+        }
+    }
+}
+
+/// What is wrong with one series of `family` by itself (its duplicates aside), in the
+/// words that follow the series in upstream's message.
+fn series_problem(family: &MetricFamily, m: &Metric, names: Names) -> Result<(), String> {
+    if !m.value.fits(family.metric_type) {
+        return Err(format!("is not a {}", family.metric_type.upper_name()));
+    }
+    // Starting from "" as Go's check does: an empty name (sorted first) is named
+    // a repeated one, in upstream's words.
+    let mut previous: &str = "";
+    for label in &m.labels {
+        if previous == label.name {
+            return Err(format!("has two or more labels with the same name: {}", label.name));
+        }
+        previous = label.name;
+        if !names.label_name_ok(label.name) || is_reserved_label_name(label.name) {
+            return Err(format!("has a label with an invalid name: {}", label.name));
+        }
+        if family.metric_type == MetricType::Summary && label.name == "quantile" {
+            return Err("must not have an explicit \"quantile\" label".to_string());
+        }
+        if matches!(family.metric_type, MetricType::Histogram | MetricType::GaugeHistogram) && label.name == "le" {
+            return Err("must not have an explicit \"le\" label".to_string());
         }
     }
     Ok(())
 }
 
+/// Problems as one message, as client_golang's `MultiError` after `MaybeUnwrap` words
+/// them: none is no error, one is itself, more are counted and listed.
+pub fn one_message(errors: Vec<String>) -> Result<(), String> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().unwrap_or_default()),
+        n => {
+            let mut out = format!("{n} error(s) occurred:");
+            for e in errors {
+                out.push_str("\n* ");
+                out.push_str(&e);
+            }
+            Err(out)
+        }
+    }
+}
+
 impl GroupStore {
-    /// The judgement of a push (families already sanitized) against the current state.
-    /// Returns upstream's message for the first problem found.
+    /// The judgement of a push (families already sanitized) against the current state,
+    /// at `time` (the push time its group would get).
+    ///
+    /// Every problem is reported, as upstream's gathering reports them (see
+    /// [`one_message`]): a family that clashes with the server's own families or another
+    /// group's type, or has an invalid name, once (its series are not looked at then);
+    /// each series of the other families that fails a check once; then each series
+    /// another group already exposes. Families come in name order, other groups in key
+    /// order (upstream's order there is Go's map order, which varies).
     pub(crate) fn check_push(
         &self,
         key: &GroupingKey,
         families: &PushedFamilies,
         replace: bool,
         names: Names,
+        time: UnixNanos,
     ) -> Result<(), String> {
-        intrinsic(families, names)?;
+        if families.values().flat_map(|f| &f.metrics).any(|m| m.timestamp_ms.is_some()) {
+            return Err(TIMESTAMPED.to_string());
+        }
         let current = self.group(key);
         // Type of `name` after the push, anywhere in the store or in the server itself.
-        let type_after = |name: &str| -> Option<MetricType> {
-            if let Some(f) = families.get(name) {
+        // A pushed family already refused is left out, as upstream's gathering leaves it
+        // out of what the next families are checked against.
+        let type_after = |name: &str, skipped: &HashSet<&str>| -> Option<MetricType> {
+            if let Some(f) = families.get(name).filter(|_| !skipped.contains(name)) {
                 return Some(f.metric_type);
             }
             if !replace {
@@ -153,32 +183,53 @@ impl GroupStore {
             }
             self.type_elsewhere(key, name).or_else(|| self.own_family(name).map(|o| o.metric_type))
         };
+        let mut errors: Vec<String> = Vec::new();
+        let mut skipped: HashSet<&str> = HashSet::new();
         for family in families.values() {
-            let name = family.name.as_str();
-            if let Some(own) = self.own_family(name) {
-                let help = family.help.as_deref().unwrap_or("");
-                if own.help_must_match && help != own.help {
-                    return Err(format!(
-                        "gathered metric family {name} has help {help:?} but should have {:?}",
-                        own.help
-                    ));
+            let problem = self.family_problem(key, family, names, &|name| type_after(name, &skipped));
+            match problem {
+                Err(e) => {
+                    errors.push(e);
+                    skipped.insert(family.name.as_str());
                 }
-                if own.metric_type != family.metric_type {
-                    return Err(format!(
-                        "gathered metric family {name} has type {} but should have {}",
-                        family.metric_type.upper_name(),
-                        own.metric_type.upper_name()
-                    ));
-                }
+                Ok(()) => series_errors(family, names, &mut errors),
             }
-            if let Some(other) = self.type_elsewhere(key, name) {
-                if other != family.metric_type {
-                    return Err(self.type_conflict_message(key, name, family.metric_type));
-                }
-            }
-            check_suffix_collisions(family, &type_after)?;
         }
-        self.check_duplicates_across_groups(key, families, replace)
+        self.duplicates_across_groups(key, families, replace, time, &skipped, &mut errors);
+        one_message(errors)
+    }
+
+    /// What is wrong with a pushed family as a whole, in upstream's words.
+    fn family_problem(
+        &self,
+        key: &GroupingKey,
+        family: &MetricFamily,
+        names: Names,
+        type_after: &dyn Fn(&str) -> Option<MetricType>,
+    ) -> Result<(), String> {
+        let name = family.name.as_str();
+        if !names.metric_name_ok(name) {
+            return Err(format!("collected metric family has an invalid name: {name:?}"));
+        }
+        if let Some(own) = self.own_family(name) {
+            let help = family.help.as_deref().unwrap_or("");
+            if own.help_must_match && help != own.help {
+                return Err(format!("gathered metric family {name} has help {help:?} but should have {:?}", own.help));
+            }
+            if own.metric_type != family.metric_type {
+                return Err(format!(
+                    "gathered metric family {name} has type {} but should have {}",
+                    family.metric_type.upper_name(),
+                    own.metric_type.upper_name()
+                ));
+            }
+        }
+        if let Some(other) = self.type_elsewhere(key, name) {
+            if other != family.metric_type {
+                return Err(self.type_conflict_message(key, name, family.metric_type));
+            }
+        }
+        check_suffix_collisions(family, type_after)
     }
 
     fn type_conflict_message(&self, key: &GroupingKey, name: &str, wanted: MetricType) -> String {
@@ -195,35 +246,40 @@ impl GroupStore {
     }
 
     /// Series of the pushed group (after the push) that another compatible group
-    /// already exposes.
-    fn check_duplicates_across_groups(
+    /// already exposes, appended to `errors` (families in `skipped` aside).
+    fn duplicates_across_groups(
         &self,
         key: &GroupingKey,
         families: &PushedFamilies,
         replace: bool,
-    ) -> Result<(), String> {
+        time: UnixNanos,
+        skipped: &HashSet<&str>,
+        errors: &mut Vec<String>,
+    ) {
         let current = self.group(key);
         let mine = Group::new(key.clone(), UnixNanos::default());
         for other in self.compatible_groups(key).filter(|g| g.key != *key) {
             // Both timestamp families of a group carry its series labels, so the same
-            // labels as another group's are two identical series in each; the first
-            // family, `push_failure_time_seconds`, is the one named.
+            // labels as another group's are two identical series in each (the pushed
+            // group's at failure time 0, as it would be created, and at the push's time).
             if other.series_labels() == mine.series_labels() {
-                let series = mine.timestamp_series(mine.push_failure_time);
-                return Err(duplicate_message(PUSH_FAILURE_TIME_NAME, &series));
+                errors.push(duplicate_message(PUSH_FAILURE_TIME_NAME, &mine.timestamp_series(mine.push_failure_time)));
+                errors.push(duplicate_message(PUSH_TIME_NAME, &mine.timestamp_series(time)));
             }
             for (name, theirs) in &other.families {
+                if skipped.contains(name.as_str()) {
+                    continue;
+                }
                 let mine: Option<&MetricFamily> = families.get(name).or_else(|| {
                     (!replace).then(|| current.and_then(|g| g.families.get(name)).map(|s| &s.family)).flatten()
                 });
                 let Some(mine) = mine else { continue };
                 let seen: HashSet<&Labels> = theirs.family.metrics.iter().map(|m| &m.labels).collect();
-                if let Some(m) = mine.metrics.iter().find(|m| seen.contains(&m.labels)) {
-                    return Err(duplicate_message(name, m));
+                for m in mine.metrics.iter().filter(|m| seen.contains(&m.labels)) {
+                    errors.push(duplicate_message(name, m));
                 }
             }
         }
-        Ok(())
     }
 }
 

@@ -465,7 +465,7 @@ impl GroupStore {
             return Outcome::Rejected { reason: crate::check::TIMESTAMPED.to_string() };
         }
         let families = sanitize(families, &key);
-        if let Err(reason) = self.check_push(&key, &families, replace, names) {
+        if let Err(reason) = self.check_push(&key, &families, replace, names, time) {
             self.record_failure(&key, time);
             return Outcome::Rejected { reason };
         }

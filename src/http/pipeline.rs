@@ -17,7 +17,7 @@ use super::{admin, api, batch, import, push, scrape, ui, AppState};
 use crate::access::{self, Principal};
 use crate::body::{self, BodyEncoding};
 use crate::error::HttpError;
-use crate::grouping_key::parse_push_target;
+use crate::grouping_key::{parse_push_target, GroupingKeyError};
 use crate::routes::{Endpoint, Params, Routed};
 
 /// Authenticates the request (every path, as upstream: the UI, the API, the health
@@ -176,6 +176,8 @@ async fn matched(
         }
         Endpoint::Delete { job_base64 } => match permitted_key(state, principal, &params, job_base64, "delete") {
             Ok((key, _)) => push::delete(state, key).await,
+            // No group has such a key (no push to it is taken): nothing to delete.
+            Err(HttpError::GroupingKey(GroupingKeyError::NotUtf8(_))) => Ok(empty(StatusCode::ACCEPTED)),
             Err(e) => Err(e),
         },
         Endpoint::Batch { replace } => {

@@ -580,6 +580,36 @@ fn values_kept_whole_wait_for_version_3() {
     assert_eq!(push(&mut v2, &k, plain, true, 1), Outcome::Pushed, "classic values need no switch");
 }
 
+/// Every problem of a push is listed, as upstream's gathering lists them (recorded, compat
+/// case errors-several-listed); a family refused as a whole is not looked into, and is
+/// left out of what the next families are checked against, so two pushed families whose
+/// names collide are one problem, not two.
+#[test]
+fn every_problem_is_listed_once() {
+    let k = key(&[("job", "j")]);
+    let mut store = GroupStore::new();
+    let twice = family("m", MetricType::Gauge, &[(&[("a", "1")], 1.0), (&[("a", "1")], 2.0), (&[("a", "1")], 3.0)]);
+    let Outcome::Rejected { reason } = push(&mut store, &k, vec![twice], true, 1) else { panic!("accepted") };
+    assert!(reason.starts_with("2 error(s) occurred:\n* collected metric \"m\" {"), "{reason}");
+    assert_eq!(reason.matches("was collected before").count(), 2, "{reason}");
+
+    let colliding = vec![
+        family("m_sum", MetricType::Counter, &[(&[], 1.0)]),
+        family("m", MetricType::Summary, &[]),
+        family("n", MetricType::Gauge, &[(&[("a", "1")], 1.0), (&[("a", "1")], 2.0)]),
+    ];
+    let Outcome::Rejected { reason } = push(&mut store, &k, colliding, true, 2) else { panic!("accepted") };
+    assert!(reason.starts_with("2 error(s) occurred:\n"), "{reason}");
+    assert_eq!(reason.matches("collides with").count(), 1, "{reason}");
+    assert_eq!(reason.matches("was collected before").count(), 1, "{reason}");
+    assert_eq!(one_message_of(&[]), Ok(()));
+    assert_eq!(one_message_of(&["a"]), Err("a".to_string()));
+}
+
+fn one_message_of(errors: &[&str]) -> Result<(), String> {
+    crate::check::one_message(errors.iter().map(|e| e.to_string()).collect())
+}
+
 /// Label extras (a pushed label pair's fields besides its name and value, kept in the
 /// value's fields) are version 7's: a build before it would serve them as a label pair of
 /// their own, so before the switch `apply` refuses the push and stores nothing.
@@ -893,17 +923,22 @@ fn delete_by_match_removes_the_matching_groups() {
 }
 
 /// `{job="j"}` and `{job="j",instance=""}` would expose identical timestamp series: the
-/// second push is refused with upstream's message, naming `push_failure_time_seconds`
-/// first, as it stood at value 0, and the refused group is not created.
+/// second push is refused with upstream's message, naming both series as the refused
+/// group would have them (`push_failure_time_seconds` at 0, `push_time_seconds` at the
+/// push's time; upstream lists them in either order), and the refused group is not created.
 #[test]
 fn a_group_whose_timestamp_series_another_group_exposes_is_refused() {
     let mut store = GroupStore::new();
     let gauge = |name: &str| family(name, MetricType::Gauge, &[(&[], 1.0)]);
     assert_eq!(push(&mut store, &key(&[("job", "j")]), vec![gauge("a")], true, 5), Outcome::Pushed);
     let outcome = push(&mut store, &key(&[("job", "j"), ("instance", "")]), vec![gauge("b")], true, 6);
-    let expected = "collected metric \"push_failure_time_seconds\" { label:<name:\"instance\" value:\"\" > \
+    let expected = "2 error(s) occurred:\n\
+                    * collected metric \"push_failure_time_seconds\" { label:<name:\"instance\" value:\"\" > \
                     label:<name:\"job\" value:\"j\" > gauge:<value:0 > } was collected before with the same name and \
-                    label values";
+                    label values\n\
+                    * collected metric \"push_time_seconds\" { label:<name:\"instance\" value:\"\" > \
+                    label:<name:\"job\" value:\"j\" > gauge:<value:6e-09 > } was collected before with the same name \
+                    and label values";
     assert_eq!(outcome, Outcome::Rejected { reason: expected.to_string() });
     assert_eq!(store.groups().count(), 1);
     // A key of another shape that does not collide is accepted.
