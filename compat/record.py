@@ -542,6 +542,15 @@ def cases():
           answered(text("POST", "/metrics/job/x/l/%FF/k", b"m 1\n"))],
          tags=("path",))
 
+    case("api-value-of-several-value-fields",
+         "A metric with several value fields shows the field of its family's type in scrapes, "
+         "and in /api/v1/metrics the gauge, else the counter, else the untyped value, whatever "
+         "the family's type.",
+         [push("PUT", "/metrics/job/a", family("ca", COUNTER, [metric([], 3, g1) + ld(2, double(1, 2.0))])),
+          push("PUT", "/metrics/job/b", family("ub", UNTYPED, [metric([], 5, g1) + ld(3, double(1, 2.0))])),
+          push("PUT", "/metrics/job/c", family("gc", GAUGE, [metric([], 2, g1) + ld(3, double(1, 2.0))])),
+          scrape_protobuf()])
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

@@ -90,7 +90,10 @@ fn metric_json(m: &Metric, metric_type: MetricType) -> Json {
             o.insert("sum".into(), Json::String(format_g(*sum)));
         }
         (other, _) => {
-            o.insert("value".into(), Json::String(format_g(other.scalar().unwrap_or(0.0))));
+            // Upstream shows a gauge field first, then a counter, then an untyped one,
+            // whatever the family's type (a scrape shows the field of the family's type).
+            let kept = m.value.proto_fields().and_then(crate::exposition::protobuf::api_scalar);
+            o.insert("value".into(), Json::String(format_g(kept.or(other.scalar()).unwrap_or(0.0))));
         }
     }
     Json::Object(o)

@@ -189,7 +189,7 @@ impl GroupStore {
             let problem = self.family_problem(key, family, names, &|name| type_after(name, &skipped));
             match problem {
                 Err(e) => {
-                    errors.push(e);
+                    errors.extend(e);
                     skipped.insert(family.name.as_str());
                 }
                 Ok(()) => series_errors(family, names, &mut errors),
@@ -199,50 +199,71 @@ impl GroupStore {
         one_message(errors)
     }
 
-    /// What is wrong with a pushed family as a whole, in upstream's words.
+    /// What is wrong with a pushed family as a whole, in upstream's words (one message, or
+    /// one for each of its series).
     fn family_problem(
         &self,
         key: &GroupingKey,
         family: &MetricFamily,
         names: Names,
         type_after: &dyn Fn(&str) -> Option<MetricType>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Vec<String>> {
         let name = family.name.as_str();
         if !names.metric_name_ok(name) {
-            return Err(format!("collected metric family has an invalid name: {name:?}"));
+            return Err(vec![format!("collected metric family has an invalid name: {name:?}")]);
         }
         if let Some(own) = self.own_family(name) {
             let help = family.help.as_deref().unwrap_or("");
             if own.help_must_match && help != own.help {
-                return Err(format!("gathered metric family {name} has help {help:?} but should have {:?}", own.help));
+                return Err(vec![format!(
+                    "gathered metric family {name} has help {help:?} but should have {:?}",
+                    own.help
+                )]);
             }
             if own.metric_type != family.metric_type {
-                return Err(format!(
+                return Err(vec![format!(
                     "gathered metric family {name} has type {} but should have {}",
                     family.metric_type.upper_name(),
                     own.metric_type.upper_name()
-                ));
+                )]);
             }
         }
         if let Some(other) = self.type_elsewhere(key, name) {
             if other != family.metric_type {
-                return Err(self.type_conflict_message(key, name, family.metric_type));
+                return Err(self.type_conflict_messages(key, family, other));
             }
         }
-        check_suffix_collisions(family, type_after)
+        check_suffix_collisions(family, type_after).map_err(|e| vec![e])
     }
 
-    fn type_conflict_message(&self, key: &GroupingKey, name: &str, wanted: MetricType) -> String {
+    /// A pushed family whose type another group's family of that name does not have, as
+    /// upstream words it when it gathers that group first (its usual order; Go's map
+    /// order decides): each pushed series is not of the other's type. A family pushed
+    /// without series is worded as in the other order: the other group's first series is
+    /// not of the pushed type.
+    fn type_conflict_messages(&self, key: &GroupingKey, family: &MetricFamily, other: MetricType) -> Vec<String> {
+        let name = family.name.as_str();
+        if !family.metrics.is_empty() {
+            return family
+                .metrics
+                .iter()
+                .map(|m| format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), other.upper_name()))
+                .collect();
+        }
         let example = self
             .groups
             .values()
             .filter(|g| g.key != *key)
             .find_map(|g| g.families.get(name))
             .and_then(|f| f.family.metrics.first());
-        match example {
-            Some(m) => format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), wanted.upper_name()),
+        vec![match example {
+            Some(m) => format!(
+                "collected metric {name:?} {{ {}}} is not a {}",
+                metric_debug(m),
+                family.metric_type.upper_name()
+            ),
             None => format!("gathered metric family {name} has inconsistent types"),
-        }
+        }]
     }
 
     /// Series of the pushed group (after the push) that another compatible group

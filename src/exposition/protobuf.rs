@@ -342,9 +342,24 @@ fn label_extras(pair: &[u8], out: &mut Vec<u8>) {
 /// `cumulative_count_float`), which a text scrape prints instead of the integer counts,
 /// as upstream 1.11 does (a zero float count means the integer one).
 pub fn histogram_float_counts(fields: &[u8]) -> Option<(f64, Vec<f64>)> {
-    let h = PbMetric::decode(fields).ok()?.histogram?;
+    let h = kept_metric(fields)?.histogram?;
     let buckets = h.bucket.iter().map(|b| b.cumulative_count_float.unwrap_or(0.0)).collect();
     Some((h.sample_count_float.unwrap_or(0.0), buckets))
+}
+
+/// The value upstream's JSON API shows for a value kept whole of a family that is neither
+/// a summary nor a histogram: the gauge's, else the counter's, else the untyped's (Go's
+/// `getValue`), whatever the family's type; `None` if the metric holds none of them.
+pub fn api_scalar(fields: &[u8]) -> Option<f64> {
+    let m = kept_metric(fields)?;
+    let value = m.gauge.map(|g| g.value).or(m.counter.map(|c| c.value)).or(m.untyped.map(|u| u.value))?;
+    Some(value.unwrap_or(0.0))
+}
+
+/// The kept fields of a value read as a `Metric` message, as Go's decoder reads them
+/// (see [`without_mistyped`]).
+fn kept_metric(fields: &[u8]) -> Option<PbMetric> {
+    PbMetric::decode(fields).ok().or_else(|| PbMetric::decode(&without_mistyped(fields, Schema::Metric)?[..]).ok())
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {

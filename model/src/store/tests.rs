@@ -130,7 +130,15 @@ fn type_conflict_across_groups_is_rejected_and_recorded() {
     push(&mut s, &b, vec![family("x", MetricType::Gauge, &[(NO_LABELS, 1.0)])], true, 2);
     let o = push(&mut s, &a, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 3);
     let Outcome::Rejected { reason } = o else { panic!("accepted a type conflict") };
-    assert!(reason.contains("is not a COUNTER"), "{reason}");
+    // Upstream's usual words (it gathers the stored group first): the pushed series is not
+    // of the stored family's type.
+    let expected = "collected metric \"x\" { label:<name:\"instance\" value:\"\" > label:<name:\"job\" value:\"a\" > \
+                    counter:<value:1 > } is not a GAUGE";
+    assert_eq!(reason, expected);
+    // Pushed without series, the stored group's first series is named, not of the pushed type.
+    let o = push(&mut s, &a, vec![family("x", MetricType::Counter, &[])], true, 3);
+    let Outcome::Rejected { reason } = o else { panic!("accepted a type conflict") };
+    assert!(reason.contains("value:\"b\" > gauge:<value:1 > } is not a COUNTER"), "{reason}");
     let g = s.group(&a).unwrap();
     assert_eq!(names(&s, &a), ["m"], "a failed push leaves the group's metrics alone");
     assert_eq!(g.push_failure_time, UnixNanos(3));
