@@ -86,16 +86,16 @@ pub fn timestamped_stamp_families(families: &PushedFamilies) -> bool {
 /// `errors`: each series that fails a check once (with the first check it fails, in
 /// upstream's order); a series that fails is not counted as seen, so a later copy of it
 /// is not named a duplicate, as in upstream's gathering.
-fn series_errors(family: &MetricFamily, names: Names, errors: &mut Vec<String>) {
+fn series_errors(family: &MetricFamily, names: Names, errors: &mut Problems) {
     let name = family.name.as_str();
     let mut seen: HashSet<&Labels> = HashSet::with_capacity(family.metrics.len());
     for m in &family.metrics {
         if let Err(what) = series_problem(family, m, names) {
-            errors.push(format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m)));
+            errors.add(|| format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m)));
             continue;
         }
         if !seen.insert(&m.labels) {
-            errors.push(duplicate_message(name, m));
+            errors.add(|| duplicate_message(name, m));
         }
     }
 }
@@ -127,19 +127,47 @@ fn series_problem(family: &MetricFamily, m: &Metric, names: Names) -> Result<(),
     Ok(())
 }
 
-/// Problems as one message, as client_golang's `MultiError` after `MaybeUnwrap` words
-/// them: none is no error, one is itself, more are counted and listed.
-pub fn one_message(errors: Vec<String>) -> Result<(), String> {
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.into_iter().next().unwrap_or_default()),
-        n => {
-            let mut out = format!("{n} error(s) occurred:");
-            for e in errors {
-                out.push_str("\n* ");
-                out.push_str(&e);
+/// How many problems a message lists at most. Every node words the outcome of every
+/// entry it applies, so a push of half a million broken series must not make each of
+/// them build a message of tens of megabytes; upstream lists them all.
+pub const MAX_LISTED_ERRORS: usize = 1_000;
+
+/// The problems of a push as they are found: all counted, the first
+/// [`MAX_LISTED_ERRORS`] worded (the others' words are never built).
+#[derive(Default)]
+pub struct Problems {
+    listed: Vec<String>,
+    count: usize,
+}
+
+impl Problems {
+    /// Counts a problem, wording it only if it will be listed.
+    pub fn add(&mut self, words: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.listed.len() < MAX_LISTED_ERRORS {
+            self.listed.push(words());
+        }
+    }
+
+    /// The problems as one message, as client_golang's `MultiError` after `MaybeUnwrap`
+    /// words them: none is no error, one is itself, more are counted and listed (then how
+    /// many more there are, past [`MAX_LISTED_ERRORS`]).
+    pub fn into_result(self) -> Result<(), String> {
+        let Problems { listed, count } = self;
+        match count {
+            0 => Ok(()),
+            1 => Err(listed.into_iter().next().unwrap_or_default()),
+            n => {
+                let mut out = format!("{n} error(s) occurred:");
+                for e in &listed {
+                    out.push_str("\n* ");
+                    out.push_str(e);
+                }
+                if n > listed.len() {
+                    out.push_str(&format!("\n* ... and {} more", n - listed.len()));
+                }
+                Err(out)
             }
-            Err(out)
         }
     }
 }
@@ -183,57 +211,61 @@ impl GroupStore {
             }
             self.type_elsewhere(key, name).or_else(|| self.own_family(name).map(|o| o.metric_type))
         };
-        let mut errors: Vec<String> = Vec::new();
+        let mut errors = Problems::default();
         let mut skipped: HashSet<&str> = HashSet::new();
         for family in families.values() {
-            let problem = self.family_problem(key, family, names, &|name| type_after(name, &skipped));
-            match problem {
-                Err(e) => {
-                    errors.extend(e);
-                    skipped.insert(family.name.as_str());
-                }
-                Ok(()) => series_errors(family, names, &mut errors),
+            if self.family_problem(key, family, names, &|name| type_after(name, &skipped), &mut errors) {
+                skipped.insert(family.name.as_str());
+            } else {
+                series_errors(family, names, &mut errors);
             }
         }
         self.duplicates_across_groups(key, families, replace, time, &skipped, &mut errors);
-        one_message(errors)
+        errors.into_result()
     }
 
-    /// What is wrong with a pushed family as a whole, in upstream's words (one message, or
-    /// one for each of its series).
+    /// What is wrong with a pushed family as a whole, in upstream's words (one problem,
+    /// or one for each of its series), added to `errors`; whether there was anything.
     fn family_problem(
         &self,
         key: &GroupingKey,
         family: &MetricFamily,
         names: Names,
         type_after: &dyn Fn(&str) -> Option<MetricType>,
-    ) -> Result<(), Vec<String>> {
+        errors: &mut Problems,
+    ) -> bool {
         let name = family.name.as_str();
+        let one = |errors: &mut Problems, words: String| {
+            errors.add(|| words);
+            true
+        };
         if !names.metric_name_ok(name) {
-            return Err(vec![format!("collected metric family has an invalid name: {name:?}")]);
+            return one(errors, format!("collected metric family has an invalid name: {name:?}"));
         }
         if let Some(own) = self.own_family(name) {
             let help = family.help.as_deref().unwrap_or("");
             if own.help_must_match && help != own.help {
-                return Err(vec![format!(
-                    "gathered metric family {name} has help {help:?} but should have {:?}",
-                    own.help
-                )]);
+                let words = format!("gathered metric family {name} has help {help:?} but should have {:?}", own.help);
+                return one(errors, words);
             }
             if own.metric_type != family.metric_type {
-                return Err(vec![format!(
-                    "gathered metric family {name} has type {} but should have {}",
-                    family.metric_type.upper_name(),
-                    own.metric_type.upper_name()
-                )]);
+                let (pushed, wanted) = (family.metric_type.upper_name(), own.metric_type.upper_name());
+                return one(
+                    errors,
+                    format!("gathered metric family {name} has type {pushed} but should have {wanted}"),
+                );
             }
         }
         if let Some(other) = self.type_elsewhere(key, name) {
             if other != family.metric_type {
-                return Err(self.type_conflict_messages(key, family, other));
+                self.type_conflict(key, family, other, errors);
+                return true;
             }
         }
-        check_suffix_collisions(family, type_after).map_err(|e| vec![e])
+        match check_suffix_collisions(family, type_after) {
+            Err(words) => one(errors, words),
+            Ok(()) => false,
+        }
     }
 
     /// A pushed family whose type another group's family of that name does not have, as
@@ -241,14 +273,14 @@ impl GroupStore {
     /// order decides): each pushed series is not of the other's type. A family pushed
     /// without series is worded as in the other order: the other group's first series is
     /// not of the pushed type.
-    fn type_conflict_messages(&self, key: &GroupingKey, family: &MetricFamily, other: MetricType) -> Vec<String> {
+    fn type_conflict(&self, key: &GroupingKey, family: &MetricFamily, other: MetricType, errors: &mut Problems) {
         let name = family.name.as_str();
+        for m in &family.metrics {
+            errors
+                .add(|| format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), other.upper_name()));
+        }
         if !family.metrics.is_empty() {
-            return family
-                .metrics
-                .iter()
-                .map(|m| format!("collected metric {name:?} {{ {}}} is not a {}", metric_debug(m), other.upper_name()))
-                .collect();
+            return;
         }
         let example = self
             .groups
@@ -256,14 +288,14 @@ impl GroupStore {
             .filter(|g| g.key != *key)
             .find_map(|g| g.families.get(name))
             .and_then(|f| f.family.metrics.first());
-        vec![match example {
+        errors.add(|| match example {
             Some(m) => format!(
                 "collected metric {name:?} {{ {}}} is not a {}",
                 metric_debug(m),
                 family.metric_type.upper_name()
             ),
             None => format!("gathered metric family {name} has inconsistent types"),
-        }]
+        });
     }
 
     /// Series of the pushed group (after the push) that another compatible group
@@ -275,7 +307,7 @@ impl GroupStore {
         replace: bool,
         time: UnixNanos,
         skipped: &HashSet<&str>,
-        errors: &mut Vec<String>,
+        errors: &mut Problems,
     ) {
         let current = self.group(key);
         let mine = Group::new(key.clone(), UnixNanos::default());
@@ -284,8 +316,9 @@ impl GroupStore {
             // labels as another group's are two identical series in each (the pushed
             // group's at failure time 0, as it would be created, and at the push's time).
             if other.series_labels() == mine.series_labels() {
-                errors.push(duplicate_message(PUSH_FAILURE_TIME_NAME, &mine.timestamp_series(mine.push_failure_time)));
-                errors.push(duplicate_message(PUSH_TIME_NAME, &mine.timestamp_series(time)));
+                errors
+                    .add(|| duplicate_message(PUSH_FAILURE_TIME_NAME, &mine.timestamp_series(mine.push_failure_time)));
+                errors.add(|| duplicate_message(PUSH_TIME_NAME, &mine.timestamp_series(time)));
             }
             for (name, theirs) in &other.families {
                 if skipped.contains(name.as_str()) {
@@ -297,7 +330,7 @@ impl GroupStore {
                 let Some(mine) = mine else { continue };
                 let seen: HashSet<&Labels> = theirs.family.metrics.iter().map(|m| &m.labels).collect();
                 for m in mine.metrics.iter().filter(|m| seen.contains(&m.labels)) {
-                    errors.push(duplicate_message(name, m));
+                    errors.add(|| duplicate_message(name, m));
                 }
             }
         }

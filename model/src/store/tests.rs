@@ -612,10 +612,19 @@ fn every_problem_is_listed_once() {
     assert_eq!(reason.matches("was collected before").count(), 1, "{reason}");
     assert_eq!(one_message_of(&[]), Ok(()));
     assert_eq!(one_message_of(&["a"]), Err("a".to_string()));
+    let many: Vec<&str> = vec!["e"; crate::check::MAX_LISTED_ERRORS + 5];
+    let listed = one_message_of(&many).unwrap_err();
+    assert!(listed.starts_with(&format!("{} error(s) occurred:\n* e\n", many.len())), "{listed}");
+    assert_eq!(listed.matches("\n* e").count(), crate::check::MAX_LISTED_ERRORS);
+    assert!(listed.ends_with("\n* ... and 5 more"), "{listed}");
 }
 
 fn one_message_of(errors: &[&str]) -> Result<(), String> {
-    crate::check::one_message(errors.iter().map(|e| e.to_string()).collect())
+    let mut problems = crate::check::Problems::default();
+    for e in errors {
+        problems.add(|| e.to_string());
+    }
+    problems.into_result()
 }
 
 /// Label extras (a pushed label pair's fields besides its name and value, kept in the
