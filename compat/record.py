@@ -551,6 +551,21 @@ def cases():
           push("PUT", "/metrics/job/c", family("gc", GAUGE, [metric([], 2, g1) + ld(3, double(1, 2.0))])),
           scrape_protobuf()])
 
+    case("pb-label-values-not-utf8-worded",
+         "A protobuf label value that is not UTF-8 is refused in upstream's words, the series shown "
+         "as it would be stored with the pushed bytes; a value the grouping key overrides, or "
+         "in a family a later one of the same name replaces, is no problem.",
+         [answered(push("PUT", "/metrics/job/x", family("m", GAUGE, [ld(1, ld(1, "a") + ld(2, b"\xff")) + ld(2, g1)]))),
+          answered(push("PUT", "/metrics/job/x", family("m", GAUGE, [
+              ld(1, ld(1, "b") + ld(2, b"\xfe")) + ld(1, ld(1, "a") + ld(2, b"\xff")) + ld(2, g1), ld(2, g1),
+              ld(1, ld(1, "c") + ld(2, b"\xfdok\n")) + ld(2, g1)]))),
+          answered(push("PUT", "/metrics/job/x", family("m", GAUGE, [
+              ld(1, ld(1, "a") + ld(2, "é\x01\"".encode() + b"\xff\\")) + ld(2, g1)]))),
+          answered(push("PUT", "/metrics/job/y", family("m", GAUGE, [ld(1, ld(1, "job") + ld(2, b"\xff")) + ld(2, g1)]))),
+          answered(push("PUT", "/metrics/job/z", family("n", GAUGE, [ld(1, ld(1, "a") + ld(2, b"\xff")) + ld(2, g1)])
+                        + family("n", GAUGE, [ld(1, ld(1, "a") + ld(2, b"v")) + ld(2, g1)])))],
+         tags=("protobuf", "validation"))
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

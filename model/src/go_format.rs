@@ -161,10 +161,11 @@ pub fn escape_help(help: &str) -> String {
 /// A string as the protobuf text format of upstream's Go library writes it: quoted, `\n`,
 /// `\r`, `\t`, `\"` and `\\` escaped, every other byte outside printable ASCII (UTF-8
 /// included) as a three-digit octal escape (`é` is `\303\251`).
-pub fn proto_text_string(s: &str) -> String {
+pub fn proto_text_string(s: impl AsRef<[u8]>) -> String {
+    let s = s.as_ref();
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for b in s.bytes() {
+    for &b in s {
         match b {
             b'\n' => out.push_str("\\n"),
             b'\r' => out.push_str("\\r"),

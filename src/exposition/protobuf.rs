@@ -5,13 +5,17 @@
 //! Label names and values are read as bytes: invalid UTF-8 is a push the consistency
 //! check refuses (recording the failure), not a decoding error, as upstream has it.
 
+use std::collections::BTreeMap;
+
 use bytes::Buf;
+use model::go_format::{metric_debug, proto_text_string};
+use model::{
+    wire, Bucket, GroupingKey, HistogramValue, LabelPair, Labels, Metric, MetricFamily, MetricType, PushLimits,
+    PushedFamilies, Quantile, SummaryValue, Timestamp, Value,
+};
 use prost::Message;
 
-use model::{
-    wire, Bucket, HistogramValue, LabelPair, Labels, Metric, MetricFamily, MetricType, PushLimits, PushedFamilies,
-    Quantile, SummaryValue, Timestamp, Value,
-};
+use super::text_parse::go_quote;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct PbLabelPair {
@@ -133,13 +137,84 @@ pub enum ProtobufError {
     Limit(model::LimitExceeded),
 }
 
-/// A decoded push: the families, and the first problem that makes the push invalid
-/// although it decoded (invalid UTF-8 in a label). Upstream refuses such a push in its
-/// consistency check and records the failure, so the problem travels with the push.
+/// A decoded push: the families, and the labels that make the push invalid although it
+/// decoded (names or values that are not UTF-8), by family. Upstream refuses such a push
+/// in its consistency check and records the failure, so the problem travels with the
+/// push (see [`DecodedPush::defect`]).
 #[derive(Debug, Default)]
 pub struct DecodedPush {
     pub families: PushedFamilies,
-    pub defect: Option<String>,
+    pub not_utf8: BTreeMap<String, Vec<NotUtf8>>,
+}
+
+/// A pushed label whose name or value is not UTF-8 (kept in the families with U+FFFD).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// The series' index in its family.
+    pub metric: usize,
+    /// The label's name, as kept.
+    pub name: String,
+    /// The name's or the value's bytes as pushed.
+    pub raw: Vec<u8>,
+    pub in_name: bool,
+}
+
+impl DecodedPush {
+    /// Why the push is refused, in upstream's words, once its grouping key is known: for
+    /// each series with such a label (the first by name), the series as it would be
+    /// stored and the label. A value that the grouping key overrides is no problem, as
+    /// upstream overrides it before its check.
+    pub fn defect(&self, key: &GroupingKey) -> Option<String> {
+        let mut problems = model::check::Problems::default();
+        for (family, bad) in &self.not_utf8 {
+            let Some(pushed) = self.families.get(family) else { continue };
+            let mut at = 0;
+            while at < bad.len() {
+                let metric = bad[at].metric;
+                let end = at + bad[at..].iter().take_while(|b| b.metric == metric).count();
+                let first = bad[at..end]
+                    .iter()
+                    .filter(|b| b.in_name || !key.labels().contains_key(&b.name))
+                    .min_by(|a, b| a.name.cmp(&b.name));
+                if let Some(first) = first {
+                    problems.add(|| not_utf8_message(pushed, &bad[at..end], first, key));
+                }
+                at = end;
+            }
+        }
+        problems.into_result().err()
+    }
+}
+
+/// Upstream's words for a series with labels that are not UTF-8 (`all` of them, `bad` the
+/// one named): the series as stored, the pushed bytes in place of the kept values.
+fn not_utf8_message(family: &MetricFamily, all: &[NotUtf8], bad: &NotUtf8, key: &GroupingKey) -> String {
+    let name = family.name.as_str();
+    let one = MetricFamily { metrics: vec![family.metrics[bad.metric].clone()], ..family.clone() };
+    let sanitized = model::check::sanitize(PushedFamilies::from([(name.to_string(), one)]), key);
+    let mut debug = sanitized.get(name).and_then(|f| f.metrics.first()).map(metric_debug).unwrap_or_default();
+    if bad.in_name {
+        return format!("collected metric {name:?} {{ {debug}}} has a label with an invalid name: {}", bad.name);
+    }
+    for value in all.iter().filter(|b| !b.in_name && !key.labels().contains_key(&b.name)) {
+        let label = proto_text_string(&value.name);
+        let kept = format!("label:<name:{label} value:{} >", proto_text_string(lossy_text(&value.raw)));
+        if let Some(at) = debug.find(&kept) {
+            debug.replace_range(
+                at..at + kept.len(),
+                &format!("label:<name:{label} value:{} >", proto_text_string(&value.raw)),
+            );
+        }
+    }
+    format!(
+        "collected metric {name:?} {{ {debug}}} has a label named {} whose value is not utf8: {}",
+        go_quote(&bad.name),
+        go_quote(&bad.raw)
+    )
+}
+
+fn lossy_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Decodes a stream of length-delimited families. A later family with the same name
@@ -195,7 +270,13 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
         })?;
         let raw_metrics =
             wire::fields(message).filter(|f| f.number == 4 && f.wire_type == wire::LEN).map(|f| f.payload);
-        let family = from_pb(pb, raw_metrics, &mut out.defect)?;
+        let mut not_utf8 = Vec::new();
+        let family = from_pb(pb, raw_metrics, &mut not_utf8)?;
+        // A later family of the same name replaces an earlier one, its labels' problems too.
+        out.not_utf8.remove(&family.name);
+        if !not_utf8.is_empty() {
+            out.not_utf8.insert(family.name.clone(), not_utf8);
+        }
         out.families.insert(family.name.clone(), family);
     }
     Ok(out)
@@ -366,22 +447,21 @@ fn text(bytes: Option<Vec<u8>>) -> Result<Option<String>, ProtobufError> {
     bytes.map(|b| String::from_utf8(b).map_err(|_| ProtobufError::InvalidUtf8)).transpose()
 }
 
-fn lossy(bytes: Vec<u8>, family: &str, what: &str, defect: &mut Option<String>) -> String {
+/// `bytes` as text; if they are not UTF-8, with U+FFFD in their place, and `bad` told of
+/// them (the bytes and the text kept).
+fn text_or_kept(bytes: Vec<u8>, bad: impl FnOnce(Vec<u8>, &str)) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| {
-        let bytes = e.into_bytes();
-        let quoted: String =
-            bytes.iter().map(|b| if b.is_ascii() { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect();
-        defect.get_or_insert_with(|| {
-            format!("collected metric {family:?} has a label {what} that is not utf8: \"{quoted}\"")
-        });
-        String::from_utf8_lossy(&bytes).into_owned()
+        let raw = e.into_bytes();
+        let kept = lossy_text(&raw);
+        bad(raw, &kept);
+        kept
     })
 }
 
 fn from_pb<'a>(
     pb: PbMetricFamily,
     mut raw_metrics: impl Iterator<Item = &'a [u8]>,
-    defect: &mut Option<String>,
+    not_utf8: &mut Vec<NotUtf8>,
 ) -> Result<MetricFamily, ProtobufError> {
     let raw_type = pb.r#type.unwrap_or(0);
     let metric_type = MetricType::from_proto_number(raw_type).ok_or(ProtobufError::UnknownType(raw_type))?;
@@ -389,7 +469,8 @@ fn from_pb<'a>(
     let metrics = pb
         .metric
         .into_iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(metric, m)| {
             let classic = pick_value(&m, metric_type);
             let value = match raw_metrics.next() {
                 Some(raw) => kept_whole(classic, raw),
@@ -399,10 +480,13 @@ fn from_pb<'a>(
                 .label
                 .into_iter()
                 .map(|l| {
-                    LabelPair::new(
-                        lossy(l.name.unwrap_or_default(), &name, "name", defect),
-                        lossy(l.value.unwrap_or_default(), &name, "value", defect),
-                    )
+                    let label = text_or_kept(l.name.unwrap_or_default(), |raw, name| {
+                        not_utf8.push(NotUtf8 { metric, name: name.to_string(), raw, in_name: true })
+                    });
+                    let value = text_or_kept(l.value.unwrap_or_default(), |raw, _| {
+                        not_utf8.push(NotUtf8 { metric, name: label.clone(), raw, in_name: false })
+                    });
+                    LabelPair::new(label, value)
                 })
                 .collect();
             Metric { labels, value, timestamp_ms: m.timestamp_ms.into() }
@@ -771,7 +855,7 @@ mod tests {
         let decoded = parse_delimited(&delimited(std::slice::from_ref(&gauge))).unwrap();
         assert_eq!(decoded.families["g"].metrics[0].value, Value::Gauge(2.0));
         assert_eq!(decoded.families["g"].help.as_deref(), Some("help"));
-        assert!(decoded.defect.is_none());
+        assert!(decoded.not_utf8.is_empty());
         // Truncation inside the message is "unexpected EOF"; right after its length prefix
         // it is the end of the body (see the test of the tail).
         let bytes = delimited(std::slice::from_ref(&gauge));
@@ -795,11 +879,46 @@ mod tests {
             parse_delimited(&delimited(&[mismatch])).unwrap().families["g"].metrics[0].value,
             Value::Counter(1.0)
         );
-        // Invalid UTF-8 in a label value travels as a defect.
-        let mut bad = gauge;
-        bad.metric[0].label = vec![PbLabelPair { name: Some(b"l".to_vec()), value: Some(vec![0xff, 0xfe]) }];
-        let decoded = parse_delimited(&delimited(&[bad])).unwrap();
-        assert!(decoded.defect.unwrap().contains("not utf8"));
+    }
+
+    /// A label value that is not UTF-8 makes the push a defect, worded as upstream 1.5.1
+    /// words it (recorded): the series as it would be stored, the pushed bytes in it. A
+    /// value the grouping key overrides is none, and a later family of the same name
+    /// replaces an earlier one's defects with its own.
+    #[test]
+    fn label_values_that_are_not_utf8_are_worded_as_upstream() {
+        let key = GroupingKey::new([("job".to_string(), "x".to_string())].into());
+        let with = |labels: &[(&str, &[u8])]| PbMetric {
+            label: labels
+                .iter()
+                .map(|(n, v)| PbLabelPair { name: Some(n.as_bytes().to_vec()), value: Some(v.to_vec()) })
+                .collect(),
+            gauge: Some(PbGauge { value: Some(1.0) }),
+            ..Default::default()
+        };
+        let family = |metrics: Vec<PbMetric>| PbMetricFamily {
+            name: Some(b"m".to_vec()),
+            help: None,
+            r#type: Some(1),
+            metric: metrics,
+        };
+        let bad = family(vec![with(&[("a", b"\xff")])]);
+        let decoded = parse_delimited(&delimited(std::slice::from_ref(&bad))).unwrap();
+        assert_eq!(
+            decoded.defect(&key).unwrap(),
+            "collected metric \"m\" { label:<name:\"a\" value:\"\\377\" > label:<name:\"instance\" value:\"\" > \
+             label:<name:\"job\" value:\"x\" > gauge:<value:1 > } has a label named \"a\" whose value is not utf8: \
+             \"\\xff\""
+        );
+        let good = family(vec![with(&[("a", b"v")])]);
+        assert_eq!(parse_delimited(&delimited(&[bad.clone(), good])).unwrap().defect(&key), None);
+        let overridden = family(vec![with(&[("job", b"\xff")])]);
+        assert_eq!(parse_delimited(&delimited(&[overridden])).unwrap().defect(&key), None);
+        let two = family(vec![with(&[("b", b"\xfe"), ("a", b"\xff")]), with(&[]), with(&[("c", b"\xfd")])]);
+        let defect = parse_delimited(&delimited(&[two])).unwrap().defect(&key).unwrap();
+        assert!(defect.starts_with("2 error(s) occurred:\n* "), "{defect}");
+        assert!(defect.contains("has a label named \"a\" whose value is not utf8: \"\\xff\"\n* "), "{defect}");
+        assert!(defect.ends_with("has a label named \"c\" whose value is not utf8: \"\\xfd\""), "{defect}");
     }
 
     proptest! {

@@ -603,7 +603,7 @@ fn escaped(m: &Metric, escaping: Escaping) -> Metric {
 pub fn render_protobuf_text(families: &[ExposedFamily<'_>], compact: bool, escaping: Escaping) -> Vec<u8> {
     let mut out = String::new();
     for f in families {
-        let _ = write!(out, "name: {} ", proto_text_string(&escaping.apply(f.name)));
+        let _ = write!(out, "name: {} ", proto_text_string(escaping.apply(f.name).as_bytes()));
         if let Some(help) = f.help {
             let _ = write!(out, "help: {} ", proto_text_string(help));
         }

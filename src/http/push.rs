@@ -187,7 +187,8 @@ impl PushBody {
         let (families, defect) = if self.protobuf {
             let body = body::decode(raw, self.encoding, self.max_bytes)?;
             let decoded = protobuf::parse_delimited_within(&body, &limits)?;
-            (decoded.families, decoded.defect)
+            let defect = decoded.defect(&key);
+            (decoded.families, defect)
         } else {
             let body = body::decode_text(raw, self.encoding, self.max_bytes)?;
             (text_parse::parse_text_within(&body, &limits, self.names)?, None)

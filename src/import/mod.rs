@@ -125,7 +125,7 @@ impl FileGroup {
                 delimited.extend_from_slice(e);
             }
             let decoded = protobuf::parse_delimited_within(&delimited, limits).map_err(|e| refused(e.to_string()))?;
-            if let Some(defect) = decoded.defect {
+            if let Some(defect) = decoded.defect(&key) {
                 return Err(refused(defect));
             }
             Ok(decoded.families)
