@@ -566,6 +566,24 @@ def cases():
                         + family("n", GAUGE, [ld(1, ld(1, "a") + ld(2, b"v")) + ld(2, g1)])))],
          tags=("protobuf", "validation"))
 
+    case("route-telemetry-path-joined-as-go",
+         "--web.telemetry-path is joined to the prefix as Go's path.Join joins it: a trailing "
+         "slash is dropped, so /m serves the scrape and /m/ redirects to it.",
+         [text("PUT", "/metrics/job/x", b"m 1\n"),
+          {"method": "GET", "path": "/m"},
+          {"method": "GET", "path": "/m/", "record": "content_type"},
+          {"method": "PUT", "path": "/m"},
+          {"method": "OPTIONS", "path": "/m"},
+          {"method": "GET", "path": "/metrics"}],
+         flags=("--web.enable-admin-api", "--web.telemetry-path=/m/"), tags=("route",), record_text=False)
+    case("misc-pprof-unknown-profile",
+         "A profile name Go's pprof handlers do not know is their 404 'Unknown profile'.",
+         [answered({"method": "GET", "path": "/debug/pprof/nonexistent"}),
+          answered({"method": "GET", "path": "/debug/pprof/trace"}),
+          answered({"method": "GET", "path": "/debug/pprof/heap/x"}),
+          {"method": "GET", "path": "/debug/pprof/"}],
+         tags=("misc",), record_text=False)
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

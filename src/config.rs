@@ -92,7 +92,7 @@ pub struct Config {
 
     /// Upstream's minimum interval between persistence writes. Accepted for
     /// compatibility. Default `5m`.
-    #[arg(long = "persistence.interval", env = "PUSHGATEWAY_PERSISTENCE_INTERVAL", default_value = "5m", value_parser = parse_go_duration)]
+    #[arg(long = "persistence.interval", env = "PUSHGATEWAY_PERSISTENCE_INTERVAL", default_value = "5m", value_parser = parse_signed_go_duration)]
     pub persistence_interval: Duration,
 
     /// Answer pushes with 202 as soon as they are applied, without reporting whether
@@ -675,11 +675,13 @@ pub enum ClusterCommand {
     },
 }
 
-/// The path of a URL (`http://host:port/path?q` -> `/path`), empty when there is none.
+/// The path of a URL (`http://host:port/path?q` -> `/path`), empty when there is none,
+/// percent-decoded as Go's `url.URL.Path` is (`/p%20q` -> `/p q`).
 fn external_url_path(url: &str) -> String {
     let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
     let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
-    path.split(['?', '#']).next().unwrap_or("").to_string()
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
 }
 
 fn normalize_prefix(prefix: &str) -> String {
@@ -687,6 +689,47 @@ fn normalize_prefix(prefix: &str) -> String {
         return String::new();
     }
     format!("/{}", prefix.trim_matches('/'))
+}
+
+/// A Go duration that may carry a sign, as Go's `time.ParseDuration` takes it (upstream
+/// starts with `--persistence.interval=-1s`); a negative one is zero here.
+fn parse_signed_go_duration(s: &str) -> Result<Duration, String> {
+    match s.as_bytes().first() {
+        Some(b'+') => parse_go_duration(&s[1..]),
+        Some(b'-') => parse_go_duration(&s[1..]).map(|_| Duration::ZERO),
+        _ => parse_go_duration(s),
+    }
+}
+
+/// The command line as kingpin (upstream's flag parser) reads it, in the words this
+/// parser reads: an `@file` argument is the file's lines, one argument each (lines
+/// starting with `#` skipped); `--no-<flag>` of a boolean flag is `--<flag>=false`;
+/// `--help-long` and `--help-man` are `--help`. So an upstream command line starts this
+/// server unchanged.
+pub fn kingpin_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    use clap::CommandFactory;
+    let booleans: Vec<String> = Config::command()
+        .get_arguments()
+        .filter(|a| a.get_default_values() == ["false"])
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let mut out = Vec::new();
+    for (i, arg) in args.into_iter().enumerate() {
+        let text = arg.to_string_lossy();
+        if i > 0 && text.starts_with('@') {
+            let file = &text[1..];
+            let content =
+                std::fs::read_to_string(file).map_err(|e| format!("cannot read arguments from {file:?}: {e}"))?;
+            out.extend(content.lines().filter(|l| !l.starts_with('#')).map(std::ffi::OsString::from));
+        } else if let Some(flag) = text.strip_prefix("--no-").filter(|f| booleans.iter().any(|b| b == f)) {
+            out.push(format!("--{flag}=false").into());
+        } else if text == "--help-long" || text == "--help-man" {
+            out.push("--help".into());
+        } else {
+            out.push(arg);
+        }
+    }
+    Ok(out)
 }
 
 /// Parses a Go duration such as `5m`, `1h30m`, `1.5s`, `300ms`.
@@ -843,6 +886,7 @@ mod tests {
             ("external url path", "", "http://example.com/ext/", "/ext"),
             ("external url without path", "", "http://example.com", ""),
             ("prefix wins over url", "a/b", "http://example.com/ext/", "/a/b"),
+            ("url path decoded", "", "http://example.com/p%20q/x%2Fy", "/p q/x/y"),
         ];
         for (name, prefix, url, want) in cases {
             let mut c = Config::parse_from(["pushgateway"]);
@@ -852,6 +896,36 @@ mod tests {
             let shown = c.flag_map().into_iter().find(|(flag, _)| *flag == "web.route-prefix").map(|(_, v)| v);
             assert_eq!(shown.as_deref(), Some(want), "case {name}: /api/v1/status shows the prefix in use");
         }
+    }
+
+    /// Upstream's command lines start this server: `@file`, `--no-` of its boolean flags,
+    /// `--help-long`, a signed `--persistence.interval`.
+    #[test]
+    fn kingpin_command_lines_are_read() {
+        let dir = std::env::temp_dir().join(format!("pgw-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("args");
+        std::fs::write(&file, "# flags\n--web.enable-admin-api\n--web.telemetry-path=/m\n").unwrap();
+        let argv = |args: &[&str]| kingpin_args(args.iter().map(std::ffi::OsString::from));
+        let args = argv(&["pushgateway", &format!("@{}", file.display()), "--no-web.enable-lifecycle"]).unwrap();
+        let c = Config::try_parse_from(args).unwrap();
+        assert!(c.web_enable_admin_api);
+        assert!(!c.web_enable_lifecycle);
+        assert_eq!(c.web_telemetry_path, "/m");
+        // Given twice, refused, as kingpin refuses a repeated flag.
+        let twice = argv(&["pushgateway", "--web.enable-lifecycle", "--no-web.enable-lifecycle"]).unwrap();
+        assert!(Config::try_parse_from(twice).is_err());
+        assert_eq!(argv(&["pushgateway", "--help-long"]).unwrap(), ["pushgateway", "--help"]);
+        assert_eq!(
+            argv(&["pushgateway", "--no-web.listen-address"]).unwrap(),
+            ["pushgateway", "--no-web.listen-address"]
+        );
+        assert!(argv(&["pushgateway", "@/nonexistent/args"]).is_err());
+        for (given, secs) in [("-1s", 0), ("+5s", 5), ("5s", 5)] {
+            let c = Config::try_parse_from(["pushgateway", &format!("--persistence.interval={given}")]).unwrap();
+            assert_eq!(c.persistence_interval, Duration::from_secs(secs), "{given}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -385,7 +385,14 @@ fn fix_glibc_mmap_threshold() {
 fn main() -> ExitCode {
     fix_glibc_mmap_threshold();
     install_panic_hook();
-    let config = Config::parse();
+    let args = match pushgateway::config::kingpin_args(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("pushgateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = Config::parse_from(args);
     if let Some(command) = config.command.clone() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         return match runtime.block_on(run_subcommand(command)) {

@@ -457,10 +457,15 @@ impl RouteTable {
     }
 }
 
-/// Go's `path.Join(prefix, path)` for the telemetry route.
+/// Go's `path.Join(prefix, path)` for the telemetry route: cleaned, and without a
+/// trailing slash (`--web.telemetry-path=/metrics/` serves `/metrics`, as upstream).
 fn join_path(prefix: &str, path: &str) -> String {
     let joined = format!("{prefix}/{path}");
-    String::from_utf8(clean_path(joined.as_bytes())).unwrap_or(joined)
+    let mut cleaned = String::from_utf8(clean_path(joined.as_bytes())).unwrap_or(joined);
+    if cleaned.len() > 1 && cleaned.ends_with('/') {
+        cleaned.pop();
+    }
+    cleaned
 }
 
 /// Go's `cleanPath` of `net/http`: a rooted path without `//`, `.` or `..` elements,
@@ -633,6 +638,24 @@ mod tests {
             Routed::Matched { endpoint: Endpoint::ApiStatus, .. }
         ));
         assert_eq!(t.route(&Method::PUT, b"/pg/api/v1/admin/wipe"), Routed::NotFound);
+    }
+
+    /// The telemetry path is joined to the prefix as Go's `path.Join` joins it: a trailing
+    /// slash is dropped (upstream 1.5.1 serves `/m` for `--web.telemetry-path=/m/`).
+    #[test]
+    fn the_telemetry_path_is_joined_as_go_joins_it() {
+        for (args, path) in [
+            (&["--web.telemetry-path=/m/"][..], "/m"),
+            (&["--web.telemetry-path=/metrics/"], "/metrics"),
+            (&["--web.telemetry-path=/m/", "--web.route-prefix=/a"], "/a/m"),
+            (&["--web.telemetry-path=//x//y/"], "/x/y"),
+        ] {
+            let t = table(args);
+            let scrape = t.route(&Method::GET, path.as_bytes());
+            assert!(matches!(scrape, Routed::Matched { endpoint: Endpoint::Scrape, .. }), "{args:?}: {scrape:?}");
+            let slash = t.route(&Method::GET, format!("{path}/").as_bytes());
+            assert_eq!(slash, Routed::Redirect { location: path.as_bytes().to_vec(), status: 301 }, "{args:?}");
+        }
     }
 
     #[test]

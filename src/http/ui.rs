@@ -34,7 +34,27 @@ pub(super) fn static_file(path: &[u8]) -> Response<Body> {
     }
 }
 
-/// `GET /debug/pprof/`.
-pub(super) fn pprof() -> Response<Body> {
+/// `GET /debug/pprof/*name`: the page saying what exists instead of Go's profiles, or,
+/// for a name Go's pprof handlers do not know, their 404 (which they answer only without
+/// a route prefix: behind one, upstream's index serves every name).
+pub(super) fn pprof(name: &[u8], prefixed: bool) -> Response<Body> {
+    const KNOWN: &[&[u8]] = &[
+        b"",
+        b"cmdline",
+        b"profile",
+        b"symbol",
+        b"goroutine",
+        b"threadcreate",
+        b"heap",
+        b"allocs",
+        b"block",
+        b"mutex",
+    ];
+    let name = name.strip_prefix(b"/").unwrap_or(name);
+    if !prefixed && !KNOWN.contains(&name) {
+        let mut r = http_error(StatusCode::NOT_FOUND, "Unknown profile");
+        r.headers_mut().insert("x-go-pprof", HeaderValue::from_static("1"));
+        return r;
+    }
     html(crate::ui::pprof_page().to_string())
 }
