@@ -921,12 +921,105 @@ mod tests {
         assert!(defect.ends_with("has a label named \"c\" whose value is not utf8: \"\\xfd\""), "{defect}");
     }
 
+    /// Random fields, as bytes: numbers 1-16, every wire type (6 and 7 aside), values of
+    /// wire type 2 being fields themselves (`depth` levels down) or bytes.
+    fn soup(depth: u32) -> BoxedStrategy<Vec<u8>> {
+        let leaf = prop_oneof![
+            (1u64..17, prop_oneof![0u64..6, any::<u64>()]).prop_map(|(n, v)| {
+                let mut out = Vec::new();
+                wire::put_varint(n << 3, &mut out);
+                wire::put_varint(v, &mut out);
+                out
+            }),
+            (1u64..17, any::<[u8; 8]>()).prop_map(|(n, v)| {
+                let mut out = Vec::new();
+                wire::put_varint(n << 3 | 1, &mut out);
+                out.extend_from_slice(&v);
+                out
+            }),
+            (1u64..17, any::<[u8; 4]>()).prop_map(|(n, v)| {
+                let mut out = Vec::new();
+                wire::put_varint(n << 3 | 5, &mut out);
+                out.extend_from_slice(&v);
+                out
+            }),
+            (1u64..17, proptest::collection::vec(any::<u8>(), 0..6)).prop_map(|(n, v)| {
+                let mut out = Vec::new();
+                wire::put_len(n, &v, &mut out);
+                out
+            }),
+        ];
+        let field = if depth == 0 {
+            leaf.boxed()
+        } else {
+            prop_oneof![
+                3 => leaf,
+                2 => (1u64..17, soup(depth - 1)).prop_map(|(n, inner)| {
+                    let mut out = Vec::new();
+                    wire::put_len(n, &inner, &mut out);
+                    out
+                }),
+                1 => (1u64..17, soup(depth - 1)).prop_map(|(n, inner)| {
+                    let mut out = Vec::new();
+                    wire::put_varint(n << 3 | 3, &mut out);
+                    out.extend_from_slice(&inner);
+                    wire::put_varint(n << 3 | 4, &mut out);
+                    out
+                }),
+            ]
+            .boxed()
+        };
+        proptest::collection::vec(field, 0..5).prop_map(|fields| fields.concat()).boxed()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_delimited(&input);
+        }
+
+        /// Families of random metrics built of random fields (the numbers `metrics.proto`
+        /// uses, every wire type, messages nested three deep, groups): decoding, reading the
+        /// kept fields and encoding a scrape never panic, and what decodes is served back
+        /// decodable. (About two in three bodies decode, with some 1.8 metrics each.)
+        #[test]
+        fn field_soup_never_panics(
+            families in proptest::collection::vec(
+                (0u64..6, proptest::collection::vec(soup(3), 0..4), soup(1)),
+                1..4,
+            ),
+        ) {
+            let mut body = Vec::new();
+            for (i, (metric_type, metrics, extra)) in families.iter().enumerate() {
+                let mut family = Vec::new();
+                wire::put_len(1, format!("m{i}").as_bytes(), &mut family);
+                wire::put_varint(3 << 3, &mut family);
+                wire::put_varint(*metric_type, &mut family);
+                for m in metrics {
+                    wire::put_len(4, m, &mut family);
+                }
+                family.extend_from_slice(extra);
+                wire::put_varint(family.len() as u64, &mut body);
+                body.extend_from_slice(&family);
+            }
+            let Ok(decoded) = parse_delimited(&body) else { return Ok(()) };
+            let key = GroupingKey::new([("job".to_string(), "j".to_string())].into());
+            let _ = decoded.defect(&key);
+            let _ = model::store::needs_v7(&decoded.families);
+            let mut scraped = Vec::new();
+            for family in decoded.families.values() {
+                for m in &family.metrics {
+                    if let Some(fields) = m.value.proto_fields() {
+                        let _ = api_scalar(fields);
+                        let _ = histogram_float_counts(fields);
+                        let _ = crate::exposition::native::native(fields);
+                    }
+                }
+                encode_family(family, None, &mut scraped);
+            }
+            prop_assert!(parse_delimited(&scraped).is_ok(), "a scrape that does not decode");
         }
 
         /// Families rendered for a scrape decode back to the same families.
