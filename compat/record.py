@@ -584,6 +584,19 @@ def cases():
           {"method": "GET", "path": "/debug/pprof/"}],
          tags=("misc",), record_text=False)
 
+    case("pb-malformed-worded-as-go",
+         "A protobuf body cut inside a varint or a group is 'unexpected EOF', an end of group "
+         "without its start 'can't skip unknown wire type 4', wherever they stand, as Go words them.",
+         [answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + b"\x18\xff"))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + b"\x18" + b"\xff" * 10 + b"\x01"))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1) + b"\x30\xff")))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1) + b"\x4b")))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + b"\x4b\x08\x01"))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + b"\x0c"))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1) + b"\x0c")))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1) + b"\x4c")))),
+          answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1 + b"\x4c")))))])
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

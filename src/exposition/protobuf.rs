@@ -258,8 +258,13 @@ pub fn parse_delimited_within(mut input: &[u8], limits: &PushLimits) -> Result<D
         let pb = decoded.map_err(|e| {
             let message = e.to_string();
             const WIRE_TYPE: &str = "invalid wire type value: ";
-            if message.contains("buffer underflow") {
+            // Upstream's words (golang/protobuf, recorded) where they are prost's in other
+            // words: a message, a varint or a group cut short is `unexpected EOF`; an end of
+            // group without its start is a wire type 4 it cannot skip.
+            if message.contains("buffer underflow") || message.contains("invalid varint") {
                 ProtobufError::UnexpectedEof
+            } else if message.contains("EndGroup") || message.contains("unexpected end group tag") {
+                ProtobufError::Invalid("can't skip unknown wire type 4".to_string())
             } else if let Some(at) = message.find(WIRE_TYPE) {
                 // Upstream's words (golang/protobuf) for a wire type 6 or 7, in any field.
                 let wire_type = message[at + WIRE_TYPE.len()..].split(|c: char| !c.is_ascii_digit()).next();
@@ -809,6 +814,17 @@ mod tests {
         assert_eq!(wire_7.to_string(), "proto: can't skip unknown wire type 7");
         let nested = parse_delimited(b"\x06\x0a\x01m\x22\x01\x17").unwrap_err();
         assert_eq!(nested.to_string(), "proto: can't skip unknown wire type 7");
+        // A varint or a group cut short, an end of group without its start (upstream's
+        // words, recorded against 1.5.1).
+        for (body, words) in [
+            (&b"\x05\x0a\x01m\x18\xff"[..], "unexpected EOF"),
+            (b"\x07\x0a\x01m\x22\x02\x30\xff", "unexpected EOF"),
+            (b"\x06\x0a\x01m\x22\x01\x4b", "unexpected EOF"),
+            (b"\x04\x0a\x01m\x0c", "proto: can't skip unknown wire type 4"),
+            (b"\x06\x0a\x01m\x22\x01\x4c", "proto: can't skip unknown wire type 4"),
+        ] {
+            assert_eq!(parse_delimited(body).unwrap_err().to_string(), words, "{body:?}");
+        }
     }
 
     /// The scan before decoding counts what prost would build: every metric of every
