@@ -708,19 +708,42 @@ fn parse_signed_go_duration(s: &str) -> Result<Duration, String> {
 /// server unchanged.
 pub fn kingpin_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
     use clap::CommandFactory;
+    // The boolean flags that take `=false` (not the hidden switches that take no value).
     let booleans: Vec<String> = Config::command()
         .get_arguments()
-        .filter(|a| a.get_default_values() == ["false"])
+        .filter(|a| a.get_default_values() == ["false"] && a.get_action().takes_values())
         .filter_map(|a| a.get_long().map(str::to_string))
         .collect();
-    let mut out = Vec::new();
-    for (i, arg) in args.into_iter().enumerate() {
-        let text = arg.to_string_lossy();
-        if i > 0 && text.starts_with('@') {
-            let file = &text[1..];
+    let mut args = args.into_iter();
+    let mut out: Vec<std::ffi::OsString> = args.next().into_iter().collect();
+    translate(args.collect(), &booleans, 0, &mut out)?;
+    Ok(out)
+}
+
+/// [`kingpin_args`] for the arguments after the program's name; an `@file`'s lines are
+/// read as arguments themselves (nested files too, a few deep), and nothing after `--`.
+fn translate(
+    args: Vec<std::ffi::OsString>,
+    booleans: &[String],
+    depth: usize,
+    out: &mut Vec<std::ffi::OsString>,
+) -> Result<(), String> {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        if text == "--" {
+            out.push(arg);
+            out.extend(args);
+            return Ok(());
+        }
+        if let Some(file) = text.strip_prefix('@') {
+            if depth >= 8 {
+                return Err(format!("arguments from {file:?}: files nested more than 8 deep"));
+            }
             let content =
                 std::fs::read_to_string(file).map_err(|e| format!("cannot read arguments from {file:?}: {e}"))?;
-            out.extend(content.lines().filter(|l| !l.starts_with('#')).map(std::ffi::OsString::from));
+            let lines = content.lines().filter(|l| !l.starts_with('#')).map(std::ffi::OsString::from).collect();
+            translate(lines, booleans, depth + 1, out)?;
         } else if let Some(flag) = text.strip_prefix("--no-").filter(|f| booleans.iter().any(|b| b == f)) {
             out.push(format!("--{flag}=false").into());
         } else if text == "--help-long" || text == "--help-man" {
@@ -729,7 +752,7 @@ pub fn kingpin_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Resul
             out.push(arg);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Parses a Go duration such as `5m`, `1h30m`, `1.5s`, `300ms`.
@@ -905,7 +928,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pgw-args-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("args");
-        std::fs::write(&file, "# flags\n--web.enable-admin-api\n--web.telemetry-path=/m\n").unwrap();
+        let lines = "# flags\n--web.enable-admin-api\n--web.telemetry-path=/m\n--no-push.enable-utf8-names\n";
+        std::fs::write(&file, lines).unwrap();
         let argv = |args: &[&str]| kingpin_args(args.iter().map(std::ffi::OsString::from));
         let args = argv(&["pushgateway", &format!("@{}", file.display()), "--no-web.enable-lifecycle"]).unwrap();
         let c = Config::try_parse_from(args).unwrap();
@@ -921,6 +945,10 @@ mod tests {
             ["pushgateway", "--no-web.listen-address"]
         );
         assert!(argv(&["pushgateway", "@/nonexistent/args"]).is_err());
+        let after_dashes = argv(&["pushgateway", "--", "--no-web.enable-lifecycle"]).unwrap();
+        assert_eq!(after_dashes, ["pushgateway", "--", "--no-web.enable-lifecycle"]);
+        let switch = "--no-debug.unsafe-skip-fsync";
+        assert_eq!(argv(&["pushgateway", switch]).unwrap(), ["pushgateway", switch], "a switch without a value");
         for (given, secs) in [("-1s", 0), ("+5s", 5), ("5s", 5)] {
             let c = Config::try_parse_from(["pushgateway", &format!("--persistence.interval={given}")]).unwrap();
             assert_eq!(c.persistence_interval, Duration::from_secs(secs), "{given}");

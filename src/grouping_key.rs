@@ -166,7 +166,9 @@ fn split_labels(
             if ttl.is_some() {
                 return Err(GroupingKeyError::Ttl("given twice".to_string()));
             }
-            ttl = Some(parse_ttl(&utf8(value)?)?);
+            let value = String::from_utf8(value)
+                .map_err(|e| GroupingKeyError::Ttl(format!("{} is not UTF-8", go_quote(e.as_bytes()))))?;
+            ttl = Some(parse_ttl(&value)?);
             continue;
         }
         let unescaped = match names {
@@ -316,6 +318,9 @@ mod tests {
         assert_eq!(err, GroupingKeyError::JobRequired);
         let err = parse_grouping_key(b"u", false, b"/lbl/\xff/b@base64/!", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::LabelBase64 { .. }), "{err}");
+        // A TTL that is not UTF-8 is a bad TTL (a delete naming it must not be a no-op 202).
+        let err = parse_push_target(b"u", false, b"/__ttl__/\xff", Names::Legacy).unwrap_err();
+        assert!(matches!(err, GroupingKeyError::Ttl(_)), "{err}");
     }
 }
 

@@ -190,7 +190,14 @@ impl DecodedPush {
 /// one named): the series as stored, the pushed bytes in place of the kept values.
 fn not_utf8_message(family: &MetricFamily, all: &[NotUtf8], bad: &NotUtf8, key: &GroupingKey) -> String {
     let name = family.name.as_str();
-    let one = MetricFamily { metrics: vec![family.metrics[bad.metric].clone()], ..family.clone() };
+    // The one series alone (a clone of the whole family for each named series would make
+    // a body of many such series quadratic).
+    let one = MetricFamily {
+        name: family.name.clone(),
+        help: None,
+        metric_type: family.metric_type,
+        metrics: vec![family.metrics[bad.metric].clone()],
+    };
     let sanitized = model::check::sanitize(PushedFamilies::from([(name.to_string(), one)]), key);
     let mut debug = sanitized.get(name).and_then(|f| f.metrics.first()).map(metric_debug).unwrap_or_default();
     if bad.in_name {
