@@ -147,6 +147,9 @@ pub struct DecodedPush {
     pub not_utf8: BTreeMap<String, Vec<NotUtf8>>,
 }
 
+/// The most bytes of a push's defect (its words, carried in the log entry with the push).
+pub const MAX_DEFECT_BYTES: usize = 64 * 1024;
+
 /// A pushed label whose name or value is not UTF-8 (kept in the families with U+FFFD).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotUtf8 {
@@ -182,7 +185,18 @@ impl DecodedPush {
                 at = end;
             }
         }
-        problems.into_result().err()
+        // The words travel in the log entry with the push: bounded, whatever the body.
+        problems.into_result().err().map(|mut words| {
+            if words.len() > MAX_DEFECT_BYTES {
+                let mut end = MAX_DEFECT_BYTES;
+                while !words.is_char_boundary(end) {
+                    end -= 1;
+                }
+                words.truncate(end);
+                words.push_str(" ...");
+            }
+            words
+        })
     }
 }
 
@@ -942,6 +956,11 @@ mod tests {
         assert!(defect.starts_with("2 error(s) occurred:\n* "), "{defect}");
         assert!(defect.contains("has a label named \"a\" whose value is not utf8: \"\\xff\"\n* "), "{defect}");
         assert!(defect.ends_with("has a label named \"c\" whose value is not utf8: \"\\xfd\""), "{defect}");
+        // Many long ones: the words stay bounded (they travel in the log entry).
+        let long = vec![0xffu8; 60_000];
+        let many = family((0..8).map(|i| with(&[("a", &long[..]), ("i", i.to_string().as_bytes())])).collect());
+        let defect = parse_delimited(&delimited(&[many])).unwrap().defect(&key).unwrap();
+        assert!(defect.len() <= MAX_DEFECT_BYTES + 4 && defect.ends_with(" ..."), "{}", defect.len());
     }
 
     /// Random fields, as bytes: numbers 1-16, every wire type (6 and 7 aside), values of
