@@ -597,6 +597,18 @@ def cases():
           answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1) + b"\x4c")))),
           answered(push("PUT", "/metrics/job/x", bare(ld(1, "m") + uint(3, 1) + ld(4, ld(2, g1 + b"\x4c")))))])
 
+    case("pb-families-without-series-of-several-types",
+         "Families of one name without series may have different types in different groups: "
+         "upstream merges them into one family without series, which no scrape shows, and "
+         "takes every such push; each group keeps its own in /api/v1/metrics.",
+         [push("PUT", "/metrics/job/a", family("x", COUNTER, [])),
+          push("PUT", "/metrics/job/b", family("x", SUMMARY, [], "Help of b.")),
+          push("POST", "/metrics/job/c", family("x", HISTOGRAM, []) + family("y", GAUGE, [metric([], 2, g1)])),
+          push("PUT", "/metrics/job/a", family("x", GAUGE_HISTOGRAM, [])),
+          push("PUT", "/metrics/job/d/instance/i", family("x", UNTYPED, [])),
+          {"method": "DELETE", "path": "/metrics/job/b"},
+          scrape_protobuf()])
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

@@ -13,7 +13,8 @@ use crate::group::{Group, PUSH_FAILURE_TIME_NAME, PUSH_TIME_NAME};
 use crate::grouping_key::GroupingKey;
 use crate::labels::{Label, Labels};
 use crate::metric::{Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
-use crate::store::GroupStore;
+use crate::store::{GroupStore, Types};
+use crate::version;
 
 /// Which names a push may use: upstream's legacy rules, or with `--push.enable-utf8-names`
 /// (upstream 1.11) any non-empty UTF-8 name. The reserved `__` prefix of label names and
@@ -197,24 +198,33 @@ impl GroupStore {
         // Type of `name` after the push, anywhere in the store or in the server itself.
         // A pushed family already refused is left out, as upstream's gathering leaves it
         // out of what the next families are checked against.
-        let type_after = |name: &str, skipped: &HashSet<&str>| -> Option<MetricType> {
+        // The types `name` has after the push, anywhere in the store or in the server
+        // itself (several only for families without series, from version 8 on). A pushed
+        // family already refused is left out, as upstream's gathering leaves it out of
+        // what the next families are checked against.
+        let types_after = |name: &str, skipped: &HashSet<&str>| -> Types {
             if let Some(f) = families.get(name).filter(|_| !skipped.contains(name)) {
-                return Some(f.metric_type);
+                return Types::of(f.metric_type);
             }
             if !replace {
                 if let Some(f) = current.and_then(|g| g.families.get(name)) {
-                    return Some(f.family.metric_type);
+                    return Types::of(f.family.metric_type);
                 }
             }
             if name == PUSH_TIME_NAME || name == PUSH_FAILURE_TIME_NAME {
-                return Some(MetricType::Gauge);
+                return Types::of(MetricType::Gauge);
             }
-            self.type_elsewhere(key, name).or_else(|| self.own_family(name).map(|o| o.metric_type))
+            match self.elsewhere(key, name).types {
+                types if types.is_empty() => {
+                    self.own_family(name).map(|o| Types::of(o.metric_type)).unwrap_or_default()
+                }
+                types => types,
+            }
         };
         let mut errors = Problems::default();
         let mut skipped: HashSet<&str> = HashSet::new();
         for family in families.values() {
-            if self.family_problem(key, family, names, &|name| type_after(name, &skipped), &mut errors) {
+            if self.family_problem(key, family, names, &|name| types_after(name, &skipped), &mut errors) {
                 skipped.insert(family.name.as_str());
             } else {
                 series_errors(family, names, &mut errors);
@@ -231,7 +241,7 @@ impl GroupStore {
         key: &GroupingKey,
         family: &MetricFamily,
         names: Names,
-        type_after: &dyn Fn(&str) -> Option<MetricType>,
+        types_after: &dyn Fn(&str) -> Types,
         errors: &mut Problems,
     ) -> bool {
         let name = family.name.as_str();
@@ -256,16 +266,23 @@ impl GroupStore {
                 );
             }
         }
-        if let Some(other) = self.type_elsewhere(key, name) {
-            if other != family.metric_type {
-                self.type_conflict(key, family, other, errors);
-                return true;
-            }
+        if let Some(other) = self.type_clash(key, family) {
+            self.type_conflict(key, family, other, errors);
+            return true;
         }
-        match check_suffix_collisions(family, type_after) {
+        match check_suffix_collisions(family, types_after) {
             Err(words) => one(errors, words),
             Ok(()) => false,
         }
+    }
+
+    /// The type of another group's family of the pushed family's name that clashes with
+    /// it, if one does: any other type up to version 7; from version 8 on, only when
+    /// either family has series (see [`version::V8`]).
+    fn type_clash(&self, key: &GroupingKey, family: &MetricFamily) -> Option<MetricType> {
+        let elsewhere = self.elsewhere(key, &family.name);
+        let clash_by_version = self.version() < version::V8 || !family.metrics.is_empty() || elsewhere.with_series;
+        elsewhere.types.iter().find(|&t| t != family.metric_type).filter(|_| clash_by_version)
     }
 
     /// A pushed family whose type another group's family of that name does not have, as
@@ -286,8 +303,8 @@ impl GroupStore {
             .groups
             .values()
             .filter(|g| g.key != *key)
-            .find_map(|g| g.families.get(name))
-            .and_then(|f| f.family.metrics.first());
+            .filter_map(|g| g.families.get(name))
+            .find_map(|f| f.family.metrics.first());
         errors.add(|| match example {
             Some(m) => format!(
                 "collected metric {name:?} {{ {}}} is not a {}",
@@ -346,10 +363,7 @@ fn duplicate_message(name: &str, m: &Metric) -> String {
 
 /// Upstream's `checkSuffixCollisions`: a summary `m` owns `m_sum` and `m_count`, a
 /// histogram also `m_bucket`; no other family may use those names.
-fn check_suffix_collisions(
-    family: &MetricFamily,
-    type_after: &dyn Fn(&str) -> Option<MetricType>,
-) -> Result<(), String> {
+fn check_suffix_collisions(family: &MetricFamily, types_after: &dyn Fn(&str) -> Types) -> Result<(), String> {
     let name = family.name.as_str();
     let owned: &[&str] = match family.metric_type {
         MetricType::Summary => &["_count", "_sum"],
@@ -358,7 +372,7 @@ fn check_suffix_collisions(
     };
     for suffix in owned {
         let derived = format!("{name}{suffix}");
-        if type_after(&derived).is_some() {
+        if !types_after(&derived).is_empty() {
             let what = if *suffix == "_bucket" { "histogram" } else { "histogram or summary" };
             return Err(format!(
                 "collected {what} named {name:?} collides with previously collected metric named {derived:?}"
@@ -371,7 +385,9 @@ fn check_suffix_collisions(
         ("_bucket", &[MetricType::Histogram, MetricType::GaugeHistogram][..]),
     ] {
         let Some(base) = name.strip_suffix(suffix) else { continue };
-        if let Some(t) = type_after(base).filter(|t| owners.contains(t)) {
+        // Several types only for families without series (version 8): upstream's
+        // verdict then follows Go's map order; any owner among them is refused.
+        if let Some(t) = types_after(base).iter().find(|t| owners.contains(t)) {
             let what = if t == MetricType::Summary { "summary" } else { "histogram" };
             return Err(format!(
                 "collected metric named {name:?} collides with previously collected {what} named {base:?}"

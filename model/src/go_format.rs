@@ -56,6 +56,9 @@ pub fn write_g(out: &mut String, v: f64) {
     // digits Go chooses too; only the layout differs.
     let mut sci = StackText::default();
     let _ = std::fmt::Write::write_fmt(&mut sci, format_args!("{v:e}"));
+    if let Some(last) = tie_rounded_up(v, sci.as_str()) {
+        sci.buf[last] -= 1;
+    }
     let sci = sci.as_str();
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
@@ -93,6 +96,40 @@ pub fn write_g(out: &mut String, v: f64) {
             out.extend(rest);
         }
     }
+}
+
+/// Where Rust's shortest digits and Go's differ: when `v` lies exactly halfway between
+/// two shortest round-trip candidates, Rust takes the one of larger magnitude and Go's
+/// Ryu the one with an even last digit (`1796524546.66015625` is `1.7965245466601562e+09`
+/// in Go, `1.7965245466601563e9` in Rust). Answers the index in `sci` (`{v:e}` of `v`)
+/// of a last digit that must go down by one, or `None`.
+///
+/// Two candidates can both round-trip only with 15 digits or more, and Go's choice
+/// differs only for an odd last digit; only then is the exact expansion asked for (at
+/// most 767 significant digits), and only if the digit after the candidate's, correctly
+/// rounded, is a 5.
+fn tie_rounded_up(v: f64, sci: &str) -> Option<usize> {
+    let (mantissa, exp) = sci.split_once('e')?;
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let last = mantissa.len() - 1;
+    if digits < 15 || (mantissa.as_bytes()[last] - b'0') % 2 == 0 {
+        return None;
+    }
+    let mut lower = StackText::default();
+    let _ = std::fmt::Write::write_fmt(
+        &mut lower,
+        format_args!("{}{}e{exp}", &mantissa[..last], char::from(mantissa.as_bytes()[last] - 1)),
+    );
+    if lower.as_str().parse::<f64>().ok()? != v {
+        return None;
+    }
+    // The exact value, digit for digit: the lower candidate's digits, a 5, then only zeros.
+    let exact = format!("{:.800e}", v.abs());
+    let exact_digits = exact.split_once('e')?.0.bytes().filter(u8::is_ascii_digit);
+    let lower_digits = lower.as_str().split_once('e')?.0.bytes().filter(u8::is_ascii_digit);
+    let mut rest = exact_digits.clone().skip(digits);
+    let tie = exact_digits.take(digits).eq(lower_digits) && rest.next() == Some(b'5') && rest.all(|d| d == b'0');
+    tie.then_some(last)
 }
 
 fn push_integer(out: &mut String, n: i64) {
@@ -253,6 +290,8 @@ mod tests {
     }
 
     #[test]
+    // The ties are written as their exact values, more digits than round-tripping needs.
+    #[allow(clippy::excessive_precision)]
     fn go_g_format_cases() {
         let cases: &[(&str, f64, &str)] = &[
             ("million uses exponent", 1e6, "1e+06"),
@@ -273,6 +312,15 @@ mod tests {
             ("fraction digits", 0.000123456, "0.000123456"),
             ("push time", 1795545856.7681065, "1.7955458567681065e+09"),
             ("negative", -0.5, "-0.5"),
+            // Exactly halfway between two shortest candidates: Go takes the even one
+            // (upstream 1.5.1 scrapes these as written here).
+            ("tie to even", 1796524546.66015625, "1.7965245466601562e+09"),
+            ("no tie", 1796524546.66015675, "1.7965245466601567e+09"),
+            ("negative tie", -1796524546.66015625, "-1.7965245466601562e+09"),
+            ("tie just above a billion", 1000000000.00390625, "1.0000000000039062e+09"),
+            ("tie in plain layout", 123456.000244140625, "123456.00024414062"),
+            ("tie whose even candidate is above", 123456.000732421875, "123456.00073242188"),
+            ("shortest kept", 0.30000000000000004, "0.30000000000000004"),
         ];
         for (name, v, want) in cases {
             assert_eq!(format_g(*v), *want, "case {name}");

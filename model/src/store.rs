@@ -16,18 +16,73 @@ use crate::command::{Command, Outcome, Push, MAX_BATCH_GROUPS};
 use crate::group::{Group, StoredFamily, Ttl};
 use crate::grouping_key::GroupingKey;
 use crate::limits::PushLimits;
-use crate::metric::{MetricType, PushedFamilies, UnixNanos};
+use crate::metric::{MetricFamily, MetricType, PushedFamilies, UnixNanos};
 use crate::own_families::{OwnFamilies, OwnFamily};
 use crate::quota::{QuotaExceeded, StoreQuotas, Usage};
 use crate::selector;
 use crate::version::{self, FormatVersion};
 
-/// How many groups hold a family name, and its type (the same in all of them: the
-/// store refuses a push that would make it differ).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How many groups hold a family name, by type, and how many of those families have
+/// series. Up to replicated-format version 7 all of them have one type (the store refuses
+/// a push that would make them differ); from version 8 on, families of a name that none
+/// of the groups has series for may differ in type (see [`version::V8`]): once one of them
+/// has series, all have its type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct FamilyUse {
-    metric_type: MetricType,
-    groups: usize,
+    /// Groups by type, indexed by the type's protobuf number.
+    groups: [usize; 6],
+    /// Groups whose family of the name has at least one series.
+    with_series: usize,
+}
+
+impl FamilyUse {
+    fn slot(metric_type: MetricType) -> usize {
+        metric_type.proto_number() as usize
+    }
+
+    fn is_unused(&self) -> bool {
+        self.groups.iter().all(|&n| n == 0)
+    }
+
+    /// The types of the groups' families.
+    fn types(&self) -> Types {
+        Types(self.groups.iter().enumerate().filter(|(_, &n)| n > 0).fold(0, |bits, (i, _)| bits | 1 << i))
+    }
+}
+
+/// What the family index counts of a group's family: its name, type, and whether it has
+/// series.
+type Indexed<'a> = (&'a str, MetricType, bool);
+
+fn indexed(family: &MetricFamily) -> Indexed<'_> {
+    (&family.name, family.metric_type, !family.metrics.is_empty())
+}
+
+/// A set of metric types: those a family name has in the store's groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Types(u8);
+
+impl Types {
+    pub(crate) fn of(metric_type: MetricType) -> Types {
+        Types(1 << FamilyUse::slot(metric_type))
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The types in protobuf number order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = MetricType> {
+        (0..6).filter(move |i| self.0 & 1 << i != 0).filter_map(MetricType::from_proto_number)
+    }
+}
+
+/// The families of a name in the groups other than one: their types, and whether any has
+/// series (see [`GroupStore::elsewhere`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Elsewhere {
+    pub(crate) types: Types,
+    pub(crate) with_series: bool,
 }
 
 /// All groups, ordered by grouping key (job first), plus the derived family index.
@@ -439,8 +494,8 @@ impl GroupStore {
     /// Adds a group that is not in the store, with its indexes and usage.
     fn insert_group(&mut self, group: Arc<Group>) {
         self.usage += Usage::of_group(&group.key);
-        for (name, stored) in &group.families {
-            self.index_add(name, stored.family.metric_type);
+        for stored in group.families.values() {
+            self.index_add(indexed(&stored.family));
             self.usage += stored.usage();
         }
         self.shape_add(&group.key);
@@ -470,35 +525,36 @@ impl GroupStore {
             return Outcome::Rejected { reason };
         }
         let group = self.group_entry(&key, time);
-        let mut removed: Vec<String> = Vec::new();
-        let mut added: Vec<(String, MetricType)> = Vec::new();
+        let mut removed: Vec<(String, MetricType, bool)> = Vec::new();
+        let mut added: Vec<(String, MetricType, bool)> = Vec::new();
+        let owned = |(name, metric_type, with_series): Indexed<'_>| (name.to_string(), metric_type, with_series);
         let (mut gone, mut new) = (Usage::default(), Usage::default());
         if replace {
-            for (name, stored) in std::mem::take(&mut group.families) {
+            for stored in std::mem::take(&mut group.families).into_values() {
                 gone += stored.usage();
-                removed.push(name);
+                removed.push(owned(indexed(&stored.family)));
             }
         }
         for (name, family) in families {
-            let metric_type = family.metric_type;
+            let entry = owned(indexed(&family));
             let stored = StoredFamily::new(family, time);
             new += stored.usage();
-            if let Some(old) = group.families.insert(name.clone(), stored) {
+            if let Some(old) = group.families.insert(name, stored) {
                 gone += old.usage();
-                removed.push(old.family.name);
+                removed.push(owned(indexed(&old.family)));
             }
-            added.push((name, metric_type));
+            added.push(entry);
         }
         group.push_time = time;
         let had_ttl = std::mem::replace(&mut group.ttl, ttl).is_some();
         self.with_ttl = self.with_ttl + ttl.is_some() as usize - had_ttl as usize;
         self.usage = self.usage.without(gone);
         self.usage += new;
-        for name in removed {
-            self.index_remove(&name);
+        for (name, metric_type, with_series) in &removed {
+            self.index_remove((name, *metric_type, *with_series));
         }
-        for (name, t) in added {
-            self.index_add(&name, t);
+        for (name, metric_type, with_series) in &added {
+            self.index_add((name, *metric_type, *with_series));
         }
         Outcome::Pushed
     }
@@ -524,25 +580,28 @@ impl GroupStore {
             self.changed.push(key.clone());
             self.with_ttl -= group.ttl.is_some() as usize;
             self.usage = self.usage.without(Usage::of_group(key));
-            for (name, stored) in &group.families {
-                self.index_remove(name);
+            for stored in group.families.values() {
+                self.index_remove(indexed(&stored.family));
                 self.usage = self.usage.without(stored.usage());
             }
             self.shape_remove(key);
         }
     }
 
-    fn index_add(&mut self, name: &str, metric_type: MetricType) {
-        self.families
-            .entry(name.to_string())
-            .and_modify(|u| u.groups += 1)
-            .or_insert(FamilyUse { metric_type, groups: 1 });
+    fn index_add(&mut self, (name, metric_type, with_series): Indexed<'_>) {
+        let usage = match self.families.get_mut(name) {
+            Some(usage) => usage,
+            None => self.families.entry(name.to_string()).or_default(),
+        };
+        usage.groups[FamilyUse::slot(metric_type)] += 1;
+        usage.with_series += with_series as usize;
     }
 
-    fn index_remove(&mut self, name: &str) {
-        if let Some(u) = self.families.get_mut(name) {
-            u.groups -= 1;
-            if u.groups == 0 {
+    fn index_remove(&mut self, (name, metric_type, with_series): Indexed<'_>) {
+        if let Some(usage) = self.families.get_mut(name) {
+            usage.groups[FamilyUse::slot(metric_type)] -= 1;
+            usage.with_series -= with_series as usize;
+            if usage.is_unused() {
                 self.families.remove(name);
             }
         }
@@ -595,10 +654,16 @@ impl GroupStore {
             .filter_map(|other| self.group(other))
     }
 
-    pub(crate) fn type_elsewhere(&self, key: &GroupingKey, name: &str) -> Option<MetricType> {
-        let usage = self.families.get(name)?;
-        let own_count = self.groups.get(key).is_some_and(|g| g.families.contains_key(name)) as usize;
-        (usage.groups > own_count).then_some(usage.metric_type)
+    /// The families named `name` in the groups other than `key`'s. Constant time: the
+    /// index less `key`'s own family of that name.
+    pub(crate) fn elsewhere(&self, key: &GroupingKey, name: &str) -> Elsewhere {
+        let Some(usage) = self.families.get(name) else { return Elsewhere::default() };
+        let mut usage = *usage;
+        if let Some(own) = self.groups.get(key).and_then(|g| g.families.get(name)) {
+            usage.groups[FamilyUse::slot(own.family.metric_type)] -= 1;
+            usage.with_series -= !own.family.metrics.is_empty() as usize;
+        }
+        Elsewhere { types: usage.types(), with_series: usage.with_series > 0 }
     }
 }
 

@@ -59,8 +59,18 @@ pub const V6: FormatVersion = 6;
 /// their own, so before it such a push is refused by `apply`, and not proposed.
 pub const V7: FormatVersion = 7;
 
+/// Judges a type clash between groups as upstream's gathering does when it is certain:
+/// families of one name and different types in two groups clash only if one of them has
+/// series. Upstream merges them into one family of the type of whichever group Go's map
+/// order gives first, then checks each series against that type, so families without
+/// series never clash (and are not exposed), while a family with series beside one of
+/// another type without series clashes or not by that order: that is still refused here.
+/// Before it, any two types clash. The family index counts families with series, so the
+/// verdict stays constant-time per family.
+pub const V8: FormatVersion = 8;
+
 /// The highest version this build understands.
-pub const SUPPORTED: FormatVersion = V7;
+pub const SUPPORTED: FormatVersion = V8;
 
 /// Why this build cannot go on applying: an entry sets a version it does not know.
 /// The message says what to do about it.

@@ -1,7 +1,7 @@
 //! `apply` as a story: each case pushes into a fresh store and checks the outcome and
 //! the state it leaves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::labels::Labels;
@@ -146,6 +146,50 @@ fn type_conflict_across_groups_is_rejected_and_recorded() {
     assert!(!g.last_push_successful());
     // The same type change within one group is fine (the old family is replaced).
     assert_eq!(push(&mut s, &b, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 4), Outcome::Pushed);
+}
+
+/// Upstream merges same-named families of all groups into one, of the type of whichever
+/// group Go's map order gives first, and checks each series against it: families without
+/// series never clash, whatever their types. From version 8 on they are taken alike (and,
+/// having no series, exposed by no scrape); a family with series beside one of another
+/// type without series, which upstream takes or refuses by that order, is still refused.
+#[test]
+fn version_8_lets_families_without_series_differ_in_type() {
+    let (a, b, c) = (key(&[("job", "a")]), key(&[("job", "b")]), key(&[("job", "c")]));
+    let mut before = GroupStore::with_own_families(own());
+    before.apply(Command::SetVersion { version: version::V7 });
+    let mut s = before.clone();
+    s.apply(Command::SetVersion { version: version::V8 });
+    for store in [&mut before, &mut s] {
+        assert_eq!(push(store, &a, vec![family("x", MetricType::Counter, &[])], true, 1), Outcome::Pushed);
+    }
+    let o = push(&mut before, &b, vec![family("x", MetricType::Summary, &[])], true, 2);
+    let Outcome::Rejected { reason } = o else { panic!("version 7 took two types of x") };
+    assert_eq!(reason, "gathered metric family x has inconsistent types");
+
+    assert_eq!(push(&mut s, &b, vec![family("x", MetricType::Summary, &[])], true, 2), Outcome::Pushed);
+    // A third group's series of either type, or of another, meets a family of another type.
+    for t in [MetricType::Counter, MetricType::Summary, MetricType::Gauge] {
+        assert!(rejected(&push(&mut s, &c, vec![family("x", t, &[(NO_LABELS, 1.0)])], true, 3)), "{t:?}");
+    }
+    // Nor may a group give its own family series while another's has another type.
+    let o = push(&mut s, &a, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 4);
+    let Outcome::Rejected { reason } = o else { panic!("took a series beside a family of another type") };
+    assert!(reason.ends_with("counter:<value:1 > } is not a SUMMARY"), "{reason}");
+    // Suffixes are judged against every type the name has: x_count beside a summary x.
+    assert!(rejected(&push(&mut s, &c, vec![family("x_count", MetricType::Gauge, &[])], true, 5)));
+    assert_eq!(push(&mut s, &c, vec![family("y", MetricType::Gauge, &[])], true, 5), Outcome::Pushed);
+
+    // Once only one type is left, series of it are taken; then a family of another type
+    // without series is refused, in upstream's words for the order it usually takes.
+    s.apply(Command::Delete { key: b.clone() });
+    assert_eq!(push(&mut s, &c, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 6), Outcome::Pushed);
+    let o = push(&mut s, &b, vec![family("x", MetricType::Gauge, &[])], true, 7);
+    let Outcome::Rejected { reason } = o else { panic!("took a family of another type beside series") };
+    assert!(reason.ends_with("value:\"c\" > counter:<value:1 > } is not a GAUGE"), "{reason}");
+    let mut counted = GroupStore::with_own_families(own());
+    counted.replace_groups(s.groups().cloned());
+    assert_eq!(s.families, counted.families);
 }
 
 #[test]
@@ -333,28 +377,37 @@ mod properties {
         let extra = prop_oneof![Just(None), Just(Some(("x", "1"))), Just(Some(("instance", "")))];
         let name = prop_oneof![Just("m"), Just("m_sum"), Just("n")];
         let t = prop_oneof![Just(MetricType::Gauge), Just(MetricType::Counter), Just(MetricType::Summary)];
-        let series = prop_oneof![Just(None), Just(Some(("x", "1")))];
-        (job, extra, name, t, series, any::<bool>(), 0u8..10).prop_map(|(job, extra, name, t, series, replace, op)| {
-            let mut pairs = vec![("job", job)];
-            pairs.extend(extra);
-            let k = key(&pairs);
-            match op {
-                0 => Command::Delete { key: k },
-                1 => Command::Wipe,
-                2 => Command::SetVersion { version: 1 + u32::from(replace) },
-                _ => {
-                    let labels: Vec<(&str, &str)> = series.into_iter().collect();
-                    let f = family(name, t, &[(&labels, 1.0)]);
-                    Command::Push {
-                        key: k,
-                        families: [(f.name.clone(), f)].into(),
-                        replace,
-                        time: UnixNanos(op as i64),
-                        defect: None,
+        // A series without labels, one with a label, or none (a family without series).
+        let series = prop_oneof![Just(Some(None)), Just(Some(Some(("x", "1")))), Just(None)];
+        let version = prop_oneof![Just(1), Just(2), Just(version::V7), Just(version::V8)];
+        (job, extra, name, t, series, any::<bool>(), 0u8..10, version).prop_map(
+            |(job, extra, name, t, series, replace, op, version)| {
+                let mut pairs = vec![("job", job)];
+                pairs.extend(extra);
+                let k = key(&pairs);
+                match op {
+                    0 => Command::Delete { key: k },
+                    1 => Command::Wipe,
+                    2 => Command::SetVersion { version },
+                    _ => {
+                        let f = match series {
+                            Some(label) => {
+                                let labels: Vec<(&str, &str)> = label.into_iter().collect();
+                                family(name, t, &[(&labels, 1.0)])
+                            }
+                            None => family(name, t, &[]),
+                        };
+                        Command::Push {
+                            key: k,
+                            families: [(f.name.clone(), f)].into(),
+                            replace,
+                            time: UnixNanos(op as i64),
+                            defect: None,
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Exposed series of the whole store, to check the invariant.
@@ -389,17 +442,24 @@ mod properties {
             let series = all_series(&first);
             let unique: std::collections::HashSet<_> = series.iter().collect();
             prop_assert_eq!(unique.len(), series.len(), "duplicate series in {:?}", series);
-            let mut types: BTreeMap<String, MetricType> = BTreeMap::new();
+            // One type per family name once one of its families has series (several,
+            // from version 8 on, only while none has).
+            let mut types: BTreeMap<String, BTreeSet<MetricType>> = BTreeMap::new();
+            let mut with_series: BTreeSet<String> = BTreeSet::new();
             for g in first.groups() {
                 for f in g.families.values() {
-                    let t = *types.entry(f.family.name.clone()).or_insert(f.family.metric_type);
-                    prop_assert_eq!(t, f.family.metric_type);
+                    types.entry(f.family.name.clone()).or_default().insert(f.family.metric_type);
+                    if !f.family.metrics.is_empty() {
+                        with_series.insert(f.family.name.clone());
+                    }
                 }
             }
-            for name in types.keys() {
+            for (name, of_name) in &types {
+                prop_assert!(of_name.len() == 1 || !with_series.contains(name), "{} has types {:?}", name, of_name);
                 for suffix in ["_sum", "_count"] {
                     if let Some(base) = name.strip_suffix(suffix) {
-                        prop_assert!(types.get(base) != Some(&MetricType::Summary), "{} next to summary {}", name, base);
+                        let summary = types.get(base).is_some_and(|t| t.contains(&MetricType::Summary));
+                        prop_assert!(!summary, "{} next to summary {}", name, base);
                     }
                 }
             }
@@ -408,13 +468,14 @@ mod properties {
         /// The usage kept up to date by every command is what counting the store from
         /// scratch gives (as a snapshot install does), whatever the commands were.
         #[test]
-        fn usage_is_kept_exactly(commands in proptest::collection::vec(command(), 0..40)) {
+        fn usage_and_family_index_are_kept_exactly(commands in proptest::collection::vec(command(), 0..40)) {
             let mut store = GroupStore::with_own_families(own());
             for c in commands {
                 store.apply(c);
                 let mut counted = GroupStore::with_own_families(own());
                 counted.replace_groups(store.groups().cloned());
                 prop_assert_eq!(store.usage(), counted.usage());
+                prop_assert_eq!(&store.families, &counted.families, "the family index is what counting gives");
                 prop_assert_eq!(store.usage().groups, store.len() as u64);
             }
         }
