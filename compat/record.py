@@ -606,8 +606,24 @@ def cases():
           push("POST", "/metrics/job/c", family("x", HISTOGRAM, []) + family("y", GAUGE, [metric([], 2, g1)])),
           push("PUT", "/metrics/job/a", family("x", GAUGE_HISTOGRAM, [])),
           push("PUT", "/metrics/job/d/instance/i", family("x", UNTYPED, [])),
-          {"method": "DELETE", "path": "/metrics/job/b"},
           scrape_protobuf()])
+
+    case("pb-quantile-label-beside-a-summary",
+         "A quantile label is refused on a series that carries a summary message, whatever its "
+         "family's type; without one it is an ordinary label.",
+         [push("PUT", "/metrics/job/a", family("g", GAUGE, [metric([("quantile", "x")], 2, g1, extra=ld(4, b""))])),
+          push("PUT", "/metrics/job/a", family("c", COUNTER, [metric([("quantile", "x")], 3, g1, extra=ld(4, b""))])),
+          push("PUT", "/metrics/job/b", family("g", GAUGE, [metric([("quantile", "x")], 2, g1)])),
+          scrape_protobuf()],
+         tags=("protobuf", "validation"))
+
+    case("pb-timestamp-families-not-utf8-in-a-new-group",
+         "Label values that are not UTF-8 in the two timestamp families of a push to a new group "
+         "are no problem: the server's own replace those families before the check.",
+         [push("PUT", "/metrics/job/a", family("push_time_seconds", GAUGE, [ld(1, ld(1, "b") + ld(2, b"\xff")) + ld(2, g1)])),
+          push("PUT", "/metrics/job/b", family("push_failure_time_seconds", GAUGE, [ld(1, ld(1, "b") + ld(2, b"\xff")) + ld(2, g1)])),
+          scrape_protobuf()],
+         tags=("protobuf", "validation"))
 
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "

@@ -14,7 +14,8 @@ use crate::grouping_key::GroupingKey;
 use crate::labels::{Label, Labels};
 use crate::metric::{Metric, MetricFamily, MetricType, PushedFamilies, UnixNanos};
 use crate::store::{GroupStore, Types};
-use crate::version;
+use crate::version::{self, FormatVersion};
+use crate::wire;
 
 /// Which names a push may use: upstream's legacy rules, or with `--push.enable-utf8-names`
 /// (upstream 1.11) any non-empty UTF-8 name. The reserved `__` prefix of label names and
@@ -87,11 +88,11 @@ pub fn timestamped_stamp_families(families: &PushedFamilies) -> bool {
 /// `errors`: each series that fails a check once (with the first check it fails, in
 /// upstream's order); a series that fails is not counted as seen, so a later copy of it
 /// is not named a duplicate, as in upstream's gathering.
-fn series_errors(family: &MetricFamily, names: Names, errors: &mut Problems) {
+fn series_errors(family: &MetricFamily, names: Names, version: FormatVersion, errors: &mut Problems) {
     let name = family.name.as_str();
     let mut seen: HashSet<&Labels> = HashSet::with_capacity(family.metrics.len());
     for m in &family.metrics {
-        if let Err(what) = series_problem(family, m, names) {
+        if let Err(what) = series_problem(family, m, names, version) {
             errors.add(|| format!("collected metric {name:?} {{ {}}} {what}", metric_debug(m)));
             continue;
         }
@@ -103,10 +104,14 @@ fn series_errors(family: &MetricFamily, names: Names, errors: &mut Problems) {
 
 /// What is wrong with one series of `family` by itself (its duplicates aside), in the
 /// words that follow the series in upstream's message.
-fn series_problem(family: &MetricFamily, m: &Metric, names: Names) -> Result<(), String> {
+fn series_problem(family: &MetricFamily, m: &Metric, names: Names, version: FormatVersion) -> Result<(), String> {
     if !m.value.fits(family.metric_type) {
         return Err(format!("is not a {}", family.metric_type.upper_name()));
     }
+    // Upstream refuses a `quantile` label on any series that carries a summary, whatever
+    // its family's type (a protobuf metric may carry one beside its family's value): from
+    // version 8 on, so does `apply`.
+    let summary = family.metric_type == MetricType::Summary || (version >= version::V8 && carries_summary(m));
     // Starting from "" as Go's check does: an empty name (sorted first) is named
     // a repeated one, in upstream's words.
     let mut previous: &str = "";
@@ -118,7 +123,7 @@ fn series_problem(family: &MetricFamily, m: &Metric, names: Names) -> Result<(),
         if !names.label_name_ok(label.name) || is_reserved_label_name(label.name) {
             return Err(format!("has a label with an invalid name: {}", label.name));
         }
-        if family.metric_type == MetricType::Summary && label.name == "quantile" {
+        if summary && label.name == "quantile" {
             return Err("must not have an explicit \"quantile\" label".to_string());
         }
         if matches!(family.metric_type, MetricType::Histogram | MetricType::GaugeHistogram) && label.name == "le" {
@@ -126,6 +131,13 @@ fn series_problem(family: &MetricFamily, m: &Metric, names: Names) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether a protobuf-pushed series carries a summary message (Go's `Summary != nil`)
+/// among its kept fields: field 4, length-delimited (of another wire type Go keeps it as
+/// an unknown field). Linear in the kept fields.
+fn carries_summary(m: &Metric) -> bool {
+    m.value.proto_fields().is_some_and(|fields| wire::fields(fields).any(|f| f.number == 4 && f.wire_type == wire::LEN))
 }
 
 /// How many problems a message lists at most. Every node words the outcome of every
@@ -227,7 +239,7 @@ impl GroupStore {
             if self.family_problem(key, family, names, &|name| types_after(name, &skipped), &mut errors) {
                 skipped.insert(family.name.as_str());
             } else {
-                series_errors(family, names, &mut errors);
+                series_errors(family, names, self.version(), &mut errors);
             }
         }
         self.duplicates_across_groups(key, families, replace, time, &skipped, &mut errors);

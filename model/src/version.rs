@@ -66,7 +66,9 @@ pub const V7: FormatVersion = 7;
 /// series never clash (and are not exposed), while a family with series beside one of
 /// another type without series clashes or not by that order: that is still refused here.
 /// Before it, any two types clash. The family index counts families with series, so the
-/// verdict stays constant-time per family.
+/// verdict stays constant-time per family. And refuses, as upstream does, a `quantile`
+/// label on a series of any family that carries a summary message (a protobuf metric may
+/// carry one beside its family's value); before, only in summary families.
 pub const V8: FormatVersion = 8;
 
 /// The highest version this build understands.

@@ -166,10 +166,15 @@ impl DecodedPush {
     /// Why the push is refused, in upstream's words, once its grouping key is known: for
     /// each series with such a label (the first by name), the series as it would be
     /// stored and the label. A value that the grouping key overrides is no problem, as
-    /// upstream overrides it before its check.
+    /// upstream overrides it before its check; nor is one in the two timestamp families,
+    /// which the server's own replace (upstream replaces `push_time_seconds` always, and
+    /// `push_failure_time_seconds` in a new group, before its check).
     pub fn defect(&self, key: &GroupingKey) -> Option<String> {
         let mut problems = model::check::Problems::default();
         for (family, bad) in &self.not_utf8 {
+            if family == model::PUSH_TIME_NAME || family == model::PUSH_FAILURE_TIME_NAME {
+                continue;
+            }
             let Some(pushed) = self.families.get(family) else { continue };
             let mut at = 0;
             while at < bad.len() {
@@ -951,6 +956,12 @@ mod tests {
         assert_eq!(parse_delimited(&delimited(&[bad.clone(), good])).unwrap().defect(&key), None);
         let overridden = family(vec![with(&[("job", b"\xff")])]);
         assert_eq!(parse_delimited(&delimited(&[overridden])).unwrap().defect(&key), None);
+        // Nor in the timestamp families, which the server's own replace.
+        for name in [model::PUSH_TIME_NAME, model::PUSH_FAILURE_TIME_NAME] {
+            let stamps =
+                PbMetricFamily { name: Some(name.as_bytes().to_vec()), ..family(vec![with(&[("b", b"\xff")])]) };
+            assert_eq!(parse_delimited(&delimited(&[stamps])).unwrap().defect(&key), None, "{name}");
+        }
         let two = family(vec![with(&[("b", b"\xfe"), ("a", b"\xff")]), with(&[]), with(&[("c", b"\xfd")])]);
         let defect = parse_delimited(&delimited(&[two])).unwrap().defect(&key).unwrap();
         assert!(defect.starts_with("2 error(s) occurred:\n* "), "{defect}");

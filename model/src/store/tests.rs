@@ -192,6 +192,45 @@ fn version_8_lets_families_without_series_differ_in_type() {
     assert_eq!(s.families, counted.families);
 }
 
+/// Upstream refuses a `quantile` label on any series that carries a summary message,
+/// whatever its family's type: a protobuf metric of a gauge family may carry one beside
+/// its gauge (kept with the value). A rule of version 8.
+#[test]
+fn version_8_refuses_a_quantile_label_beside_a_summary_in_any_family() {
+    let series = |t: MetricType, value: Value, summary: bool| {
+        let mut fields = Vec::new();
+        crate::wire::put_len(2, &[0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f], &mut fields);
+        if summary {
+            crate::wire::put_len(4, &[], &mut fields);
+        }
+        MetricFamily {
+            name: "m".into(),
+            help: None,
+            metric_type: t,
+            metrics: vec![Metric {
+                labels: [LabelPair::new("quantile", "x")].into_iter().collect(),
+                value: Value::Proto(Box::new(crate::ProtoValue { classic: value, fields })),
+                timestamp_ms: Timestamp::NONE,
+            }],
+        }
+    };
+    let a = key(&[("job", "a")]);
+    let mut v7 = GroupStore::with_own_families(own());
+    v7.apply(Command::SetVersion { version: version::V7 });
+    let mut v8 = v7.clone();
+    v8.apply(Command::SetVersion { version: version::V8 });
+    let gauge_with_summary = || series(MetricType::Gauge, Value::Gauge(1.0), true);
+    assert_eq!(push(&mut v7, &a, vec![gauge_with_summary()], true, 1), Outcome::Pushed, "version 7 took it");
+    let Outcome::Rejected { reason } = push(&mut v8, &a, vec![gauge_with_summary()], true, 1) else {
+        panic!("version 8 took a quantile label beside a summary")
+    };
+    assert!(reason.ends_with("must not have an explicit \"quantile\" label"), "{reason}");
+    let counter = series(MetricType::Counter, Value::Counter(1.0), true);
+    assert!(rejected(&push(&mut v8, &a, vec![counter], true, 2)));
+    // Without a summary the label is an ordinary one.
+    assert_eq!(push(&mut v8, &a, vec![series(MetricType::Gauge, Value::Gauge(1.0), false)], true, 3), Outcome::Pushed);
+}
+
 #[test]
 fn duplicate_series_within_and_across_groups() {
     let mut s = GroupStore::with_own_families(own());
