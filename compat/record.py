@@ -625,6 +625,15 @@ def cases():
           scrape_protobuf()],
          tags=("protobuf", "validation"))
 
+    case("path-label-value-not-utf8-replaced",
+         "A grouping label value in the URL that is not UTF-8 is no problem when a later value "
+         "of the same name, or the job segment for a job label, replaces it: the last value "
+         "wins, and the key is UTF-8.",
+         [text("PUT", "/metrics/job/x/l/%FF/l/v", b"a 1\n"),
+          text("PUT", "/metrics/job/y/job/%FF", b"a 2\n"),
+          text("PUT", "/metrics/job/z/l@base64/_w/l/w", b"a 3\n")],
+         tags=("path",))
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

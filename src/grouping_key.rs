@@ -114,8 +114,10 @@ pub fn parse_push_target(
         return Err(GroupingKeyError::JobRequired);
     }
     // Last: upstream takes such a key (see [`GroupingKeyError::NotUtf8`]), so every other
-    // error of the path comes first, and a delete of it is a delete of nothing.
-    if let Some(e) = not_utf8 {
+    // error of the path comes first, and a delete of it is a delete of nothing. A `job`
+    // label is the job segment's, whatever the labels said.
+    let first_bad = not_utf8.into_iter().filter(|(name, _)| name != "job").min_by_key(|(_, (at, _))| *at);
+    if let Some((_, (_, e))) = first_bad {
         return Err(e);
     }
     pairs.insert("job".to_string(), utf8(job)?);
@@ -138,14 +140,13 @@ type Labels = BTreeMap<String, String>;
 /// Upstream's `splitLabels`: the name without `@base64`, unescaped (UTF-8 names only),
 /// must pass the name rules, and its escaped form must not start with `__`; except
 /// [`TTL_LABEL`], returned apart. A label value that is not UTF-8 is no error of its
-/// own here (upstream's is none): the first is returned apart, the others read on.
-fn split_labels(
-    labels: &[u8],
-    names: Names,
-) -> Result<(Labels, Option<Ttl>, Option<GroupingKeyError>), GroupingKeyError> {
+/// own here (upstream's is none): each such label is returned apart, by name with its
+/// place in the path, unless a later value of the same name replaced it (the last value of
+/// a name wins, as in upstream's map).
+fn split_labels(labels: &[u8], names: Names) -> Result<(Labels, Option<Ttl>, NotUtf8Labels), GroupingKeyError> {
     let mut out = BTreeMap::new();
     let mut ttl = None;
-    let mut not_utf8 = None;
+    let mut not_utf8 = NotUtf8Labels::new();
     if labels.len() <= 1 {
         return Ok((out, ttl, not_utf8));
     }
@@ -153,7 +154,7 @@ fn split_labels(
     if components.len() % 2 != 0 {
         return Err(GroupingKeyError::OddComponents(go_quote(labels)));
     }
-    for pair in components.chunks(2) {
+    for (at, pair) in components.chunks(2).enumerate() {
         let (name, value) = (pair[0], pair[1]);
         let trimmed = name.strip_suffix(SUFFIX.as_bytes()).unwrap_or(name);
         let trimmed_str = std::str::from_utf8(trimmed).unwrap_or("");
@@ -189,15 +190,21 @@ fn split_labels(
         };
         match utf8(value) {
             Ok(value) => {
+                not_utf8.remove(unescaped.as_ref());
                 out.insert(unescaped.into_owned(), value);
             }
             Err(e) => {
-                not_utf8.get_or_insert(e);
+                out.remove(unescaped.as_ref());
+                not_utf8.insert(unescaped.into_owned(), (at, e));
             }
         }
     }
     Ok((out, ttl, not_utf8))
 }
+
+/// Grouping labels whose last value is not UTF-8: by name, their place in the path and the
+/// error.
+type NotUtf8Labels = BTreeMap<String, (usize, GroupingKeyError)>;
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +315,7 @@ mod tests {
     /// (upstream takes such a key; its other errors come as they would without it).
     #[test]
     fn invalid_utf8_value_is_refused_after_every_other_error() {
+        let key_of = key;
         let err = parse_grouping_key(b"u", false, b"/lbl/\xff", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::NotUtf8(_)));
         let err = parse_grouping_key(b"\xff", false, b"", Names::Legacy).unwrap_err();
@@ -318,6 +326,18 @@ mod tests {
         assert_eq!(err, GroupingKeyError::JobRequired);
         let err = parse_grouping_key(b"u", false, b"/lbl/\xff/b@base64/!", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::LabelBase64 { .. }), "{err}");
+        // A later value of the same name replaces it, and the job segment a `job` label,
+        // as in upstream's map: then the key is UTF-8 (upstream 1.5.1 stores it, asked).
+        let key = parse_grouping_key(b"u", false, b"/l/\xff/l/v", Names::Legacy).unwrap();
+        assert_eq!(key, key_of(&[("job", "u"), ("l", "v")]));
+        let key = parse_grouping_key(b"u", false, b"/job/\xff", Names::Legacy).unwrap();
+        assert_eq!(key, key_of(&[("job", "u")]));
+        let key = parse_grouping_key(b"u", false, b"/l@base64/_w/l/v", Names::Legacy).unwrap();
+        assert_eq!(key, key_of(&[("job", "u"), ("l", "v")]));
+        let err = parse_grouping_key(b"u", false, b"/l/v/l/\xff", Names::Legacy).unwrap_err();
+        assert!(matches!(err, GroupingKeyError::NotUtf8(_)), "the last value counts");
+        let err = parse_grouping_key(b"u", false, b"/a/v/b/\xfe/c/\xff", Names::Legacy).unwrap_err();
+        assert_eq!(err.to_string(), "label value \"\\xfe\" in the URL is not valid UTF-8", "the first in the path");
         // A TTL that is not UTF-8 is a bad TTL (a delete naming it must not be a no-op 202).
         let err = parse_push_target(b"u", false, b"/__ttl__/\xff", Names::Legacy).unwrap_err();
         assert!(matches!(err, GroupingKeyError::Ttl(_)), "{err}");

@@ -85,9 +85,13 @@ where
             let router = router.clone();
             async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {})) }
         });
+        // Half-closes: a client that shuts down its side once its request is sent still
+        // gets the answer, as from Go's server (hyper would drop the connection unanswered
+        // after serving the request).
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
+            .half_close(true)
             .serve_connection(TokioIo::new(io), service);
         let mut stopping = stopping.clone();
         tokio::spawn(async move {

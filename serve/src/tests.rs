@@ -23,7 +23,14 @@ fn app() -> axum::Router {
             Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
         }
     }
-    axum::Router::new().route("/", get(|| async { "hello\n" })).route("/body", put(read_all))
+    axum::Router::new().route("/", get(|| async { "hello\n" })).route("/body", put(read_all)).route(
+        "/slow",
+        put(|| async {
+            // As a push that waits for its log entry to commit.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            "slow\n"
+        }),
+    )
 }
 
 /// A server on a loopback port with `limits`; stops when the sender is dropped.
@@ -87,6 +94,28 @@ async fn a_kept_alive_connection_is_closed_when_idle() {
     stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let answer = until_closed(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("hello\n"), "{answer}");
+}
+
+/// A client that shuts down its side once its request is sent (`nc -N`, HTTP/1.0-era
+/// clients) still gets the answer, as Go's server gives it.
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_is_answered() {
+    let (addr, _stop) = start(Limits { header_read_timeout: PATIENCE, ..limits(8) }).await;
+    let requests = [
+        &b"PUT /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\na 1\n"[..],
+        b"PUT /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\na 1\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ];
+    for request in requests {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let answer = until_closed(&mut stream).await;
+        assert!(
+            answer.starts_with("HTTP/1.") && answer.contains(" 200 OK\r\n") && answer.ends_with("\n"),
+            "{answer:?}"
+        );
+    }
 }
 
 #[tokio::test]
