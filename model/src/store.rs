@@ -40,6 +40,16 @@ impl FamilyUse {
         metric_type.proto_number() as usize
     }
 
+    fn add(&mut self, metric_type: MetricType, with_series: bool) {
+        self.groups[FamilyUse::slot(metric_type)] += 1;
+        self.with_series += with_series as usize;
+    }
+
+    fn remove(&mut self, metric_type: MetricType, with_series: bool) {
+        self.groups[FamilyUse::slot(metric_type)] -= 1;
+        self.with_series -= with_series as usize;
+    }
+
     fn is_unused(&self) -> bool {
         self.groups.iter().all(|&n| n == 0)
     }
@@ -525,25 +535,27 @@ impl GroupStore {
             return Outcome::Rejected { reason };
         }
         let group = self.group_entry(&key, time);
+        // What the family index loses and gains: names moved out of the replaced families,
+        // cloned only for the added ones (the group's map keeps its own).
         let mut removed: Vec<(String, MetricType, bool)> = Vec::new();
         let mut added: Vec<(String, MetricType, bool)> = Vec::new();
-        let owned = |(name, metric_type, with_series): Indexed<'_>| (name.to_string(), metric_type, with_series);
         let (mut gone, mut new) = (Usage::default(), Usage::default());
         if replace {
-            for stored in std::mem::take(&mut group.families).into_values() {
+            for (name, stored) in std::mem::take(&mut group.families) {
                 gone += stored.usage();
-                removed.push(owned(indexed(&stored.family)));
+                removed.push((name, stored.family.metric_type, !stored.family.metrics.is_empty()));
             }
         }
         for (name, family) in families {
-            let entry = owned(indexed(&family));
+            let (_, metric_type, with_series) = indexed(&family);
             let stored = StoredFamily::new(family, time);
             new += stored.usage();
-            if let Some(old) = group.families.insert(name, stored) {
+            if let Some(old) = group.families.insert(name.clone(), stored) {
                 gone += old.usage();
-                removed.push(owned(indexed(&old.family)));
+                let (_, old_type, old_series) = indexed(&old.family);
+                removed.push((old.family.name, old_type, old_series));
             }
-            added.push(entry);
+            added.push((name, metric_type, with_series));
         }
         group.push_time = time;
         let had_ttl = std::mem::replace(&mut group.ttl, ttl).is_some();
@@ -593,14 +605,12 @@ impl GroupStore {
             Some(usage) => usage,
             None => self.families.entry(name.to_string()).or_default(),
         };
-        usage.groups[FamilyUse::slot(metric_type)] += 1;
-        usage.with_series += with_series as usize;
+        usage.add(metric_type, with_series);
     }
 
     fn index_remove(&mut self, (name, metric_type, with_series): Indexed<'_>) {
         if let Some(usage) = self.families.get_mut(name) {
-            usage.groups[FamilyUse::slot(metric_type)] -= 1;
-            usage.with_series -= with_series as usize;
+            usage.remove(metric_type, with_series);
             if usage.is_unused() {
                 self.families.remove(name);
             }
@@ -660,8 +670,8 @@ impl GroupStore {
         let Some(usage) = self.families.get(name) else { return Elsewhere::default() };
         let mut usage = *usage;
         if let Some(own) = self.groups.get(key).and_then(|g| g.families.get(name)) {
-            usage.groups[FamilyUse::slot(own.family.metric_type)] -= 1;
-            usage.with_series -= !own.family.metrics.is_empty() as usize;
+            let (_, metric_type, with_series) = indexed(&own.family);
+            usage.remove(metric_type, with_series);
         }
         Elsewhere { types: usage.types(), with_series: usage.with_series > 0 }
     }
