@@ -468,8 +468,7 @@ impl<'a> Parser<'a> {
                 )));
             }
             let word = self.read_until_newline(false)?;
-            let word = String::from_utf8_lossy(&word).into_owned();
-            let Some(t) = MetricType::from_keyword(&word) else {
+            let Some(t) = std::str::from_utf8(&word).ok().and_then(MetricType::from_keyword) else {
                 return Err(self.error(format!("unknown metric type {}", go_quote(&word))));
             };
             let family = &mut self.families[index];
@@ -645,7 +644,8 @@ impl<'a> Parser<'a> {
         let of = LabelsOf { metric_type, family_name: &family_name };
         if let Some(given) = given {
             for (label, value) in given {
-                let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
+                let special = self.label_name_valid(&of, &label)?;
+                self.label_admit(special, &of, &mut labels, &mut seen, &label)?;
                 self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;
             }
             self.skip_blank_tab()?;
@@ -657,12 +657,14 @@ impl<'a> Parser<'a> {
                     break;
                 }
                 let label = self.label_name_token()?;
-                let special = self.label_name(&of, &mut labels, &mut seen, &label)?;
+                let special = self.label_name_valid(&of, &label)?;
                 self.skip_blank_tab_if_current_blank_tab()?;
                 if self.byte != b'=' {
                     return Err(self
                         .error(format!("expected '=' after label name, found {}", go_quote_char(self.byte as char))));
                 }
+                // After the `=`, as upstream's parser looks for duplicates.
+                self.label_admit(special, &of, &mut labels, &mut seen, &label)?;
                 let value = self.after_equals()?;
                 let value = self.label_value_set(special, &label, value, &mut labels, &mut quantile, &mut bucket)?;
                 self.skip_blank_tab()?;
@@ -758,43 +760,51 @@ impl<'a> Parser<'a> {
         self.timestamp(index, metric_index)
     }
 
-    /// A label name of a sample, checked before its value is read: `Ok(true)` for the
+    /// A label name of a sample, checked as soon as it is read: `Ok(true)` for the
     /// `quantile` of a summary or the `le` of a histogram (read as the value's position,
     /// not kept as a label).
-    fn label_name(
-        &self,
-        of: &LabelsOf,
-        labels: &mut Vec<LabelPair>,
-        seen: &mut HashSet<String>,
-        label: &str,
-    ) -> Step<bool> {
+    fn label_name_valid(&self, of: &LabelsOf, label: &str) -> Step<bool> {
         if label.is_empty() {
             return Err(self.error(format!("invalid label name for metric {}", go_quote(of.family_name))));
         }
         if label == "__name__" {
             return Err(self.error("label name \"__name__\" is reserved"));
         }
-        let special = (of.metric_type == MetricType::Summary && label == "quantile")
-            || (of.metric_type == MetricType::Histogram && label == "le");
-        if !special {
-            // Past a few labels, a set: a linear scan per label would make a line with
-            // many labels quadratic.
-            const SCAN_MAX: usize = 16;
-            let duplicate = if labels.len() < SCAN_MAX {
-                labels.iter().any(|l| l.name == label)
-            } else {
-                seen.extend(labels[seen.len()..].iter().map(|l| l.name.to_string()));
-                seen.contains(label)
-            };
-            if duplicate {
-                return Err(self.error(format!("duplicate label names for metric {}", go_quote(of.family_name))));
-            }
-            if labels.len() == self.limits.labels_per_series {
-                return Err(self.limit(1, labels.len() + 1));
-            }
-            labels.push(LabelPair::new(label, String::new()));
+        Ok((of.metric_type == MetricType::Summary && label == "quantile")
+            || (of.metric_type == MetricType::Histogram && label == "le"))
+    }
+
+    /// Adds a label name (its value set later) unless it is `special`, refusing a
+    /// duplicate and a label past the limit. Upstream's parser looks for duplicates once
+    /// the `=` after the name is found, so this comes after that check.
+    fn label_admit(
+        &self,
+        special: bool,
+        of: &LabelsOf,
+        labels: &mut Vec<LabelPair>,
+        seen: &mut HashSet<String>,
+        label: &str,
+    ) -> Step<()> {
+        if special {
+            return Ok(());
         }
-        Ok(special)
+        // Past a few labels, a set: a linear scan per label would make a line with
+        // many labels quadratic.
+        const SCAN_MAX: usize = 16;
+        let duplicate = if labels.len() < SCAN_MAX {
+            labels.iter().any(|l| l.name == label)
+        } else {
+            seen.extend(labels[seen.len()..].iter().map(|l| l.name.to_string()));
+            seen.contains(label)
+        };
+        if duplicate {
+            return Err(self.error(format!("duplicate label names for metric {}", go_quote(of.family_name))));
+        }
+        if labels.len() == self.limits.labels_per_series {
+            return Err(self.limit(1, labels.len() + 1));
+        }
+        labels.push(LabelPair::new(label, String::new()));
+        Ok(())
     }
 
     /// A label's value: the position of a quantile or bucket, or the value of the label

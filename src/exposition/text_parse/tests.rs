@@ -60,6 +60,21 @@ fn reference_error_scenarios() {
     }
     let got = parse_text(b"metric{l=\"\xbd\"} 3.14\n").unwrap_err().to_string();
     assert_eq!(got, "text format parsing error in line 1: invalid label value \"\\xbd\"");
+    // Recorded against upstream 1.5.1: the type word's bytes quoted as Go quotes them, and
+    // a repeated label name without its `=` refused for the missing `=` (Go checks the `=`
+    // before it looks for duplicates).
+    let cases: &[(&[u8], &str)] = &[
+        (b"# TYPE m gauge\xff\n", "unknown metric type \"gauge\\xff\""),
+        (b"# TYPE m \xc3\n", "unknown metric type \"\\xc3\""),
+        (b"m{a=\"b\",a} 1\n", "expected '=' after label name, found '}'"),
+        (b"m{a=\"1\",a\x01=\"2\"} 1\n", "expected '=' after label name, found '\\x01'"),
+        (b"m{a=\"1\",b=\"2\",a ,} 1\n", "expected '=' after label name, found ','"),
+        (b"m{a=\"1\",a =\"2\"} 1\n", "duplicate label names for metric \"m\""),
+    ];
+    for (input, want) in cases {
+        let got = parse_text(input).unwrap_err().to_string();
+        assert_eq!(got, format!("text format parsing error in line 1: {want}"), "{input:?}");
+    }
 }
 
 fn single(families: &PushedFamilies, name: &str) -> MetricFamily {
