@@ -287,6 +287,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// The log filter `--log.level` asks for: this server's events at that level, and
+    /// openraft's one level quieter. Upstream logs nothing while it serves; openraft logs
+    /// twenty lines at `info` when a node starts and nine more with every snapshot and log
+    /// purge (one per thousand entries: several lines a second under load), so at `info`
+    /// only its warnings and errors show, and this server's own messages say what an
+    /// operator needs (a new leader, members joining, imports). `debug` shows openraft's
+    /// `info` too. A non-empty `RUST_LOG` replaces this filter whole (see the binary).
+    pub fn log_filter(&self) -> String {
+        let raft = match self.log_level.as_str() {
+            "debug" => "info",
+            "info" => "warn",
+            other => other,
+        };
+        format!("{},openraft={raft}", self.log_level)
+    }
+
     /// The route prefix as upstream computes it: `--web.route-prefix`, else the path of
     /// `--web.external-url`; `/` becomes empty; otherwise `/` + the trimmed value.
     pub fn route_prefix(&self) -> String {

@@ -18,7 +18,12 @@ use pushgateway::live_file::Reloadable;
 use pushgateway::web_config::{LiveWebConfig, WebConfig};
 
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    // An empty RUST_LOG is no filter of its own (`RUST_LOG= pushgateway` is `--log.level`'s).
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(directives).ok(),
+        _ => None,
+    };
+    let filter = filter.unwrap_or_else(|| EnvFilter::new(config.log_filter()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let format = pushgateway::logfmt::Logfmt { debug: config.log_level == "debug", json: config.log_format == "json" };
     builder.with_ansi(false).event_format(format).init();

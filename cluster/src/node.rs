@@ -213,6 +213,7 @@ impl Node {
         tokio::spawn(crate::expiry::keep(node.clone(), config.default_ttl));
         tokio::spawn(crate::election::keep(node.clone()));
         tokio::spawn(hints.keep());
+        tokio::spawn(crate::status::log_leaders(node.clone()));
 
         let mut advertise = config.advertise.clone();
         if let Some(listener) = peer_listener {

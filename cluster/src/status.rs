@@ -275,3 +275,25 @@ impl Node {
         }
     }
 }
+
+/// Logs every leader this node learns of, once per term (at `info`: openraft's own
+/// messages about elections are quieter, see the binary's log filter). Ends when the
+/// node's Raft stops. Woken only by changes of the vote, role, leader or membership
+/// (openraft's server metrics), never by the log's progress.
+pub(crate) async fn log_leaders(node: Node) {
+    let mut server = node.raft().server_metrics();
+    let mut logged: Option<(u64, NodeId)> = None;
+    loop {
+        let (term, leader) = {
+            let now = server.borrow_and_update();
+            (now.vote.leader_id().term, now.current_leader)
+        };
+        if let Some(leader) = leader.filter(|&leader| logged != Some((term, leader))) {
+            tracing::info!(leader, term, this_node = leader == node.id(), "a leader was elected");
+            logged = Some((term, leader));
+        }
+        if server.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -176,14 +176,15 @@ fn pushed(scrape: &str) -> Vec<String> {
     scrape.lines().filter(|l| !l.starts_with('#') && l.contains("job=\"")).map(str::to_string).collect()
 }
 
-/// The full command line of a test server: listening on `web`, data in `dir`, debug logs,
-/// then the test's `args` (which may override any of these).
+/// The full command line of a test server: listening on `web`, data in `dir`, debug logs
+/// (unless `args` give a `--log.level`), then the test's `args` (which may override the
+/// others).
 fn command_line(dir: &tempfile::TempDir, web: &str, args: &[String]) -> Vec<String> {
-    let mut line = vec![
-        format!("--web.listen-address={web}"),
-        format!("--storage.path={}", dir.path().join("data").display()),
-        "--log.level=debug".to_string(),
-    ];
+    let mut line =
+        vec![format!("--web.listen-address={web}"), format!("--storage.path={}", dir.path().join("data").display())];
+    if !args.iter().any(|a| a.starts_with("--log.level")) {
+        line.push("--log.level=debug".to_string());
+    }
     line.extend(args.iter().cloned());
     line
 }

@@ -188,6 +188,30 @@ fn logs_are_logfmt_as_upstream_writes_them() {
     assert!(log.lines().any(|l| l.contains(" msg=\"node started\" ")), "a message with a space is quoted: {log}");
 }
 
+/// At the default `--log.level=info` a node says what an operator needs (listening, started,
+/// the leader) and none of openraft's own `info` lines, which at start-up alone are about
+/// twenty and under load several a second (snapshots, purges); at `debug` they show.
+#[test]
+fn info_logs_leave_out_openrafts_chatter() {
+    // RUST_LOG empty: the filter is --log.level's (the harness sets RUST_LOG otherwise).
+    let server = Server::start_with_env(&["--log.level=info"], &[("RUST_LOG", "")]);
+    assert_eq!(server.put("/metrics/job/j", "m 1\n").0, 200);
+    server.wait_for(Duration::from_secs(20), "the new leader logged", || server.log().contains("a leader was elected"));
+    let log = server.log();
+    for ours in
+        [" msg=listening ", " msg=\"node started\" ", " msg=\"a leader was elected\" leader=1 term=1 this_node=true"]
+    {
+        assert!(log.contains(ours), "{ours:?} missing: {log}");
+    }
+    for openraft in ["startup done", "become leader", "get_initial_state", "vote is changing"] {
+        assert!(!log.contains(openraft), "{openraft:?} at info: {log}");
+    }
+    assert!(log.lines().all(|l| l.contains(" level=info ") || l.contains(" level=warn ")), "{log}");
+
+    let debug = Server::start_with_env(&["--log.level=debug"], &[("RUST_LOG", "")]);
+    debug.wait_for(Duration::from_secs(20), "openraft's info at debug", || debug.log().contains("become leader"));
+}
+
 /// The headers upstream sends, request by request, side by side with upstream itself: CORS
 /// and Cache-Control on exactly the API routes that carry them (1.5.1 and 1.11 send the
 /// same fixed values), `Allow` on OPTIONS and 405, the content types, `nosniff` on errors.

@@ -70,6 +70,7 @@ fn reference_error_scenarios() {
         (b"m{a=\"1\",a\x01=\"2\"} 1\n", "expected '=' after label name, found '\\x01'"),
         (b"m{a=\"1\",b=\"2\",a ,} 1\n", "expected '=' after label name, found ','"),
         (b"m{a=\"1\",a =\"2\"} 1\n", "duplicate label names for metric \"m\""),
+        (b"a{l=\"1\",l-b=\"2\"} 1\n", "expected '=' after label name, found '-'"),
     ];
     for (input, want) in cases {
         let got = parse_text(input).unwrap_err().to_string();
