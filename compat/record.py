@@ -634,6 +634,19 @@ def cases():
           text("PUT", "/metrics/job/z/l@base64/_w/l/w", b"a 3\n")],
          tags=("path",))
 
+    case("api-prefix-matched-as-sent",
+         "The API tree sits behind Go's http.StripPrefix, which compares the path as sent too: "
+         "an escape inside <prefix>/api/v1 that is not Go's own encoding makes every API "
+         "request 404 (such a wipe wipes nothing); escapes after it are decoded.",
+         [text("PUT", "/metrics/job/a", b"m 1\n"),
+          answered({"method": "PUT", "path": "/ap%69/v1/admin/wipe"}),
+          answered({"method": "GET", "path": "/api%2Fv1%2Fmetrics"}),
+          answered({"method": "OPTIONS", "path": "/ap%69/v1/metrics"}),
+          {"method": "GET", "path": "/api/v1/metric%73"},
+          {"method": "PUT", "path": "/api/v1/admin/wip%65"},
+          text("PUT", "/metrics/job/b", b"m 2\n")],
+         tags=("api", "path"))
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

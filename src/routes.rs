@@ -455,6 +455,36 @@ impl RouteTable {
         }
         (self.main.route(method, path), true)
     }
+
+    /// Routes a request as [`RouteTable::route_wrapped`] does, given also its path as sent
+    /// (`sent`, still percent-encoded). Upstream mounts its API tree with Go's
+    /// `http.StripPrefix("<prefix>/api/v1")`, which strips the prefix from the path as sent
+    /// too whenever that is not Go's own encoding of the decoded path, and answers 404 if
+    /// it cannot: `/ap%69/v1/metrics` and `/api%2Fv1%2Fmetrics` are 404 (and nothing is
+    /// wiped by `PUT /ap%69/v1/admin/wipe`), while `/api/v1/metric%73` is the API's.
+    /// Redirects come first, as Go's `ServeMux` cleans the path before any handler.
+    pub fn route_sent(&self, method: &Method, sent: &str, path: &[u8]) -> (Routed, bool) {
+        let (routed, wrapped) = self.route_wrapped(method, path);
+        let in_api = !wrapped && !matches!(routed, Routed::Redirect { .. });
+        if in_api && !sent.starts_with(self.api_root.as_str()) && sent != go_escape_path(path) {
+            return (Routed::NotFound, false);
+        }
+        (routed, wrapped)
+    }
+}
+
+/// Go's escaping of a decoded path (`url.URL.EscapedPath` without a raw path): every byte
+/// but letters, digits and `-_.~$&+,/:;=@` as `%XX` in upper case.
+pub fn go_escape_path(path: &[u8]) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &b in path {
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Go's `path.Join(prefix, path)` for the telemetry route: cleaned, and without a
@@ -620,6 +650,67 @@ mod tests {
         ] {
             assert_eq!(t.route_wrapped(&method, path.as_bytes()).1, wrapped, "{case}");
         }
+    }
+
+    /// Recorded against upstream 1.5.1: its API tree sits behind Go's `http.StripPrefix`,
+    /// which also looks at the path as sent.
+    #[test]
+    fn the_api_prefix_is_matched_as_sent_too() {
+        let decode = |sent: &str| {
+            let mut out = Vec::new();
+            let b = sent.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&sent[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            out
+        };
+        /// What upstream answered: a route of the API tree (or of the main tree), 404, a redirect.
+        #[derive(Debug)]
+        enum Want {
+            Route(Endpoint),
+            NotFound,
+            Redirect,
+        }
+        let check = |t: &RouteTable, method: Method, sent: &str, want: Want| {
+            let routed = t.route_sent(&method, sent, &decode(sent)).0;
+            let ok = match want {
+                Want::Route(endpoint) => matches!(routed, Routed::Matched { endpoint: e, .. } if e == endpoint),
+                Want::NotFound => routed == Routed::NotFound,
+                Want::Redirect => matches!(routed, Routed::Redirect { .. }),
+            };
+            assert!(ok, "{method} {sent}: {routed:?}, upstream {want:?}");
+        };
+        let t = table(&["--web.enable-admin-api"]);
+        for (method, sent, want) in [
+            (Method::GET, "/ap%69/v1/metrics", Want::NotFound),
+            (Method::GET, "/api%2Fv1%2Fmetrics", Want::NotFound),
+            (Method::GET, "/ap%69/v1/status", Want::NotFound),
+            (Method::GET, "/ap%69/v1/", Want::NotFound),
+            (Method::OPTIONS, "/ap%69/v1/metrics", Want::NotFound),
+            (Method::PUT, "/ap%69/v1/admin/wipe", Want::NotFound),
+            (Method::GET, "/api/v1/metric%73", Want::Route(Endpoint::ApiMetrics)),
+            (Method::GET, "/api/v1/%6detrics", Want::Route(Endpoint::ApiMetrics)),
+            (Method::GET, "/api/v1%2Fmetrics", Want::Route(Endpoint::ApiMetrics)),
+            (Method::PUT, "/api/v1/admin/wip%65", Want::Route(Endpoint::ApiWipe)),
+            (Method::GET, "/ap%69/v1", Want::Redirect),
+            (Method::GET, "/ap%69/v1/x/../metrics", Want::Redirect),
+            // The main tree decodes first, as upstream's.
+            (Method::GET, "/-/h%65althy", Want::Route(Endpoint::Healthy)),
+        ] {
+            check(&t, method, sent, want);
+        }
+        // A prefix Go escapes: the path as sent in Go's own encoding passes, any other 404s.
+        let t = table(&["--web.route-prefix=/p g"]);
+        check(&t, Method::GET, "/p%20g/api/v1/metrics", Want::Route(Endpoint::ApiMetrics));
+        check(&t, Method::GET, "/p%20g/api/v1/metric%73", Want::NotFound);
+        check(&t, Method::GET, "/p%20g/ap%69/v1/metrics", Want::NotFound);
     }
 
     #[test]

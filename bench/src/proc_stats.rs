@@ -132,11 +132,19 @@ mod tests {
     #[test]
     fn threads_that_ended_still_count() {
         let before = Usage::of(std::process::id());
+        // Spins until it has spent 0.3 s of CPU itself (not of wall time: on a loaded
+        // machine, with other tests of this process running beside it, that is less).
         let spinner = std::thread::Builder::new().name("spinner".into()).spawn(|| {
+            let own_ticks = || {
+                let line = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+                thread_ticks(&line).map_or(0, |(_, ticks)| ticks)
+            };
             let started = std::time::Instant::now();
             let mut x = 0u64;
-            while started.elapsed() < std::time::Duration::from_millis(300) {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            while own_ticks() < 30 && started.elapsed() < std::time::Duration::from_secs(20) {
+                for _ in 0..100_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+                }
             }
         });
         spinner.unwrap().join().unwrap();

@@ -43,21 +43,8 @@ pub(super) fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
-/// Go's path escaping for a `Location` header.
-fn escape_path(path: &[u8]) -> String {
-    let mut out = String::with_capacity(path.len());
-    for &b in path {
-        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 pub(super) fn redirect(method: &Method, location: &[u8], query: Option<&str>, status: u16) -> Response<Body> {
-    let mut location = escape_path(location);
+    let mut location = crate::routes::go_escape_path(location);
     if let Some(q) = query {
         location.push('?');
         location.push_str(q);

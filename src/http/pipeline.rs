@@ -63,7 +63,7 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request");
     };
     let query = request.uri().query().map(str::to_string);
-    let (routed, gzip_wrapped) = state.routes.route_wrapped(&method, &path);
+    let (routed, gzip_wrapped) = state.routes.route_sent(&method, request.uri().path(), &path);
     // Upstream's gzip wrapper reads the gzip header before its main tree answers anything.
     let encoding = BodyEncoding::from_header(request.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
     if gzip_wrapped && encoding == BodyEncoding::Gzip {
