@@ -156,6 +156,13 @@ pub enum Routed {
         location: Vec<u8>,
         status: u16,
     },
+    /// A redirect of Go's `ServeMux` in front of both trees (a path it cleans, or
+    /// `<prefix>/api/v1` to `<prefix>/api/v1/`): 301, and an empty query (`…?`) is not
+    /// kept, as Go builds the new URL from the path and the raw query alone (a tree's own
+    /// redirects keep it).
+    MuxRedirect {
+        location: Vec<u8>,
+    },
     /// OPTIONS on a known path: 200 with `Allow`.
     Options {
         allow: String,
@@ -438,17 +445,17 @@ impl RouteTable {
     /// is refused for a bad gzip header before the tree answers anything, a match, 404,
     /// 405, `OPTIONS` or a redirect of its own.
     pub fn route_wrapped(&self, method: &Method, path: &[u8]) -> (Routed, bool) {
-        if *method != Method::CONNECT {
-            let cleaned = clean_path(path);
-            if cleaned != path {
-                return (Routed::Redirect { location: cleaned, status: 301 }, false);
-            }
-        }
+        // Go's `ServeMux`: a path that is (once cleaned) `<prefix>/api/v1` goes to
+        // `<prefix>/api/v1/` at once; another path that cleaning changes, to the cleaned one.
+        let cleaned = if *method == Method::CONNECT { path.to_vec() } else { clean_path(path) };
         let api_root = self.api_root.as_bytes();
-        if path == api_root {
-            let mut location = path.to_vec();
+        if cleaned == api_root {
+            let mut location = cleaned;
             location.push(b'/');
-            return (Routed::Redirect { location, status: 301 }, false);
+            return (Routed::MuxRedirect { location }, false);
+        }
+        if cleaned != path {
+            return (Routed::MuxRedirect { location: cleaned }, false);
         }
         if let Some(rest) = path.strip_prefix(api_root).filter(|r| r.starts_with(b"/")) {
             return (self.api.route(method, rest), false);
@@ -465,7 +472,7 @@ impl RouteTable {
     /// Redirects come first, as Go's `ServeMux` cleans the path before any handler.
     pub fn route_sent(&self, method: &Method, sent: &str, path: &[u8]) -> (Routed, bool) {
         let (routed, wrapped) = self.route_wrapped(method, path);
-        let in_api = !wrapped && !matches!(routed, Routed::Redirect { .. });
+        let in_api = !wrapped && !matches!(routed, Routed::MuxRedirect { .. });
         if in_api && !sent.starts_with(self.api_root.as_str()) && sent != go_escape_path(path) {
             return (Routed::NotFound, false);
         }
@@ -566,7 +573,7 @@ mod tests {
                 "double slash cleaned",
                 Method::PUT,
                 "/metrics/job/a/path//var",
-                Routed::Redirect { location: b"/metrics/job/a/path/var".to_vec(), status: 301 },
+                Routed::MuxRedirect { location: b"/metrics/job/a/path/var".to_vec() },
             ),
             (
                 "metrics slash",
@@ -597,7 +604,19 @@ mod tests {
             ),
             ("options", Method::OPTIONS, "/metrics", Routed::Options { allow: "GET, OPTIONS".into() }),
             ("unknown", Method::GET, "/nonexistent", Routed::NotFound),
-            ("api redirect", Method::GET, "/api/v1", Routed::Redirect { location: b"/api/v1/".to_vec(), status: 301 }),
+            ("api redirect", Method::GET, "/api/v1", Routed::MuxRedirect { location: b"/api/v1/".to_vec() }),
+            (
+                "cleaned to the api root",
+                Method::GET,
+                "/api/v1/x/..",
+                Routed::MuxRedirect { location: b"/api/v1/".to_vec() },
+            ),
+            (
+                "cleaned to the api root, dot",
+                Method::GET,
+                "/api/v1/.",
+                Routed::MuxRedirect { location: b"/api/v1/".to_vec() },
+            ),
             ("api root", Method::GET, "/api/v1/", Routed::NotFound),
             (
                 "api wipe get",
@@ -683,7 +702,7 @@ mod tests {
             let ok = match want {
                 Want::Route(endpoint) => matches!(routed, Routed::Matched { endpoint: e, .. } if e == endpoint),
                 Want::NotFound => routed == Routed::NotFound,
-                Want::Redirect => matches!(routed, Routed::Redirect { .. }),
+                Want::Redirect => matches!(routed, Routed::MuxRedirect { .. }),
             };
             assert!(ok, "{method} {sent}: {routed:?}, upstream {want:?}");
         };

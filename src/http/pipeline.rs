@@ -73,6 +73,9 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
     }
     match routed {
         Routed::Redirect { location, status } => redirect(&method, &location, query.as_deref(), status),
+        Routed::MuxRedirect { location } => {
+            redirect(&method, &location, query.as_deref().filter(|q| !q.is_empty()), 301)
+        }
         Routed::NotFound => http_error(StatusCode::NOT_FOUND, "404 page not found"),
         Routed::MethodNotAllowed { allow } => {
             let mut r = http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
