@@ -463,21 +463,41 @@ impl RouteTable {
         (self.main.route(method, path), true)
     }
 
-    /// Routes a request as [`RouteTable::route_wrapped`] does, given also its path as sent
-    /// (`sent`, still percent-encoded). Upstream mounts its API tree with Go's
+    /// Routes a request by its path as sent (still percent-encoded; `None` if an escape is
+    /// malformed) as [`RouteTable::route_wrapped`] routes the decoded path. Upstream mounts its API tree with Go's
     /// `http.StripPrefix("<prefix>/api/v1")`, which strips the prefix from the path as sent
     /// too whenever that is not Go's own encoding of the decoded path, and answers 404 if
     /// it cannot: `/ap%69/v1/metrics` and `/api%2Fv1%2Fmetrics` are 404 (and nothing is
     /// wiped by `PUT /ap%69/v1/admin/wipe`), while `/api/v1/metric%73` is the API's.
     /// Redirects come first, as Go's `ServeMux` cleans the path before any handler.
-    pub fn route_sent(&self, method: &Method, sent: &str, path: &[u8]) -> (Routed, bool) {
-        let (routed, wrapped) = self.route_wrapped(method, path);
+    pub fn route_sent(&self, method: &Method, sent: &str) -> Option<(Routed, bool)> {
+        let path = decode_path(sent)?;
+        let (routed, wrapped) = self.route_wrapped(method, &path);
         let in_api = !wrapped && !matches!(routed, Routed::MuxRedirect { .. });
-        if in_api && !sent.starts_with(self.api_root.as_str()) && sent != go_escape_path(path) {
-            return (Routed::NotFound, false);
+        if in_api && !sent.starts_with(self.api_root.as_str()) && sent != go_escape_path(&path) {
+            return Some((Routed::NotFound, false));
         }
-        (routed, wrapped)
+        Some((routed, wrapped))
     }
+}
+
+/// Percent-decodes a request path; `None` if an escape is malformed.
+fn decode_path(raw: &str) -> Option<Vec<u8>> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// Go's escaping of a decoded path (`url.URL.EscapedPath` without a raw path): every byte
@@ -671,25 +691,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn path_decoding() {
+        assert_eq!(decode_path("/a%20b").unwrap(), b"/a b");
+        assert_eq!(decode_path("/%FF").unwrap(), b"/\xff");
+        assert!(decode_path("/%zz").is_none());
+        assert!(decode_path("/%2").is_none());
+        let t = table(&[]);
+        assert_eq!(t.route_sent(&Method::GET, "/%zz"), None);
+    }
+
     /// Recorded against upstream 1.5.1: its API tree sits behind Go's `http.StripPrefix`,
     /// which also looks at the path as sent.
     #[test]
     fn the_api_prefix_is_matched_as_sent_too() {
-        let decode = |sent: &str| {
-            let mut out = Vec::new();
-            let b = sent.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%' {
-                    out.push(u8::from_str_radix(&sent[i + 1..i + 3], 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-            out
-        };
         /// What upstream answered: a route of the API tree (or of the main tree), 404, a redirect.
         #[derive(Debug)]
         enum Want {
@@ -698,7 +713,7 @@ mod tests {
             Redirect,
         }
         let check = |t: &RouteTable, method: Method, sent: &str, want: Want| {
-            let routed = t.route_sent(&method, sent, &decode(sent)).0;
+            let routed = t.route_sent(&method, sent).expect("well-formed escapes").0;
             let ok = match want {
                 Want::Route(endpoint) => matches!(routed, Routed::Matched { endpoint: e, .. } if e == endpoint),
                 Want::NotFound => routed == Routed::NotFound,

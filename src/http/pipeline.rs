@@ -59,11 +59,10 @@ async fn route(state: &AppState, principal: &Principal, request: Request) -> Res
     };
     let request = axum::http::Request::from_parts(parts, body);
     let method = request.method().clone();
-    let Some(path) = decode_path(request.uri().path()) else {
+    let Some((routed, gzip_wrapped)) = state.routes.route_sent(&method, request.uri().path()) else {
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request");
     };
     let query = request.uri().query().map(str::to_string);
-    let (routed, gzip_wrapped) = state.routes.route_sent(&method, request.uri().path(), &path);
     // Upstream's gzip wrapper reads the gzip header before its main tree answers anything.
     let encoding = BodyEncoding::from_header(request.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()));
     if gzip_wrapped && encoding == BodyEncoding::Gzip {
@@ -111,25 +110,6 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HttpError> {
         Err(e) if serve::is_body_timeout(e.as_ref()) => Err(HttpError::BodyTimeout(e.to_string())),
         Err(e) => Err(HttpError::Encoding(e.to_string())),
     }
-}
-
-/// Percent-decodes a request path; `None` if an escape is malformed.
-fn decode_path(raw: &str) -> Option<Vec<u8>> {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// Whether the request says its body is JSON. The admin POSTs demand it: a web page can
@@ -228,17 +208,4 @@ fn permitted_key(
     let (key, ttl) = parse_push_target(&params.job, job_base64, &params.rest, state.config.names())?;
     principal.may_change(&key, change)?;
     Ok((key, ttl))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_decoding() {
-        assert_eq!(decode_path("/a%20b").unwrap(), b"/a b");
-        assert_eq!(decode_path("/%FF").unwrap(), b"/\xff");
-        assert!(decode_path("/%zz").is_none());
-        assert!(decode_path("/%2").is_none());
-    }
 }
