@@ -214,24 +214,21 @@ impl GroupStore {
         // itself (several only for families without series, from version 8 on). A pushed
         // family already refused is left out, as upstream's gathering leaves it out of
         // what the next families are checked against.
+        // The group's own family of that name after the push (pushed, or kept by a POST)
+        // and the other groups': several types only for families without series (version
+        // 8), each of which upstream's gathering may meet first.
         let types_after = |name: &str, skipped: &HashSet<&str>| -> Types {
-            if let Some(f) = families.get(name).filter(|_| !skipped.contains(name)) {
-                return Types::of(f.metric_type);
-            }
-            if !replace {
-                if let Some(f) = current.and_then(|g| g.families.get(name)) {
-                    return Types::of(f.family.metric_type);
-                }
-            }
             if name == PUSH_TIME_NAME || name == PUSH_FAILURE_TIME_NAME {
                 return Types::of(MetricType::Gauge);
             }
-            match self.elsewhere(key, name).types {
-                types if types.is_empty() => {
-                    self.own_family(name).map(|o| Types::of(o.metric_type)).unwrap_or_default()
-                }
-                types => types,
+            let pushed = families.get(name).filter(|_| !skipped.contains(name)).map(|f| f.metric_type);
+            let kept = || (!replace).then(|| current.and_then(|g| g.families.get(name))).flatten();
+            let own = pushed.or_else(|| kept().map(|f| f.family.metric_type));
+            let types = own.map(Types::of).unwrap_or_default().union(self.elsewhere(key, name).types);
+            if types.is_empty() {
+                return self.own_family(name).map(|o| Types::of(o.metric_type)).unwrap_or_default();
             }
+            types
         };
         let mut errors = Problems::default();
         let mut skipped: HashSet<&str> = HashSet::new();

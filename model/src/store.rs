@@ -81,6 +81,10 @@ impl Types {
         self.0 == 0
     }
 
+    pub(crate) fn union(self, other: Types) -> Types {
+        Types(self.0 | other.0)
+    }
+
     /// The types in protobuf number order.
     pub(crate) fn iter(self) -> impl Iterator<Item = MetricType> {
         (0..6).filter(move |i| self.0 & 1 << i != 0).filter_map(MetricType::from_proto_number)

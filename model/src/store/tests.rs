@@ -176,8 +176,12 @@ fn version_8_lets_families_without_series_differ_in_type() {
     let o = push(&mut s, &a, vec![family("x", MetricType::Counter, &[(NO_LABELS, 1.0)])], true, 4);
     let Outcome::Rejected { reason } = o else { panic!("took a series beside a family of another type") };
     assert!(reason.ends_with("counter:<value:1 > } is not a SUMMARY"), "{reason}");
-    // Suffixes are judged against every type the name has: x_count beside a summary x.
+    // Suffixes are judged against every type the name has: x_count beside a summary x,
+    // also in a group whose own x (kept by a POST, or pushed with it) is the counter.
     assert!(rejected(&push(&mut s, &c, vec![family("x_count", MetricType::Gauge, &[])], true, 5)));
+    assert!(rejected(&push(&mut s, &a, vec![family("x_count", MetricType::Gauge, &[(NO_LABELS, 1.0)])], false, 5)));
+    let both = vec![family("x", MetricType::Counter, &[]), family("x_sum", MetricType::Gauge, &[(NO_LABELS, 1.0)])];
+    assert!(rejected(&push(&mut s, &a, both, true, 5)));
     assert_eq!(push(&mut s, &c, vec![family("y", MetricType::Gauge, &[])], true, 5), Outcome::Pushed);
 
     // Once only one type is left, series of it are taken; then a family of another type
