@@ -289,7 +289,7 @@ pub struct Config {
 impl Config {
     /// The log filter `--log.level` asks for: this server's events at that level, and
     /// openraft's one level quieter. Upstream logs nothing while it serves; openraft logs
-    /// twenty lines at `info` when a node starts and nine more with every snapshot and log
+    /// twenty lines at `info` when a node starts and eight more with every snapshot and log
     /// purge (one per thousand entries: several lines a second under load), so at `info`
     /// only its warnings and errors show, and this server's own messages say what an
     /// operator needs (a new leader, members joining, imports). `debug` shows openraft's
