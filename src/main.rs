@@ -434,7 +434,8 @@ fn main() -> ExitCode {
     // Raft's tasks (an append flushed, a commit, an apply, a heartbeat) are short and on
     // every push's path; on their own worker thread they do not wait in line behind the
     // parsing of requests on the HTTP workers (measured: more pushes per second, mostly
-    // with three nodes).
+    // with three nodes). The log's synced append runs on this thread too, blocking it
+    // while the disk syncs (docs/decisions/0024).
     let cluster_runtime =
         match tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cluster").enable_all().build()
         {
