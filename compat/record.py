@@ -666,6 +666,22 @@ def cases():
           moved("GET", "/api/v1/metrics/?")],
          tags=("path",))
 
+    case("static-paths-moved-as-gos-file-server",
+         "Go's file server moves a path ending in /index.html to ./ (whether or not it exists) "
+         "and a file's path with a trailing slash, decoded, to ../<file>, keeping the query; "
+         "no body.",
+         [moved("GET", "/static/index.html"),
+          moved("GET", "/static/index.html?x=1"),
+          moved("GET", "/static/nope/index.html"),
+          moved("GET", "/static/functions.js/"),
+          moved("GET", "/static/prometheus.css/?a=b&c"),
+          moved("GET", "/static/%66unctions.js/"),
+          moved("GET", "/static/functions.js%2F"),
+          moved("GET", "/static/functions.js/?"),
+          answered({"method": "GET", "path": "/static/index.html/"}),
+          answered({"method": "GET", "path": "/static/functions.js/x"})],
+         tags=("path",))
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "

@@ -400,9 +400,23 @@ pub fn status_page(
     body
 }
 
-/// Files under `/static/`: `(content type, body)`. `/` lists them, as Go's file
-/// server lists a directory (1.11's Go writes the doctype and viewport lines).
-pub fn static_file(path: &[u8]) -> Option<(&'static str, String)> {
+/// The answer to `GET /static/<path>`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StaticAnswer {
+    /// A file, or the listing of the directory: its content type and its body.
+    File(&'static str, String),
+    /// Go's file server redirecting (301, no body) to this location, relative to the
+    /// request's path; the request's query is kept.
+    Moved(String),
+    NotFound,
+}
+
+/// Files under `/static/`, answered as Go's file server answers them (`path` is the
+/// decoded path after `/static`, already cleaned as Go's ServeMux cleans it): `/` lists
+/// them (1.11's Go writes the doctype and viewport lines); a path ending in `/index.html`
+/// is moved to `./` whether or not it exists, and a file's path with a trailing slash to
+/// `../<file>`.
+pub fn static_file(path: &[u8]) -> StaticAnswer {
     const FILES: &[(&str, &str)] = &[
         ("functions.js", include_str!("ui_static/functions.js")),
         ("prometheus.css", include_str!("ui_static/prometheus.css")),
@@ -414,10 +428,21 @@ pub fn static_file(path: &[u8]) -> Option<(&'static str, String)> {
             let _ = writeln!(listing, "<a href=\"{name}\">{name}</a>");
         }
         listing.push_str("</pre>\n");
-        return Some(("text/html; charset=utf-8", listing));
+        return StaticAnswer::File("text/html; charset=utf-8", listing);
     }
-    let name = path.strip_prefix(b"/")?;
-    FILES.iter().find(|(n, _)| n.as_bytes() == name).map(|(n, body)| (static_content_type(n), body.to_string()))
+    if path.ends_with(b"/index.html") {
+        return StaticAnswer::Moved("./".to_string());
+    }
+    let Some(name) = path.strip_prefix(b"/") else { return StaticAnswer::NotFound };
+    let (name, slash) = match name.strip_suffix(b"/") {
+        Some(name) => (name, true),
+        None => (name, false),
+    };
+    match FILES.iter().find(|(n, _)| n.as_bytes() == name) {
+        Some((n, _)) if slash => StaticAnswer::Moved(format!("../{n}")),
+        Some((n, body)) => StaticAnswer::File(static_content_type(n), body.to_string()),
+        None => StaticAnswer::NotFound,
+    }
 }
 
 /// The content type of a static file by its extension: the fixed table of prometheus/common's
@@ -456,6 +481,21 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::exposition::text_parse::parse_text;
+
+    /// Go's file server: `index.html` moved to its directory whether it exists or not, a
+    /// file's path with a trailing slash moved to the file, anything else unknown.
+    #[test]
+    fn static_paths_move_as_gos_file_server_moves_them() {
+        assert_eq!(static_file(b"/index.html"), StaticAnswer::Moved("./".into()));
+        assert_eq!(static_file(b"/nope/index.html"), StaticAnswer::Moved("./".into()));
+        assert_eq!(static_file(b"/functions.js/"), StaticAnswer::Moved("../functions.js".into()));
+        assert_eq!(static_file(b"/prometheus.css/"), StaticAnswer::Moved("../prometheus.css".into()));
+        assert_eq!(static_file(b"/index.html/"), StaticAnswer::NotFound);
+        assert_eq!(static_file(b"/nope.js/"), StaticAnswer::NotFound);
+        assert_eq!(static_file(b"/functions.js/x"), StaticAnswer::NotFound);
+        assert!(matches!(static_file(b"/functions.js"), StaticAnswer::File("application/javascript", _)));
+        assert!(matches!(static_file(b"/"), StaticAnswer::File("text/html; charset=utf-8", _)));
+    }
 
     /// A node of a three-voter cluster whose leader is `leader`.
     pub(crate) fn node(id: u64, leader: u64, last_log_index: u64, applied_index: u64) -> NodeStatus {

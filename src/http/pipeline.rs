@@ -172,7 +172,7 @@ async fn matched(
         // page cannot send without the browser asking first.
         Endpoint::ApiImport if !declared(&headers, "application/octet-stream") => Err(HttpError::NotOctetStream),
         Endpoint::ApiImport => import::import_request(state, body).await,
-        Endpoint::Static => Ok(ui::static_file(&params.rest)),
+        Endpoint::Static => Ok(ui::static_file(&params.rest, parts.uri.query())),
         Endpoint::StatusPage => ui::status_page(state).await,
         Endpoint::Pprof => Ok(ui::pprof(&params.rest, !state.config.route_prefix().is_empty())),
         Endpoint::Quit => {

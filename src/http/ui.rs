@@ -5,10 +5,11 @@
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 
-use super::answers::{html, http_error, plain};
+use super::answers::{empty, html, http_error, plain};
 use super::scrape::render_view;
 use super::AppState;
 use crate::error::HttpError;
+use crate::ui::StaticAnswer;
 
 pub(super) async fn status_page(state: &AppState) -> Result<Response<Body>, HttpError> {
     let prefix = state.config.route_prefix();
@@ -22,15 +23,27 @@ pub(super) async fn status_page(state: &AppState) -> Result<Response<Body>, Http
     Ok(html(page))
 }
 
-/// `GET /static/*`.
-pub(super) fn static_file(path: &[u8]) -> Response<Body> {
+/// `GET /static/*`; `query` is the request's raw query, which a redirect keeps.
+pub(super) fn static_file(path: &[u8], query: Option<&str>) -> Response<Body> {
     match crate::ui::static_file(path) {
-        Some((content_type, text)) => {
+        StaticAnswer::File(content_type, text) => {
             let mut r = plain(StatusCode::OK, text);
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             r
         }
-        None => http_error(StatusCode::NOT_FOUND, "404 page not found"),
+        // Go's `localRedirect`: the location as it is, no body, no content type.
+        StaticAnswer::Moved(mut location) => {
+            if let Some(q) = query.filter(|q| !q.is_empty()) {
+                location.push('?');
+                location.push_str(q);
+            }
+            let mut r = empty(StatusCode::MOVED_PERMANENTLY);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        StaticAnswer::NotFound => http_error(StatusCode::NOT_FOUND, "404 page not found"),
     }
 }
 
