@@ -307,7 +307,7 @@ impl Config {
     /// `--web.external-url`; `/` becomes empty; otherwise `/` + the trimmed value.
     pub fn route_prefix(&self) -> String {
         let raw = if self.web_route_prefix.is_empty() {
-            external_url_path(&self.web_external_url)
+            external_url_path(&self.web_external_url).unwrap_or_default()
         } else {
             self.web_route_prefix.clone()
         };
@@ -317,6 +317,7 @@ impl Config {
     /// Checks every flag and turns them into the typed values the server runs with; an
     /// error must stop start-up (exit code 2), the secret file's problems included.
     pub fn validate(&self) -> Result<Settings, String> {
+        external_url_path(&self.web_external_url).map_err(|e| format!("--web.external-url: {e}"))?;
         if !self.web_telemetry_path.starts_with('/') {
             return Err(format!("--web.telemetry-path must start with '/': {:?}", self.web_telemetry_path));
         }
@@ -691,13 +692,139 @@ pub enum ClusterCommand {
     },
 }
 
-/// The path of a URL (`http://host:port/path?q` -> `/path`), empty when there is none,
-/// percent-decoded as Go's `url.URL.Path` is (`/p%20q` -> `/p q`).
-fn external_url_path(url: &str) -> String {
-    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
-    let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
+/// The path of `--web.external-url` as Go's `url.Parse` (upstream's flag parser) reads it,
+/// percent-decoded as `url.URL.Path` is (`http://host/p%20q?x` -> `/p q`), or the error
+/// that stops upstream at start-up, in Go's words. Go's rules, not a URL library's: without
+/// a scheme the whole value is the path (`example.com/ext` -> `/example.com/ext`); a scheme
+/// followed by no `/` is opaque, so no path (`localhost:9091/ext` -> ``); `//host/x` has a
+/// host; the query and fragment are cut off first.
+pub fn external_url_path(raw: &str) -> Result<String, String> {
+    use crate::exposition::text_parse::go_quote;
+    let parse_error = |url: &str, why: String| format!("invalid URL: parse {}: {why}", go_quote(url));
+    let (url, fragment) = raw.split_once('#').map_or((raw, None), |(u, f)| (u, Some(f)));
+    if url.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(parse_error(url, "net/url: invalid control character in URL".into()));
+    }
+    let path = url_path(url).map_err(|why| parse_error(url, why))?;
+    if let Some(fragment) = fragment {
+        go_unescape(fragment, Escaping::Other).map_err(|why| parse_error(raw, why))?;
+    }
+    Ok(path)
+}
+
+/// Go's `url.parse(url, false)`, keeping only the path.
+fn url_path(url: &str) -> Result<String, String> {
+    if url == "*" {
+        return Ok("*".into());
+    }
+    // The scheme: letters, then letters, digits, `+`, `-` or `.`, up to a `:`.
+    let mut scheme = "";
+    let mut rest = url;
+    for (i, c) in url.bytes().enumerate() {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' => {}
+            b'0'..=b'9' | b'+' | b'-' | b'.' if i > 0 => {}
+            b':' if i == 0 => return Err("missing protocol scheme".into()),
+            b':' => {
+                (scheme, rest) = (&url[..i], &url[i + 1..]);
+                break;
+            }
+            _ => break,
+        }
+    }
+    let rest = if rest.ends_with('?') && rest.matches('?').count() == 1 {
+        &rest[..rest.len() - 1]
+    } else {
+        rest.split_once('?').map_or(rest, |(r, _)| r)
+    };
+    if !rest.starts_with('/') {
+        if !scheme.is_empty() {
+            return Ok(String::new()); // opaque
+        }
+        if rest.split('/').next().unwrap_or("").contains(':') {
+            return Err("first path segment in URL cannot contain colon".into());
+        }
+    }
+    let mut path = rest;
+    if (!scheme.is_empty() || !rest.starts_with("///")) && rest.starts_with("//") {
+        let authority = &rest[2..];
+        let (authority, after) = authority.find('/').map_or((authority, ""), |i| (&authority[..i], &authority[i..]));
+        url_authority(authority)?;
+        path = after;
+    }
+    go_unescape(path, Escaping::Other)
+}
+
+/// Go's `parseAuthority`: `[userinfo@]host[:port]`, checked, nothing kept.
+fn url_authority(authority: &str) -> Result<(), String> {
+    use crate::exposition::text_parse::go_quote;
+    let (userinfo, host) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
+    let port_ok = |colon_port: &str| {
+        colon_port.is_empty() || colon_port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let bad_port = |colon_port: &str| format!("invalid port {} after host", go_quote(colon_port));
+    if host.starts_with('[') {
+        let Some(i) = host.rfind(']') else { return Err("missing ']' in host".into()) };
+        if !port_ok(&host[i + 1..]) {
+            return Err(bad_port(&host[i + 1..]));
+        }
+        // A zone (`%25…`) may escape anything; only the address part is checked.
+        let checked = host[..i].find("%25").map_or(host, |zone| &host[..zone]);
+        go_unescape(checked, Escaping::Host)?;
+    } else {
+        if let Some(i) = host.rfind(':') {
+            if !port_ok(&host[i..]) {
+                return Err(bad_port(&host[i..]));
+            }
+        }
+        go_unescape(host, Escaping::Host)?;
+    }
+    if let Some(userinfo) = userinfo {
+        let valid = userinfo.chars().all(|c| c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c));
+        if !valid {
+            return Err("net/url: invalid userinfo".into());
+        }
+        for part in userinfo.splitn(2, ':') {
+            go_unescape(part, Escaping::Other)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Escaping {
+    /// A host: `%XX` only for bytes from 0x80 (or `%25`), and only Go's host characters.
+    Host,
+    Other,
+}
+
+/// Go's `url.unescape`: `%XX` decoded, a malformed escape refused as Go words it.
+fn go_unescape(s: &str, mode: Escaping) -> Result<String, String> {
+    use crate::exposition::text_parse::go_quote;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                if i + 2 >= b.len() || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit() {
+                    let end = (i + 3).min(b.len());
+                    return Err(format!("invalid URL escape {}", go_quote(&s[i..end])));
+                }
+                if mode == Escaping::Host && b[i + 1] < b'8' && &s[i..i + 3] != "%25" {
+                    return Err(format!("invalid URL escape {}", go_quote(&s[i..i + 3])));
+                }
+                i += 3;
+            }
+            c => {
+                let host_char = c.is_ascii_alphanumeric() || b"!$&'()*+,;=:[]<>\"-_.~".contains(&c);
+                if mode == Escaping::Host && c < 0x80 && !host_char {
+                    return Err(format!("invalid character {} in host name", go_quote(&s[i..i + 1])));
+                }
+                i += 1;
+            }
+        }
+    }
+    Ok(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
 }
 
 fn normalize_prefix(prefix: &str) -> String {
@@ -926,6 +1053,14 @@ mod tests {
             ("external url without path", "", "http://example.com", ""),
             ("prefix wins over url", "a/b", "http://example.com/ext/", "/a/b"),
             ("url path decoded", "", "http://example.com/p%20q/x%2Fy", "/p q/x/y"),
+            // Go's url.Parse, as upstream 1.5.1 answered each of these.
+            ("no scheme: all path", "", "example.com/ext", "/example.com/ext"),
+            ("no scheme, no slash", "", "pgw.example.com", "/pgw.example.com"),
+            ("host:port is a scheme and an opaque rest", "", "localhost:9091/ext", ""),
+            ("network-path reference", "", "//example.com/ext", "/ext"),
+            ("query cut first", "", "http://example.com?x=/y", ""),
+            ("fragment cut first", "", "http://example.com#/y", ""),
+            ("triple slash is a path", "", "///ext", "/ext"),
         ];
         for (name, prefix, url, want) in cases {
             let mut c = Config::parse_from(["pushgateway"]);
@@ -934,6 +1069,47 @@ mod tests {
             assert_eq!(c.route_prefix(), want, "case {name}");
             let shown = c.flag_map().into_iter().find(|(flag, _)| *flag == "web.route-prefix").map(|(_, v)| v);
             assert_eq!(shown.as_deref(), Some(want), "case {name}: /api/v1/status shows the prefix in use");
+        }
+    }
+
+    /// The values Go's `url.Parse` refuses stop start-up, in Go's words, as upstream's do;
+    /// the others start (each as upstream 1.5.1 answered it).
+    #[test]
+    fn external_urls_go_refuses_stop_start_up() {
+        let cases: [(&str, Result<&str, &str>); 18] = [
+            (":bad", Err(r#"parse ":bad": missing protocol scheme"#)),
+            ("http://x/%zz", Err(r#"parse "http://x/%zz": invalid URL escape "%zz""#)),
+            ("http://x:y/", Err(r#"parse "http://x:y/": invalid port ":y" after host"#)),
+            ("http://a b/", Err(r#"parse "http://a b/": invalid character " " in host name"#)),
+            ("http://[::1/", Err(r#"parse "http://[::1/": missing ']' in host"#)),
+            ("http://u{@x/", Err(r#"parse "http://u{@x/": net/url: invalid userinfo"#)),
+            ("/p%4", Err(r#"parse "/p%4": invalid URL escape "%4""#)),
+            ("http://x/#%zz", Err(r#"parse "http://x/#%zz": invalid URL escape "%zz""#)),
+            ("1http://x/a", Err(r#"parse "1http://x/a": first path segment in URL cannot contain colon"#)),
+            ("%41:b", Err(r#"parse "%41:b": first path segment in URL cannot contain colon"#)),
+            ("http://x%41/", Err(r#"parse "http://x%41/": invalid URL escape "%41""#)),
+            ("a:b", Ok("")),
+            ("c:d/e", Ok("")),
+            ("x/a:b", Ok("x/a:b")),
+            ("a/b:c", Ok("a/b:c")),
+            ("./c:d", Ok("./c:d")),
+            ("http://[::1%25en0]:80/a", Ok("/a")),
+            ("http://x%C3%A9/a", Ok("/a")),
+        ];
+        for (url, want) in cases {
+            let got = external_url_path(url);
+            let mut c = Config::parse_from(["pushgateway"]);
+            c.web_external_url = url.into();
+            match want {
+                Ok(path) => {
+                    assert_eq!(got.as_deref(), Ok(path), "{url}");
+                    assert!(c.validate().is_ok(), "{url} starts");
+                }
+                Err(words) => {
+                    assert_eq!(got, Err(format!("invalid URL: {words}")), "{url}");
+                    assert_eq!(c.validate().err(), Some(format!("--web.external-url: invalid URL: {words}")), "{url}");
+                }
+            }
         }
     }
 
