@@ -168,9 +168,12 @@ def cases():
     out = []
 
     def case(cid, description, steps, flags=("--web.enable-admin-api",), tags=("protobuf",),
-             record_text=True, record_api=True):
-        out.append({"id": cid, "description": description, "tags": list(tags), "flags": list(flags),
-                    "steps": steps, "record_text": record_text, "record_api": record_api})
+             record_text=True, record_api=True, prefix=""):
+        c = {"id": cid, "description": description, "tags": list(tags), "flags": list(flags),
+             "steps": steps, "record_text": record_text, "record_api": record_api}
+        if prefix:
+            c["prefix"] = prefix
+        out.append(c)
 
     # Upstream 1.10+ shows native buckets in /api/v1/metrics where 1.5.1 showed the classic
     # reading; the cases below that push native histograms record the JSON only in
@@ -682,6 +685,16 @@ def cases():
           answered({"method": "GET", "path": "/static/functions.js/x"})],
          tags=("path",))
 
+    case("route-external-url-parsed-as-go",
+         "--web.external-url is read by Go's url.Parse: without a scheme the whole value is the "
+         "path, so example.com/ext gives the route prefix /example.com/ext.",
+         [text("PUT", "/example.com/ext/metrics/job/x", b"m 1\n"),
+          {"method": "GET", "path": "/example.com/ext/-/ready"},
+          {"method": "GET", "path": "/ext/-/ready"},
+          {"method": "PUT", "path": "/ext/metrics/job/y", "body": "m 2\n"}],
+         flags=("--web.enable-admin-api", "--web.external-url=example.com/ext"), tags=("route",),
+         prefix="/example.com/ext")
+
     case("errors-quote-and-decode-as-go",
          "Parse errors quote a byte as Go's %q quotes a rune, and names and values as Go's %q "
          "quotes a string; a base64 job name that does not decode is named as far as it decoded; "
@@ -715,11 +728,12 @@ def load_kit(path):
 
 
 def record(kit, case, command):
-    srv = kit.Server(command, case["flags"])
+    prefix = case.get("prefix", "")
+    srv = kit.Server(command, case["flags"], prefix)
     srv.start()
     try:
         base = srv.base
-        kit.wipe(base, "")
+        kit.wipe(base, prefix)
         steps = []
         for step in case["steps"]:
             what = step.pop("record", None)
@@ -751,10 +765,10 @@ def record(kit, case, command):
             steps.append(step)
         case["steps"] = steps
         if case.pop("record_text"):
-            text = kit.http_request(base, "GET", "/metrics")
+            text = kit.http_request(base, "GET", prefix + "/metrics")
             case["expect_metrics"] = kit.normalize_text_exposition(text.body.decode("utf-8", "replace"))
         if case.pop("record_api"):
-            case["expect_api_metrics"] = kit.normalize_api_metrics(kit.fetch_api(base, ""))
+            case["expect_api_metrics"] = kit.normalize_api_metrics(kit.fetch_api(base, prefix))
         return case
     finally:
         srv.cleanup()

@@ -321,6 +321,12 @@ impl Config {
         if !self.web_telemetry_path.starts_with('/') {
             return Err(format!("--web.telemetry-path must start with '/': {:?}", self.web_telemetry_path));
         }
+        if let Some(conflict) = crate::routes::RouteTable::new(self).conflict() {
+            return Err(format!(
+                "--web.route-prefix or --web.telemetry-path puts two routes in one place ({conflict}); \
+                 upstream's router refuses this too"
+            ));
+        }
         if self.push_max_body_bytes == 0 {
             return Err("--push.max-body-bytes must be positive".into());
         }

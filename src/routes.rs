@@ -132,6 +132,8 @@ enum Segment {
 #[derive(Clone, Debug)]
 struct Route {
     method: Method,
+    /// As listed, for the words of a conflict.
+    pattern: String,
     segments: Vec<Segment>,
     /// Whether the pattern ends with `/` (only `<prefix>/`).
     trailing_slash: bool,
@@ -192,6 +194,20 @@ fn parse_pattern(pattern: &str) -> (Vec<Segment>, bool) {
     (segments, trailing)
 }
 
+/// Whether httprouter refuses `a` beside `b` (same method): the same path, or, past the
+/// segments they share, a wildcard facing anything but the same wildcard.
+fn clash(a: &Route, b: &Route) -> bool {
+    for (x, y) in a.segments.iter().zip(&b.segments) {
+        match (x, y) {
+            (Segment::Static(s), Segment::Static(t)) if s == t => {}
+            (Segment::Static(_), Segment::Static(_)) => return false,
+            (Segment::Param, Segment::Param) | (Segment::CatchAll, Segment::CatchAll) => {}
+            _ => return true,
+        }
+    }
+    a.segments.len() == b.segments.len() && a.trailing_slash == b.trailing_slash
+}
+
 /// A routing tree (a list of routes; upstream has two: main and API).
 #[derive(Clone, Debug, Default)]
 struct Tree {
@@ -201,7 +217,33 @@ struct Tree {
 impl Tree {
     fn add(&mut self, method: Method, pattern: &str, endpoint: Endpoint) {
         let (segments, trailing_slash) = parse_pattern(pattern);
-        self.routes.push(Route { method, segments, trailing_slash, endpoint });
+        self.routes.push(Route { method, pattern: pattern.to_string(), segments, trailing_slash, endpoint });
+    }
+
+    /// The first pair of routes upstream's router (httprouter) refuses to hold together,
+    /// which stops upstream at start-up: one path twice for a method, a wildcard where
+    /// another route of the method has anything else at the same place, or a `*` that does
+    /// not start the last segment. Routes come from flags (the prefix, the telemetry path),
+    /// so this is checked once, before the server starts; quadratic in the few routes.
+    fn conflict(&self) -> Option<String> {
+        for (i, a) in self.routes.iter().enumerate() {
+            let last = a.segments.len().saturating_sub(1);
+            let misplaced_star = a.segments.iter().enumerate().any(|(k, seg)| match seg {
+                Segment::Static(s) => s.contains('*'),
+                Segment::CatchAll => k != last,
+                Segment::Param => false,
+            });
+            if misplaced_star {
+                return Some(format!(
+                    "{} {}: a catch-all (*) is allowed only as the last segment",
+                    a.method, a.pattern
+                ));
+            }
+            if let Some(b) = self.routes[..i].iter().find(|b| b.method == a.method && clash(a, b)) {
+                return Some(format!("{} {} conflicts with {} {}", a.method, a.pattern, b.method, b.pattern));
+            }
+        }
+        None
     }
 
     fn find(&self, method: &Method, path: &[u8], case_insensitive: bool) -> Option<(&Route, Params, Vec<u8>)> {
@@ -435,6 +477,12 @@ impl RouteTable {
         RouteTable { main, api, api_root: format!("{p}/api/v1") }
     }
 
+    /// Why upstream would not start with these routes (see [`Tree::conflict`]): the route
+    /// prefix or the telemetry path lands on another route.
+    pub fn conflict(&self) -> Option<String> {
+        self.main.conflict().or_else(|| self.api.conflict())
+    }
+
     /// Routes a request by method and percent-decoded path.
     pub fn route(&self, method: &Method, path: &[u8]) -> Routed {
         self.route_wrapped(method, path).0
@@ -561,6 +609,50 @@ mod tests {
         let mut argv = vec!["pushgateway"];
         argv.extend_from_slice(args);
         RouteTable::new(&Config::parse_from(argv))
+    }
+
+    /// The route prefixes and telemetry paths upstream 1.5.1 refused to start with (its
+    /// router panics: exit code 2) are refused; those it started with are not.
+    #[test]
+    fn flags_that_put_two_routes_in_one_place_are_refused() {
+        let refused: &[&[&str]] = &[
+            &["--web.route-prefix=/:p"],
+            &["--web.route-prefix=/a*b"],
+            &["--web.telemetry-path=/"],
+            &["--web.telemetry-path=/status"],
+            &["--web.telemetry-path=/-/healthy"],
+            &["--web.telemetry-path=/-/ready"],
+            &["--web.telemetry-path=/-/quit"],
+            &["--web.telemetry-path=/static/x"],
+            &["--web.telemetry-path=/debug/pprof/x"],
+            &["--web.telemetry-path=/-/:x"],
+            &["--web.route-prefix=/p", "--web.telemetry-path=/status"],
+        ];
+        let started: &[&[&str]] = &[
+            &[],
+            &["--web.enable-admin-api", "--web.enable-lifecycle"],
+            &["--web.route-prefix=/a:b"],
+            &["--web.route-prefix=/x/:p/y"],
+            &["--web.route-prefix=/metrics"],
+            &["--web.telemetry-path=/static"],
+            &["--web.telemetry-path=/-/x"],
+            &["--web.telemetry-path=/status/x"],
+            &["--web.telemetry-path=/x/"],
+            &["--web.telemetry-path=/m/:x"],
+            &["--web.telemetry-path=/m/*x"],
+            &["--web.telemetry-path=/-/metrics"],
+            &["--web.telemetry-path=/metrics/job/x"],
+        ];
+        for args in refused {
+            assert!(table(args).conflict().is_some(), "{args:?} is refused");
+            let mut argv = vec!["pushgateway"];
+            argv.extend_from_slice(args);
+            let problem = Config::parse_from(argv).validate().err().unwrap_or_default();
+            assert!(problem.contains("upstream's router refuses this too"), "{args:?}: {problem}");
+        }
+        for args in started {
+            assert_eq!(table(args).conflict(), None, "{args:?} starts");
+        }
     }
 
     #[test]
