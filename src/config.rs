@@ -738,11 +738,8 @@ fn url_path(url: &str) -> Result<String, String> {
             _ => break,
         }
     }
-    let rest = if rest.ends_with('?') && rest.matches('?').count() == 1 {
-        &rest[..rest.len() - 1]
-    } else {
-        rest.split_once('?').map_or(rest, |(r, _)| r)
-    };
+    // The query goes (Go's `ForceQuery` case, a lone `?` at the end, leaves the same path).
+    let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
     if !rest.starts_with('/') {
         if !scheme.is_empty() {
             return Ok(String::new()); // opaque
