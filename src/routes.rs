@@ -425,6 +425,8 @@ pub struct RouteTable {
     api: Tree,
     /// `<prefix>/api/v1`.
     api_root: String,
+    /// [`Config::route_prefix`], computed once (it parses `--web.external-url`).
+    prefix: String,
 }
 
 impl RouteTable {
@@ -474,7 +476,12 @@ impl RouteTable {
             // can send it from a browser.
             api.add(Method::PUT, "/admin/delete", Endpoint::ApiDeleteMatching);
         }
-        RouteTable { main, api, api_root: format!("{p}/api/v1") }
+        RouteTable { main, api, api_root: format!("{p}/api/v1"), prefix: p }
+    }
+
+    /// The route prefix every route starts with (empty for none).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Why upstream would not start with these routes (see [`Tree::conflict`]): the route
@@ -842,6 +849,10 @@ mod tests {
     #[test]
     fn prefix_routing() {
         let t = table(&["--web.route-prefix=/pg/"]);
+        assert_eq!(t.prefix(), "/pg");
+        assert_eq!(table(&["--web.external-url=http://h:9091/ext/"]).prefix(), "/ext");
+        assert_eq!(table(&["--web.external-url=http://h/ext", "--web.route-prefix=/r"]).prefix(), "/r");
+        assert_eq!(table(&["--web.external-url=http://h/"]).prefix(), "");
         assert!(matches!(t.route(&Method::GET, b"/pg/-/healthy"), Routed::Matched { endpoint: Endpoint::Healthy, .. }));
         assert_eq!(t.route(&Method::GET, b"/-/healthy"), Routed::NotFound);
         assert_eq!(t.route(&Method::GET, b"/pg"), Routed::Redirect { location: b"/pg/".to_vec(), status: 301 });

@@ -174,7 +174,7 @@ async fn matched(
         Endpoint::ApiImport => import::import_request(state, body).await,
         Endpoint::Static => Ok(ui::static_file(&params.rest, parts.uri.query())),
         Endpoint::StatusPage => ui::status_page(state).await,
-        Endpoint::Pprof => Ok(ui::pprof(&params.rest, !state.config.route_prefix().is_empty())),
+        Endpoint::Pprof => Ok(ui::pprof(&params.rest, !state.routes.prefix().is_empty())),
         Endpoint::Quit => {
             state.quit.notify_one();
             Ok(plain(StatusCode::OK, "Requesting termination... Goodbye!"))

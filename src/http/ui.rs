@@ -12,7 +12,7 @@ use crate::error::HttpError;
 use crate::ui::StaticAnswer;
 
 pub(super) async fn status_page(state: &AppState) -> Result<Response<Body>, HttpError> {
-    let prefix = state.config.route_prefix();
+    let prefix = state.routes.prefix().to_string();
     let status = state.node.status();
     let members = state.node.members().await;
     let flags = state.config.flag_map();
