@@ -10,7 +10,7 @@ use cluster::{ClusterConfig, Faults, ReadConsistency};
 use model::{PushLimits, StoreQuotas};
 
 /// Flags of the server. Bad values and unsupported combinations are refused at
-/// start-up with exit code 2.
+/// start-up ([`FlagError`] says with which exit code).
 #[derive(Clone, Debug, Parser)]
 #[command(name = "pushgateway", version, about = "A clustered, replicated, drop-in compatible Prometheus Pushgateway")]
 pub struct Config {
@@ -315,18 +315,26 @@ impl Config {
     }
 
     /// Checks every flag and turns them into the typed values the server runs with; an
-    /// error must stop start-up (exit code 2), the secret file's problems included.
-    pub fn validate(&self) -> Result<Settings, String> {
+    /// error must stop start-up, the secret file's problems included.
+    pub fn validate(&self) -> Result<Settings, FlagError> {
         external_url_path(&self.web_external_url).map_err(|e| format!("--web.external-url: {e}"))?;
         if !self.web_telemetry_path.starts_with('/') {
-            return Err(format!("--web.telemetry-path must start with '/': {:?}", self.web_telemetry_path));
+            return Err(FlagError::Routes(format!(
+                "--web.telemetry-path must start with '/': {:?}",
+                self.web_telemetry_path
+            )));
         }
         if let Some(conflict) = crate::routes::RouteTable::new(self).conflict() {
-            return Err(format!(
+            return Err(FlagError::Routes(format!(
                 "--web.route-prefix or --web.telemetry-path puts two routes in one place ({conflict}); \
                  upstream's router refuses this too"
-            ));
+            )));
         }
+        self.settings().map_err(FlagError::Invalid)
+    }
+
+    /// [`Config::validate`] past the routes.
+    fn settings(&self) -> Result<Settings, String> {
         if self.push_max_body_bytes == 0 {
             return Err("--push.max-body-bytes must be positive".into());
         }
@@ -563,6 +571,42 @@ impl ReadConsistencyFlag {
             ReadConsistencyFlag::Linearizable => "linearizable",
             ReadConsistencyFlag::Local => "local",
         }
+    }
+}
+
+/// Why the flags cannot start a server, with the exit code upstream stops with in the
+/// same case, so that a script or an orchestrator that reads it sees what it saw before.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FlagError {
+    /// A value refused (upstream's flag parser, kingpin, exits 1 for its own refusals,
+    /// and `main` for an invalid `--web.external-url`); also every refusal of flags
+    /// upstream does not have.
+    Invalid(String),
+    /// Routes that cannot be served: upstream's router panics while it lists them (exit
+    /// code 2).
+    Routes(String),
+}
+
+impl FlagError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FlagError::Invalid(_) => 1,
+            FlagError::Routes(_) => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagError::Invalid(problem) | FlagError::Routes(problem) => f.write_str(problem),
+        }
+    }
+}
+
+impl From<String> for FlagError {
+    fn from(problem: String) -> Self {
+        FlagError::Invalid(problem)
     }
 }
 
@@ -1003,7 +1047,7 @@ mod tests {
                 "--cluster.initial-members=1=127.0.0.1:9092,2=127.0.0.1:9093,3=127.0.0.1:9094",
             ];
             argv.extend(extra);
-            Config::try_parse_from(argv).unwrap().validate().map(|_| ())
+            Config::try_parse_from(argv).unwrap().validate().map(|_| ()).map_err(|e| e.to_string())
         };
         let refused = validate(&[]).unwrap_err();
         assert!(refused.contains("has no member 4") && refused.contains("--cluster.auto-join"), "{refused}");
@@ -1020,7 +1064,7 @@ mod tests {
         let validate = |extra: &[&str]| {
             let mut argv = vec!["pushgateway".to_string(), "--cluster.initial-members=1=10.0.0.1:9092".to_string()];
             argv.extend(extra.iter().map(|s| s.to_string()));
-            Config::try_parse_from(argv).unwrap().validate().map(|_| ())
+            Config::try_parse_from(argv).unwrap().validate().map(|_| ()).map_err(|e| e.to_string())
         };
         let refused = validate(&["--cluster.listen-address=0.0.0.0:9092"]).unwrap_err();
         assert!(
@@ -1110,7 +1154,11 @@ mod tests {
                 }
                 Err(words) => {
                     assert_eq!(got, Err(format!("invalid URL: {words}")), "{url}");
-                    assert_eq!(c.validate().err(), Some(format!("--web.external-url: invalid URL: {words}")), "{url}");
+                    assert_eq!(
+                        c.validate().err(),
+                        Some(FlagError::Invalid(format!("--web.external-url: invalid URL: {words}"))),
+                        "{url}"
+                    );
                 }
             }
         }

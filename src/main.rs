@@ -390,14 +390,22 @@ fn fix_glibc_mmap_threshold() {
 fn main() -> ExitCode {
     fix_glibc_mmap_threshold();
     install_panic_hook();
+    // Refused flags end as upstream's do: exit code 1 for a value its flag parser refuses
+    // (kingpin), 2 for routes its router cannot list (`config::FlagError`).
     let args = match pushgateway::config::kingpin_args(std::env::args_os()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("pushgateway: {e}");
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     };
-    let config = Config::parse_from(args);
+    let config = match Config::try_parse_from(args) {
+        Ok(config) => config,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     if let Some(command) = config.command.clone() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         return match runtime.block_on(run_subcommand(command)) {
@@ -412,7 +420,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(problem) => {
             eprintln!("pushgateway: {problem}");
-            return ExitCode::from(2);
+            return ExitCode::from(problem.exit_code());
         }
     };
     init_logging(&config);
