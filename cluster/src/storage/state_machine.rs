@@ -641,7 +641,7 @@ mod tests {
         sm.durability = Durability::REFUSING_CHECKPOINTS;
         make_due(&mut sm);
         let refused = sm.apply([push("c", 3)]).await.unwrap_err().to_string();
-        assert!(refused.contains("Sync writes has to enable WAL"), "RocksDB's own error: {refused}");
+        assert!(refused.contains("disableWAL option is not supported"), "RocksDB's own error: {refused}");
 
         sm.durability = Durability::SYNCED;
         sm.apply([push("d", 4)]).await.unwrap();
