@@ -42,6 +42,12 @@ struct Options {
     /// An extra flag for every node (repeatable).
     #[arg(long = "server-flag", allow_hyphen_values = true)]
     server_flags: Vec<String>,
+    /// Before each round's pushes, push this many MiB through the leader (replacing four
+    /// groups of large label values), so that every node's WAL has rotated onto a file it
+    /// recycled and the round's pushes are written over old records when power goes. The
+    /// round fails to be made (exit 2) if the leader's RocksDB did not reuse a WAL file.
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    fill_mib: u64,
 }
 
 /// How often a read is sent to the node that led while the cluster comes back.
@@ -117,6 +123,12 @@ fn run(o: &Options) -> anyhow::Result<Vec<Round>> {
         cluster.wait_ready(Duration::from_secs(60))?;
         let leader = cluster.leader().ok_or_else(|| anyhow::anyhow!("round {round}: no leader"))?;
         let base = cluster.nodes[leader].base();
+        if o.fill_mib > 0 {
+            fill(&http, &base, o.fill_mib)?;
+            let reused = wal_files_reused(&cluster.nodes[leader].dir.join("data/db"))?;
+            anyhow::ensure!(reused > 0, "round {round}: {} MiB pushed and no WAL file reused", o.fill_mib);
+            println!("round {round}: {} MiB pushed first; the leader's RocksDB reused {reused} WAL files", o.fill_mib);
+        }
         // A few acknowledged pushes in a row: each append (fsynced) makes the apply before
         // it durable; the last apply is the one a power loss drops.
         for _ in 0..3 {
@@ -173,6 +185,25 @@ fn run(o: &Options) -> anyhow::Result<Vec<Round>> {
     drop(cluster);
     let _ = std::fs::remove_dir_all(&temp);
     Ok(rounds)
+}
+
+/// Pushes `mib` MiB through `base`, one MiB per push (16 series with 64 KiB label values),
+/// over four groups of job `fill`.
+fn fill(http: &reqwest::blocking::Client, base: &str, mib: u64) -> anyhow::Result<()> {
+    let value = "x".repeat(64 * 1024 - 64);
+    for k in 0..mib {
+        let body: String = (0..16).map(|i| format!("fill{{i=\"{i}\",v=\"{k}{value}\"}} {k}\n")).collect();
+        let resp = http.put(format!("{base}/metrics/job/fill/instance/{}", k % 4)).body(body).send()?;
+        anyhow::ensure!(resp.status().is_success(), "fill push answered {}", resp.status());
+    }
+    Ok(())
+}
+
+/// How many times the RocksDB database in `db` started a WAL on a recycled file since it
+/// was opened, as its info log (`LOG`, read through the lazy disk) says.
+fn wal_files_reused(db: &std::path::Path) -> anyhow::Result<usize> {
+    let log = std::fs::read_to_string(db.join("LOG"))?;
+    Ok(log.lines().filter(|l| l.contains("reusing log")).count())
 }
 
 /// A fresh directory under the system's temporary directory.
