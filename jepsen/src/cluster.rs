@@ -87,11 +87,17 @@ impl NodeProc {
         self.disk.as_ref().map_or(0, |mount| mount.disk.lose_unsynced())
     }
 
+    /// The node's `--storage.path` (a lazy disk's mount point when the run simulates power
+    /// loss: reads there see what the node wrote, synced or not).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     /// Empties the data directory of a stopped node (what is inside it: it may be a
     /// mount); returns how many entries went.
     pub fn wipe(&mut self) -> anyhow::Result<usize> {
         anyhow::ensure!(!self.running(), "wipe of node {}, which is running", self.id);
-        let data = self.dir.join("data");
+        let data = self.data_dir();
         let mut removed = 0;
         for entry in std::fs::read_dir(&data)? {
             let path = entry?.path();

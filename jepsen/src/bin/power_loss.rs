@@ -45,7 +45,7 @@ struct Options {
     /// Before each round's pushes, push this many MiB through the leader (replacing four
     /// groups of large label values), so that every node's WAL has rotated onto a file it
     /// recycled and the round's pushes are written over old records when power goes. The
-    /// round fails to be made (exit 2) if the leader's RocksDB did not reuse a WAL file.
+    /// round fails to be made (exit 2) if any node's RocksDB did not reuse a WAL file.
     #[arg(long, default_value_t = 0, value_name = "MIB")]
     fill_mib: u64,
 }
@@ -125,9 +125,25 @@ fn run(o: &Options) -> anyhow::Result<Vec<Round>> {
         let base = cluster.nodes[leader].base();
         if o.fill_mib > 0 {
             fill(&http, &base, o.fill_mib)?;
-            let reused = wal_files_reused(&cluster.nodes[leader].dir.join("data/db"))?;
-            anyhow::ensure!(reused > 0, "round {round}: {} MiB pushed and no WAL file reused", o.fill_mib);
-            println!("round {round}: {} MiB pushed first; the leader's RocksDB reused {reused} WAL files", o.fill_mib);
+            // A follower may still be receiving the fill when the leader has answered it.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut reused = Vec::new();
+            for node in &cluster.nodes {
+                let db = node.data_dir().join("db");
+                let mut n = wal_files_reused(&db)?;
+                while n == 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                    n = wal_files_reused(&db)?;
+                }
+                anyhow::ensure!(
+                    n > 0,
+                    "round {round}: {} MiB pushed and node {} reused no WAL file",
+                    o.fill_mib,
+                    node.id
+                );
+                reused.push(n);
+            }
+            println!("round {round}: {} MiB pushed first; WAL files reused per node {reused:?}", o.fill_mib);
         }
         // A few acknowledged pushes in a row: each append (fsynced) makes the apply before
         // it durable; the last apply is the one a power loss drops.
