@@ -328,20 +328,33 @@ mod tests {
         assert_eq!(format_exposition(-0.0), "0");
     }
 
-    /// Go's layout rebuilt from Rust's two shortest round-trip forms, allocation and all:
-    /// the reference the fast writer must agree with.
+    /// Go's layout rebuilt from Rust's formatting, allocation and all: the reference the
+    /// fast writer must agree with. As many digits as Rust's shortest round-trip form has,
+    /// but the value correctly rounded to them (`{:.N e}`, ties to even), which is Go's
+    /// choice where two candidates of that length round-trip.
     fn reference_g(v: f64) -> String {
         if v.is_nan() || v.is_infinite() || v == 0.0 {
             return format_g(v);
         }
-        let sci = format!("{v:e}");
+        let shortest = format!("{v:e}");
+        let digits = shortest.split_once('e').unwrap().0.bytes().filter(u8::is_ascii_digit).count();
+        let sci = format!("{v:.*e}", digits - 1);
         let (mantissa, exp) = sci.split_once('e').unwrap();
         let exp: i32 = exp.parse().unwrap();
         if !(-4..6).contains(&exp) {
             format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
         } else {
-            format!("{v}")
+            format!("{v:.*}", (digits as i32 - 1 - exp).max(0) as usize)
         }
+    }
+
+    /// The input proptest found where the reference had taken Rust's tie (the larger
+    /// candidate) and the writer Go's (the even one).
+    #[test]
+    fn a_tie_found_by_proptest_takes_the_even_digit() {
+        let v = f64::from_bits(14056572869768143013);
+        assert_eq!(format_g(v), "-1.3355080930488732e+15");
+        assert_eq!(reference_g(v), format_g(v));
     }
 
     proptest::proptest! {
