@@ -25,7 +25,7 @@ use crate::status::ProposalStats;
 use crate::storage::log::LogStore;
 use crate::storage::state_machine::StateMachine;
 use crate::storage::timings::{StorageTimings, Timings};
-use crate::storage::{open_db, recovery, Durability};
+use crate::storage::{open_db, prime_wal, recovery, Durability};
 use crate::transport::client::{NetworkFactory, PeerClient};
 use crate::transport::server::{peer_router, resolving_router};
 use crate::transport::{AdminAnswer, AdminRequest, PeerSecret, PeerService, ProposeAnswer, ReadIndexAnswer};
@@ -106,7 +106,11 @@ impl Node {
         }
         let durability = Durability::new(config.faults);
         std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(e.to_string()))?;
-        let db = open_db(&config.data_dir.join("db")).map_err(|e| storage_err(e.to_string()))?;
+        let db_dir = config.data_dir.join("db");
+        let db = open_db(&db_dir).map_err(|e| storage_err(e.to_string()))?;
+        if !prime_wal(&db, &db_dir).map_err(|e| storage_err(e.to_string()))? {
+            tracing::warn!("RocksDB recycled no WAL file at start: log appends extend a new file until it does");
+        }
         let store = Arc::new(RwLock::new(GroupStore::new()));
         let state_machine =
             StateMachine::open(db.clone(), store.clone(), durability).map_err(|e| storage_err(e.to_string()))?;

@@ -120,7 +120,8 @@ pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
     options.set_max_total_wal_size(WAL_BYTES_MAX);
     // Every entry's path waits for an fdatasync of the WAL. Appending to a new file, or
     // into space RocksDB preallocated, changes the file's size or extents, so ext4 must
-    // commit its journal too; writing over a recycled file's blocks needs the data alone
+    // write its inode (or commit its journal) too; writing over a recycled file's blocks
+    // needs the data alone, and every start primes such files ([`prime_wal`])
     // (bench/results/ab-wal-recycling: the synced append a quarter shorter). RocksDB marks
     // recycled records with their file's number, so old records left behind read as the
     // end of the log at recovery (its default point-in-time mode), and refuses writes
@@ -139,6 +140,59 @@ pub fn open_db(path: &std::path::Path) -> Result<Arc<DB>, rocksdb::Error> {
         .into_iter()
         .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, cfs)?))
+}
+
+/// Bytes written into each WAL file made at start-up by [`prime_wal`]: a memtable's worth,
+/// about what a WAL holds when a full memtable rotates it.
+const WAL_PRIMER_BYTES: usize = MEMTABLE_BYTES;
+
+/// A key of the `raft_meta` family no one else writes: [`prime_wal`] deletes it, the
+/// smallest write that gives a flush a memtable to switch.
+const WAL_PRIMER_KEY: &[u8] = b"wal_primer";
+
+/// Leaves the database writing its WAL over a recycled file of [`WAL_PRIMER_BYTES`] from
+/// the first write on, and returns whether it does.
+///
+/// RocksDB recycles only WAL files of its own run, and a WAL rotates after a memtable of
+/// writes: a node that pushes a few kilobytes a minute would append to a new file for
+/// hours after each start, and each append's `fdatasync` would then write the file's
+/// size too (docs/decisions/0026). So, before anything else is written: twice, a
+/// primer's worth of WAL-only data (RocksDB's log data, which no memtable holds, and
+/// recovery skips) with a delete of [`WAL_PRIMER_KEY`], then a flush of `raft_meta`,
+/// which switches to a new WAL and leaves the old one obsolete, to be written over. A
+/// RocksDB that recycles later than expected gets up to two more rounds. Nothing here is
+/// synced or read back: the primer carries no state.
+pub fn prime_wal(db: &DB, dir: &std::path::Path) -> Result<bool, rocksdb::Error> {
+    let meta = db.cf_handle(log::CF_META).expect("raft_meta column family");
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..4 {
+        let mut batch = rocksdb::WriteBatch::default();
+        for _ in 0..WAL_PRIMER_BYTES / chunk.len() {
+            batch.put_log_data(&chunk);
+        }
+        batch.delete_cf(&meta, WAL_PRIMER_KEY);
+        db.write(batch)?;
+        db.flush_cf(&meta)?;
+        if live_wal_bytes(dir) >= WAL_PRIMER_BYTES as u64 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The length of the newest WAL file in `dir` (RocksDB names them by increasing number;
+/// the newest is the one written), 0 if none. A recycled file keeps its old length.
+fn live_wal_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let number: u64 = name.to_str()?.strip_suffix(".log")?.parse().ok()?;
+            Some((number, e.metadata().ok()?.len()))
+        })
+        .max_by_key(|&(number, _)| number)
+        .map_or(0, |(_, len)| len)
 }
 
 #[cfg(test)]
@@ -222,6 +276,27 @@ mod suite {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert!(wal_bytes() <= bound, "{} WAL bytes live after writing {} MiB", wal_bytes(), entries / 16);
+    }
+
+    /// After [`prime_wal`] the first synced write goes into a recycled WAL file (RocksDB's
+    /// own LOG says it reused one, and the newest WAL keeps its primed length), and the
+    /// write is read back after a reopen: the primer's records are no state.
+    #[test]
+    fn a_primed_database_writes_its_first_entry_over_a_recycled_wal_file() {
+        let dir = TempDir::new().expect("temp dir");
+        let db = open_db(dir.path()).expect("open RocksDB");
+        assert!(live_wal_bytes(dir.path()) < WAL_PRIMER_BYTES as u64, "a fresh database's WAL is new");
+        assert!(prime_wal(&db, dir.path()).expect("prime"), "no recycled WAL after priming");
+        let log_cf = db.cf_handle(log::CF_LOG).expect("log");
+        db.put_cf_opt(&log_cf, b"entry", b"synced", &Durability::SYNCED.write_options()).expect("put");
+        assert!(live_wal_bytes(dir.path()) >= WAL_PRIMER_BYTES as u64, "the write went to a new WAL file");
+        let info = std::fs::read_to_string(dir.path().join("LOG")).expect("RocksDB LOG");
+        assert!(info.contains("reusing log"), "RocksDB's LOG shows no recycled WAL");
+        drop(db);
+        let db = open_db(dir.path()).expect("reopen RocksDB");
+        let log_cf = db.cf_handle(log::CF_LOG).expect("log");
+        assert_eq!(db.get_cf(&log_cf, b"entry").expect("get").as_deref(), Some(&b"synced"[..]));
+        assert_eq!(db.get_cf(&db.cf_handle(log::CF_META).expect("meta"), WAL_PRIMER_KEY).expect("get"), None);
     }
 
     /// openraft's own storage test suite against the RocksDB log store and state machine.
