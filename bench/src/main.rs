@@ -173,9 +173,17 @@ fn scrape_every_node(rec: &mut Recorder, target: &Target, label: &str, runs: usi
 }
 
 /// What one push of a scenario cost the target's processes: CPU (all threads of every node,
-/// then the busiest thread names), bytes and write calls to storage, and pushes per log
-/// entry (this project only: entries are counted by the log index).
-fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, pushes: u64, entries: Option<u64>) {
+/// then the busiest thread names), write calls, the bytes the disks wrote (`disk_bytes`, the
+/// machine's, while only the target ran), and pushes per log entry (this project only:
+/// entries are counted by the log index).
+fn cost_per_push(
+    rec: &mut Recorder,
+    what: &str,
+    spent: &proc_stats::Usage,
+    disk_bytes: u64,
+    pushes: u64,
+    entries: Option<u64>,
+) {
     if pushes == 0 {
         return;
     }
@@ -184,7 +192,7 @@ fn cost_per_push(rec: &mut Recorder, what: &str, spent: &proc_stats::Usage, push
     for (name, seconds) in spent.busiest_threads().into_iter().filter(|(_, s)| *s > 0.0).take(4) {
         rec.add(format!("{what}: CPU per push in threads {name:?}"), per(seconds) * 1e6, "µs", true);
     }
-    rec.add(format!("{what}: bytes written to storage per push"), per(spent.write_bytes as f64), "B", true);
+    rec.add(format!("{what}: bytes the disks wrote per push"), per(disk_bytes as f64), "B", true);
     rec.add(format!("{what}: write system calls per push, sockets included"), per(spent.write_calls as f64), "", true);
     if let Some(entries) = entries.filter(|e| *e > 0) {
         rec.add(format!("{what}: pushes per log entry"), pushes as f64 / entries as f64, "", false);
@@ -269,13 +277,15 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
 
     let body = load::reference_body();
     let (spent_before, entries_before) = (target.usage(), target.last_log_index());
+    let disk_before = proc_stats::disk_written_bytes();
     let timings_before = target.storage_timings();
     let leader_before = if kind.is_ours() { target.leader(Duration::from_secs(5)).ok() } else { None };
     let samples = load::closed_loop(&webs, 32, Duration::from_secs(o.seconds), "bench", 1000, &body);
     let spent = target.usage().since(&spent_before);
+    let disk_bytes = proc_stats::disk_written_bytes().saturating_sub(disk_before);
     let entries = target.last_log_index().zip(entries_before).map(|(after, before)| after.saturating_sub(before));
     rec.add("32 clients PUT 10-series groups, 1,000 keys: pushes/s", samples.per_second(), "/s", false);
-    cost_per_push(&mut rec, "32 clients", &spent, samples.ok(), entries);
+    cost_per_push(&mut rec, "32 clients", &spent, disk_bytes, samples.ok(), entries);
     if kind.is_ours() {
         let after = target.storage_timings();
         let timings: Vec<_> = after
