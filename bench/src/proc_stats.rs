@@ -90,7 +90,7 @@ impl Usage {
 ///
 /// Machine-wide on purpose: during a scenario only the target's processes write, and a
 /// process's own `write_bytes` (`/proc/<pid>/io`) counts a page each time it is dirtied
-/// again, which for writes over an existing file (a recycled WAL) was 13 to 16 times what
+/// again, which for writes over an existing file (a recycled WAL) was 11 to 16 times what
 /// the disk wrote (bench/results/ab-wal-primed).
 pub fn disk_written_bytes() -> u64 {
     let Ok(stats) = std::fs::read_to_string("/proc/diskstats") else { return 0 };

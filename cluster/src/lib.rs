@@ -54,5 +54,6 @@ pub use identity::{incarnation_of, node_of, MAX_NODE_ID};
 pub use node::Node;
 pub use read::{ReadFreshness, StoreReader};
 pub use status::{MemberStatus, NodeStatus, ProposalStats, PROPOSAL_DURATION_BOUNDS, READY_MAX_LAG, ROLES};
+pub use storage::live_wal_bytes;
 pub use storage::recovery::{force_new_cluster, Recovered};
 pub use storage::timings::StorageTimings;

@@ -481,16 +481,8 @@ fn every_start_writes_the_log_over_a_recycled_wal_file() {
         let info = std::fs::read_to_string(db.join("LOG")).expect("RocksDB's LOG");
         assert!(info.contains("reusing log"), "{start}: RocksDB reused no WAL file");
         assert_eq!(s.put("/metrics/job/j", "m 1\n").0, 200);
-        let newest = std::fs::read_dir(&db)
-            .expect("list the database")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let number: u64 = e.file_name().to_str()?.strip_suffix(".log")?.parse().ok()?;
-                Some((number, e.metadata().ok()?.len()))
-            })
-            .max_by_key(|&(number, _)| number)
-            .map(|(_, len)| len);
-        assert!(newest.is_some_and(|len| len >= 1 << 20), "{start}: the newest WAL file is {newest:?} bytes long");
+        let newest = cluster::live_wal_bytes(&db);
+        assert!(newest >= 1 << 20, "{start}: the newest WAL file is {newest} bytes long");
         s.signal_and_wait("TERM");
         if start == "first start" {
             s.restart();

@@ -180,9 +180,10 @@ pub fn prime_wal(db: &DB, dir: &std::path::Path) -> Result<bool, rocksdb::Error>
     Ok(false)
 }
 
-/// The length of the newest WAL file in `dir` (RocksDB names them by increasing number;
-/// the newest is the one written), 0 if none. A recycled file keeps its old length.
-fn live_wal_bytes(dir: &std::path::Path) -> u64 {
+/// The length of the newest WAL file in the database directory `dir` (RocksDB names them
+/// by increasing number; the newest is the one written), 0 if none. A recycled file keeps
+/// its old length, so a live WAL longer than what was written to it is a recycled one.
+pub fn live_wal_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .filter_map(|e| e.ok())
