@@ -199,6 +199,28 @@ fn cost_per_push(
     }
 }
 
+/// What one push cost the target's processes when pushes come one at a time (one client):
+/// CPU of every thread of every node, and on a cluster the leader's and the busiest
+/// follower's apart. Here every push is a log entry of its own, so this is the fixed cost
+/// of an entry, which a many-client load spreads over the pushes an entry carries. It
+/// moves less from run to run than the loads' figures do: nothing else competes for the
+/// cores. `each` is by node index, `leader` that node's index.
+fn one_at_a_time(rec: &mut Recorder, what: &str, each: &[proc_stats::Usage], leader: Option<usize>, pushes: u64) {
+    if pushes == 0 || each.is_empty() {
+        return;
+    }
+    let per = |u: &proc_stats::Usage| u.cpu_seconds() * 1e6 / pushes as f64;
+    rec.add(format!("{what}: CPU per push, every thread of every node"), each.iter().map(per).sum(), "µs", true);
+    let Some(leader) = leader.filter(|_| each.len() > 1) else { return };
+    if let Some(at_leader) = each.get(leader) {
+        rec.add(format!("{what}: CPU per push, leader"), per(at_leader), "µs", true);
+    }
+    let followers = each.iter().enumerate().filter(|(i, _)| *i != leader);
+    if let Some(busiest) = followers.map(|(_, u)| per(u)).max_by(f64::total_cmp) {
+        rec.add(format!("{what}: CPU per push, busiest follower"), busiest, "µs", true);
+    }
+}
+
 /// An entry's time split into its parts during a load of `took` that appended `entries`
 /// (this project only): the load's time per entry, what the leader's Raft waited per log
 /// append and per apply batch, and how many entries each held; on a cluster, the slowest
@@ -273,7 +295,13 @@ fn run_target(kind: Kind, o: &Options, binaries: &Binaries) -> anyhow::Result<Ve
     let rss_empty = rss_mb(&target);
     rec.add("RSS empty, per node", median(rss_empty.clone()), "MB", true);
 
-    rec.latency("one client PUT, empty store", load::single_client(entry, o.latency_pushes));
+    let each_before: Vec<proc_stats::Usage> = target.servers.iter().map(|s| s.usage()).collect();
+    let samples = load::single_client(entry, o.latency_pushes);
+    let each: Vec<proc_stats::Usage> =
+        target.servers.iter().zip(&each_before).map(|(s, b)| s.usage().since(b)).collect();
+    let leader = if kind.is_ours() { target.leader(Duration::from_secs(5)).ok() } else { None };
+    one_at_a_time(&mut rec, "one client PUT, empty store", &each, leader, samples.ok());
+    rec.latency("one client PUT, empty store", samples);
 
     let body = load::reference_body();
     let (spent_before, entries_before) = (target.usage(), target.last_log_index());
@@ -601,5 +629,32 @@ mod tests {
         let mut rec = Recorder { figures: Vec::new(), target: Kind::Single.label() };
         entry_parts(&mut rec, "load", vec![None], Some(0), Duration::from_secs(2), None);
         assert!(rec.figures.is_empty(), "a node that did not say gives nothing");
+    }
+
+    /// One push at a time: CPU per push of every node together, then the leader's and the
+    /// busiest follower's, by the leader's index; one node, or no pushes, gives less.
+    #[test]
+    fn one_at_a_time_splits_the_cpu_per_push_by_role() {
+        let ticks = |t| proc_stats::Usage { process_ticks: t, ..Default::default() };
+        let nodes = [ticks(30), ticks(150), ticks(20)];
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
+        one_at_a_time(&mut rec, "one", &nodes, Some(1), 1000);
+        let got: Vec<(String, f64)> = rec.figures.iter().map(|f| (f.scenario.clone(), f.value)).collect();
+        let want = [
+            ("one: CPU per push, every thread of every node", 2000.0),
+            ("one: CPU per push, leader", 1500.0),
+            ("one: CPU per push, busiest follower", 300.0),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((scenario, value), (w, v)) in got.iter().zip(want) {
+            assert_eq!(scenario, w);
+            assert!((value - v).abs() < 1e-6, "{scenario}: {value} against {v}");
+        }
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Single.label() };
+        one_at_a_time(&mut rec, "one", &nodes[..1], Some(0), 1000);
+        assert_eq!(rec.figures.len(), 1, "one node: only the total");
+        let mut rec = Recorder { figures: Vec::new(), target: Kind::Cluster.label() };
+        one_at_a_time(&mut rec, "one", &nodes, None, 0);
+        assert!(rec.figures.is_empty(), "no pushes, no figures");
     }
 }
