@@ -146,18 +146,10 @@ impl PeerClient {
     ) -> Result<(Connection, hyper::Response<hyper::body::Incoming>), PeerError> {
         let no_answer = |e: String| PeerError::NoAnswer(addr.into(), e);
         while let Some(mut connection) = self.take_idle(addr) {
-            match timeout_at(deadline, connection.ready()).await {
-                Err(_) => return Err(no_answer("timed out waiting for a connection".into())),
-                Ok(Err(_closed)) => continue,
-                Ok(Ok(())) => {}
-            }
-            match timeout_at(deadline, connection.try_send_request(request)).await {
-                Err(_) => return Err(no_answer("timed out".into())),
-                Ok(Ok(response)) => return Ok((connection, response)),
-                Ok(Err(mut e)) => match e.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(no_answer(e.into_error().to_string())),
-                },
+            match attempt(&mut connection, request, deadline).await {
+                Ok(response) => return Ok((connection, response)),
+                Err(Attempt::Unsent(unsent, _)) => request = *unsent,
+                Err(Attempt::NoAnswer(e)) => return Err(no_answer(e)),
             }
         }
         let unreachable = |e: String| PeerError::Unreachable(addr.into(), e);
@@ -175,13 +167,11 @@ impl PeerClient {
                 tracing::debug!(error = %e, "a peer connection ended");
             }
         });
-        match timeout_at(deadline, connection.try_send_request(request)).await {
-            Err(_) => Err(no_answer("timed out".into())),
-            Ok(Ok(response)) => Ok((connection, response)),
-            Ok(Err(mut e)) => match e.take_message() {
-                Some(_unsent) => Err(unreachable(e.into_error().to_string())),
-                None => Err(no_answer(e.into_error().to_string())),
-            },
+        match attempt(&mut connection, request, deadline).await {
+            Ok(response) => Ok((connection, response)),
+            // A new connection that took nothing of the request: as good as never made.
+            Err(Attempt::Unsent(_, e)) => Err(unreachable(e)),
+            Err(Attempt::NoAnswer(e)) => Err(no_answer(e)),
         }
     }
 
@@ -202,11 +192,43 @@ impl PeerClient {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = idle.entry(addr.to_string()).or_default();
+        let Some(kept) = idle.get_mut(addr) else {
+            idle.insert(addr.to_string(), vec![(connection, Instant::now())]);
+            return;
+        };
         kept.retain(|(c, since)| since.elapsed() <= IDLE_FOR_AT_MOST && !c.is_closed());
         if kept.len() < IDLE_PER_PEER {
             kept.push((connection, Instant::now()));
         }
+    }
+}
+
+/// How a request on one connection failed.
+enum Attempt {
+    /// The connection took none of it (closed, or closing): the request comes back.
+    Unsent(Box<Request<Full<Bytes>>>, String),
+    /// Written, at least in part, with no answer before the deadline: outcome unknown.
+    NoAnswer(String),
+}
+
+/// Sends `request` on `connection` once it is ready, by `deadline`.
+async fn attempt(
+    connection: &mut Connection,
+    request: Request<Full<Bytes>>,
+    deadline: Instant,
+) -> Result<hyper::Response<hyper::body::Incoming>, Attempt> {
+    match timeout_at(deadline, connection.ready()).await {
+        Err(_) => return Err(Attempt::NoAnswer("timed out waiting for a connection".into())),
+        Ok(Err(closed)) => return Err(Attempt::Unsent(Box::new(request), closed.to_string())),
+        Ok(Ok(())) => {}
+    }
+    match timeout_at(deadline, connection.try_send_request(request)).await {
+        Err(_) => Err(Attempt::NoAnswer("timed out".into())),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(mut e)) => match e.take_message() {
+            Some(unsent) => Err(Attempt::Unsent(Box::new(unsent), e.into_error().to_string())),
+            None => Err(Attempt::NoAnswer(e.into_error().to_string())),
+        },
     }
 }
 
