@@ -207,7 +207,10 @@ impl PeerClient {
 enum Attempt {
     /// The connection took none of it (closed, or closing): the request comes back.
     Unsent(Box<Request<Full<Bytes>>>, String),
-    /// Written, at least in part, with no answer before the deadline: outcome unknown.
+    /// No answer before the deadline: written at least in part (outcome unknown), or, when
+    /// the connection was still not ready at the deadline, not written at all. The caller
+    /// cannot tell the two apart and need not: the deadline has passed, so it sends nothing
+    /// more either way, and "unknown" is the answer that is true of both.
     NoAnswer(String),
 }
 
