@@ -712,6 +712,14 @@ def cases():
           # The last: upstream 1.5.1's job@base64 route then hangs for this method.
           answered(text("PUT", "/metrics/job@base64/YWJjZGVm%3F", b"m 1\n"))],
          tags=("text", "path"))
+    case("consist-self-metric-build-info-help",
+         "Pushed series of pushgateway_build_info (a gauge, as the gateway's own) are exposed "
+         "beside the gateway's own series under the gateway's own help, whatever help they "
+         "were pushed with; /api/v1/metrics keeps the pushed help.",
+         [answered(text("PUT", "/metrics/job/a", b"# TYPE pushgateway_build_info gauge\npushgateway_build_info 1\n")),
+          answered(text("POST", "/metrics/job/b", b"# HELP pushgateway_build_info mine\n"
+                        b"# TYPE pushgateway_build_info gauge\npushgateway_build_info{x=\"1\"} 2\n"))],
+         tags=("consistency", "self-metrics"))
     return out
 
 

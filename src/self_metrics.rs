@@ -198,6 +198,8 @@ impl SelfMetrics {
         let build = Metric {
             labels: Labels::from([
                 LabelPair::new("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
+                LabelPair::new("goarch", go_arch()),
+                LabelPair::new("goos", std::env::consts::OS),
                 LabelPair::new("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
                 LabelPair::new("rustversion", env!("CARGO_PKG_RUST_VERSION")),
                 LabelPair::new("version", env!("CARGO_PKG_VERSION")),
@@ -233,5 +235,19 @@ impl SelfMetrics {
             .collect();
         out.push(self.family("pushgateway_http_requests_total", metrics));
         out
+    }
+}
+
+/// This build's architecture as Go names it (`GOARCH`), for `pushgateway_build_info`'s
+/// `goarch` label, which dashboards made for upstream filter on.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other,
     }
 }
