@@ -199,7 +199,7 @@ impl SelfMetrics {
             labels: Labels::from([
                 LabelPair::new("branch", option_env!("PUSHGATEWAY_BUILD_BRANCH").unwrap_or("")),
                 LabelPair::new("goarch", go_arch()),
-                LabelPair::new("goos", std::env::consts::OS),
+                LabelPair::new("goos", go_os()),
                 LabelPair::new("revision", option_env!("PUSHGATEWAY_BUILD_REVISION").unwrap_or("")),
                 LabelPair::new("rustversion", env!("CARGO_PKG_RUST_VERSION")),
                 LabelPair::new("version", env!("CARGO_PKG_VERSION")),
@@ -248,6 +248,17 @@ fn go_arch() -> &'static str {
         "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
         "powerpc64" => "ppc64",
         "loongarch64" => "loong64",
+        "mips" if cfg!(target_endian = "little") => "mipsle",
+        "mips64" if cfg!(target_endian = "little") => "mips64le",
+        "wasm32" => "wasm",
+        other => other,
+    }
+}
+
+/// This build's operating system as Go names it (`GOOS`), for the `goos` label.
+fn go_os() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "darwin",
         other => other,
     }
 }
