@@ -178,10 +178,11 @@ impl Node {
         let start = start?;
         let raft_id = identity::raft_id(config.node_id, start.incarnation());
 
-        let raft =
-            Raft::new(raft_id, Arc::new(raft_config), NetworkFactory { client: peers.clone() }, log, state_machine)
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?;
+        let gate = crate::election::Gate::new(config.election_timeout);
+        let network = NetworkFactory { client: peers.clone(), peer_logs: gate.peer_logs() };
+        let raft = Raft::new(raft_id, Arc::new(raft_config), network, log, state_machine)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (queue, pending) = mpsc::channel(proposer::QUEUE_DEPTH);
         let node = Node {
@@ -207,7 +208,7 @@ impl Node {
                 initialized_here: std::sync::atomic::AtomicBool::new(false),
                 forward_hold: std::sync::OnceLock::new(),
                 removals,
-                gate: crate::election::Gate::new(config.election_timeout),
+                gate,
                 timings,
                 hints: hints.clone(),
             }),

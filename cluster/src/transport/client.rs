@@ -30,6 +30,7 @@ use tokio::time::{timeout_at, Instant};
 use super::{PeerSecret, HEADER_TARGET, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::codec;
 use crate::config::NodeId;
+use crate::election::PeerLogs;
 use crate::raft_types::{PeerNode, RaftError, RpcError, TypeConfig};
 
 /// Why a peer call failed, from the caller's point of view.
@@ -239,6 +240,8 @@ async fn attempt(
 #[derive(Clone)]
 pub struct NetworkFactory {
     pub(crate) client: PeerClient,
+    /// Where the answers to this node's vote requests go (the election gate reads them).
+    pub(crate) peer_logs: PeerLogs,
 }
 
 /// RPCs to one peer.
@@ -246,13 +249,19 @@ pub struct PeerConnection {
     client: PeerClient,
     target: NodeId,
     addr: String,
+    peer_logs: PeerLogs,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> Self::Network {
-        PeerConnection { client: self.client.clone(), target, addr: node.addr.clone() }
+        PeerConnection {
+            client: self.client.clone(),
+            target,
+            addr: node.addr.clone(),
+            peer_logs: self.peer_logs.clone(),
+        }
     }
 }
 
@@ -295,7 +304,9 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
     }
 
     async fn vote(&mut self, req: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
-        self.rpc(PATH_VOTE, req, option).await
+        let response: VoteResponse<NodeId> = self.rpc(PATH_VOTE, req, option).await?;
+        self.peer_logs.record(self.target, response.last_log_id);
+        Ok(response)
     }
 }
 
