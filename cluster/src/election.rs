@@ -27,8 +27,9 @@
 //!   higher term in the answers of the other voters ends the candidacy of a node that
 //!   could win (measured: a node restarted on the new build with a log two entries
 //!   behind stood seven times in 17 s beside an earlier build, and each time ended the
-//!   candidacy of the one node that could win). What the voters answered is forgotten
-//!   once this node hears from a leader.
+//!   candidacy of the one node that could win). What a voter answered is kept until it
+//!   answers again: compared with this node's log as it is now, it stops counting once
+//!   this node's log has caught up.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -64,14 +65,15 @@ pub(crate) struct Gate {
     heard: Mutex<Option<Instant>>,
     /// The minimum and maximum election timeout.
     timeout: (Duration, Duration),
-    /// What the voters answered to this node's vote requests since it last heard from a
-    /// leader.
+    /// What the voters answered to this node's vote requests.
     peer_logs: PeerLogs,
 }
 
 /// The last log id each voter gave in its answer to this node's latest vote request to
-/// it (openraft's `VoteResponse::last_log_id`), recorded by the Raft network client,
-/// read by the gate, emptied when this node hears from a leader.
+/// it (openraft's `VoteResponse::last_log_id`), recorded by the Raft network client and
+/// read by the gate. Not forgotten when a leader is heard: a leader that steps down at
+/// once (an earlier build resuming its leadership at restart meets this node's higher
+/// term) may leave this node's log as far behind as before.
 #[derive(Clone, Default)]
 pub(crate) struct PeerLogs(Arc<Mutex<HashMap<NodeId, Option<LogId>>>>);
 
@@ -88,10 +90,6 @@ impl PeerLogs {
     /// Whether `peer`'s last answer showed a log that ends after `mine`.
     fn ahead_of(&self, peer: NodeId, mine: Option<LogId>) -> bool {
         self.lock().get(&peer).is_some_and(|theirs| *theirs > mine)
-    }
-
-    fn forget(&self) {
-        self.lock().clear();
     }
 }
 
@@ -122,7 +120,6 @@ impl Gate {
     /// or granted a vote.
     pub(crate) fn heard(&self) {
         *self.heard.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        self.peer_logs.forget();
     }
 
     fn last_heard(&self) -> Option<Instant> {
@@ -303,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn the_voters_logs_are_compared_with_this_nodes_and_forgotten_when_a_leader_is_heard() {
+    fn the_voters_logs_are_compared_with_this_nodes_as_it_is_now() {
         let gate = Gate::new((Duration::from_millis(100), Duration::from_millis(200)));
         let logs = gate.peer_logs();
         assert!(!gate.peer_logs.ahead_of(2, log(1, 811)), "nothing answered yet");
@@ -315,6 +312,8 @@ mod tests {
         assert!(!gate.peer_logs.ahead_of(3, log(1, 811)));
         assert!(gate.peer_logs.ahead_of(2, None), "any log ends after an empty one");
         gate.heard();
-        assert!(!gate.peer_logs.ahead_of(2, log(1, 811)), "forgotten once a leader is heard");
+        assert!(gate.peer_logs.ahead_of(2, log(1, 811)), "kept when a leader is heard");
+        logs.record(2, log(1, 811));
+        assert!(!gate.peer_logs.ahead_of(2, log(1, 811)), "replaced by the voter's next answer");
     }
 }
