@@ -20,16 +20,21 @@
 //!   answer changes nothing on the voter: no term, no vote is stored.
 //! - With yes from a majority (itself included), the node starts a real election, unless
 //!   it heard from a leader or its term moved while it asked (late answers are void).
-//! - Builds before the gate answer the question 404; that counts as yes (they run
-//!   openraft's own elections, which is what the gate falls back to), unless that voter's
-//!   answer to this node's last real vote request showed a log that ends after this
-//!   node's: it would refuse the vote again. Standing anyway only raises the term, and a
-//!   higher term in the answers of the other voters ends the candidacy of a node that
-//!   could win (measured: a node restarted on the new build with a log two entries
-//!   behind stood seven times in 17 s beside an earlier build, and each time ended the
-//!   candidacy of the one node that could win). What a voter answered is kept until it
-//!   answers again: compared with this node's log as it is now, it stops counting once
-//!   this node's log has caught up.
+//! - Builds before the gate answer the question 404 (they run openraft's own elections).
+//!   A 404 counts as no while that voter's log, as last shown to this node, ends after
+//!   this node's log as it is now: it would refuse the vote by its log. It counts as yes
+//!   once its log is shown not to, or, while it has shown none, once this node has heard
+//!   no leader for [`Gate::patience`]. A voter shows its log in its answer to this node's
+//!   vote request and in its own vote request to this node; the last one shown is kept
+//!   until the next. Standing with a stale log only raises the term, and a higher term in
+//!   the answers of the other voters ends the candidacy of a node that could win
+//!   (measured: a node restarted on the new build with a log two entries behind stood
+//!   seven times in 17 s beside an earlier build, and each time ended the candidacy of the
+//!   one node that could win; a first 404 that counted as yes before anything was known
+//!   ended an earlier build's resumed leadership). An earlier build that hears no leader
+//!   stands on its own timer, so its log is usually known well within the patience; the
+//!   patience bounds the wait for one that never stands (it is a learner in its own log,
+//!   say, while the membership that made it a voter reached this node only).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -65,15 +70,20 @@ pub(crate) struct Gate {
     heard: Mutex<Option<Instant>>,
     /// The minimum and maximum election timeout.
     timeout: (Duration, Duration),
-    /// What the voters answered to this node's vote requests.
+    /// Where each voter's log ends, as it last showed it to this node.
     peer_logs: PeerLogs,
+    /// When the gate was made: the silence of a node that has never heard a leader counts
+    /// from here.
+    born: Instant,
 }
 
-/// The last log id each voter gave in its answer to this node's latest vote request to
-/// it (openraft's `VoteResponse::last_log_id`), recorded by the Raft network client and
-/// read by the gate. Not forgotten when a leader is heard: a leader that steps down at
-/// once (an earlier build resuming its leadership at restart meets this node's higher
-/// term) may leave this node's log as far behind as before.
+/// The last log id each voter showed this node: in its answer to this node's vote request
+/// (openraft's `VoteResponse::last_log_id`, recorded by the Raft network client) or in its
+/// own vote request to this node (`VoteRequest::last_log_id`, recorded by the peer
+/// server's handler), whichever came last; read by the gate. Not forgotten when a leader
+/// is heard: a leader that steps down at once (an earlier build resuming its leadership at
+/// restart meets this node's higher term) may leave this node's log as far behind as
+/// before.
 #[derive(Clone, Default)]
 pub(crate) struct PeerLogs(Arc<Mutex<HashMap<NodeId, Option<LogId>>>>);
 
@@ -82,14 +92,15 @@ impl PeerLogs {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `peer` answered a vote request of this node with its log ending at `last_log_id`.
+    /// `peer` showed its log ending at `last_log_id`, in an answer to a vote request of
+    /// this node or in a vote request of its own.
     pub(crate) fn record(&self, peer: NodeId, last_log_id: Option<LogId>) {
         self.lock().insert(peer, last_log_id);
     }
 
-    /// Whether `peer`'s last answer showed a log that ends after `mine`.
-    fn ahead_of(&self, peer: NodeId, mine: Option<LogId>) -> bool {
-        self.lock().get(&peer).is_some_and(|theirs| *theirs > mine)
+    /// Whether `peer`'s log, as last shown, ends after `mine`: `None` if it has shown none.
+    fn ahead_of(&self, peer: NodeId, mine: Option<LogId>) -> Option<bool> {
+        self.lock().get(&peer).map(|theirs| *theirs > mine)
     }
 }
 
@@ -103,12 +114,35 @@ pub(crate) fn vote_lease(timeout: (Duration, Duration)) -> Duration {
 
 impl Gate {
     pub(crate) fn new(timeout: (Duration, Duration)) -> Self {
-        Gate { heard: Mutex::new(None), timeout, peer_logs: PeerLogs::default() }
+        Gate { heard: Mutex::new(None), timeout, peer_logs: PeerLogs::default(), born: Instant::now() }
     }
 
     /// Where the Raft network client records the voters' answers (see [`PeerLogs`]).
     pub(crate) fn peer_logs(&self) -> PeerLogs {
         self.peer_logs.clone()
+    }
+
+    /// Called with every vote request this node receives, before Raft judges it: the
+    /// candidate showed where its log ends (an earlier build standing on its own timer
+    /// is how this node learns it, see [`PeerLogs`]).
+    pub(crate) fn vote_requested(&self, request: &openraft::raft::VoteRequest<NodeId>) {
+        if let Some(candidate) = request.vote.leader_id().voted_for() {
+            self.peer_logs.record(candidate, request.last_log_id);
+        }
+    }
+
+    /// How long a node hears no leader before a 404 from a voter whose log it does not
+    /// know counts as yes: three maximum election timeouts, by when an earlier build that
+    /// heard no leader either (its lease and one timeout) has stood and shown its log.
+    pub(crate) fn patience(&self) -> Duration {
+        self.timeout.1 * 3
+    }
+
+    /// Whether this node has heard no leader (since the gate was made, if never) for at
+    /// least [`Gate::patience`].
+    fn out_of_patience(&self, now: Instant) -> bool {
+        let silence = self.silence(now).unwrap_or_else(|| now.saturating_duration_since(self.born));
+        silence >= self.patience()
     }
 
     /// See [`vote_lease`].
@@ -169,13 +203,14 @@ async fn majority_would_vote(node: &Node, voters: Vec<(NodeId, String)>, request
     let needed = total / 2 + 1;
     let timeout = node.gate().timeout.0;
     let mut asks = tokio::task::JoinSet::new();
+    let out_of_patience = node.gate().out_of_patience(Instant::now());
     for (id, addr) in voters {
         let (peers, request) = (node.peers().clone(), request.clone());
         let log_ahead = node.gate().peer_logs.ahead_of(id, request.last_log_id);
         asks.spawn(async move {
             let answer: Result<PreVoteAnswer, PeerError> =
                 peers.call_to(&addr, Some(id), PATH_PRE_VOTE, &request, timeout).await;
-            counts_as_yes(id, &answer, log_ahead)
+            counts_as_yes(id, &answer, log_ahead, out_of_patience)
         });
     }
     let mut yes = 1;
@@ -189,16 +224,28 @@ async fn majority_would_vote(node: &Node, voters: Vec<(NodeId, String)>, request
 }
 
 /// Whether voter `peer`'s answer to a pre-vote counts as yes (see the module's rules):
-/// `log_ahead`, its last answer to a real vote request showed a log ending after this
-/// node's.
-fn counts_as_yes(peer: NodeId, answer: &Result<PreVoteAnswer, PeerError>, log_ahead: bool) -> bool {
+/// `log_ahead`, whether the log it last showed ends after this node's (`None`: it has
+/// shown none); `out_of_patience`, this node has heard no leader for [`Gate::patience`].
+fn counts_as_yes(
+    peer: NodeId,
+    answer: &Result<PreVoteAnswer, PeerError>,
+    log_ahead: Option<bool>,
+    out_of_patience: bool,
+) -> bool {
     match answer {
         Ok(Ok(())) => true,
-        Err(PeerError::Status(_, 404)) if log_ahead => {
-            tracing::debug!(peer, "a build before the gate, whose log ends after this node's: it would refuse");
-            false
-        }
-        Err(PeerError::Status(_, 404)) => true,
+        Err(PeerError::Status(_, 404)) => match log_ahead {
+            Some(false) => true,
+            Some(true) => {
+                tracing::debug!(peer, "a build before the gate, whose log ends after this node's: it would refuse");
+                false
+            }
+            None if out_of_patience => true,
+            None => {
+                tracing::debug!(peer, "a build before the gate, whose log is not known yet: waiting for it to stand");
+                false
+            }
+        },
         Ok(Err(why)) => {
             tracing::debug!(peer, why, "pre-vote refused");
             false
@@ -289,31 +336,73 @@ mod tests {
     }
 
     #[test]
-    fn a_build_before_the_gate_counts_as_yes_unless_its_log_was_seen_ahead() {
+    fn a_build_before_the_gate_counts_as_yes_once_its_log_is_known_and_not_ahead() {
         let not_found: Result<PreVoteAnswer, PeerError> = Err(PeerError::Status("p".into(), 404));
-        assert!(counts_as_yes(2, &not_found, false));
-        assert!(!counts_as_yes(2, &not_found, true));
-        assert!(counts_as_yes(2, &Ok(Ok(())), true), "a gate's own yes stands");
-        assert!(!counts_as_yes(2, &Ok(Err("no".into())), false));
-        assert!(!counts_as_yes(2, &Err(PeerError::Status("p".into(), 500)), false));
-        assert!(!counts_as_yes(2, &Err(PeerError::NoAnswer("p".into(), "timed out".into())), false));
+        for waited in [false, true] {
+            assert!(counts_as_yes(2, &not_found, Some(false), waited));
+            assert!(!counts_as_yes(2, &not_found, Some(true), waited), "a log seen ahead, however long the wait");
+        }
+        assert!(!counts_as_yes(2, &not_found, None, false), "a log not known yet");
+        assert!(counts_as_yes(2, &not_found, None, true), "not known after the patience");
+        for known in [None, Some(true), Some(false)] {
+            for waited in [false, true] {
+                assert!(counts_as_yes(2, &Ok(Ok(())), known, waited), "a gate's own yes stands");
+                assert!(!counts_as_yes(2, &Ok(Err("no".into())), known, waited));
+                assert!(!counts_as_yes(2, &Err(PeerError::Status("p".into(), 500)), known, waited));
+                let silent = Err(PeerError::NoAnswer("p".into(), "timed out".into()));
+                assert!(!counts_as_yes(2, &silent, known, waited));
+            }
+        }
+    }
+
+    #[test]
+    fn patience_runs_from_the_last_leader_heard_or_from_the_start() {
+        let gate = Gate::new((Duration::from_millis(100), Duration::from_millis(200)));
+        let start = gate.born;
+        assert_eq!(gate.patience(), Duration::from_millis(600));
+        assert!(!gate.out_of_patience(start + Duration::from_millis(599)));
+        assert!(gate.out_of_patience(start + Duration::from_millis(600)));
+        gate.heard();
+        let heard = gate.last_heard().expect("just heard");
+        assert!(!gate.out_of_patience(heard + Duration::from_millis(599)), "a leader heard restarts it");
+        assert!(gate.out_of_patience(heard + Duration::from_millis(600)));
     }
 
     #[test]
     fn the_voters_logs_are_compared_with_this_nodes_as_it_is_now() {
         let gate = Gate::new((Duration::from_millis(100), Duration::from_millis(200)));
         let logs = gate.peer_logs();
-        assert!(!gate.peer_logs.ahead_of(2, log(1, 811)), "nothing answered yet");
+        assert_eq!(gate.peer_logs.ahead_of(2, log(1, 811)), None, "nothing shown yet");
         logs.record(2, log(1, 813));
         logs.record(3, log(1, 811));
-        assert!(gate.peer_logs.ahead_of(2, log(1, 811)));
-        assert!(!gate.peer_logs.ahead_of(2, log(1, 813)), "as long as this node's");
-        assert!(!gate.peer_logs.ahead_of(2, log(2, 812)), "a later term ends after");
-        assert!(!gate.peer_logs.ahead_of(3, log(1, 811)));
-        assert!(gate.peer_logs.ahead_of(2, None), "any log ends after an empty one");
+        assert_eq!(gate.peer_logs.ahead_of(2, log(1, 811)), Some(true));
+        assert_eq!(gate.peer_logs.ahead_of(2, log(1, 813)), Some(false), "as long as this node's");
+        assert_eq!(gate.peer_logs.ahead_of(2, log(2, 812)), Some(false), "a later term ends after");
+        assert_eq!(gate.peer_logs.ahead_of(3, log(1, 811)), Some(false));
+        assert_eq!(gate.peer_logs.ahead_of(2, None), Some(true), "any log ends after an empty one");
         gate.heard();
-        assert!(gate.peer_logs.ahead_of(2, log(1, 811)), "kept when a leader is heard");
+        assert_eq!(gate.peer_logs.ahead_of(2, log(1, 811)), Some(true), "kept when a leader is heard");
         logs.record(2, log(1, 811));
-        assert!(!gate.peer_logs.ahead_of(2, log(1, 811)), "replaced by the voter's next answer");
+        assert_eq!(gate.peer_logs.ahead_of(2, log(1, 811)), Some(false), "replaced by the voter's next answer");
+    }
+
+    #[test]
+    fn a_candidates_vote_request_shows_where_its_log_ends() {
+        let gate = Gate::new((Duration::from_millis(100), Duration::from_millis(200)));
+        let request = |candidate: NodeId, term: u64, last: Option<LogId>| {
+            openraft::raft::VoteRequest::new(openraft::Vote::new(term, candidate), last)
+        };
+        gate.vote_requested(&request(3, 4, log(2, 40)));
+        assert_eq!(gate.peer_logs.ahead_of(3, log(2, 39)), Some(true));
+        assert_eq!(gate.peer_logs.ahead_of(3, log(2, 40)), Some(false));
+        assert_eq!(gate.peer_logs.ahead_of(2, log(2, 39)), None, "only the candidate is learned");
+        gate.vote_requested(&request(3, 5, log(2, 38)));
+        assert_eq!(gate.peer_logs.ahead_of(3, log(2, 39)), Some(false), "its later request replaces the earlier");
+        gate.vote_requested(&request(3, 6, None));
+        assert_eq!(
+            gate.peer_logs.ahead_of(3, None),
+            Some(false),
+            "an empty log is known, and not ahead of an empty one"
+        );
     }
 }

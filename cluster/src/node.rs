@@ -465,6 +465,7 @@ impl PeerService for Node {
     }
 
     async fn vote(&self, request: VoteRequest<NodeId>) -> Result<VoteResponse<NodeId>, RaftError> {
+        self.gate().vote_requested(&request);
         let response = self.raft().vote(request).await;
         if matches!(response, Ok(ref r) if r.vote_granted) {
             self.gate().heard();
